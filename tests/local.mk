@@ -1,0 +1,38 @@
+# tests/: Criterion tests and plain TAP stress programs, all run by make check.
+# Under ThreadSanitizer only the plain programs run (Criterion issue #274).
+
+check_LTLIBRARIES = tests/libstress.la
+tests_libstress_la_SOURCES = \
+	tests/stress/stress.h tests/stress/tap.h \
+	tests/stress/stress_mpsc.c \
+	tests/stress/stress_deque.c \
+	tests/stress/stress_envelope.c
+TEST_LIBS = tests/libstress.la libactor-core.la
+
+stress_programs = tests/stress_mailbox
+tests_stress_mailbox_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += $(stress_programs)
+TESTS += $(stress_programs) tests/exports.sh
+EXTRA_DIST += tests/exports.sh
+
+if HAVE_CRITERION
+if !TSAN
+criterion_tests = \
+	tests/test_version \
+	tests/test_envelope \
+	tests/test_mpsc \
+	tests/test_deque
+check_PROGRAMS += $(criterion_tests)
+TESTS += $(criterion_tests)
+endif
+endif
+CRITERION_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_test_version_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_version_LDADD = libactor.la $(CRITERION_LIBS)
+tests_test_envelope_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_envelope_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+tests_test_mpsc_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_mpsc_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+tests_test_deque_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

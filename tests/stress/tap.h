@@ -1,0 +1,32 @@
+/* Just enough TAP for the plain test programs. */
+#ifndef ACTOR_TESTS_TAP_H
+#define ACTOR_TESTS_TAP_H
+
+#include <stdio.h>
+
+static int tap_n, tap_failed;
+
+static inline void tap_plan(int n)
+{
+	printf("1..%d\n", n);
+	fflush(stdout);
+}
+
+static inline void tap_result(const char *name, const char *error)
+{
+	tap_n++;
+	if (error == NULL) {
+		printf("ok %d - %s\n", tap_n, name);
+	} else {
+		printf("not ok %d - %s\n# %s\n", tap_n, name, error);
+		tap_failed++;
+	}
+	fflush(stdout);
+}
+
+static inline int tap_exit(void)
+{
+	return tap_failed ? 1 : 0;
+}
+
+#endif
