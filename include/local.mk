@@ -1,4 +1,6 @@
 actorinclude_HEADERS += \
 	include/actor/actor.h \
 	include/actor/common.h \
+	include/actor/system.h \
+	include/actor/types.h \
 	include/actor/version.h

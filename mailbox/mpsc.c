@@ -53,11 +53,23 @@ void actor__mbox_init(struct actor__mbox *mb, uint32_t capacity)
 	mb->normal = mb->normal_tail = NULL;
 }
 
+void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity)
+{
+	atomic_store_explicit(&mb->count, 0, memory_order_relaxed);
+	mb->capacity = capacity;
+	mb->urgent = mb->urgent_tail = NULL;
+	mb->normal = mb->normal_tail = NULL;
+	/* Release: whatever the caller set up before reopening happens before
+	 * the first pusher's acquire sees BLOCKED and schedules the consumer. */
+	atomic_store_explicit(&mb->head, TAG_BLOCKED, memory_order_release);
+}
+
 int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
 {
 	uintptr_t old, urgent = (env->flags & ACTOR__ENV_URGENT) ? URGENT_BIT : 0;
+	bool counted = mb->capacity != 0 && !urgent;
 
-	if (mb->capacity != 0 &&
+	if (counted &&
 	    atomic_fetch_add_explicit(&mb->count, 1, memory_order_relaxed) >= mb->capacity) {
 		atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
 		return actor__mbox_closed(mb) ? -EPIPE : -EAGAIN;
@@ -65,7 +77,7 @@ int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
 	old = atomic_load_explicit(&mb->head, memory_order_relaxed);
 	do {
 		if (actor__unlikely(old == TAG_CLOSED)) {
-			if (mb->capacity != 0)
+			if (counted)
 				atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
 			return -EPIPE;
 		}
@@ -155,24 +167,17 @@ struct actor__env *actor__mbox_pop(struct actor__mbox *mb)
 
 	fetch(mb);
 	e = take_one(mb);
-	if (e != NULL && mb->capacity != 0)
+	if (e != NULL && mb->capacity != 0 && !(e->flags & ACTOR__ENV_URGENT))
 		atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
 	return e;
 }
 
 size_t actor__mbox_pop_batch(struct actor__mbox *mb, struct actor__env **out, size_t n)
 {
-	size_t i = 0;
+	size_t i;
 
-	while (i < n) {
-		fetch(mb);
-		out[i] = take_one(mb);
-		if (out[i] == NULL)
-			break;
-		i++;
-	}
-	if (i != 0 && mb->capacity != 0)
-		atomic_fetch_sub_explicit(&mb->count, (uint32_t)i, memory_order_relaxed);
+	for (i = 0; i < n && (out[i] = actor__mbox_pop(mb)) != NULL; i++)
+		;
 	return i;
 }
 

@@ -33,7 +33,7 @@
 
 struct actor__mbox {
 	_Atomic uintptr_t head;		/* LIFO of envelopes | URGENT, or a tag */
-	_Atomic uint32_t count;		/* queued envelopes; kept only if bounded */
+	_Atomic uint32_t count;		/* queued normal envelopes, if bounded */
 	uint32_t capacity;		/* 0: unbounded */
 	struct actor__env *urgent, *urgent_tail;	/* consumer-private */
 	struct actor__env *normal, *normal_tail;	/* consumer-private */
@@ -52,10 +52,18 @@ enum {
 void actor__mbox_init(struct actor__mbox *mb, uint32_t capacity);
 
 /*
+ * Reopens a closed mailbox for a new consumer, BLOCKED and empty, while
+ * pushers that still hold the old one may race with it (they then queue
+ * for the new consumer, or see CLOSED). The caller owns the mailbox.
+ */
+void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity);
+
+/*
  * Any thread. Queues env, returns ACTOR__MBOX_QUEUED or ACTOR__MBOX_WOKE
  * (exactly one pusher sees WOKE per BLOCKED period: that caller must
- * schedule the consumer). -EPIPE: closed; -EAGAIN: at capacity. On error the
- * envelope still belongs to the caller. Lock-free.
+ * schedule the consumer). -EPIPE: closed; -EAGAIN: at capacity (urgent
+ * envelopes neither count towards nor are refused for capacity). On error
+ * the envelope still belongs to the caller. Lock-free.
  */
 int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env);
 

@@ -1,3 +1,9 @@
 # sched/: the runtime (actor system, workers, actors).
 libactor_core_la_SOURCES += \
-	sched/version.c
+	sched/internal.h sched/futex.h \
+	sched/version.c \
+	sched/system.c \
+	sched/table.c \
+	sched/worker.c \
+	sched/actor.c \
+	sched/send.c

@@ -9,5 +9,62 @@
 
 #include <actor/common.h>
 #include <actor/version.h>
+#include <actor/types.h>
+#include <actor/system.h>
+
+ACTOR_BEGIN_DECLS
+
+/*
+ * Spawning. From a handler, actor_spawn() runs the new actor on the current
+ * worker; from any other thread use actor_system_spawn(). 0 or a negative
+ * errno: -ENOSPC (max_actors reached), -ENOMEM, -EINVAL, -ESHUTDOWN.
+ */
+ACTOR_API int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg,
+			  actor_ref_t *out);
+ACTOR_API int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
+				 actor_ref_t *out);
+
+/*
+ * Sending: type and a copy of size bytes of data. From a handler the
+ * sender is the current actor; actor_system_send() sends anonymously from
+ * any thread. Messages from one sender to one receiver arrive in order.
+ * 0, or: -ESRCH (no such actor: counted as a dead letter), -EAGAIN (the
+ * receiver's bounded mailbox is full), -ENOMEM, -ESHUTDOWN.
+ * The _moved variants take ownership of buf (freed with buf_free, which may
+ * be NULL) instead of copying, whether or not they succeed.
+ */
+ACTOR_API int actor_send(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+			 size_t size);
+ACTOR_API int actor_send_moved(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, void *buf,
+			       size_t size, void (*buf_free)(void *));
+ACTOR_API int actor_system_send(actor_system_t *sys, actor_ref_t to, uint32_t type,
+				const void *data, size_t size);
+ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type,
+				      void *buf, size_t size, void (*buf_free)(void *));
+
+/*
+ * Asks an actor to stop with `reason`: it stops before its next message,
+ * ahead of the mail already queued, which becomes dead letters. Any thread.
+ * 0 or -ESRCH.
+ */
+ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
+
+/* Inside a handler. */
+ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);
+ACTOR_API void *actor_self_state(const actor_ctx_t *ctx);
+ACTOR_API actor_system_t *actor_ctx_system(const actor_ctx_t *ctx);
+/* Handles the next message with handler instead (Erlang's tail call into
+ * another receive loop, CAF's become). */
+ACTOR_API void actor_become(actor_ctx_t *ctx, actor_handler_t handler);
+/* Stops the current actor once the handler returns. */
+ACTOR_API void actor_stop(actor_ctx_t *ctx, int reason);
+
+/* Reading the message a handler was called with. */
+ACTOR_API uint32_t actor_msg_type(const actor_msg_t *msg);
+ACTOR_API const void *actor_msg_data(const actor_msg_t *msg);
+ACTOR_API size_t actor_msg_size(const actor_msg_t *msg);
+ACTOR_API actor_ref_t actor_msg_sender(const actor_msg_t *msg);
+
+ACTOR_END_DECLS
 
 #endif /* ACTOR_ACTOR_H */

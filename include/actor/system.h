@@ -1,0 +1,76 @@
+/*
+ * libactor: actor systems, their configuration and their counters.
+ */
+#ifndef ACTOR_SYSTEM_H
+#define ACTOR_SYSTEM_H
+
+#include <actor/types.h>
+
+ACTOR_BEGIN_DECLS
+
+/* Called for every message that cannot be delivered. */
+typedef void (*actor_dead_letter_t)(void *arg, actor_ref_t to, uint32_t type,
+				    const void *data, size_t size);
+
+/*
+ * Configuration; fill in with actor_config_init() and change what you need.
+ * The idle tiers are CAF's, with CAF's defaults, followed by parking.
+ */
+typedef struct actor_config {
+	unsigned workers;		/* 0: one per online CPU */
+	bool pin_workers;		/* one worker per core (default: yes) */
+	unsigned max_throughput;	/* messages per actor turn, >= 1 */
+	unsigned aggressive_polls;	/* tier 1: spin */
+	unsigned aggressive_steal_interval;
+	unsigned moderate_polls;	/* tier 2: short sleeps */
+	unsigned moderate_steal_interval;
+	unsigned moderate_sleep_us;
+	unsigned relaxed_polls;		/* tier 3: long sleeps, then park */
+	unsigned relaxed_steal_interval;
+	unsigned relaxed_sleep_us;
+	uint32_t max_actors;		/* live actors at once */
+	actor_dead_letter_t dead_letter;	/* optional hook */
+	void *dead_letter_arg;
+} actor_config_t;
+
+/* Per-worker counters; each is monotonic. */
+typedef struct actor_worker_stats {
+	uint64_t messages;		/* messages handled */
+	uint64_t turns;			/* actor turns run */
+	uint64_t steal_attempts;
+	uint64_t steals;		/* successful steals */
+	uint64_t parks;			/* sleeps in the moderate tier or deeper */
+	uint64_t wakeups;		/* times another thread woke it */
+} actor_worker_stats_t;
+
+typedef struct actor_system_stats {
+	uint64_t spawned;
+	uint64_t stopped;
+	uint64_t live;			/* spawned - stopped */
+	uint64_t dead_letters;
+} actor_system_stats_t;
+
+ACTOR_API void actor_config_init(actor_config_t *cfg);
+
+/* Creates and starts a system. cfg NULL: defaults. 0 or a negative errno. */
+ACTOR_API int actor_system_create(actor_system_t **sys, const actor_config_t *cfg);
+
+/*
+ * Stops every actor (each gets exit reason ACTOR_EXIT_SHUTDOWN ahead of its
+ * queued mail, which becomes dead letters), then joins the workers. Later
+ * sends and spawns from outside fail with -ESHUTDOWN. Blocks; call from a
+ * thread that is not one of the system's workers. Idempotent.
+ */
+ACTOR_API void actor_system_shutdown(actor_system_t *sys);
+
+/* Shuts down if needed, then frees everything. */
+ACTOR_API void actor_system_destroy(actor_system_t *sys);
+
+ACTOR_API unsigned actor_system_workers(const actor_system_t *sys);
+ACTOR_API int actor_system_worker_stats(const actor_system_t *sys, unsigned worker,
+					actor_worker_stats_t *out);
+ACTOR_API void actor_system_stats(const actor_system_t *sys, actor_system_stats_t *out);
+
+ACTOR_END_DECLS
+
+#endif /* ACTOR_SYSTEM_H */

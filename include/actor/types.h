@@ -1,0 +1,74 @@
+/*
+ * libactor: the types every part of the API shares.
+ */
+#ifndef ACTOR_TYPES_H
+#define ACTOR_TYPES_H
+
+#include <stdbool.h>
+#include <actor/common.h>
+
+ACTOR_BEGIN_DECLS
+
+/* An actor system: workers, actors and their mailboxes. Opaque. */
+typedef struct actor_system actor_system_t;
+
+/* What a handler gets to act as its actor: valid during the call only. */
+typedef struct actor_ctx actor_ctx_t;
+
+/* A received message: valid until the handler returns. Opaque. */
+typedef struct actor_msg actor_msg_t;
+
+/*
+ * A reference to an actor: a small value, copied freely, never freed.
+ * A reference outlives its actor harmlessly: messages to a stopped actor
+ * become dead letters. Compare with actor_ref_equal(); the fields are
+ * private.
+ */
+typedef struct actor_ref {
+	uint64_t id;		/* generation << 32 | slot; 0: no actor */
+	uint32_t node;		/* 0: this node */
+	uint32_t reserved;
+} actor_ref_t;
+
+#define ACTOR_REF_NONE ((actor_ref_t){ 0, 0, 0 })
+
+static inline bool actor_ref_is_none(actor_ref_t ref)
+{
+	return ref.id == 0;
+}
+
+static inline bool actor_ref_equal(actor_ref_t a, actor_ref_t b)
+{
+	return a.id == b.id && a.node == b.node;
+}
+
+/* A message handler: called with one message at a time, never concurrently
+ * with itself for the same actor. */
+typedef void (*actor_handler_t)(actor_ctx_t *ctx, const actor_msg_t *msg);
+
+/* How to make an actor. The spec must outlive every actor made from it
+ * (a static const spec is the usual case). */
+typedef struct actor_spec {
+	const char *name;		/* for debugging; may be NULL */
+	actor_handler_t handler;	/* required */
+	size_t state_size;		/* bytes of zeroed private state */
+	/* Optional: runs in the actor's first turn, before any message; a
+	 * negative errno stops the actor with that value as exit reason. */
+	int (*init)(actor_ctx_t *ctx, void *arg);
+	/* Optional: runs exactly once, in the actor's last turn. */
+	void (*cleanup)(actor_ctx_t *ctx);
+	/* 0: unbounded; else sends to a full mailbox fail with -EAGAIN. */
+	uint32_t mailbox_capacity;
+} actor_spec_t;
+
+/*
+ * Exit reasons. 0 is a normal exit; ACTOR_EXIT_* below are the runtime's
+ * own; any other value is the application's (a negative errno, say).
+ */
+#define ACTOR_EXIT_NORMAL 0
+#define ACTOR_EXIT_KILL 0x7fff0001	/* actor_exit() with this cannot be trapped */
+#define ACTOR_EXIT_SHUTDOWN 0x7fff0002	/* the system is shutting down */
+
+ACTOR_END_DECLS
+
+#endif /* ACTOR_TYPES_H */

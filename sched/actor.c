@@ -1,0 +1,180 @@
+/*
+ * Actors: spawning, running a turn, and stopping.
+ *
+ * A turn: the worker pops up to max_throughput messages and calls the
+ * handler for each (or acts on runtime messages itself). It ends when the
+ * mailbox is empty and actor__mbox_try_block succeeds (the actor is idle,
+ * and the next send will schedule it), when the budget is spent (the actor
+ * goes to the back of the run queue), or when the actor stops.
+ *
+ * Stopping happens on the worker, at the end of the handler call that asked
+ * for it: the cleanup hook runs (once), the mailbox is closed and what was
+ * still queued becomes dead letters, the state is freed, and the slot's
+ * generation moves on so that every reference to the actor goes stale.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/internal.h"
+
+static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
+		 void *arg, actor_ref_t *out)
+{
+	struct actor__actor *a;
+	void *state = NULL;
+	actor_ref_t ref;
+
+	if (spec == NULL || spec->handler == NULL || out == NULL)
+		return -EINVAL;
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
+		return -ESHUTDOWN;
+	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
+		return -ENOMEM;
+	a = actor__slot_alloc(sys, w);
+	if (a == NULL) {
+		free(state);
+		return -ENOSPC;
+	}
+	a->flags = 0;
+	a->exit_reason = ACTOR_EXIT_NORMAL;
+	a->handler = spec->handler;
+	a->spec = spec;
+	a->state = state;
+	ref = actor__ref_of(a);
+	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
+	actor__mbox_reopen(&a->mb, spec->mailbox_capacity);
+	/* init runs in the actor's first turn, ahead of any message. */
+	if (spec->init != NULL)
+		actor__send_system(sys, w, ref, ACTOR__SYS_INIT, &arg, sizeof arg);
+	*out = ref;
+	return 0;
+}
+
+int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref_t *out)
+{
+	return spawn(ctx->sys, ctx->w, spec, arg, out);
+}
+
+int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
+		       actor_ref_t *out)
+{
+	return spawn(sys, NULL, spec, arg, out);
+}
+
+static void stop(struct actor__actor *a, int reason)
+{
+	if (!(a->flags & ACTOR__A_STOPPING)) {
+		a->flags |= ACTOR__A_STOPPING;
+		a->exit_reason = reason;
+	}
+}
+
+static void finalize(struct actor_ctx *ctx)
+{
+	struct actor_system *sys = ctx->sys;
+	struct actor__actor *a = ctx->a;
+	actor_ref_t self = actor__ref_of(a);
+	struct actor__env *e, *next;
+	uint32_t gen;
+
+	if (a->spec->cleanup != NULL)
+		a->spec->cleanup(ctx);
+	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
+		next = e->next;
+		if (e->flags & ACTOR__ENV_SYSTEM)
+			actor__env_free(ctx->w->pool, e);
+		else
+			actor__dead_letter(sys, ctx->w, self, e);
+	}
+	free(a->state);
+	a->state = NULL;
+	gen = atomic_load_explicit(&a->gen, memory_order_relaxed) + 1;
+	atomic_store_explicit(&a->gen, gen != 0 ? gen : 1, memory_order_relaxed);
+	actor__slot_release(sys, ctx->w, a);
+	atomic_fetch_add_explicit(&sys->stopped, 1, memory_order_relaxed);
+}
+
+static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
+{
+	struct actor__actor *a = ctx->a;
+	int r;
+
+	switch (e->type) {
+	case ACTOR__SYS_INIT:
+		r = a->spec->init(ctx, *(void *const *)e->data);
+		if (r < 0)
+			stop(a, r);
+		break;
+	case ACTOR__SYS_EXIT:
+		stop(a, *(const int *)e->data);
+		break;
+	}
+}
+
+void actor__run(struct actor__worker *w, struct actor__actor *a)
+{
+	struct actor_ctx ctx = { w->sys, w, a };
+	uint32_t gen = atomic_load_explicit(&a->gen, memory_order_relaxed);
+	unsigned handled = 0;
+	struct actor__env *e;
+
+	ACTOR__STAT_INC(w, turns);
+	while (!(a->flags & ACTOR__A_STOPPING)) {
+		e = actor__mbox_pop(&a->mb);
+		if (e == NULL) {
+			if (actor__mbox_try_block(&a->mb))
+				return;
+			continue;
+		}
+		if (actor__unlikely(e->aux != gen)) {
+			/* Sent to an earlier incarnation of this slot. */
+			actor_ref_t to = { .id = (uint64_t)e->aux << 32 | a->slot };
+
+			if (e->flags & ACTOR__ENV_SYSTEM)
+				actor__env_free(w->pool, e);
+			else
+				actor__dead_letter(w->sys, w, to, e);
+			continue;
+		}
+		if (e->flags & ACTOR__ENV_SYSTEM)
+			handle_system(&ctx, e);
+		else
+			a->handler(&ctx, (const actor_msg_t *)e);
+		ACTOR__STAT_INC(w, messages);
+		actor__env_free(w->pool, e);
+		if (++handled == w->sys->cfg.max_throughput && !(a->flags & ACTOR__A_STOPPING)) {
+			actor__yield(w->sys, a);
+			return;
+		}
+	}
+	finalize(&ctx);
+}
+
+actor_ref_t actor_self(const actor_ctx_t *ctx)
+{
+	return actor__ref_of(ctx->a);
+}
+
+void *actor_self_state(const actor_ctx_t *ctx)
+{
+	return ctx->a->state;
+}
+
+actor_system_t *actor_ctx_system(const actor_ctx_t *ctx)
+{
+	return ctx->sys;
+}
+
+void actor_become(actor_ctx_t *ctx, actor_handler_t handler)
+{
+	if (handler != NULL)
+		ctx->a->handler = handler;
+}
+
+void actor_stop(actor_ctx_t *ctx, int reason)
+{
+	stop(ctx->a, reason);
+}

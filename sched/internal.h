@@ -1,0 +1,178 @@
+/*
+ * sched/: the runtime's private structures and the calls between its files.
+ *
+ * Life cycles (who owns what, and when it may be freed):
+ *  - An actor lives in a slot of its system's table. Slots are type-stable:
+ *    they are allocated in chunks that are never freed before the system is,
+ *    so a sender holding a stale reference can always read a slot safely.
+ *    The slot's generation tells incarnations apart: it is bumped when an
+ *    actor stops, and every envelope carries the generation it was sent to,
+ *    so mail for a dead incarnation is a dead letter even if it raced into a
+ *    reused slot.
+ *  - An actor is "scheduled" from the push that returned ACTOR__MBOX_WOKE
+ *    until a turn ends with a successful actor__mbox_try_block (or the actor
+ *    stops). While scheduled it is in exactly one place: a worker's next
+ *    slot, a worker's deque, the injection queue, or running on a worker.
+ *  - Envelopes come from the sending worker's pool (or malloc, outside the
+ *    pool) and are freed by whoever consumes them.
+ */
+#ifndef ACTOR_SCHED_INTERNAL_H
+#define ACTOR_SCHED_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <actor/actor.h>
+
+#include "mailbox/arch.h"
+#include "mailbox/deque.h"
+#include "mailbox/envelope.h"
+#include "mailbox/mpsc.h"
+
+/* Envelope flag (sched/'s byte): a runtime message, not for the handler. */
+#define ACTOR__ENV_SYSTEM (1u << 8)
+
+/* Types of runtime messages. */
+enum actor__sys_type {
+	ACTOR__SYS_INIT = 1,	/* payload: the spawn argument (a pointer) */
+	ACTOR__SYS_EXIT,	/* payload: int reason */
+};
+
+/* actor->flags, owned by the thread running the actor. */
+enum {
+	ACTOR__A_STOPPING = 1 << 0,
+};
+
+struct actor__actor {
+	struct actor__mbox mb;
+	_Atomic uint32_t gen;		/* incarnation now in this slot */
+	uint32_t slot;
+	uint32_t flags;
+	int exit_reason;
+	actor_handler_t handler;
+	const actor_spec_t *spec;
+	void *state;
+	struct actor__actor *next;	/* injection queue or free list */
+};
+
+struct actor_ctx {
+	struct actor_system *sys;
+	struct actor__worker *w;
+	struct actor__actor *a;
+};
+
+/* The futex word of a worker. */
+enum { PARK_RUNNING = 0, PARK_SLEEPING = 1, PARK_NOTIFIED = 2 };
+
+struct actor__worker {
+	struct actor__deque dq;			/* line-aligned members */
+	ACTOR__ALIGNED_LINE _Atomic uint32_t park;	/* written by wakers */
+
+	/* Owner-private from here on. */
+	ACTOR__ALIGNED_LINE struct actor_system *sys;
+	unsigned id;
+	int cpu;				/* -1: not pinned */
+	pthread_t thread;
+	struct actor__pool *pool;
+	bool dq_ready;
+	struct actor__actor *next;		/* runs next; never stolen */
+	uint64_t tick;
+	uint64_t rng;
+	struct actor__actor *free_slots;	/* cached free table slots */
+	unsigned nfree_slots;
+
+	/* Counters: written by the owner only, read by anyone. */
+	_Atomic uint64_t messages, turns, steal_attempts, steals, parks, wakeups;
+};
+
+#define ACTOR__STAT_INC(w, field) \
+	atomic_store_explicit(&(w)->field, \
+			      atomic_load_explicit(&(w)->field, memory_order_relaxed) + 1, \
+			      memory_order_relaxed)
+
+/* Slots per table chunk. */
+#define ACTOR__CHUNK_SHIFT 12
+#define ACTOR__CHUNK_SLOTS (1u << ACTOR__CHUNK_SHIFT)
+
+struct actor_system {
+	actor_config_t cfg;
+	unsigned nworkers;
+	unsigned nstarted;		/* worker threads running */
+	struct actor__worker *workers;
+
+	/* Scheduling state shared by all workers. */
+	ACTOR__ALIGNED_LINE _Atomic unsigned nsearching;	/* workers spinning */
+	_Atomic bool stopping;		/* workers exit */
+	_Atomic bool closing;		/* no more spawns or outside sends */
+	bool shut_down;
+
+	/* Injection queue: actors scheduled from outside the pool, and actors
+	 * that used up their turn (the back of the run queue). */
+	ACTOR__ALIGNED_LINE pthread_mutex_t inj_lock;
+	struct actor__actor *inj_head, *inj_tail;
+	_Atomic size_t inj_len;
+
+	/* Actor table. */
+	ACTOR__ALIGNED_LINE pthread_mutex_t table_lock;
+	_Atomic(struct actor__actor *) *chunks;
+	uint32_t nchunks;
+	uint32_t fresh;			/* slots ever handed out */
+	struct actor__actor *free_slots;	/* global free list */
+
+	ACTOR__ALIGNED_LINE _Atomic uint64_t spawned, stopped, dead_letters;
+};
+
+/* table.c */
+int actor__table_init(struct actor_system *sys);
+void actor__table_destroy(struct actor_system *sys);
+struct actor__actor *actor__slot_alloc(struct actor_system *sys, struct actor__worker *w);
+void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
+			 struct actor__actor *a);
+struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slot);
+
+static inline actor_ref_t actor__ref_of(const struct actor__actor *a)
+{
+	uint64_t gen = atomic_load_explicit(&a->gen, memory_order_relaxed);
+
+	return (actor_ref_t){ .id = gen << 32 | a->slot };
+}
+
+/* The live actor a reference names, or NULL; a hint, see internal.h. */
+static inline struct actor__actor *actor__lookup(const struct actor_system *sys, actor_ref_t ref)
+{
+	struct actor__actor *a;
+
+	if (ref.node != 0 || ref.id == 0)
+		return NULL;
+	a = actor__slot_at(sys, (uint32_t)ref.id);
+	if (a == NULL || atomic_load_explicit(&a->gen, memory_order_relaxed) != ref.id >> 32)
+		return NULL;
+	return a;
+}
+
+/* worker.c */
+int actor__workers_start(struct actor_system *sys);
+void actor__workers_stop(struct actor_system *sys);
+void actor__workers_free(struct actor_system *sys);
+/* Makes a woken actor runnable; w: the calling worker of sys, or NULL. */
+void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);
+/* Puts a still-runnable actor at the back of the run queue. */
+void actor__yield(struct actor_system *sys, struct actor__actor *a);
+
+/* actor.c */
+void actor__run(struct actor__worker *w, struct actor__actor *a);
+
+/* send.c */
+/* Delivers a filled-in envelope to `to`, consuming it in every case. */
+int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		   struct actor__env *e);
+/* Counts a dead letter, tells the hook, and frees the envelope. */
+void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			struct actor__env *e);
+/* Sends a runtime message; bounces silently when `to` is gone. */
+int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		       uint32_t type, const void *data, size_t size);
+
+#endif /* ACTOR_SCHED_INTERNAL_H */

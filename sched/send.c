@@ -1,0 +1,149 @@
+/*
+ * Sending: envelope in, mailbox push, and scheduling the receiver when the
+ * push found it idle. Also dead letters and the message accessors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "sched/internal.h"
+
+void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			struct actor__env *e)
+{
+	atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
+	if (sys->cfg.dead_letter != NULL)
+		sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, e->type, e->data, e->size);
+	actor__env_free(w != NULL ? w->pool : NULL, e);
+}
+
+int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		   struct actor__env *e)
+{
+	struct actor__actor *a = actor__lookup(sys, to);
+	bool system = (e->flags & ACTOR__ENV_SYSTEM) != 0;
+	int r;
+
+	if (a == NULL) {
+		r = -ESRCH;
+	} else {
+		e->aux = (uint32_t)(to.id >> 32);
+		r = actor__mbox_push(&a->mb, e);
+		if (r == ACTOR__MBOX_WOKE)
+			actor__schedule(sys, w, a);
+		if (r >= 0)
+			return 0;
+		if (r == -EPIPE)
+			r = -ESRCH;
+	}
+	if (r == -ESRCH && !system)
+		actor__dead_letter(sys, w, to, e);
+	else
+		actor__env_free(w != NULL ? w->pool : NULL, e);
+	return r;
+}
+
+int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		       uint32_t type, const void *data, size_t size)
+{
+	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
+
+	if (e == NULL)
+		return -ENOMEM;
+	memcpy(e->data, data, size);
+	e->type = type;
+	e->sender = 0;
+	e->request_id = 0;
+	e->flags = ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT;
+	return actor__deliver(sys, w, to, e);
+}
+
+static int send_copy(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
+		     actor_ref_t to, uint32_t type, const void *data, size_t size)
+{
+	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
+
+	if (e == NULL)
+		return -ENOMEM;
+	if (size != 0)
+		memcpy(e->data, data, size);
+	e->type = type;
+	e->sender = sender;
+	e->request_id = 0;
+	return actor__deliver(sys, w, to, e);
+}
+
+static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
+		      actor_ref_t to, uint32_t type, void *buf, size_t size,
+		      void (*buf_free)(void *))
+{
+	struct actor__env *e = actor__env_alloc_moved(w != NULL ? w->pool : NULL, buf, size,
+						      buf_free);
+
+	if (e == NULL) {
+		if (buf_free != NULL)
+			buf_free(buf);
+		return -ENOMEM;
+	}
+	e->type = type;
+	e->sender = sender;
+	e->request_id = 0;
+	return actor__deliver(sys, w, to, e);
+}
+
+int actor_send(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data, size_t size)
+{
+	return send_copy(ctx->sys, ctx->w, actor__ref_of(ctx->a).id, to, type, data, size);
+}
+
+int actor_send_moved(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, void *buf, size_t size,
+		     void (*buf_free)(void *))
+{
+	return send_moved(ctx->sys, ctx->w, actor__ref_of(ctx->a).id, to, type, buf, size,
+			  buf_free);
+}
+
+int actor_system_send(actor_system_t *sys, actor_ref_t to, uint32_t type, const void *data,
+		      size_t size)
+{
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
+		return -ESHUTDOWN;
+	return send_copy(sys, NULL, 0, to, type, data, size);
+}
+
+int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, void *buf,
+			    size_t size, void (*buf_free)(void *))
+{
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed)) {
+		if (buf_free != NULL)
+			buf_free(buf);
+		return -ESHUTDOWN;
+	}
+	return send_moved(sys, NULL, 0, to, type, buf, size, buf_free);
+}
+
+int actor_exit(actor_system_t *sys, actor_ref_t to, int reason)
+{
+	return actor__send_system(sys, NULL, to, ACTOR__SYS_EXIT, &reason, sizeof reason);
+}
+
+uint32_t actor_msg_type(const actor_msg_t *msg)
+{
+	return ((const struct actor__env *)msg)->type;
+}
+
+const void *actor_msg_data(const actor_msg_t *msg)
+{
+	return ((const struct actor__env *)msg)->data;
+}
+
+size_t actor_msg_size(const actor_msg_t *msg)
+{
+	return ((const struct actor__env *)msg)->size;
+}
+
+actor_ref_t actor_msg_sender(const actor_msg_t *msg)
+{
+	return (actor_ref_t){ .id = ((const struct actor__env *)msg)->sender };
+}

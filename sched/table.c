@@ -1,0 +1,138 @@
+/*
+ * The actor table: slots in chunks of ACTOR__CHUNK_SLOTS that are published
+ * once and never moved or freed while the system lives, so a lookup is two
+ * loads and never touches freed memory. Free slots go to a small per-worker
+ * cache first (spawn and stop on a worker take no lock) and spill to a
+ * global list under a mutex.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sched/internal.h"
+
+#define CACHE_MAX 256		/* per-worker cached free slots */
+#define CACHE_REFILL 64
+
+int actor__table_init(struct actor_system *sys)
+{
+	uint32_t n = (sys->cfg.max_actors + ACTOR__CHUNK_SLOTS - 1) >> ACTOR__CHUNK_SHIFT;
+
+	sys->chunks = calloc(n, sizeof(*sys->chunks));
+	if (sys->chunks == NULL)
+		return -ENOMEM;
+	sys->nchunks = n;
+	sys->fresh = 0;
+	sys->free_slots = NULL;
+	return pthread_mutex_init(&sys->table_lock, NULL) == 0 ? 0 : -ENOMEM;
+}
+
+void actor__table_destroy(struct actor_system *sys)
+{
+	for (uint32_t i = 0; i < sys->nchunks; i++)
+		free(atomic_load_explicit(&sys->chunks[i], memory_order_relaxed));
+	free(sys->chunks);
+	pthread_mutex_destroy(&sys->table_lock);
+}
+
+struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slot)
+{
+	struct actor__actor *chunk;
+
+	if ((slot >> ACTOR__CHUNK_SHIFT) >= sys->nchunks)
+		return NULL;
+	chunk = atomic_load_explicit(&sys->chunks[slot >> ACTOR__CHUNK_SHIFT], memory_order_acquire);
+	return chunk != NULL ? &chunk[slot & (ACTOR__CHUNK_SLOTS - 1)] : NULL;
+}
+
+/* A never-used slot; table_lock held. */
+static struct actor__actor *fresh_slot(struct actor_system *sys)
+{
+	uint32_t slot = sys->fresh, ci = slot >> ACTOR__CHUNK_SHIFT;
+	struct actor__actor *chunk;
+
+	if (slot >= sys->cfg.max_actors || ci >= sys->nchunks)
+		return NULL;
+	chunk = atomic_load_explicit(&sys->chunks[ci], memory_order_relaxed);
+	if (chunk == NULL) {
+		chunk = aligned_alloc(ACTOR__CACHELINE, ACTOR__CHUNK_SLOTS * sizeof(*chunk));
+		if (chunk == NULL)
+			return NULL;
+		for (uint32_t i = 0; i < ACTOR__CHUNK_SLOTS; i++) {
+			struct actor__actor *a = &chunk[i];
+
+			/* Closed until spawned, so a forged reference bounces. */
+			actor__mbox_init(&a->mb, 0);
+			actor__mbox_close(&a->mb);
+			atomic_init(&a->gen, 1);
+			a->slot = (ci << ACTOR__CHUNK_SHIFT) | i;
+			a->next = NULL;
+		}
+		atomic_store_explicit(&sys->chunks[ci], chunk, memory_order_release);
+	}
+	sys->fresh++;
+	return &chunk[slot & (ACTOR__CHUNK_SLOTS - 1)];
+}
+
+/* One slot from the global list or a fresh one; table_lock held. */
+static struct actor__actor *global_slot(struct actor_system *sys)
+{
+	struct actor__actor *a = sys->free_slots;
+
+	if (a != NULL) {
+		sys->free_slots = a->next;
+		return a;
+	}
+	return fresh_slot(sys);
+}
+
+struct actor__actor *actor__slot_alloc(struct actor_system *sys, struct actor__worker *w)
+{
+	struct actor__actor *a;
+
+	if (w != NULL && w->free_slots != NULL) {
+		a = w->free_slots;
+		w->free_slots = a->next;
+		w->nfree_slots--;
+		return a;
+	}
+	pthread_mutex_lock(&sys->table_lock);
+	a = global_slot(sys);
+	/* Refill the worker's cache while we hold the lock. */
+	for (unsigned i = 0; w != NULL && a != NULL && i < CACHE_REFILL; i++) {
+		struct actor__actor *b = global_slot(sys);
+
+		if (b == NULL)
+			break;
+		b->next = w->free_slots;
+		w->free_slots = b;
+		w->nfree_slots++;
+	}
+	pthread_mutex_unlock(&sys->table_lock);
+	return a;
+}
+
+void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
+			 struct actor__actor *a)
+{
+	if (w != NULL && w->nfree_slots < CACHE_MAX) {
+		a->next = w->free_slots;
+		w->free_slots = a;
+		w->nfree_slots++;
+		return;
+	}
+	pthread_mutex_lock(&sys->table_lock);
+	a->next = sys->free_slots;
+	sys->free_slots = a;
+	/* A full cache gives half back, so no worker hoards slots. */
+	while (w != NULL && w->nfree_slots > CACHE_MAX / 2) {
+		struct actor__actor *b = w->free_slots;
+
+		w->free_slots = b->next;
+		w->nfree_slots--;
+		b->next = sys->free_slots;
+		sys->free_slots = b;
+	}
+	pthread_mutex_unlock(&sys->table_lock);
+}

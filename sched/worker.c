@@ -1,0 +1,403 @@
+/*
+ * Workers: one thread per core, each with a Chase-Lev deque, a "next" slot
+ * and a futex word to park on.
+ *
+ * Where runnable actors go:
+ *  - An actor woken by a send from a worker goes into that worker's next
+ *    slot (it runs right after the sender's turn, on a warm cache, and no
+ *    thief can take it); the actor it displaces goes to the worker's deque.
+ *  - An actor woken from outside the pool, or one that used up its
+ *    max_throughput and still has mail, goes to the back of the system's
+ *    injection queue, a FIFO that every worker polls.
+ *  - A worker takes from its next slot, then its deque (newest first, the
+ *    cache-friendly order), then the injection queue; every FAIRNESS_TICKS
+ *    turns it takes the oldest work first (the injection queue, then the
+ *    top of its own deque), so nothing queued can starve.
+ *
+ * Idle workers go through CAF's three tiers, then park:
+ *  - aggressive: aggressive_polls polls, stealing every
+ *    aggressive_steal_interval-th, spinning with a pause in between. Such a
+ *    worker is "searching" (counted in sys->nsearching).
+ *  - moderate: moderate_polls polls with moderate_sleep_us sleeps between,
+ *    stealing every moderate_steal_interval-th.
+ *  - relaxed: relaxed_polls polls with relaxed_sleep_us sleeps.
+ *  - parked: sleeps until woken.
+ * Every sleep is a futex wait that a producer can cut short: unlike CAF's
+ * plain sleeps, a worker in any tier wakes within microseconds.
+ *
+ * Wake-ups (the Go/Tokio rule): a producer that makes work visible to
+ * other workers (deque or injection queue) wakes one sleeping worker, and
+ * only when no worker is searching: searchers will find the work. The woken
+ * worker starts out searching (the waker counted it), so a burst of sends
+ * wakes one worker, not all. A searcher that finds work and was the last
+ * searcher wakes another if more work is visible, so parallelism still
+ * ramps up. No wake-up is lost: a producer does "publish work; seq_cst
+ * fence; read park words", a worker going to sleep does "park word :=
+ * SLEEPING; seq_cst fence; look for work", so at least one sees the other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/futex.h"
+#include "sched/internal.h"
+
+#define FAIRNESS_TICKS 61	/* prime, as in Tokio, so it drifts across patterns */
+
+enum sleep_result { SLEPT, WOKEN, WORK_SEEN };
+
+/* --- the injection queue --------------------------------------------- */
+
+static void injection_push(struct actor_system *sys, struct actor__actor *a)
+{
+	a->next = NULL;
+	pthread_mutex_lock(&sys->inj_lock);
+	if (sys->inj_tail != NULL)
+		sys->inj_tail->next = a;
+	else
+		sys->inj_head = a;
+	sys->inj_tail = a;
+	atomic_store_explicit(&sys->inj_len,
+			      atomic_load_explicit(&sys->inj_len, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	pthread_mutex_unlock(&sys->inj_lock);
+}
+
+static struct actor__actor *injection_pop(struct actor_system *sys)
+{
+	struct actor__actor *a;
+
+	if (atomic_load_explicit(&sys->inj_len, memory_order_relaxed) == 0)
+		return NULL;
+	pthread_mutex_lock(&sys->inj_lock);
+	a = sys->inj_head;
+	if (a != NULL) {
+		sys->inj_head = a->next;
+		if (sys->inj_head == NULL)
+			sys->inj_tail = NULL;
+		atomic_store_explicit(&sys->inj_len,
+				      atomic_load_explicit(&sys->inj_len, memory_order_relaxed) - 1,
+				      memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&sys->inj_lock);
+	return a;
+}
+
+/* --- waking ----------------------------------------------------------- */
+
+/* Is there work that a worker other than the caller's next slot could run? */
+static bool work_visible(struct actor_system *sys)
+{
+	if (atomic_load_explicit(&sys->inj_len, memory_order_relaxed) != 0)
+		return true;
+	for (unsigned i = 0; i < sys->nworkers; i++)
+		if (actor__deque_size(&sys->workers[i].dq) != 0)
+			return true;
+	return false;
+}
+
+/* Called after publishing work; see the comment at the top. */
+static void notify(struct actor_system *sys)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&sys->nsearching, memory_order_relaxed) != 0)
+		return;
+	for (unsigned i = 0; i < sys->nworkers; i++) {
+		struct actor__worker *w = &sys->workers[i];
+		unsigned zero = 0;
+		uint32_t sleeping = PARK_SLEEPING;
+
+		if (atomic_load_explicit(&w->park, memory_order_relaxed) != PARK_SLEEPING)
+			continue;
+		/* Become the one waker: the woken worker inherits this count. */
+		if (!atomic_compare_exchange_strong(&sys->nsearching, &zero, 1))
+			return;
+		if (atomic_compare_exchange_strong(&w->park, &sleeping, PARK_NOTIFIED)) {
+			actor__futex_wake(&w->park, 1);
+			return;
+		}
+		/* It woke up by itself meanwhile: it will look for work. */
+		atomic_fetch_sub(&sys->nsearching, 1);
+	}
+}
+
+/*
+ * Sleeps on the worker's futex for up to timeout_us (0: until woken).
+ * WOKEN means a producer woke us and counted us as searching.
+ */
+static enum sleep_result sleep_on(struct actor__worker *w, unsigned timeout_us)
+{
+	struct actor_system *sys = w->sys;
+	uint32_t was;
+
+	atomic_store_explicit(&w->park, PARK_SLEEPING, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (work_visible(sys) || atomic_load_explicit(&sys->stopping, memory_order_relaxed)) {
+		was = atomic_exchange_explicit(&w->park, PARK_RUNNING, memory_order_acquire);
+		return was == PARK_NOTIFIED ? WOKEN : WORK_SEEN;
+	}
+	ACTOR__STAT_INC(w, parks);
+	actor__futex_wait(&w->park, PARK_SLEEPING, timeout_us);
+	was = atomic_exchange_explicit(&w->park, PARK_RUNNING, memory_order_acquire);
+	if (was != PARK_NOTIFIED)
+		return SLEPT;
+	ACTOR__STAT_INC(w, wakeups);
+	return WOKEN;
+}
+
+/* --- finding work ----------------------------------------------------- */
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* One steal attempt on every other worker, from a random one on. */
+static struct actor__actor *steal(struct actor__worker *w)
+{
+	struct actor_system *sys = w->sys;
+	unsigned n = sys->nworkers, start;
+
+	if (n < 2)
+		return NULL;
+	start = (unsigned)(xorshift(&w->rng) % n);
+	for (unsigned i = 0; i < n; i++) {
+		struct actor__worker *v = &sys->workers[(start + i) % n];
+		void *x;
+
+		if (v == w)
+			continue;
+		ACTOR__STAT_INC(w, steal_attempts);
+		x = actor__deque_steal(&v->dq);
+		if (x != ACTOR__DEQUE_EMPTY && x != ACTOR__DEQUE_ABORT) {
+			ACTOR__STAT_INC(w, steals);
+			return x;
+		}
+	}
+	return NULL;
+}
+
+/* The worker's own queues, no stealing and no waiting. */
+static struct actor__actor *poll_local(struct actor__worker *w)
+{
+	struct actor__actor *a;
+
+	if (actor__unlikely(++w->tick % FAIRNESS_TICKS == 0)) {
+		if ((a = injection_pop(w->sys)) != NULL)
+			return a;
+		a = actor__deque_steal(&w->dq);
+		if (a != ACTOR__DEQUE_EMPTY && a != ACTOR__DEQUE_ABORT)
+			return a;
+	}
+	if ((a = w->next) != NULL) {
+		w->next = NULL;
+		return a;
+	}
+	if ((a = actor__deque_take(&w->dq)) != NULL)
+		return a;
+	return injection_pop(w->sys);
+}
+
+static struct actor__actor *poll_once(struct actor__worker *w, unsigned i, unsigned steal_every)
+{
+	struct actor__actor *a = poll_local(w);
+
+	if (a == NULL && steal_every != 0 && i % steal_every == 0)
+		a = steal(w);
+	return a;
+}
+
+/* A searcher found work: the last one wakes a successor if work remains. */
+static void stop_searching(struct actor_system *sys)
+{
+	if (atomic_fetch_sub(&sys->nsearching, 1) == 1 && work_visible(sys))
+		notify(sys);
+}
+
+/* The idle tiers; returns work, or NULL when the system stops. */
+static struct actor__actor *idle(struct actor__worker *w)
+{
+	struct actor_system *sys = w->sys;
+	const actor_config_t *c = &sys->cfg;
+	struct actor__actor *a = NULL;
+	bool searching = true;
+	enum sleep_result r;
+
+	atomic_fetch_add(&sys->nsearching, 1);
+	for (;;) {
+		for (unsigned i = 1; i <= c->aggressive_polls; i++) {
+			if ((a = poll_once(w, i, c->aggressive_steal_interval)) != NULL)
+				goto found;
+			actor__cpu_relax();
+		}
+		if (searching) {
+			searching = false;
+			atomic_fetch_sub(&sys->nsearching, 1);
+		}
+		for (unsigned i = 1; i <= c->moderate_polls; i++) {
+			if ((a = poll_once(w, i, c->moderate_steal_interval)) != NULL)
+				goto found;
+			if ((r = sleep_on(w, c->moderate_sleep_us)) == WOKEN)
+				goto woken;
+		}
+		for (unsigned i = 1; i <= c->relaxed_polls; i++) {
+			if ((a = poll_once(w, i, c->relaxed_steal_interval)) != NULL)
+				goto found;
+			if ((r = sleep_on(w, c->relaxed_sleep_us)) == WOKEN)
+				goto woken;
+		}
+		for (;;) {
+			if (atomic_load_explicit(&sys->stopping, memory_order_relaxed))
+				return NULL;
+			if ((a = poll_once(w, 1, 1)) != NULL)
+				goto found;
+			if (sleep_on(w, 0) == WOKEN)
+				goto woken;
+		}
+woken:
+		searching = true;
+		if (atomic_load_explicit(&sys->stopping, memory_order_relaxed)) {
+			atomic_fetch_sub(&sys->nsearching, 1);
+			return NULL;
+		}
+	}
+found:
+	if (searching)
+		stop_searching(sys);
+	return a;
+}
+
+/* --- scheduling -------------------------------------------------------- */
+
+void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a)
+{
+	struct actor__actor *displaced;
+
+	if (w == NULL || w->sys != sys) {
+		injection_push(sys, a);
+		notify(sys);
+		return;
+	}
+	displaced = w->next;
+	w->next = a;
+	if (displaced != NULL) {
+		if (actor__deque_push(&w->dq, displaced) != 0)
+			injection_push(sys, displaced);	/* out of memory: still runs */
+		notify(sys);
+	}
+}
+
+void actor__yield(struct actor_system *sys, struct actor__actor *a)
+{
+	injection_push(sys, a);
+	notify(sys);
+}
+
+/* --- threads ----------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct actor__worker *w = arg;
+	struct actor__actor *a;
+	char name[16];
+
+	snprintf(name, sizeof name, "actor-w%u", w->id);
+	pthread_setname_np(pthread_self(), name);
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+	}
+	for (;;) {
+		a = poll_local(w);
+		if (a == NULL && (a = idle(w)) == NULL)
+			break;
+		actor__run(w, a);
+	}
+	return NULL;
+}
+
+/* The CPU for worker i: the i-th CPU this process may run on, cyclically. */
+static int cpu_for(unsigned i)
+{
+	cpu_set_t set;
+	int n, k = 0;
+
+	if (sched_getaffinity(0, sizeof set, &set) != 0 || (n = CPU_COUNT(&set)) == 0)
+		return -1;
+	i %= (unsigned)n;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && (unsigned)k++ == i)
+			return cpu;
+	return -1;
+}
+
+int actor__workers_start(struct actor_system *sys)
+{
+	unsigned i;
+	int err = 0;
+
+	if (pthread_mutex_init(&sys->inj_lock, NULL) != 0)
+		return -ENOMEM;
+	sys->workers = aligned_alloc(ACTOR__CACHELINE, sys->nworkers * sizeof(*sys->workers));
+	if (sys->workers == NULL)
+		return -ENOMEM;
+	memset(sys->workers, 0, sys->nworkers * sizeof(*sys->workers));
+	for (i = 0; i < sys->nworkers; i++) {
+		struct actor__worker *w = &sys->workers[i];
+
+		*w = (struct actor__worker){ .sys = sys, .id = i, .rng = 0x9e3779b97f4a7c15ull * (i + 1) };
+		w->cpu = sys->cfg.pin_workers ? cpu_for(i) : -1;
+		atomic_init(&w->park, PARK_RUNNING);
+		w->pool = actor__pool_create();
+		w->dq_ready = actor__deque_init(&w->dq, 256) == 0;
+		if (w->pool == NULL || !w->dq_ready)
+			return -ENOMEM;
+	}
+	for (i = 0; i < sys->nworkers && err == 0; i++) {
+		err = -pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]);
+		if (err == 0)
+			sys->nstarted++;
+	}
+	return err;
+}
+
+void actor__workers_stop(struct actor_system *sys)
+{
+	atomic_store(&sys->stopping, true);
+	if (sys->workers == NULL)
+		return;
+	for (unsigned i = 0; i < sys->nworkers; i++) {
+		atomic_store(&sys->workers[i].park, PARK_NOTIFIED);
+		actor__futex_wake(&sys->workers[i].park, 1);
+	}
+	for (unsigned i = 0; i < sys->nstarted; i++)
+		pthread_join(sys->workers[i].thread, NULL);
+	sys->nstarted = 0;
+}
+
+void actor__workers_free(struct actor_system *sys)
+{
+	if (sys->workers == NULL)
+		return;
+	for (unsigned i = 0; i < sys->nworkers; i++) {
+		struct actor__worker *w = &sys->workers[i];
+
+		if (w->pool != NULL)
+			actor__pool_destroy(w->pool);
+		if (w->dq_ready)
+			actor__deque_destroy(&w->dq);
+	}
+	free(sys->workers);
+	sys->workers = NULL;
+	pthread_mutex_destroy(&sys->inj_lock);
+}
