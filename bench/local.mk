@@ -7,3 +7,7 @@ bench_libbench_la_SOURCES = bench/common.c bench/common.h
 BENCH_LIBS = bench/libbench.la libactor-core.la
 
 bench_pingpong_LDADD = $(BENCH_LIBS)
+noinst_PROGRAMS += bench/big
+bench_big_LDADD = $(BENCH_LIBS)
+noinst_PROGRAMS += bench/sort
+bench_sort_LDADD = $(BENCH_LIBS)

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched/internal.h"
@@ -146,4 +147,28 @@ size_t actor_msg_size(const actor_msg_t *msg)
 actor_ref_t actor_msg_sender(const actor_msg_t *msg)
 {
 	return (actor_ref_t){ .id = ((const struct actor__env *)msg)->sender };
+}
+
+void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *))
+{
+	/* The handler owns the envelope while it runs: const is for its reads. */
+	struct actor__env *e = (struct actor__env *)msg;
+	void *buf = e->data;
+
+	*buf_free = NULL;
+	if (e->size == 0)
+		return NULL;
+	if (e->data == (void *)e->inline_data) {
+		buf = malloc(e->size);
+		if (buf == NULL)
+			return NULL;
+		memcpy(buf, e->inline_data, e->size);
+		*buf_free = free;
+		return buf;
+	}
+	*buf_free = e->data_free;
+	e->data = NULL;
+	e->data_free = NULL;
+	e->size = 0;
+	return buf;
 }

@@ -64,6 +64,14 @@ ACTOR_API uint32_t actor_msg_type(const actor_msg_t *msg);
 ACTOR_API const void *actor_msg_data(const actor_msg_t *msg);
 ACTOR_API size_t actor_msg_size(const actor_msg_t *msg);
 ACTOR_API actor_ref_t actor_msg_sender(const actor_msg_t *msg);
+/*
+ * Takes the payload out of the message, so the handler can keep it past its
+ * return: a buffer sent with a _moved call is handed over as it is, with
+ * its free function in *buf_free; a copied payload is copied once more into
+ * a malloc'd buffer (*buf_free = free). Afterwards the message has no
+ * payload. NULL with size 0 payloads, or on ENOMEM.
+ */
+ACTOR_API void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *));
 
 ACTOR_END_DECLS
 
