@@ -69,15 +69,19 @@ enum { PARK_RUNNING = 0, PARK_SLEEPING = 1, PARK_NOTIFIED = 2 };
 struct actor__worker {
 	struct actor__deque dq;			/* line-aligned members */
 	ACTOR__ALIGNED_LINE _Atomic uint32_t park;	/* written by wakers */
+	_Atomic bool idle;			/* in the idle tiers */
+	_Atomic bool parked;			/* parked for good */
 
-	/* Owner-private from here on. */
+	/* Owner-private from here on, but for next and the counters. */
 	ACTOR__ALIGNED_LINE struct actor_system *sys;
 	unsigned id;
 	int cpu;				/* -1: not pinned */
 	pthread_t thread;
 	struct actor__pool *pool;
 	bool dq_ready;
-	struct actor__actor *next;		/* runs next; never stolen */
+	/* Runs next. Owner-written; stolen only from a worker stuck in a turn. */
+	_Atomic(struct actor__actor *) next;
+	uint64_t *seen_turns;			/* victims' turns at our last look */
 	uint64_t tick;
 	uint64_t rng;
 	struct actor__actor *free_slots;	/* cached free table slots */

@@ -4,8 +4,11 @@
  *
  * Where runnable actors go:
  *  - An actor woken by a send from a worker goes into that worker's next
- *    slot (it runs right after the sender's turn, on a warm cache, and no
- *    thief can take it); the actor it displaces goes to the worker's deque.
+ *    slot: it runs right after the sender's turn, on a warm cache, and
+ *    thieves leave it alone unless the worker has been stuck in one turn
+ *    since the thief last looked (a long handler must not hold up the actor
+ *    it woke: CAF 0.19 shipped that bug). The actor it displaces goes to the
+ *    worker's deque.
  *  - An actor woken from outside the pool, or one that used up its
  *    max_throughput and still has mail, goes to the back of the system's
  *    injection queue, a FIFO that every worker polls.
@@ -23,7 +26,12 @@
  *  - relaxed: relaxed_polls polls with relaxed_sleep_us sleeps.
  *  - parked: sleeps until woken.
  * Every sleep is a futex wait that a producer can cut short: unlike CAF's
- * plain sleeps, a worker in any tier wakes within microseconds.
+ * plain sleeps, a worker in any tier wakes within microseconds. A worker
+ * parks for good only when every other worker is idle too; while any is
+ * busy it keeps polling every relaxed_sleep_us, to steal what a busy worker
+ * cannot get to. So an idle process sleeps, and a busy one always has a
+ * watcher: a worker that leaves the idle state while all others are parked
+ * wakes one of them.
  *
  * Wake-ups (the Go/Tokio rule): a producer that makes work visible to
  * other workers (deque or injection queue) wakes one sleeping worker, and
@@ -159,6 +167,23 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
+/*
+ * The victim's next slot, if the victim has not started a new turn since we
+ * last looked: it is stuck in a long handler and cannot run it.
+ */
+static struct actor__actor *steal_next(struct actor__worker *w, struct actor__worker *v)
+{
+	uint64_t turns = atomic_load_explicit(&v->turns, memory_order_relaxed);
+
+	if (turns != w->seen_turns[v->id]) {
+		w->seen_turns[v->id] = turns;
+		return NULL;
+	}
+	if (atomic_load_explicit(&v->next, memory_order_relaxed) == NULL)
+		return NULL;
+	return atomic_exchange_explicit(&v->next, NULL, memory_order_acquire);
+}
+
 /* One steal attempt on every other worker, from a random one on. */
 static struct actor__actor *steal(struct actor__worker *w)
 {
@@ -176,7 +201,9 @@ static struct actor__actor *steal(struct actor__worker *w)
 			continue;
 		ACTOR__STAT_INC(w, steal_attempts);
 		x = actor__deque_steal(&v->dq);
-		if (x != ACTOR__DEQUE_EMPTY && x != ACTOR__DEQUE_ABORT) {
+		if (x == ACTOR__DEQUE_EMPTY || x == ACTOR__DEQUE_ABORT)
+			x = steal_next(w, v);
+		if (x != NULL && x != ACTOR__DEQUE_ABORT) {
 			ACTOR__STAT_INC(w, steals);
 			return x;
 		}
@@ -196,10 +223,9 @@ static struct actor__actor *poll_local(struct actor__worker *w)
 		if (a != ACTOR__DEQUE_EMPTY && a != ACTOR__DEQUE_ABORT)
 			return a;
 	}
-	if ((a = w->next) != NULL) {
-		w->next = NULL;
+	if (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL &&
+	    (a = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire)) != NULL)
 		return a;
-	}
 	if ((a = actor__deque_take(&w->dq)) != NULL)
 		return a;
 	return injection_pop(w->sys);
@@ -221,6 +247,59 @@ static void stop_searching(struct actor_system *sys)
 		notify(sys);
 }
 
+/* Does any worker but w run actors (rather than idle in the tiers)? */
+static bool others_busy(struct actor__worker *w)
+{
+	struct actor_system *sys = w->sys;
+
+	for (unsigned i = 0; i < sys->nworkers; i++)
+		if (&sys->workers[i] != w &&
+		    !atomic_load_explicit(&sys->workers[i].idle, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* Is every worker but w parked for good? */
+static bool others_parked(struct actor__worker *w)
+{
+	struct actor_system *sys = w->sys;
+
+	for (unsigned i = 0; i < sys->nworkers; i++)
+		if (&sys->workers[i] != w &&
+		    !atomic_load_explicit(&sys->workers[i].parked, memory_order_relaxed))
+			return false;
+	return true;
+}
+
+/*
+ * The last tier: park for good if every other worker idles too, else keep
+ * watching at the relaxed pace. The parked flag and the busy flags form
+ * another store; fence; load pair with leave_idle().
+ */
+static enum sleep_result park(struct actor__worker *w)
+{
+	enum sleep_result r;
+
+	atomic_store_explicit(&w->parked, true, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (others_busy(w)) {
+		atomic_store_explicit(&w->parked, false, memory_order_relaxed);
+		return sleep_on(w, w->sys->cfg.relaxed_sleep_us);
+	}
+	r = sleep_on(w, 0);
+	atomic_store_explicit(&w->parked, false, memory_order_relaxed);
+	return r;
+}
+
+/* w found work: make sure somebody watches while it is busy. */
+static void leave_idle(struct actor__worker *w)
+{
+	atomic_store_explicit(&w->idle, false, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (w->sys->nworkers > 1 && others_parked(w))
+		notify(w->sys);
+}
+
 /* The idle tiers; returns work, or NULL when the system stops. */
 static struct actor__actor *idle(struct actor__worker *w)
 {
@@ -228,8 +307,8 @@ static struct actor__actor *idle(struct actor__worker *w)
 	const actor_config_t *c = &sys->cfg;
 	struct actor__actor *a = NULL;
 	bool searching = true;
-	enum sleep_result r;
 
+	atomic_store_explicit(&w->idle, true, memory_order_relaxed);
 	atomic_fetch_add(&sys->nsearching, 1);
 	for (;;) {
 		for (unsigned i = 1; i <= c->aggressive_polls; i++) {
@@ -244,21 +323,21 @@ static struct actor__actor *idle(struct actor__worker *w)
 		for (unsigned i = 1; i <= c->moderate_polls; i++) {
 			if ((a = poll_once(w, i, c->moderate_steal_interval)) != NULL)
 				goto found;
-			if ((r = sleep_on(w, c->moderate_sleep_us)) == WOKEN)
+			if (sleep_on(w, c->moderate_sleep_us) == WOKEN)
 				goto woken;
 		}
 		for (unsigned i = 1; i <= c->relaxed_polls; i++) {
 			if ((a = poll_once(w, i, c->relaxed_steal_interval)) != NULL)
 				goto found;
-			if ((r = sleep_on(w, c->relaxed_sleep_us)) == WOKEN)
+			if (sleep_on(w, c->relaxed_sleep_us) == WOKEN)
 				goto woken;
 		}
 		for (;;) {
 			if (atomic_load_explicit(&sys->stopping, memory_order_relaxed))
 				return NULL;
-			if ((a = poll_once(w, 1, 1)) != NULL)
+			if ((a = poll_once(w, 1, c->relaxed_steal_interval)) != NULL)
 				goto found;
-			if (sleep_on(w, 0) == WOKEN)
+			if (park(w) == WOKEN)
 				goto woken;
 		}
 woken:
@@ -271,6 +350,7 @@ woken:
 found:
 	if (searching)
 		stop_searching(sys);
+	leave_idle(w);
 	return a;
 }
 
@@ -285,8 +365,7 @@ void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct a
 		notify(sys);
 		return;
 	}
-	displaced = w->next;
-	w->next = a;
+	displaced = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
 	if (displaced != NULL) {
 		if (actor__deque_push(&w->dq, displaced) != 0)
 			injection_push(sys, displaced);	/* out of memory: still runs */
@@ -356,6 +435,9 @@ int actor__workers_start(struct actor_system *sys)
 		struct actor__worker *w = &sys->workers[i];
 
 		*w = (struct actor__worker){ .sys = sys, .id = i, .rng = 0x9e3779b97f4a7c15ull * (i + 1) };
+		w->seen_turns = calloc(sys->nworkers, sizeof(*w->seen_turns));
+		if (w->seen_turns == NULL)
+			return -ENOMEM;
 		w->cpu = sys->cfg.pin_workers ? cpu_for(i) : -1;
 		atomic_init(&w->park, PARK_RUNNING);
 		w->pool = actor__pool_create();
@@ -396,6 +478,7 @@ void actor__workers_free(struct actor_system *sys)
 			actor__pool_destroy(w->pool);
 		if (w->dq_ready)
 			actor__deque_destroy(&w->dq);
+		free(w->seen_turns);
 	}
 	free(sys->workers);
 	sys->workers = NULL;

@@ -6,11 +6,13 @@ tests_libstress_la_SOURCES = \
 	tests/stress/stress.h tests/stress/tap.h \
 	tests/stress/stress_mpsc.c \
 	tests/stress/stress_deque.c \
-	tests/stress/stress_envelope.c
+	tests/stress/stress_envelope.c \
+	tests/stress/stress_sched.c
 TEST_LIBS = tests/libstress.la libactor-core.la
 
-stress_programs = tests/stress_mailbox
+stress_programs = tests/stress_mailbox tests/stress_sched
 tests_stress_mailbox_LDADD = $(TEST_LIBS)
+tests_stress_sched_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs) tests/exports.sh
@@ -22,7 +24,8 @@ criterion_tests = \
 	tests/test_version \
 	tests/test_envelope \
 	tests/test_mpsc \
-	tests/test_deque
+	tests/test_deque \
+	tests/test_actor
 check_PROGRAMS += $(criterion_tests)
 TESTS += $(criterion_tests)
 endif
@@ -36,3 +39,5 @@ tests_test_mpsc_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_mpsc_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 tests_test_deque_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+tests_test_actor_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_actor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

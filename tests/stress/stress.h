@@ -25,4 +25,32 @@ const char *stress_deque(unsigned thieves, unsigned long items);
  * every pool gets all its envelopes back. */
 const char *stress_envelope(unsigned threads, unsigned long per_thread);
 
+/* sched/ scenarios. */
+#include <stdbool.h>
+#include <actor/actor.h>
+
+/* Polls cond(arg) every millisecond for up to `seconds`; false on timeout. */
+bool stress_wait(bool (*cond)(void *), void *arg, double seconds);
+
+/* `senders` outside threads send `total` messages to `actors` actors at
+ * random: every message arrives once, in order per (sender, actor). */
+const char *stress_sched_senders(unsigned senders, unsigned actors, unsigned long total);
+
+/* A token passed down a chain of `length` actors, each spawning the next
+ * from its handler and stopping. */
+const char *stress_sched_chain(actor_system_t *sys, unsigned long length);
+
+/* `total` actors spawned and stopped in waves of `wave`. */
+const char *stress_sched_churn(actor_system_t *sys, unsigned long total, unsigned long wave);
+
+/* Messages sent to a system after random idle gaps that end in every idle
+ * tier, parking included: each must be handled (no lost wake-up). */
+const char *stress_sched_wakeups(unsigned rounds);
+
+/* Two systems in two threads, each running chain and churn. */
+const char *stress_sched_two_systems(unsigned long length);
+
+/* Shutdown while actors bounce messages and an outside thread floods. */
+const char *stress_sched_shutdown(unsigned pairs);
+
 #endif

@@ -1,0 +1,399 @@
+/*
+ * Stress scenarios for the runtime (sched/), shared by the Criterion tests
+ * and the plain TSan program. Each counts every message and every actor.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <actor/actor.h>
+
+#include "tests/stress/stress.h"
+
+#define MAX_SENDERS 16
+
+/* Polls cond(arg) every millisecond for up to seconds; false on timeout. */
+bool stress_wait(bool (*cond)(void *), void *arg, double seconds)
+{
+	const struct timespec ms = { 0, 1000000 };
+
+	for (double t = 0; t < seconds; t += 0.001) {
+		if (cond(arg))
+			return true;
+		nanosleep(&ms, NULL);
+	}
+	return cond(arg);
+}
+
+/* sem_wait with a limit; false on timeout. */
+static bool sem_wait_for(sem_t *s, int seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	while (sem_timedwait(s, &ts) != 0)
+		if (errno != EINTR)
+			return false;
+	return true;
+}
+
+/* --- many outside senders, many actors ----------------------------------- */
+
+struct ext_run {
+	actor_system_t *sys;
+	actor_ref_t *actors;
+	unsigned nactors, nsenders;
+	unsigned long per_sender;
+	_Atomic unsigned long received;
+	_Atomic unsigned long errors;
+};
+
+struct ext_msg {
+	uint32_t sender;
+	uint32_t seq;		/* per (sender, actor) */
+};
+
+struct ext_actor {
+	struct ext_run *run;
+	uint32_t next[MAX_SENDERS];
+};
+
+static int ext_init(actor_ctx_t *ctx, void *arg)
+{
+	((struct ext_actor *)actor_self_state(ctx))->run = arg;
+	return 0;
+}
+
+static void ext_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct ext_actor *s = actor_self_state(ctx);
+	const struct ext_msg *x = actor_msg_data(m);
+
+	if (actor_msg_size(m) != sizeof(*x) || x->sender >= MAX_SENDERS ||
+	    x->seq != s->next[x->sender]++)
+		atomic_fetch_add(&s->run->errors, 1);
+	atomic_fetch_add_explicit(&s->run->received, 1, memory_order_relaxed);
+}
+
+static const actor_spec_t ext_spec = {
+	.name = "ext", .handler = ext_handler, .state_size = sizeof(struct ext_actor),
+	.init = ext_init,
+};
+
+struct ext_sender {
+	struct ext_run *run;
+	uint32_t id;
+};
+
+static void *ext_sender_main(void *p)
+{
+	struct ext_sender *me = p;
+	struct ext_run *r = me->run;
+	uint32_t *seq = calloc(r->nactors, sizeof(*seq));
+	unsigned long rng = 88172645463325252ul + me->id;
+
+	for (unsigned long n = 0; n < r->per_sender; n++) {
+		unsigned k;
+		struct ext_msg x;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		k = (unsigned)(rng % r->nactors);
+		x = (struct ext_msg){ me->id, seq[k]++ };
+		if (actor_system_send(r->sys, r->actors[k], 1, &x, sizeof x) != 0)
+			atomic_fetch_add(&r->errors, 1);
+	}
+	free(seq);
+	return NULL;
+}
+
+static bool ext_all_received(void *p)
+{
+	struct ext_run *r = p;
+
+	return atomic_load(&r->received) >= r->nsenders * r->per_sender;
+}
+
+const char *stress_sched_senders(unsigned senders, unsigned actors, unsigned long total)
+{
+	struct ext_run r = { .nactors = actors, .nsenders = senders,
+			     .per_sender = total / senders };
+	pthread_t tid[MAX_SENDERS];
+	struct ext_sender args[MAX_SENDERS];
+	actor_system_stats_t st;
+	const char *err = NULL;
+
+	if (senders > MAX_SENDERS || actor_system_create(&r.sys, NULL) != 0)
+		return "setup failed";
+	r.actors = calloc(actors, sizeof(*r.actors));
+	for (unsigned i = 0; i < actors; i++)
+		if (actor_system_spawn(r.sys, &ext_spec, &r, &r.actors[i]) != 0)
+			return "spawn failed";
+	for (unsigned i = 0; i < senders; i++) {
+		args[i] = (struct ext_sender){ &r, i };
+		pthread_create(&tid[i], NULL, ext_sender_main, &args[i]);
+	}
+	for (unsigned i = 0; i < senders; i++)
+		pthread_join(tid[i], NULL);
+	if (!stress_wait(ext_all_received, &r, 60))
+		err = "messages lost";
+	else if (atomic_load(&r.received) != senders * r.per_sender)
+		err = "messages duplicated";
+	else if (atomic_load(&r.errors) != 0)
+		err = "per-sender order broken, or a send failed";
+	actor_system_stats(r.sys, &st);
+	if (err == NULL && st.dead_letters != 0)
+		err = "dead letters where there should be none";
+	actor_system_destroy(r.sys);
+	free(r.actors);
+	return err;
+}
+
+/* --- a chain of actors, each spawning the next --------------------------- */
+
+struct chain {
+	unsigned long length;
+	sem_t done;
+};
+
+struct token {
+	struct chain *chain;
+	unsigned long hop;
+};
+
+static const actor_spec_t chain_spec;
+
+static void chain_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct token t = *(const struct token *)actor_msg_data(m);
+	actor_ref_t next;
+
+	if (++t.hop == t.chain->length)
+		sem_post(&t.chain->done);
+	else if (actor_spawn(ctx, &chain_spec, NULL, &next) != 0 ||
+		 actor_send(ctx, next, 1, &t, sizeof t) != 0)
+		abort();
+	actor_stop(ctx, ACTOR_EXIT_NORMAL);
+}
+
+static const actor_spec_t chain_spec = { .name = "chain", .handler = chain_handler };
+
+const char *stress_sched_chain(actor_system_t *sys, unsigned long length)
+{
+	struct chain c = { .length = length };
+	const struct token t = { &c, 0 };
+	actor_system_stats_t before, after;
+	actor_ref_t first;
+	const char *err = NULL;
+
+	sem_init(&c.done, 0, 0);
+	actor_system_stats(sys, &before);
+	if (actor_system_spawn(sys, &chain_spec, NULL, &first) != 0 ||
+	    actor_system_send(sys, first, 1, &t, sizeof t) != 0)
+		return "could not start the chain";
+	if (!sem_wait_for(&c.done, 60))
+		err = "the token did not reach the end of the chain";
+	actor_system_stats(sys, &after);
+	if (err == NULL && after.spawned - before.spawned != length)
+		err = "wrong number of actors spawned";
+	sem_destroy(&c.done);
+	return err;
+}
+
+/* --- spawn and stop churn ------------------------------------------------- */
+
+static void stop_on_message(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_stop(ctx, ACTOR_EXIT_NORMAL);
+}
+
+static const actor_spec_t churn_spec = {
+	.name = "churn", .handler = stop_on_message, .state_size = 64,
+};
+
+static bool all_stopped(void *p)
+{
+	actor_system_stats_t st;
+
+	actor_system_stats(p, &st);
+	return st.live == 0;
+}
+
+const char *stress_sched_churn(actor_system_t *sys, unsigned long total, unsigned long wave)
+{
+	actor_ref_t *refs = calloc(wave, sizeof(*refs));
+	actor_system_stats_t st;
+
+	for (unsigned long done = 0; done < total; done += wave) {
+		for (unsigned long i = 0; i < wave; i++)
+			if (actor_system_spawn(sys, &churn_spec, NULL, &refs[i]) != 0)
+				return "spawn failed";
+		for (unsigned long i = 0; i < wave; i++)
+			if (actor_system_send(sys, refs[i], 1, NULL, 0) != 0)
+				return "send failed";
+		if (!stress_wait(all_stopped, sys, 60))
+			return "actors did not stop";
+	}
+	free(refs);
+	actor_system_stats(sys, &st);
+	if (st.live != 0 || st.spawned < total)
+		return "actor counts do not add up";
+	return NULL;
+}
+
+/* --- wake-ups from every idle tier ---------------------------------------- */
+
+static void post_sem(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	sem_post(*(sem_t *const *)actor_msg_data(m));
+}
+
+static const actor_spec_t post_spec = { .name = "post", .handler = post_sem };
+
+const char *stress_sched_wakeups(unsigned rounds)
+{
+	actor_config_t cfg;
+	actor_system_t *sys;
+	actor_ref_t a;
+	sem_t s, *sp = &s;
+	const char *err = NULL;
+	unsigned long rng = 0x1234567;
+
+	/* Short tiers, so that random gaps land in every one of them. */
+	actor_config_init(&cfg);
+	cfg.aggressive_polls = 20;
+	cfg.moderate_polls = 5;
+	cfg.moderate_sleep_us = 20;
+	cfg.relaxed_polls = 3;
+	cfg.relaxed_sleep_us = 100;
+	if (actor_system_create(&sys, &cfg) != 0 ||
+	    actor_system_spawn(sys, &post_spec, NULL, &a) != 0)
+		return "setup failed";
+	sem_init(&s, 0, 0);
+	for (unsigned i = 0; i < rounds && err == NULL; i++) {
+		struct timespec gap = { 0, 0 };
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		gap.tv_nsec = (long)(rng % 600) * 1000;
+		nanosleep(&gap, NULL);
+		if (actor_system_send(sys, a, 1, &sp, sizeof sp) != 0)
+			err = "send failed";
+		else if (!sem_wait_for(&s, 10))
+			err = "a message to an idle system was not handled: lost wake-up";
+	}
+	actor_system_destroy(sys);
+	sem_destroy(&s);
+	return err;
+}
+
+/* --- shutdown while messages fly ------------------------------------------ */
+
+struct bouncer {
+	actor_ref_t peer;
+};
+
+static void bounce(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct bouncer *b = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == 2)
+		b->peer = *(const actor_ref_t *)actor_msg_data(m);
+	else
+		actor_send(ctx, b->peer, 1, actor_msg_data(m), actor_msg_size(m));
+}
+
+static const actor_spec_t bounce_spec = {
+	.name = "bounce", .handler = bounce, .state_size = sizeof(struct bouncer),
+};
+
+struct flood {
+	actor_system_t *sys;
+	actor_ref_t to;
+	_Atomic bool refused;
+};
+
+static void *flood_main(void *p)
+{
+	struct flood *f = p;
+	char buf[100] = { 0 };
+
+	/* Sends until the system refuses: shutdown must cope with us. */
+	for (unsigned long n = 0; n < 100000000ul; n++)
+		if (actor_system_send(f->sys, f->to, 1, buf, n % sizeof buf) == -ESHUTDOWN) {
+			atomic_store(&f->refused, true);
+			break;
+		}
+	return NULL;
+}
+
+const char *stress_sched_shutdown(unsigned pairs)
+{
+	actor_system_t *sys;
+	struct flood f;
+	pthread_t tid;
+	actor_ref_t a, b;
+	const struct timespec busy = { 0, 50 * 1000 * 1000 };
+
+	if (actor_system_create(&sys, NULL) != 0)
+		return "setup failed";
+	for (unsigned i = 0; i < pairs; i++) {
+		if (actor_system_spawn(sys, &bounce_spec, NULL, &a) != 0 ||
+		    actor_system_spawn(sys, &bounce_spec, NULL, &b) != 0)
+			return "spawn failed";
+		actor_system_send(sys, a, 2, &b, sizeof b);
+		actor_system_send(sys, b, 2, &a, sizeof a);
+		/* Several balls per pair: they bounce until shutdown. */
+		for (int k = 0; k < 4; k++)
+			actor_system_send(sys, a, 1, &k, sizeof k);
+	}
+	f = (struct flood){ .sys = sys, .to = a };
+	pthread_create(&tid, NULL, flood_main, &f);
+	nanosleep(&busy, NULL);
+	actor_system_shutdown(sys);
+	pthread_join(tid, NULL);
+	actor_system_destroy(sys);
+	return atomic_load(&f.refused) ? NULL : "sends were not refused after shutdown";
+}
+
+/* --- two systems side by side ---------------------------------------------- */
+
+struct side {
+	unsigned long length;
+	const char *err;
+};
+
+static void *side_main(void *p)
+{
+	struct side *s = p;
+	actor_system_t *sys;
+
+	if (actor_system_create(&sys, NULL) != 0) {
+		s->err = "create failed";
+		return NULL;
+	}
+	s->err = stress_sched_chain(sys, s->length);
+	if (s->err == NULL)
+		s->err = stress_sched_churn(sys, s->length, s->length / 4);
+	actor_system_destroy(sys);
+	return NULL;
+}
+
+const char *stress_sched_two_systems(unsigned long length)
+{
+	struct side side[2] = { { length, NULL }, { length, NULL } };
+	pthread_t tid[2];
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&tid[i], NULL, side_main, &side[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tid[i], NULL);
+	return side[0].err != NULL ? side[0].err : side[1].err;
+}

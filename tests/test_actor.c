@@ -1,0 +1,458 @@
+/*
+ * The runtime's functional tests: one behaviour per test, with the stress
+ * scenarios (tests/stress/stress_sched.c) at the end.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include <actor/actor.h>
+
+#include "tests/stress/stress.h"
+
+static actor_system_t *sys;
+static _Atomic int counter, cleanups, order_errors;
+
+static void setup(void)
+{
+	cr_assert_eq(actor_system_create(&sys, NULL), 0);
+	atomic_store(&counter, 0);
+	atomic_store(&cleanups, 0);
+	atomic_store(&order_errors, 0);
+}
+
+static void teardown(void)
+{
+	actor_system_destroy(sys);
+}
+
+static bool counter_reaches(void *want)
+{
+	return atomic_load(&counter) >= *(int *)want;
+}
+
+static void wait_counter(int want)
+{
+	cr_assert(stress_wait(counter_reaches, &want, 10), "counter stuck at %d, want %d",
+		  atomic_load(&counter), want);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+TestSuite(actor, .init = setup, .fini = teardown, .timeout = 60);
+
+/* --- basics ----------------------------------------------------------------- */
+
+static void check_hello(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	if (actor_msg_type(m) == 7 && actor_msg_size(m) == 6 &&
+	    memcmp(actor_msg_data(m), "hello", 6) == 0 && actor_ref_is_none(actor_msg_sender(m)))
+		atomic_fetch_add(&counter, 1);
+}
+
+Test(actor, send_from_outside)
+{
+	static const actor_spec_t spec = { .handler = check_hello };
+	actor_ref_t a;
+
+	cr_assert_eq(actor_system_spawn(sys, &spec, NULL, &a), 0);
+	cr_assert_not(actor_ref_is_none(a));
+	cr_assert_eq(actor_system_send(sys, a, 7, "hello", 6), 0);
+	wait_counter(1);
+}
+
+Test(actor, spawn_rejects_bad_specs)
+{
+	static const actor_spec_t no_handler = { .name = "x" };
+	actor_ref_t a;
+
+	cr_assert_eq(actor_system_spawn(sys, NULL, NULL, &a), -EINVAL);
+	cr_assert_eq(actor_system_spawn(sys, &no_handler, NULL, &a), -EINVAL);
+}
+
+/* Ordering between one sender and one receiver, sender identity. */
+struct orderer {
+	actor_ref_t peer;
+	uint32_t next;
+};
+
+static void order_receiver(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct orderer *s = actor_self_state(ctx);
+
+	if (*(const uint32_t *)actor_msg_data(m) != s->next++ ||
+	    !actor_ref_equal(actor_msg_sender(m), s->peer))
+		atomic_fetch_add(&order_errors, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+static void order_sender(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct orderer *s = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == 1) {	/* set the peer, and tell it who we are */
+		s->peer = *(const actor_ref_t *)actor_msg_data(m);
+		actor_ref_t self = actor_self(ctx);
+		actor_system_send(actor_ctx_system(ctx), s->peer, 1, &self, sizeof self);
+		return;
+	}
+	for (uint32_t i = 0; i < 10000; i++)
+		actor_send(ctx, s->peer, 2, &i, sizeof i);
+}
+
+static void order_receiver_setup(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct orderer *s = actor_self_state(ctx);
+
+	s->peer = *(const actor_ref_t *)actor_msg_data(m);
+	actor_become(ctx, order_receiver);
+}
+
+Test(actor, order_per_sender_and_become)
+{
+	static const actor_spec_t sender = { .handler = order_sender,
+					     .state_size = sizeof(struct orderer) };
+	static const actor_spec_t receiver = { .handler = order_receiver_setup,
+					       .state_size = sizeof(struct orderer) };
+	actor_ref_t a, b;
+
+	actor_system_spawn(sys, &sender, NULL, &a);
+	actor_system_spawn(sys, &receiver, NULL, &b);
+	actor_system_send(sys, a, 1, &b, sizeof b);
+	sleep_ms(20);
+	actor_system_send(sys, a, 2, NULL, 0);
+	wait_counter(10000);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+/* --- life cycle ------------------------------------------------------------- */
+
+static _Atomic int init_seen_first;
+
+static int lifecycle_init(actor_ctx_t *ctx, void *arg)
+{
+	*(int *)actor_self_state(ctx) = 42;
+	atomic_store(&init_seen_first, arg == (void *)&counter);
+	return 0;
+}
+
+static void lifecycle_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	if (*(int *)actor_self_state(ctx) != 42)
+		atomic_fetch_add(&order_errors, 1);
+	atomic_fetch_add(&counter, 1);
+	if (actor_msg_type(m) == 99)
+		actor_stop(ctx, 5);
+}
+
+static void lifecycle_cleanup(actor_ctx_t *ctx)
+{
+	atomic_fetch_add(&cleanups, 1);
+}
+
+static const actor_spec_t lifecycle = {
+	.name = "lifecycle", .handler = lifecycle_handler, .state_size = sizeof(int),
+	.init = lifecycle_init, .cleanup = lifecycle_cleanup,
+};
+
+static bool stopped_count(void *want)
+{
+	actor_system_stats_t st;
+
+	actor_system_stats(sys, &st);
+	return st.stopped >= *(uint64_t *)want;
+}
+
+static void wait_stopped(uint64_t n)
+{
+	cr_assert(stress_wait(stopped_count, &n, 10), "actors did not stop");
+}
+
+Test(actor, init_first_then_stop_with_cleanup_once)
+{
+	actor_ref_t a;
+
+	cr_assert_eq(actor_system_spawn(sys, &lifecycle, &counter, &a), 0);
+	actor_system_send(sys, a, 1, NULL, 0);
+	actor_system_send(sys, a, 99, NULL, 0);
+	wait_stopped(1);
+	cr_assert_eq(atomic_load(&init_seen_first), 1);
+	cr_assert_eq(atomic_load(&counter), 2);
+	cr_assert_eq(atomic_load(&order_errors), 0, "init ran before the first message");
+	cr_assert_eq(atomic_load(&cleanups), 1);
+	cr_assert_eq(actor_system_send(sys, a, 1, NULL, 0), -ESRCH, "stale reference");
+	cr_assert_eq(actor_exit(sys, a, 1), -ESRCH);
+	sleep_ms(20);
+	cr_assert_eq(atomic_load(&cleanups), 1, "cleanup runs exactly once");
+}
+
+static int failing_init(actor_ctx_t *ctx, void *arg)
+{
+	return -EINVAL;
+}
+
+Test(actor, failed_init_stops_the_actor)
+{
+	static const actor_spec_t spec = { .handler = lifecycle_handler, .init = failing_init,
+					   .cleanup = lifecycle_cleanup };
+	actor_ref_t a;
+
+	cr_assert_eq(actor_system_spawn(sys, &spec, NULL, &a), 0);
+	wait_stopped(1);
+	cr_assert_eq(atomic_load(&counter), 0, "no message reaches a failed actor");
+	cr_assert_eq(atomic_load(&cleanups), 1);
+}
+
+Test(actor, exit_from_outside_and_shutdown_run_cleanup)
+{
+	actor_ref_t a, b;
+
+	actor_system_spawn(sys, &lifecycle, NULL, &a);
+	actor_system_spawn(sys, &lifecycle, NULL, &b);
+	cr_assert_eq(actor_exit(sys, a, 3), 0);
+	wait_stopped(1);
+	cr_assert_eq(atomic_load(&cleanups), 1);
+	actor_system_shutdown(sys);
+	cr_assert_eq(atomic_load(&cleanups), 2, "shutdown stopped the other one");
+	cr_assert_eq(actor_system_send(sys, b, 1, NULL, 0), -ESHUTDOWN);
+	cr_assert_eq(actor_system_spawn(sys, &lifecycle, NULL, &a), -ESHUTDOWN);
+}
+
+/* --- dead letters ----------------------------------------------------------- */
+
+static _Atomic int hook_calls;
+
+static void count_dead(void *arg, actor_ref_t to, uint32_t type, const void *data, size_t size)
+{
+	if (type == 5 && size == sizeof(int))
+		atomic_fetch_add(&hook_calls, 1);
+}
+
+static void stop_at_once(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_stop(ctx, ACTOR_EXIT_NORMAL);
+}
+
+Test(actor, dead_letters_counted_exactly)
+{
+	static const actor_spec_t spec = { .handler = stop_at_once };
+	actor_config_t cfg;
+	actor_system_stats_t st;
+	actor_ref_t a;
+	int x = 1;
+
+	actor_system_destroy(sys);
+	actor_config_init(&cfg);
+	cfg.dead_letter = count_dead;
+	cr_assert_eq(actor_system_create(&sys, &cfg), 0);
+	atomic_store(&hook_calls, 0);
+
+	/* Five sent: the first stops it; the other four are dead letters,
+	 * whether they were queued in time or arrived after it stopped. */
+	actor_system_spawn(sys, &spec, NULL, &a);
+	for (int i = 0; i < 5; i++)
+		actor_system_send(sys, a, 5, &x, sizeof x);
+	wait_stopped(1);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(actor_system_send(sys, a, 5, &x, sizeof x), -ESRCH);
+	cr_assert_eq(actor_system_send(sys, ACTOR_REF_NONE, 5, &x, sizeof x), -ESRCH);
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.dead_letters, 1005);
+	cr_assert_eq(atomic_load(&hook_calls), 1005);
+}
+
+/* --- bounded mailboxes ------------------------------------------------------ */
+
+static _Atomic int gate;
+
+static void wait_at_gate(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_fetch_add(&counter, 1);
+	while (!atomic_load(&gate))
+		sleep_ms(1);
+}
+
+Test(actor, bounded_mailbox_refuses_when_full)
+{
+	static const actor_spec_t spec = { .handler = wait_at_gate, .mailbox_capacity = 4 };
+	actor_ref_t a;
+
+	atomic_store(&gate, 0);
+	actor_system_spawn(sys, &spec, NULL, &a);
+	actor_system_send(sys, a, 1, NULL, 0);
+	wait_counter(1);	/* the first is being handled, the mailbox is empty */
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(actor_system_send(sys, a, 1, NULL, 0), 0);
+	cr_assert_eq(actor_system_send(sys, a, 1, NULL, 0), -EAGAIN);
+	cr_assert_eq(actor_exit(sys, a, 1), 0, "urgent mail gets past the bound");
+	atomic_store(&gate, 1);
+	wait_stopped(1);
+}
+
+/* --- scheduling ------------------------------------------------------------- */
+
+static _Atomic int inside, overlaps;
+
+static void exclusive(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	if (atomic_exchange(&inside, 1) != 0)
+		atomic_fetch_add(&overlaps, 1);
+	for (volatile int i = 0; i < 200; i++)
+		;
+	atomic_store(&inside, 0);
+	atomic_fetch_add(&counter, 1);
+}
+
+static actor_ref_t exclusive_ref;
+
+static void *send_many(void *arg)
+{
+	for (int i = 0; i < 20000; i++)
+		actor_system_send(sys, exclusive_ref, 1, NULL, 0);
+	return NULL;
+}
+
+Test(actor, handler_never_runs_concurrently_with_itself)
+{
+	static const actor_spec_t spec = { .handler = exclusive };
+	pthread_t tid[4];
+
+	actor_system_spawn(sys, &spec, NULL, &exclusive_ref);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&tid[i], NULL, send_many, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(tid[i], NULL);
+	wait_counter(80000);
+	cr_assert_eq(atomic_load(&overlaps), 0);
+}
+
+/* A flood to one actor must not starve another on the same worker. */
+static void flood_self(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_send(ctx, actor_self(ctx), 1, NULL, 0);
+}
+
+static void bump(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_fetch_add(&counter, 1);
+}
+
+Test(actor, busy_actor_yields_to_others)
+{
+	static const actor_spec_t flood = { .handler = flood_self };
+	static const actor_spec_t other = { .handler = bump };
+	actor_config_t cfg;
+	actor_ref_t f, o;
+
+	actor_system_destroy(sys);
+	actor_config_init(&cfg);
+	cfg.workers = 1;
+	cr_assert_eq(actor_system_create(&sys, &cfg), 0);
+	actor_system_spawn(sys, &flood, NULL, &f);
+	actor_system_spawn(sys, &other, NULL, &o);
+	actor_system_send(sys, f, 1, NULL, 0);
+	sleep_ms(10);
+	for (int i = 0; i < 100; i++)
+		actor_system_send(sys, o, 1, NULL, 0);
+	wait_counter(100);
+}
+
+/* A long handler must not hold up the actor it woke (CAF #1866). */
+static _Atomic int long_done, woken_ran_during;
+
+static void woken(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_store(&woken_ran_during, !atomic_load(&long_done));
+	atomic_fetch_add(&counter, 1);
+}
+
+static void long_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_send(ctx, *(const actor_ref_t *)actor_msg_data(m), 1, NULL, 0);
+	sleep_ms(1500);
+	atomic_store(&long_done, 1);
+}
+
+Test(actor, woken_actor_is_stolen_from_a_busy_worker)
+{
+	static const actor_spec_t l = { .handler = long_handler };
+	static const actor_spec_t w = { .handler = woken };
+	actor_config_t cfg;
+	actor_ref_t a, b;
+
+	actor_system_destroy(sys);
+	actor_config_init(&cfg);
+	cfg.workers = 2;
+	cr_assert_eq(actor_system_create(&sys, &cfg), 0);
+	sleep_ms(300);		/* let both workers park */
+	actor_system_spawn(sys, &l, NULL, &a);
+	actor_system_spawn(sys, &w, NULL, &b);
+	actor_system_send(sys, a, 1, &b, sizeof b);
+	wait_counter(1);
+	cr_assert_eq(atomic_load(&woken_ran_during), 1, "it waited for the long handler");
+}
+
+Test(actor, idle_system_sleeps)
+{
+	struct timespec t0, t1;
+	double cpu;
+
+	sleep_ms(400);		/* through the tiers */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	sleep_ms(500);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	cpu = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	cr_assert_lt(cpu, 0.025, "an idle system used %.1f ms of CPU in 500 ms", cpu * 1e3);
+}
+
+/* --- the stress scenarios ---------------------------------------------------- */
+
+Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)
+{
+	const char *err = stress_sched_senders(8, 1000, 2000000);
+
+	cr_assert_null(err, "%s", err);
+}
+
+Test(actor_stress, chain_of_100000_actors, .init = setup, .fini = teardown, .timeout = 120)
+{
+	const char *err = stress_sched_chain(sys, 100000);
+
+	cr_assert_null(err, "%s", err);
+}
+
+Test(actor_stress, spawn_and_stop_a_million, .init = setup, .fini = teardown, .timeout = 120)
+{
+	const char *err = stress_sched_churn(sys, 1000000, 50000);
+
+	cr_assert_null(err, "%s", err);
+}
+
+Test(actor_stress, wakeups_from_every_tier, .timeout = 120)
+{
+	const char *err = stress_sched_wakeups(2000);
+
+	cr_assert_null(err, "%s", err);
+}
+
+Test(actor_stress, shutdown_with_traffic_in_flight, .timeout = 120)
+{
+	const char *err = stress_sched_shutdown(200);
+
+	cr_assert_null(err, "%s", err);
+}
+
+Test(actor_stress, two_systems_at_once, .timeout = 120)
+{
+	const char *err = stress_sched_two_systems(50000);
+
+	cr_assert_null(err, "%s", err);
+}
