@@ -11,3 +11,5 @@ noinst_PROGRAMS += bench/big
 bench_big_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/sort
 bench_sort_LDADD = $(BENCH_LIBS)
+noinst_PROGRAMS += bench/idle
+bench_idle_LDADD = $(BENCH_LIBS)

@@ -82,6 +82,7 @@ struct actor__worker {
 	/* Runs next. Owner-written; stolen only from a worker stuck in a turn. */
 	_Atomic(struct actor__actor *) next;
 	uint64_t *seen_turns;			/* victims' turns at our last look */
+	bool lonely;				/* busy while all others park */
 	uint64_t tick;
 	uint64_t rng;
 	struct actor__actor *free_slots;	/* cached free table slots */

@@ -31,7 +31,7 @@
  * busy it keeps polling every relaxed_sleep_us, to steal what a busy worker
  * cannot get to. So an idle process sleeps, and a busy one always has a
  * watcher: a worker that leaves the idle state while all others are parked
- * wakes one of them.
+ * wakes one of them as soon as it has something that could be stolen.
  *
  * Wake-ups (the Go/Tokio rule): a producer that makes work visible to
  * other workers (deque or injection queue) wakes one sleeping worker, and
@@ -291,13 +291,17 @@ static enum sleep_result park(struct actor__worker *w)
 	return r;
 }
 
-/* w found work: make sure somebody watches while it is busy. */
+/*
+ * w found work. If every other worker is parked for good, the first actor
+ * that w puts in its next slot wakes one of them to watch (see
+ * actor__schedule): not now, which would put a futex wake between a
+ * message and its handler.
+ */
 static void leave_idle(struct actor__worker *w)
 {
 	atomic_store_explicit(&w->idle, false, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (w->sys->nworkers > 1 && others_parked(w))
-		notify(w->sys);
+	w->lonely = w->sys->nworkers > 1 && others_parked(w);
 }
 
 /* The idle tiers; returns work, or NULL when the system stops. */
@@ -366,6 +370,10 @@ void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct a
 		return;
 	}
 	displaced = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
+	if (actor__unlikely(w->lonely)) {
+		w->lonely = false;
+		notify(sys);
+	}
 	if (displaced != NULL) {
 		if (actor__deque_push(&w->dq, displaced) != 0)
 			injection_push(sys, displaced);	/* out of memory: still runs */
