@@ -3,10 +3,15 @@
  * at all on the owner's alloc/free path) and every pool has one return stack
  * that other threads push freed envelopes onto.
  *
- * The return stack is a Treiber stack with one consumer that only ever takes
- * the whole stack with an exchange (ck_stack's push_upmc/batch_pop_upmc
- * pattern, written with C11 atomics so that ThreadSanitizer sees it). Since
- * nothing pops single nodes, the pushers' CAS cannot suffer ABA.
+ * There is one return stack per size class: a Treiber stack with one
+ * consumer that only ever takes the whole stack with an exchange
+ * (ck_stack's push_upmc/batch_pop_upmc pattern, written with C11 atomics so
+ * that ThreadSanitizer sees it). Since nothing pops single nodes, the
+ * pushers' CAS cannot suffer ABA, and taking the returns back is O(1): the
+ * whole stack becomes the class's free list, without walking it (a walk
+ * would miss the cache on every envelope that another core last touched).
+ * For the same reason the pool does not count returns as they happen:
+ * actor__pool_live() counts the free lists instead.
  */
 #include "config.h"
 
@@ -26,11 +31,11 @@ struct slab {
 };
 
 struct actor__pool {
-	/* Written by other threads: its own cache line. */
-	ACTOR__ALIGNED_LINE _Atomic(struct actor__env *) returned;
+	/* Written by other threads: their own cache line. */
+	ACTOR__ALIGNED_LINE _Atomic(struct actor__env *) returned[NCLASSES];
 
 	ACTOR__ALIGNED_LINE struct actor__env *free[NCLASSES];
-	size_t live;
+	size_t carved;			/* envelopes made from slabs */
 	struct slab *slabs;
 };
 
@@ -53,25 +58,18 @@ struct actor__pool *actor__pool_create(void)
 	if (p == NULL)
 		return NULL;
 	memset(p, 0, sizeof(*p));
-	atomic_init(&p->returned, NULL);
+	for (unsigned c = 0; c < NCLASSES; c++)
+		atomic_init(&p->returned[c], NULL);
 	return p;
 }
 
-/* Moves everything other threads returned onto the free lists. */
-static void drain_returned(struct actor__pool *p)
+/* Takes back what other threads returned to class c, if anything. */
+static void take_returned(struct actor__pool *p, unsigned c)
 {
-	struct actor__env *e, *next;
-
-	if (atomic_load_explicit(&p->returned, memory_order_relaxed) == NULL)
+	if (atomic_load_explicit(&p->returned[c], memory_order_relaxed) == NULL)
 		return;
 	/* Acquire: the pushers' writes to the envelopes happen before reuse. */
-	e = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
-	for (; e != NULL; e = next) {
-		next = e->next;
-		e->next = p->free[e->size_class];
-		p->free[e->size_class] = e;
-		p->live--;
-	}
+	p->free[c] = atomic_exchange_explicit(&p->returned[c], NULL, memory_order_acquire);
 }
 
 /* Carves a new slab into envelopes of class c; false on ENOMEM. */
@@ -90,6 +88,7 @@ static bool refill(struct actor__pool *p, unsigned c)
 	((struct slab *)mem)->next = p->slabs;
 	p->slabs = (struct slab *)mem;
 	base = mem + ACTOR__CACHELINE;
+	p->carved += n;
 	for (size_t i = n; i-- > 0;) {
 		struct actor__env *e = (struct actor__env *)(base + i * esize);
 
@@ -113,13 +112,12 @@ static struct actor__env *env_get(struct actor__pool *p, unsigned c)
 		e->size_class = HEAP_CLASS;
 	} else {
 		if (actor__unlikely(p->free[c] == NULL)) {
-			drain_returned(p);
+			take_returned(p, c);
 			if (p->free[c] == NULL && !refill(p, c))
 				return NULL;
 		}
 		e = p->free[c];
 		p->free[c] = e->next;
-		p->live++;
 	}
 	e->next = NULL;
 	e->flags = 0;
@@ -179,21 +177,34 @@ void actor__env_free(struct actor__pool *self, struct actor__env *e)
 	} else if (owner == self) {
 		e->next = owner->free[e->size_class];
 		owner->free[e->size_class] = e;
-		owner->live--;
 	} else {
-		head = atomic_load_explicit(&owner->returned, memory_order_relaxed);
+		_Atomic(struct actor__env *) *stack = &owner->returned[e->size_class];
+
+		head = atomic_load_explicit(stack, memory_order_relaxed);
 		do
 			e->next = head;
-		while (!atomic_compare_exchange_weak_explicit(&owner->returned, &head, e,
-							      memory_order_release,
+		while (!atomic_compare_exchange_weak_explicit(stack, &head, e, memory_order_release,
 							      memory_order_relaxed));
 	}
 }
 
 size_t actor__pool_live(struct actor__pool *pool)
 {
-	drain_returned(pool);
-	return pool->live;
+	size_t nfree = 0;
+
+	/* Slab envelopes not on a free list or a return stack are out. */
+	for (unsigned c = 0; c < NCLASSES; c++) {
+		struct actor__env *ret = atomic_exchange_explicit(&pool->returned[c], NULL,
+								  memory_order_acquire);
+		struct actor__env **tail = &pool->free[c];
+
+		for (; *tail != NULL; tail = &(*tail)->next)
+			nfree++;
+		*tail = ret;
+		for (; ret != NULL; ret = ret->next)
+			nfree++;
+	}
+	return pool->carved - nfree;
 }
 
 size_t actor__pool_destroy(struct actor__pool *pool)
