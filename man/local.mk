@@ -1,6 +1,43 @@
-# man/: a page for every public function, and the overview.
+# man/: a page for every public function, type and macro, and the overview.
+# Pages that only say ".so man3/X.3" are aliases for names documented on X.3.
 dist_man3_MANS += \
+	man/actor_become.3 \
+	man/actor_config_init.3 \
+	man/actor_config_t.3 \
+	man/actor_ctx_system.3 \
+	man/actor_ctx_t.3 \
+	man/actor_dead_letter_t.3 \
+	man/actor_exit.3 \
+	man/actor_handler_t.3 \
+	man/actor_msg_claim.3 \
+	man/actor_msg_data.3 \
+	man/actor_msg_sender.3 \
+	man/actor_msg_size.3 \
+	man/actor_msg_t.3 \
+	man/actor_msg_type.3 \
+	man/actor_ref_equal.3 \
+	man/actor_ref_is_none.3 \
+	man/actor_ref_t.3 \
+	man/actor_self.3 \
+	man/actor_self_state.3 \
+	man/actor_send.3 \
+	man/actor_send_moved.3 \
+	man/actor_spawn.3 \
+	man/actor_spec_t.3 \
+	man/actor_stop.3 \
+	man/actor_system_create.3 \
+	man/actor_system_destroy.3 \
+	man/actor_system_send.3 \
+	man/actor_system_send_moved.3 \
+	man/actor_system_shutdown.3 \
+	man/actor_system_spawn.3 \
+	man/actor_system_stats.3 \
+	man/actor_system_stats_t.3 \
+	man/actor_system_t.3 \
+	man/actor_system_worker_stats.3 \
+	man/actor_system_workers.3 \
 	man/actor_version.3 \
-	man/actor_version_string.3
+	man/actor_version_string.3 \
+	man/actor_worker_stats_t.3
 dist_man7_MANS += \
 	man/libactor.7
