@@ -3,7 +3,7 @@
 
 check_LTLIBRARIES = tests/libstress.la
 tests_libstress_la_SOURCES = \
-	tests/stress/stress.h tests/stress/tap.h \
+	tests/stress/stress.h tests/stress/tap.h tests/leakcheck.h \
 	tests/stress/stress_mpsc.c \
 	tests/stress/stress_deque.c \
 	tests/stress/stress_envelope.c \
@@ -16,7 +16,7 @@ tests_stress_sched_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs) tests/exports.sh
-EXTRA_DIST += tests/exports.sh
+EXTRA_DIST += tests/exports.sh tests/lsan.supp
 
 if HAVE_CRITERION
 if !TSAN

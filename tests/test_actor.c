@@ -11,6 +11,7 @@
 
 #include <actor/actor.h>
 
+#include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
 static actor_system_t *sys;
@@ -27,6 +28,7 @@ static void setup(void)
 static void teardown(void)
 {
 	actor_system_destroy(sys);
+	assert_no_leaks();
 }
 
 static bool counter_reaches(void *want)
@@ -420,6 +422,7 @@ Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)
 	const char *err = stress_sched_senders(8, 1000, 2000000);
 
 	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
 }
 
 Test(actor_stress, chain_of_100000_actors, .init = setup, .fini = teardown, .timeout = 120)
@@ -441,6 +444,7 @@ Test(actor_stress, wakeups_from_every_tier, .timeout = 120)
 	const char *err = stress_sched_wakeups(2000);
 
 	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
 }
 
 Test(actor_stress, shutdown_with_traffic_in_flight, .timeout = 120)
@@ -448,6 +452,7 @@ Test(actor_stress, shutdown_with_traffic_in_flight, .timeout = 120)
 	const char *err = stress_sched_shutdown(200);
 
 	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
 }
 
 Test(actor_stress, two_systems_at_once, .timeout = 120)
@@ -455,4 +460,5 @@ Test(actor_stress, two_systems_at_once, .timeout = 120)
 	const char *err = stress_sched_two_systems(50000);
 
 	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mailbox/envelope.h"
+#include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
 Test(envelope, small_payloads_are_inline)
@@ -106,4 +107,5 @@ Test(envelope, stress_ring_of_threads, .timeout = 60)
 	const char *err = stress_envelope(4, 200000);
 
 	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
 }

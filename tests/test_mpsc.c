@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "mailbox/mpsc.h"
+#include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
 static struct actor__pool *pool;
@@ -22,6 +23,7 @@ static void teardown(void)
 		actor__env_free(pool, e);
 	}
 	cr_assert_eq(actor__pool_destroy(pool), 0, "every envelope came back");
+	assert_no_leaks();
 }
 
 static struct actor__env *msg(uint32_t type, bool urgent)
