@@ -1,3 +1,6 @@
 # examples/: small programs that show the API; built by make, not installed.
-noinst_PROGRAMS += examples/mailbox-demo
+noinst_PROGRAMS += examples/ring examples/mailbox-demo
+# The ring uses only the public API and links the shared library, as users do.
+examples_ring_LDADD = libactor.la
+# The mailbox demo shows the lock-free building blocks underneath.
 examples_mailbox_demo_LDADD = libactor-core.la
