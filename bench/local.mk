@@ -13,3 +13,26 @@ noinst_PROGRAMS += bench/sort
 bench_sort_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/idle
 bench_idle_LDADD = $(BENCH_LIBS)
+
+# The peers (CAF, Erlang) and the side-by-side runner are built on demand,
+# never by `make` or `make check`.
+EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
+	bench/results/peers-big.svg bench/results/peers-pingpong.svg \
+	bench/results/peers-sort.svg \
+	bench/peers/build bench/peers/caf/common.hpp bench/peers/caf/pingpong.cpp \
+	bench/peers/caf/big.cpp bench/peers/caf/sort.cpp bench/peers/erlang/erlrun \
+	bench/peers/erlang/pb_util.erl bench/peers/erlang/pb_pingpong.erl \
+	bench/peers/erlang/pb_big.erl bench/peers/erlang/pb_sort.erl \
+	docs/profiling.md
+
+peers:
+	$(srcdir)/bench/peers/build
+
+# make perf BENCH=big ARGS="--actors 64 --rounds 600": profile one benchmark
+# (configure with --enable-profiling for useful call graphs).
+BENCH = pingpong
+perf: all
+	perf record -g -o perf.data bench/$(BENCH) $(ARGS)
+	perf report -i perf.data --stdio | head -60
+
+.PHONY: peers perf
