@@ -8,7 +8,7 @@
  * goes to the back of the run queue), or when the actor stops.
  *
  * Stopping happens on the worker, at the end of the handler call that asked
- * for it: the cleanup hook runs (once), the mailbox is closed and what was
+ * for it: the cleanup hook runs (once, if init ran or there is none), the mailbox is closed and what was
  * still queued becomes dead letters, the state is freed, and the slot's
  * generation moves on so that every reference to the actor goes stale.
  */
@@ -24,21 +24,31 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 		 void *arg, actor_ref_t *out)
 {
 	struct actor__actor *a;
+	struct actor__env *init = NULL;
 	void *state = NULL;
 	actor_ref_t ref;
+	int err;
 
 	if (spec == NULL || spec->handler == NULL || out == NULL)
 		return -EINVAL;
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
+	/* Everything that can fail happens before the actor exists. */
 	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
 		return -ENOMEM;
-	a = actor__slot_alloc(sys, w);
-	if (a == NULL) {
+	if (spec->init != NULL &&
+	    (init = actor__system_env(w, ACTOR__SYS_INIT, &arg, sizeof arg)) == NULL) {
 		free(state);
-		return -ENOSPC;
+		return -ENOMEM;
 	}
-	a->flags = 0;
+	err = actor__slot_alloc(sys, w, &a);
+	if (err != 0) {
+		if (init != NULL)
+			actor__env_free(w != NULL ? w->pool : NULL, init);
+		free(state);
+		return err;
+	}
+	a->flags = spec->init != NULL ? 0 : ACTOR__A_STARTED;
 	a->exit_reason = ACTOR_EXIT_NORMAL;
 	a->handler = spec->handler;
 	a->spec = spec;
@@ -47,8 +57,8 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
 	actor__mbox_reopen(&a->mb, spec->mailbox_capacity);
 	/* init runs in the actor's first turn, ahead of any message. */
-	if (spec->init != NULL)
-		actor__send_system(sys, w, ref, ACTOR__SYS_INIT, &arg, sizeof arg);
+	if (init != NULL)
+		actor__deliver(sys, w, ref, init);
 	*out = ref;
 	return 0;
 }
@@ -80,7 +90,8 @@ static void finalize(struct actor_ctx *ctx)
 	struct actor__env *e, *next;
 	uint32_t gen;
 
-	if (a->spec->cleanup != NULL)
+	/* Not when an exit overtook init (at shutdown): nothing to clean. */
+	if (a->spec->cleanup != NULL && (a->flags & ACTOR__A_STARTED))
 		a->spec->cleanup(ctx);
 	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
 		next = e->next;
@@ -94,7 +105,8 @@ static void finalize(struct actor_ctx *ctx)
 	gen = atomic_load_explicit(&a->gen, memory_order_relaxed) + 1;
 	atomic_store_explicit(&a->gen, gen != 0 ? gen : 1, memory_order_relaxed);
 	actor__slot_release(sys, ctx->w, a);
-	atomic_fetch_add_explicit(&sys->stopped, 1, memory_order_relaxed);
+	/* Release: whoever reads this count also sees the matching spawn. */
+	atomic_fetch_add_explicit(&sys->stopped, 1, memory_order_release);
 }
 
 static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
@@ -104,6 +116,7 @@ static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
 
 	switch (e->type) {
 	case ACTOR__SYS_INIT:
+		a->flags |= ACTOR__A_STARTED;
 		r = a->spec->init(ctx, *(void *const *)e->data);
 		if (r < 0)
 			stop(a, r);

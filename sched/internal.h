@@ -43,6 +43,7 @@ enum actor__sys_type {
 /* actor->flags, owned by the thread running the actor. */
 enum {
 	ACTOR__A_STOPPING = 1 << 0,
+	ACTOR__A_STARTED = 1 << 1,	/* init ran, or there is none */
 };
 
 struct actor__actor {
@@ -111,7 +112,7 @@ struct actor_system {
 	ACTOR__ALIGNED_LINE _Atomic unsigned nsearching;	/* workers spinning */
 	_Atomic bool stopping;		/* workers exit */
 	_Atomic bool closing;		/* no more spawns or outside sends */
-	bool shut_down;
+	_Atomic bool shut_down;
 
 	/* Injection queue: actors scheduled from outside the pool, and actors
 	 * that used up their turn (the back of the run queue). */
@@ -132,7 +133,9 @@ struct actor_system {
 /* table.c */
 int actor__table_init(struct actor_system *sys);
 void actor__table_destroy(struct actor_system *sys);
-struct actor__actor *actor__slot_alloc(struct actor_system *sys, struct actor__worker *w);
+/* A free slot in *out, or -ENOSPC (max_actors) or -ENOMEM. */
+int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
+		      struct actor__actor **out);
 void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 			 struct actor__actor *a);
 struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slot);
@@ -176,6 +179,9 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 /* Counts a dead letter, tells the hook, and frees the envelope. */
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 			struct actor__env *e);
+/* A runtime message for actor__deliver, or NULL on ENOMEM. */
+struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
+				     size_t size);
 /* Sends a runtime message; bounces silently when `to` is gone. */
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		       uint32_t type, const void *data, size_t size);

@@ -45,26 +45,37 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	return r;
 }
 
-int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-		       uint32_t type, const void *data, size_t size)
+struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
+				     size_t size)
 {
 	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
 
 	if (e == NULL)
-		return -ENOMEM;
+		return NULL;
 	memcpy(e->data, data, size);
 	e->type = type;
 	e->sender = 0;
 	e->request_id = 0;
 	e->flags = ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT;
-	return actor__deliver(sys, w, to, e);
+	return e;
+}
+
+int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		       uint32_t type, const void *data, size_t size)
+{
+	struct actor__env *e = actor__system_env(w, type, data, size);
+
+	return e != NULL ? actor__deliver(sys, w, to, e) : -ENOMEM;
 }
 
 static int send_copy(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
 		     actor_ref_t to, uint32_t type, const void *data, size_t size)
 {
-	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
+	struct actor__env *e;
 
+	if (size > UINT32_MAX)
+		return -EMSGSIZE;
+	e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
 	if (e == NULL)
 		return -ENOMEM;
 	if (size != 0)
@@ -79,13 +90,14 @@ static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_
 		      actor_ref_t to, uint32_t type, void *buf, size_t size,
 		      void (*buf_free)(void *))
 {
-	struct actor__env *e = actor__env_alloc_moved(w != NULL ? w->pool : NULL, buf, size,
-						      buf_free);
+	struct actor__env *e = NULL;
 
+	if (size <= UINT32_MAX)
+		e = actor__env_alloc_moved(w != NULL ? w->pool : NULL, buf, size, buf_free);
 	if (e == NULL) {
 		if (buf_free != NULL)
 			buf_free(buf);
-		return -ENOMEM;
+		return size > UINT32_MAX ? -EMSGSIZE : -ENOMEM;
 	}
 	e->type = type;
 	e->sender = sender;
@@ -159,14 +171,15 @@ void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *))
 	if (e->size == 0)
 		return NULL;
 	if (e->data == (void *)e->inline_data) {
+		/* Inline in the envelope, which goes back to its pool. */
 		buf = malloc(e->size);
 		if (buf == NULL)
 			return NULL;
 		memcpy(buf, e->inline_data, e->size);
 		*buf_free = free;
-		return buf;
+	} else {
+		*buf_free = e->data_free;
 	}
-	*buf_free = e->data_free;
 	e->data = NULL;
 	e->data_free = NULL;
 	e->size = 0;

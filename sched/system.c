@@ -62,7 +62,9 @@ int actor_system_create(actor_system_t **out, const actor_config_t *cfg)
 		sys->cfg = *cfg;
 	else
 		actor_config_init(&sys->cfg);
-	if (sys->cfg.max_throughput == 0 || sys->cfg.max_actors == 0) {
+	/* A zero sleep would be a futex wait without a time limit. */
+	if (sys->cfg.max_throughput == 0 || sys->cfg.max_actors == 0 ||
+	    sys->cfg.moderate_sleep_us == 0 || sys->cfg.relaxed_sleep_us == 0) {
 		free(sys);
 		return -EINVAL;
 	}
@@ -83,7 +85,10 @@ int actor_system_create(actor_system_t **out, const actor_config_t *cfg)
 
 static uint64_t live_actors(const struct actor_system *sys)
 {
-	return atomic_load(&sys->spawned) - atomic_load(&sys->stopped);
+	/* stopped first: an actor counted there was counted in spawned. */
+	uint64_t stopped = atomic_load(&sys->stopped);
+
+	return atomic_load(&sys->spawned) - stopped;
 }
 
 /* Sends an exit to every slot that holds a live actor. */
@@ -108,9 +113,8 @@ void actor_system_shutdown(actor_system_t *sys)
 {
 	const struct timespec ms = { 0, 1000 * 1000 };
 
-	if (sys->shut_down)
+	if (atomic_exchange(&sys->shut_down, true))
 		return;
-	sys->shut_down = true;
 	atomic_store(&sys->closing, true);
 	/* Actors spawned by actors meanwhile are caught by the next sweep. */
 	while (live_actors(sys) != 0) {
@@ -153,8 +157,8 @@ int actor_system_worker_stats(const actor_system_t *sys, unsigned worker,
 
 void actor_system_stats(const actor_system_t *sys, actor_system_stats_t *out)
 {
-	out->spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
-	out->stopped = atomic_load_explicit(&sys->stopped, memory_order_relaxed);
+	out->stopped = atomic_load(&sys->stopped);
+	out->spawned = atomic_load(&sys->spawned);
 	out->live = out->spawned - out->stopped;
 	out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
 }

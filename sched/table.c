@@ -46,19 +46,23 @@ struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slo
 	return chunk != NULL ? &chunk[slot & (ACTOR__CHUNK_SLOTS - 1)] : NULL;
 }
 
-/* A never-used slot; table_lock held. */
-static struct actor__actor *fresh_slot(struct actor_system *sys)
+/* A never-used slot, or NULL with *err set; table_lock held. */
+static struct actor__actor *fresh_slot(struct actor_system *sys, int *err)
 {
 	uint32_t slot = sys->fresh, ci = slot >> ACTOR__CHUNK_SHIFT;
 	struct actor__actor *chunk;
 
-	if (slot >= sys->cfg.max_actors || ci >= sys->nchunks)
+	if (slot >= sys->cfg.max_actors || ci >= sys->nchunks) {
+		*err = -ENOSPC;
 		return NULL;
+	}
 	chunk = atomic_load_explicit(&sys->chunks[ci], memory_order_relaxed);
 	if (chunk == NULL) {
 		chunk = aligned_alloc(ACTOR__CACHELINE, ACTOR__CHUNK_SLOTS * sizeof(*chunk));
-		if (chunk == NULL)
+		if (chunk == NULL) {
+			*err = -ENOMEM;
 			return NULL;
+		}
 		for (uint32_t i = 0; i < ACTOR__CHUNK_SLOTS; i++) {
 			struct actor__actor *a = &chunk[i];
 
@@ -76,7 +80,7 @@ static struct actor__actor *fresh_slot(struct actor_system *sys)
 }
 
 /* One slot from the global list or a fresh one; table_lock held. */
-static struct actor__actor *global_slot(struct actor_system *sys)
+static struct actor__actor *global_slot(struct actor_system *sys, int *err)
 {
 	struct actor__actor *a = sys->free_slots;
 
@@ -84,24 +88,27 @@ static struct actor__actor *global_slot(struct actor_system *sys)
 		sys->free_slots = a->next;
 		return a;
 	}
-	return fresh_slot(sys);
+	return fresh_slot(sys, err);
 }
 
-struct actor__actor *actor__slot_alloc(struct actor_system *sys, struct actor__worker *w)
+int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
+		      struct actor__actor **out)
 {
 	struct actor__actor *a;
+	int err = 0, ignored;
 
 	if (w != NULL && w->free_slots != NULL) {
 		a = w->free_slots;
 		w->free_slots = a->next;
 		w->nfree_slots--;
-		return a;
+		*out = a;
+		return 0;
 	}
 	pthread_mutex_lock(&sys->table_lock);
-	a = global_slot(sys);
+	a = global_slot(sys, &err);
 	/* Refill the worker's cache while we hold the lock. */
 	for (unsigned i = 0; w != NULL && a != NULL && i < CACHE_REFILL; i++) {
-		struct actor__actor *b = global_slot(sys);
+		struct actor__actor *b = global_slot(sys, &ignored);
 
 		if (b == NULL)
 			break;
@@ -110,7 +117,8 @@ struct actor__actor *actor__slot_alloc(struct actor_system *sys, struct actor__w
 		w->nfree_slots++;
 	}
 	pthread_mutex_unlock(&sys->table_lock);
-	return a;
+	*out = a;
+	return err;
 }
 
 void actor__slot_release(struct actor_system *sys, struct actor__worker *w,

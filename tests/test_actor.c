@@ -80,6 +80,50 @@ Test(actor, spawn_rejects_bad_specs)
 	cr_assert_eq(actor_system_spawn(sys, &no_handler, NULL, &a), -EINVAL);
 }
 
+Test(actor, config_rejects_zero_sleeps)
+{
+	actor_config_t cfg;
+	actor_system_t *other;
+
+	actor_config_init(&cfg);
+	cfg.moderate_sleep_us = 0;
+	cr_assert_eq(actor_system_create(&other, &cfg), -EINVAL);
+	actor_config_init(&cfg);
+	cfg.max_throughput = 0;
+	cr_assert_eq(actor_system_create(&other, &cfg), -EINVAL);
+}
+
+/* actor_msg_claim hands payloads over, inline or moved, exactly once. */
+static void *moved_buf;
+
+static void claim_twice(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	void (*buf_free)(void *), (*again_free)(void *);
+	size_t size = actor_msg_size(m);
+	void *buf = actor_msg_claim(m, &buf_free), *again = actor_msg_claim(m, &again_free);
+
+	if (buf == NULL || buf_free != free || again != NULL || actor_msg_size(m) != 0 ||
+	    memcmp(buf, actor_msg_type(m) == 1 ? "inline" : moved_buf, size) != 0)
+		atomic_fetch_add(&order_errors, 1);
+	if (actor_msg_type(m) == 2 && buf != moved_buf)
+		atomic_fetch_add(&order_errors, 1);	/* a moved buffer is not copied */
+	free(buf);
+	atomic_fetch_add(&counter, 1);
+}
+
+Test(actor, claim_takes_the_payload_once)
+{
+	static const actor_spec_t spec = { .handler = claim_twice };
+	actor_ref_t a;
+
+	moved_buf = strdup("a moved buffer");
+	actor_system_spawn(sys, &spec, NULL, &a);
+	actor_system_send(sys, a, 1, "inline", 7);
+	cr_assert_eq(actor_system_send_moved(sys, a, 2, moved_buf, strlen(moved_buf) + 1, free), 0);
+	wait_counter(2);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
 /* Ordering between one sender and one receiver, sender identity. */
 struct orderer {
 	actor_ref_t peer;

@@ -15,9 +15,11 @@
 ACTOR_BEGIN_DECLS
 
 /*
- * Spawning. From a handler, actor_spawn() runs the new actor on the current
- * worker; from any other thread use actor_system_spawn(). 0 or a negative
- * errno: -ENOSPC (max_actors reached), -ENOMEM, -EINVAL, -ESHUTDOWN.
+ * Spawning: from a handler with actor_spawn(), from any other thread with
+ * actor_system_spawn(). A spec with init gets a first turn at once (on the
+ * current worker, from a handler); otherwise the actor first runs when it
+ * gets mail. 0 or a negative errno: -ENOSPC (max_actors reached), -ENOMEM,
+ * -EINVAL, -ESHUTDOWN (the system is shutting down).
  */
 ACTOR_API int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg,
 			  actor_ref_t *out);
@@ -29,7 +31,8 @@ ACTOR_API int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, 
  * sender is the current actor; actor_system_send() sends anonymously from
  * any thread. Messages from one sender to one receiver arrive in order.
  * 0, or: -ESRCH (no such actor: counted as a dead letter), -EAGAIN (the
- * receiver's bounded mailbox is full), -ENOMEM, -ESHUTDOWN.
+ * receiver's bounded mailbox is full), -ENOMEM, -EMSGSIZE (4 GiB or more),
+ * -ESHUTDOWN (actor_system_send* only, once shutdown has begun).
  * The _moved variants take ownership of buf (freed with buf_free, which may
  * be NULL) instead of copying, whether or not they succeed.
  */
@@ -45,7 +48,7 @@ ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint3
 /*
  * Asks an actor to stop with `reason`: it stops before its next message,
  * ahead of the mail already queued, which becomes dead letters. Any thread.
- * 0 or -ESRCH.
+ * 0, -ESRCH (no such actor; not a dead letter) or -ENOMEM.
  */
 ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 
@@ -66,10 +69,12 @@ ACTOR_API size_t actor_msg_size(const actor_msg_t *msg);
 ACTOR_API actor_ref_t actor_msg_sender(const actor_msg_t *msg);
 /*
  * Takes the payload out of the message, so the handler can keep it past its
- * return: a buffer sent with a _moved call is handed over as it is, with
- * its free function in *buf_free; a copied payload is copied once more into
- * a malloc'd buffer (*buf_free = free). Afterwards the message has no
- * payload. NULL with size 0 payloads, or on ENOMEM.
+ * return. A payload in a buffer of its own (sent with a _moved call, or a
+ * copy too big to sit inside the envelope) is handed over as it is, with
+ * its free function in *buf_free (NULL: not to be freed); a small payload
+ * inside the envelope is copied into a malloc'd buffer (*buf_free = free).
+ * Afterwards the message has no payload. NULL for an empty payload, or on
+ * ENOMEM (the message then keeps its payload).
  */
 ACTOR_API void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *));
 

@@ -24,11 +24,13 @@ typedef struct actor_config {
 	unsigned aggressive_steal_interval;
 	unsigned moderate_polls;	/* tier 2: short sleeps */
 	unsigned moderate_steal_interval;
-	unsigned moderate_sleep_us;
+	unsigned moderate_sleep_us;	/* > 0 */
 	unsigned relaxed_polls;		/* tier 3: long sleeps, then park */
 	unsigned relaxed_steal_interval;
-	unsigned relaxed_sleep_us;
-	uint32_t max_actors;		/* live actors at once */
+	unsigned relaxed_sleep_us;	/* > 0 */
+	/* Live actors at once; each worker may also hold up to 256 free
+	 * slots in a cache of its own. */
+	uint32_t max_actors;
 	actor_dead_letter_t dead_letter;	/* optional hook */
 	void *dead_letter_arg;
 } actor_config_t;
@@ -57,9 +59,11 @@ ACTOR_API int actor_system_create(actor_system_t **sys, const actor_config_t *cf
 
 /*
  * Stops every actor (each gets exit reason ACTOR_EXIT_SHUTDOWN ahead of its
- * queued mail, which becomes dead letters), then joins the workers. Later
- * sends and spawns from outside fail with -ESHUTDOWN. Blocks; call from a
- * thread that is not one of the system's workers. Idempotent.
+ * queued mail, which becomes dead letters), then joins the workers. From
+ * then on spawns, and sends from outside the actors, fail with -ESHUTDOWN.
+ * Blocks; call from a thread that is not one of the system's workers. A
+ * second call returns at once; calls from two threads at once are not
+ * supported.
  */
 ACTOR_API void actor_system_shutdown(actor_system_t *sys);
 

@@ -55,7 +55,8 @@ typedef struct actor_spec {
 	/* Optional: runs in the actor's first turn, before any message; a
 	 * negative errno stops the actor with that value as exit reason. */
 	int (*init)(actor_ctx_t *ctx, void *arg);
-	/* Optional: runs exactly once, in the actor's last turn. */
+	/* Optional: runs exactly once, in the actor's last turn (also after
+	 * a failed init; not if the system shut down before init ran). */
 	void (*cleanup)(actor_ctx_t *ctx);
 	/* 0: unbounded; else sends to a full mailbox fail with -EAGAIN. */
 	uint32_t mailbox_capacity;
@@ -66,7 +67,7 @@ typedef struct actor_spec {
  * own; any other value is the application's (a negative errno, say).
  */
 #define ACTOR_EXIT_NORMAL 0
-#define ACTOR_EXIT_KILL 0x7fff0001	/* actor_exit() with this cannot be trapped */
+#define ACTOR_EXIT_KILL 0x7fff0001	/* reserved: never trappable */
 #define ACTOR_EXIT_SHUTDOWN 0x7fff0002	/* the system is shutting down */
 
 ACTOR_END_DECLS
