@@ -1,6 +1,14 @@
 /*
  * Platform details for the lock-free code, kept in one place: cache line
  * size, the spin-wait hint, and ThreadSanitizer detection.
+ *
+ * The lock-free code uses C11 atomics, not Concurrency Kit's ck_pr: CK's
+ * atomics are inline asm that ThreadSanitizer cannot see, and on ARMv8 its
+ * dmb-based sequences must not be mixed with C11's ldar/stlr on the same
+ * variable. What we took from CK: ck_stack's push_upmc/batch_pop_upmc
+ * pattern (the envelope pools' return stacks), ck_ring's MPSC ring as the
+ * baseline in bench/mailbox, and, in configure, a check that ck_md.h
+ * matches the target's memory model.
  */
 #ifndef ACTOR_MAILBOX_ARCH_H
 #define ACTOR_MAILBOX_ARCH_H
