@@ -17,8 +17,8 @@ bench_idle_LDADD = $(BENCH_LIBS)
 # The peers (CAF, Erlang) and the side-by-side runner are built on demand,
 # never by `make` or `make check`.
 EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
-	bench/results/peers-big.svg bench/results/peers-pingpong.svg \
-	bench/results/peers-sort.svg \
+	bench/results/all-big.svg bench/results/all-pingpong.svg \
+	bench/results/all-sort.svg \
 	bench/peers/build bench/peers/caf/common.hpp bench/peers/caf/pingpong.cpp \
 	bench/peers/caf/big.cpp bench/peers/caf/sort.cpp bench/peers/erlang/erlrun \
 	bench/peers/erlang/pb_util.erl bench/peers/erlang/pb_pingpong.erl \
