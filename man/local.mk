@@ -18,6 +18,10 @@ dist_man3_MANS += \
 	man/actor_ref_equal.3 \
 	man/actor_ref_is_none.3 \
 	man/actor_ref_t.3 \
+	man/actor_send_after.3 \
+	man/actor_system_send_after.3 \
+	man/actor_timer_cancel.3 \
+	man/actor_timer_t.3 \
 	man/actor_self.3 \
 	man/actor_self_state.3 \
 	man/actor_send.3 \

@@ -127,6 +127,8 @@ struct actor_system {
 	uint32_t fresh;			/* slots ever handed out */
 	struct actor__actor *free_slots;	/* global free list */
 
+	struct actor__timers *timers;
+
 	ACTOR__ALIGNED_LINE _Atomic uint64_t spawned, stopped, dead_letters;
 };
 
@@ -171,6 +173,17 @@ void actor__yield(struct actor_system *sys, struct actor__actor *a);
 
 /* actor.c */
 void actor__run(struct actor__worker *w, struct actor__actor *a);
+
+/* timer.c */
+uint64_t actor__now_ns(void);
+int actor__timers_init(struct actor_system *sys);
+void actor__timers_stop(struct actor_system *sys);
+void actor__timers_free(struct actor_system *sys);
+/* Delivers env to `to` after delay_ns; *id cancels it. Takes env on success. */
+int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
+		     struct actor__env *env, uint64_t *id);
+/* 0, or -ENOENT when the timer has fired or was cancelled already. */
+int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 
 /* send.c */
 /* Delivers a filled-in envelope to `to`, consuming it in every case. */

@@ -6,4 +6,5 @@ libactor_core_la_SOURCES += \
 	sched/table.c \
 	sched/worker.c \
 	sched/actor.c \
-	sched/send.c
+	sched/send.c \
+	sched/timer.c

@@ -136,6 +136,59 @@ int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, 
 	return send_moved(sys, NULL, 0, to, type, buf, size, buf_free);
 }
 
+static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
+		      uint64_t delay_ns, uint32_t type, const void *data, size_t size,
+		      actor_timer_t *timer)
+{
+	struct actor__env *e;
+	uint64_t id;
+	int err;
+
+	if (size > UINT32_MAX)
+		return -EMSGSIZE;
+	/* From malloc: the timer thread delivers it, a worker frees it. */
+	e = actor__env_alloc(NULL, size);
+	if (e == NULL)
+		return -ENOMEM;
+	if (size != 0)
+		memcpy(e->data, data, size);
+	e->type = type;
+	e->sender = sender;
+	e->request_id = 0;
+	if (actor__lookup(sys, to) == NULL) {
+		actor__dead_letter(sys, NULL, to, e);
+		return -ESRCH;
+	}
+	err = actor__timer_add(sys, delay_ns, to, e, &id);
+	if (err != 0) {
+		actor__env_free(NULL, e);
+		return err;
+	}
+	if (timer != NULL)
+		timer->id = id;
+	return 0;
+}
+
+int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns, uint32_t type,
+		     const void *data, size_t size, actor_timer_t *timer)
+{
+	return send_after(ctx->sys, actor__ref_of(ctx->a).id, to, delay_ns, type, data, size,
+			  timer);
+}
+
+int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
+			    uint32_t type, const void *data, size_t size, actor_timer_t *timer)
+{
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
+		return -ESHUTDOWN;
+	return send_after(sys, 0, to, delay_ns, type, data, size, timer);
+}
+
+int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer)
+{
+	return actor__timer_cancel(sys, timer.id);
+}
+
 int actor_exit(actor_system_t *sys, actor_ref_t to, int reason)
 {
 	return actor__send_system(sys, NULL, to, ACTOR__SYS_EXIT, &reason, sizeof reason);

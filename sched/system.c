@@ -40,6 +40,7 @@ void actor_config_init(actor_config_t *cfg)
 
 static void system_free(struct actor_system *sys)
 {
+	actor__timers_free(sys);
 	actor__workers_free(sys);
 	if (sys->chunks != NULL)
 		actor__table_destroy(sys);
@@ -73,8 +74,11 @@ int actor_system_create(actor_system_t **out, const actor_config_t *cfg)
 	sys->cfg.workers = sys->nworkers;
 	err = actor__table_init(sys);
 	if (err == 0)
+		err = actor__timers_init(sys);
+	if (err == 0)
 		err = actor__workers_start(sys);
 	if (err != 0) {
+		actor__timers_stop(sys);
 		actor__workers_stop(sys);
 		system_free(sys);
 		return err;
@@ -116,6 +120,8 @@ void actor_system_shutdown(actor_system_t *sys)
 	if (atomic_exchange(&sys->shut_down, true))
 		return;
 	atomic_store(&sys->closing, true);
+	/* No timer fires into the actors that are about to stop. */
+	actor__timers_stop(sys);
 	/* Actors spawned by actors meanwhile are caught by the next sweep. */
 	while (live_actors(sys) != 0) {
 		exit_all(sys);

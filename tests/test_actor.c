@@ -459,6 +459,56 @@ Test(actor, idle_system_sleeps)
 	cr_assert_lt(cpu, 0.025, "an idle system used %.1f ms of CPU in 500 ms", cpu * 1e3);
 }
 
+/* --- timers ---------------------------------------------------------------- */
+
+
+static void tick_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_timer_t t;
+
+	switch (actor_msg_type(m)) {
+	case 1:		/* arm: one timer to keep, one to cancel */
+		actor_send_after(ctx, actor_self(ctx), 30 * 1000000ull, 2, NULL, 0, NULL);
+		actor_send_after(ctx, actor_self(ctx), 10 * 1000000ull, 3, NULL, 0, &t);
+		if (actor_timer_cancel(actor_ctx_system(ctx), t) != 0)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case 2:
+		if (!actor_ref_equal(actor_msg_sender(m), actor_self(ctx)))
+			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(&counter, 1);
+		break;
+	case 3:
+		atomic_fetch_add(&order_errors, 1);	/* was cancelled */
+		break;
+	}
+}
+
+Test(actor, delayed_send_and_cancel)
+{
+	static const actor_spec_t spec = { .handler = tick_handler };
+	struct timespec t0, t1;
+	actor_ref_t a;
+	actor_timer_t t;
+
+	actor_system_spawn(sys, &spec, NULL, &a);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	actor_system_send(sys, a, 1, NULL, 0);
+	wait_counter(1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_geq((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec),
+		      30 * 1000000L, "fired early");
+	sleep_ms(30);
+	cr_assert_eq(atomic_load(&order_errors), 0, "wrong sender, or a cancelled timer fired");
+	cr_assert_eq(actor_timer_cancel(sys, (actor_timer_t){ 0 }), -ENOENT);
+	cr_assert_eq(actor_system_send_after(sys, a, 1000000000ull, 2, NULL, 0, &t), 0);
+	cr_assert_eq(actor_timer_cancel(sys, t), 0);
+	cr_assert_eq(actor_timer_cancel(sys, t), -ENOENT, "cancelled twice");
+	actor_exit(sys, a, 0);
+	wait_stopped(1);
+	cr_assert_eq(actor_system_send_after(sys, a, 1000, 2, NULL, 0, NULL), -ESRCH);
+}
+
 /* --- the stress scenarios ---------------------------------------------------- */
 
 Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)
@@ -502,6 +552,22 @@ Test(actor_stress, shutdown_with_traffic_in_flight, .timeout = 120)
 Test(actor_stress, two_systems_at_once, .timeout = 120)
 {
 	const char *err = stress_sched_two_systems(50000);
+
+	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
+}
+
+Test(actor_stress, hundred_thousand_timers, .timeout = 120)
+{
+	const char *err = stress_sched_timers(100000, 500);
+
+	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
+}
+
+Test(actor_stress, timer_cancellation_races, .timeout = 120)
+{
+	const char *err = stress_sched_timer_cancel(50000);
 
 	cr_assert_null(err, "%s", err);
 	assert_no_leaks();

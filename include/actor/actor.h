@@ -46,6 +46,23 @@ ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint3
 				      void *buf, size_t size, void (*buf_free)(void *));
 
 /*
+ * Delayed sends: the message is sent delay_ns nanoseconds from now (by the
+ * system's timer thread), from the current actor or anonymously. *timer,
+ * if not NULL, receives a handle for actor_timer_cancel(). Same errors as
+ * the sends; -ESRCH if `to` is already dead when the timer is set (a dead
+ * letter). Due timers fire in order of due time, then of setting.
+ */
+ACTOR_API int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns,
+			       uint32_t type, const void *data, size_t size,
+			       actor_timer_t *timer);
+ACTOR_API int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
+				      uint32_t type, const void *data, size_t size,
+				      actor_timer_t *timer);
+/* Cancels a delayed send that has not fired: 0, or -ENOENT (fired or
+ * cancelled already). Any thread. */
+ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
+
+/*
  * Asks an actor to stop with `reason`: it stops before its next message,
  * ahead of the mail already queued, which becomes dead letters. Any thread.
  * 0, -ESRCH (no such actor; not a dead letter) or -ENOMEM.

@@ -42,6 +42,11 @@ static inline bool actor_ref_equal(actor_ref_t a, actor_ref_t b)
 	return a.id == b.id && a.node == b.node;
 }
 
+/* A pending delayed send, to cancel it; a value like actor_ref_t. */
+typedef struct actor_timer {
+	uint64_t id;		/* 0: none */
+} actor_timer_t;
+
 /* A message handler: called with one message at a time, never concurrently
  * with itself for the same actor. */
 typedef void (*actor_handler_t)(actor_ctx_t *ctx, const actor_msg_t *msg);

@@ -50,6 +50,14 @@ const char *stress_sched_wakeups(unsigned rounds);
 /* Two systems in two threads, each running chain and churn. */
 const char *stress_sched_two_systems(unsigned long length);
 
+/* n delayed sends with delays up to max_delay_ms: every one fires once,
+ * never early and within a tolerance, and same-delay timers in order. */
+const char *stress_sched_timers(unsigned long n, unsigned max_delay_ms);
+
+/* Timers cancelled from another thread while they fire: each one either
+ * fires or is cancelled, never both. */
+const char *stress_sched_timer_cancel(unsigned long n);
+
 /* Shutdown while actors bounce messages and an outside thread floods. */
 const char *stress_sched_shutdown(unsigned pairs);
 

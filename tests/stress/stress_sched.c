@@ -397,3 +397,182 @@ const char *stress_sched_two_systems(unsigned long length)
 		pthread_join(tid[i], NULL);
 	return side[0].err != NULL ? side[0].err : side[1].err;
 }
+
+/* --- timers ----------------------------------------------------------------- */
+
+struct fired {
+	uint64_t due_ns;	/* no later than the timer facility's due time */
+	uint32_t index;		/* order of setting */
+	uint32_t delay_ms;
+};
+
+#define MAX_DELAY_MS 1000
+
+struct timer_run {
+	unsigned long n;
+	_Atomic unsigned long received;
+	_Atomic unsigned long out_of_order, too_late;
+	_Atomic unsigned char *seen;
+	uint64_t tolerance_ns;
+};
+
+struct timer_sink {
+	struct timer_run *run;
+	int64_t last_index[MAX_DELAY_MS];	/* per delay; -1 before the first */
+};
+
+static int timer_sink_init(actor_ctx_t *ctx, void *arg)
+{
+	struct timer_sink *s = actor_self_state(ctx);
+
+	s->run = arg;
+	for (int i = 0; i < MAX_DELAY_MS; i++)
+		s->last_index[i] = -1;
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void timer_sink(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct timer_sink *s = actor_self_state(ctx);
+	const struct fired *f = actor_msg_data(m);
+	uint64_t now = now_ns();
+
+	/* Timers with the same delay, set one after the other, are due in that
+	 * order: they must fire in it. (Across delays, due times depend on
+	 * when each was set, which only the facility knows exactly.) */
+	if ((int64_t)f->index <= s->last_index[f->delay_ms])
+		atomic_fetch_add(&s->run->out_of_order, 1);
+	s->last_index[f->delay_ms] = f->index;
+	if (now < f->due_ns || now - f->due_ns > s->run->tolerance_ns)
+		atomic_fetch_add(&s->run->too_late, 1);
+	atomic_fetch_add(&s->run->seen[f->index], 1);
+	atomic_fetch_add(&s->run->received, 1);
+}
+
+static const actor_spec_t timer_sink_spec = {
+	.name = "timer-sink", .handler = timer_sink, .state_size = sizeof(struct timer_sink),
+	.init = timer_sink_init,
+};
+
+static bool timers_all_in(void *p)
+{
+	struct timer_run *r = p;
+
+	return atomic_load(&r->received) >= r->n;
+}
+
+const char *stress_sched_timers(unsigned long n, unsigned max_delay_ms)
+{
+	struct timer_run r = { .n = n, .tolerance_ns = 1000000000ull };
+	actor_system_t *sys;
+	actor_ref_t sink;
+	unsigned long rng = 0x51ed270b2f1e4c1dul;
+	const char *err = NULL;
+
+	r.seen = calloc(n, 1);
+	if (r.seen == NULL || actor_system_create(&sys, NULL) != 0 ||
+	    actor_system_spawn(sys, &timer_sink_spec, &r, &sink) != 0)
+		return "setup failed";
+	if (max_delay_ms > MAX_DELAY_MS)
+		return "bad arguments";
+	for (unsigned long i = 0; i < n; i++) {
+		uint32_t ms;
+		struct fired f;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		ms = (uint32_t)(rng % max_delay_ms);
+		f = (struct fired){ now_ns() + ms * 1000000ull, (uint32_t)i, ms };
+		if (actor_system_send_after(sys, sink, ms * 1000000ull, 1, &f, sizeof f, NULL) != 0)
+			return "send_after failed";
+	}
+	if (!stress_wait(timers_all_in, &r, 30))
+		err = "timers did not all fire";
+	else if (atomic_load(&r.out_of_order) != 0)
+		err = "timers with the same delay fired out of the order they were set in";
+	else if (atomic_load(&r.too_late) != 0)
+		err = "a timer fired early, or later than the tolerance";
+	for (unsigned long i = 0; i < n && err == NULL; i++)
+		if (atomic_load(&r.seen[i]) != 1)
+			err = "a timer fired twice or never";
+	actor_system_destroy(sys);
+	free((void *)r.seen);
+	return err;
+}
+
+/* Cancelling while timers fire: each timer either fires or is cancelled. */
+struct cancel_run {
+	actor_system_t *sys;
+	actor_timer_t *timers;
+	unsigned long n;
+	_Atomic unsigned char *cancelled;
+	_Atomic unsigned long cancels;
+};
+
+static void *canceller(void *p)
+{
+	struct cancel_run *c = p;
+
+	for (unsigned long i = 0; i < c->n; i += 2)
+		if (actor_timer_cancel(c->sys, c->timers[i]) == 0) {
+			atomic_store(&c->cancelled[i], 1);
+			atomic_fetch_add(&c->cancels, 1);
+		}
+	return NULL;
+}
+
+const char *stress_sched_timer_cancel(unsigned long n)
+{
+	struct timer_run r = { .n = n, .tolerance_ns = 2000000000ull };
+	struct cancel_run c = { .n = n };
+	const struct timespec settle = { 0, 50 * 1000 * 1000 };
+	actor_ref_t sink;
+	pthread_t tid;
+	const char *err = NULL;
+
+	r.seen = calloc(n, 1);
+	c.cancelled = calloc(n, 1);
+	c.timers = calloc(n, sizeof(*c.timers));
+	if (r.seen == NULL || c.cancelled == NULL || c.timers == NULL ||
+	    actor_system_create(&c.sys, NULL) != 0 ||
+	    actor_system_spawn(c.sys, &timer_sink_spec, &r, &sink) != 0)
+		return "setup failed";
+	for (unsigned long i = 0; i < n; i++) {
+		/* Short delays, so that firing and cancelling overlap. */
+		uint32_t ms = (uint32_t)(i % 3);
+		struct fired f = { now_ns() + ms * 1000000ull, (uint32_t)i, ms };
+
+		if (actor_system_send_after(c.sys, sink, ms * 1000000ull, 1, &f, sizeof f,
+					    &c.timers[i]) != 0)
+			return "send_after failed";
+		if (i == n / 2)
+			pthread_create(&tid, NULL, canceller, &c);
+	}
+	pthread_join(tid, NULL);
+	r.n = n - atomic_load(&c.cancels);
+	if (!stress_wait(timers_all_in, &r, 30))
+		err = "timers that were not cancelled did not all fire";
+	nanosleep(&settle, NULL);	/* a wrongly fired one would show up */
+	if (err == NULL && atomic_load(&r.received) != r.n)
+		err = "a cancelled timer fired";
+	for (unsigned long i = 0; i < n && err == NULL; i++)
+		if (atomic_load(&r.seen[i]) + atomic_load(&c.cancelled[i]) != 1)
+			err = "a timer both fired and was cancelled, or neither";
+	for (unsigned long i = 0; i < n && err == NULL; i++)
+		if (actor_timer_cancel(c.sys, c.timers[i]) != -ENOENT)
+			err = "a fired or cancelled timer could be cancelled again";
+	actor_system_destroy(c.sys);
+	free((void *)r.seen);
+	free((void *)c.cancelled);
+	free(c.timers);
+	return err;
+}
