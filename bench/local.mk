@@ -13,6 +13,8 @@ noinst_PROGRAMS += bench/sort
 bench_sort_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/idle
 bench_idle_LDADD = $(BENCH_LIBS)
+noinst_PROGRAMS += bench/timers
+bench_timers_LDADD = $(BENCH_LIBS)
 
 # The peers (CAF, Erlang) and the side-by-side runner are built on demand,
 # never by `make` or `make check`.

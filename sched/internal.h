@@ -179,9 +179,9 @@ uint64_t actor__now_ns(void);
 int actor__timers_init(struct actor_system *sys);
 void actor__timers_stop(struct actor_system *sys);
 void actor__timers_free(struct actor_system *sys);
-/* Delivers env to `to` after delay_ns; *id cancels it. Takes env on success. */
+/* Sends (sender, type, a copy of data) to `to` after delay_ns; *id cancels. */
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     struct actor__env *env, uint64_t *id);
+		     uint64_t sender, uint32_t type, const void *data, size_t size, uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 

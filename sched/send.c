@@ -140,33 +140,21 @@ static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
 		      uint64_t delay_ns, uint32_t type, const void *data, size_t size,
 		      actor_timer_t *timer)
 {
-	struct actor__env *e;
 	uint64_t id;
 	int err;
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	/* From malloc: the timer thread delivers it, a worker frees it. */
-	e = actor__env_alloc(NULL, size);
-	if (e == NULL)
-		return -ENOMEM;
-	if (size != 0)
-		memcpy(e->data, data, size);
-	e->type = type;
-	e->sender = sender;
-	e->request_id = 0;
 	if (actor__lookup(sys, to) == NULL) {
-		actor__dead_letter(sys, NULL, to, e);
+		atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
+		if (sys->cfg.dead_letter != NULL)
+			sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
 		return -ESRCH;
 	}
-	err = actor__timer_add(sys, delay_ns, to, e, &id);
-	if (err != 0) {
-		actor__env_free(NULL, e);
-		return err;
-	}
-	if (timer != NULL)
+	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, &id);
+	if (err == 0 && timer != NULL)
 		timer->id = id;
-	return 0;
+	return err;
 }
 
 int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns, uint32_t type,
