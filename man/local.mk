@@ -18,6 +18,9 @@ dist_man3_MANS += \
 	man/actor_ref_equal.3 \
 	man/actor_ref_is_none.3 \
 	man/actor_ref_t.3 \
+	man/actor_register.3 \
+	man/actor_lookup.3 \
+	man/actor_unregister.3 \
 	man/actor_send_after.3 \
 	man/actor_system_send_after.3 \
 	man/actor_timer_cancel.3 \

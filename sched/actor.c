@@ -53,6 +53,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->handler = spec->handler;
 	a->spec = spec;
 	a->state = state;
+	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
 	ref = actor__ref_of(a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
 	actor__mbox_reopen(&a->mb, spec->mailbox_capacity);
@@ -102,6 +103,8 @@ static void finalize(struct actor_ctx *ctx)
 	}
 	free(a->state);
 	a->state = NULL;
+	if (atomic_load_explicit(&a->names, memory_order_relaxed) != 0)
+		actor__registry_forget(sys, self);
 	gen = atomic_load_explicit(&a->gen, memory_order_relaxed) + 1;
 	atomic_store_explicit(&a->gen, gen != 0 ? gen : 1, memory_order_relaxed);
 	actor__slot_release(sys, ctx->w, a);

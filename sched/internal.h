@@ -56,6 +56,7 @@ struct actor__actor {
 	const actor_spec_t *spec;
 	void *state;
 	struct actor__actor *next;	/* injection queue or free list */
+	_Atomic uint32_t names;		/* registered names (registry.c) */
 };
 
 struct actor_ctx {
@@ -128,6 +129,7 @@ struct actor_system {
 	struct actor__actor *free_slots;	/* global free list */
 
 	struct actor__timers *timers;
+	struct actor__registry *registry;
 
 	ACTOR__ALIGNED_LINE _Atomic uint64_t spawned, stopped, dead_letters;
 };
@@ -184,6 +186,12 @@ int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to
 		     uint64_t sender, uint32_t type, const void *data, size_t size, uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
+
+/* registry.c */
+int actor__registry_init(struct actor_system *sys);
+void actor__registry_free(struct actor_system *sys);
+/* Removes every name of `ref`, whose actor is stopping. */
+void actor__registry_forget(struct actor_system *sys, actor_ref_t ref);
 
 /* send.c */
 /* Delivers a filled-in envelope to `to`, consuming it in every case. */

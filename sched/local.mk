@@ -7,4 +7,5 @@ libactor_core_la_SOURCES += \
 	sched/worker.c \
 	sched/actor.c \
 	sched/send.c \
-	sched/timer.c
+	sched/timer.c \
+	sched/registry.c

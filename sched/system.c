@@ -41,6 +41,7 @@ void actor_config_init(actor_config_t *cfg)
 static void system_free(struct actor_system *sys)
 {
 	actor__timers_free(sys);
+	actor__registry_free(sys);
 	actor__workers_free(sys);
 	if (sys->chunks != NULL)
 		actor__table_destroy(sys);
@@ -73,6 +74,8 @@ int actor_system_create(actor_system_t **out, const actor_config_t *cfg)
 	sys->nworkers = sys->cfg.workers != 0 ? sys->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
 	sys->cfg.workers = sys->nworkers;
 	err = actor__table_init(sys);
+	if (err == 0)
+		err = actor__registry_init(sys);
 	if (err == 0)
 		err = actor__timers_init(sys);
 	if (err == 0)

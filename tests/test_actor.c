@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -457,6 +458,73 @@ Test(actor, idle_system_sleeps)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	cpu = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	cr_assert_lt(cpu, 0.025, "an idle system used %.1f ms of CPU in 500 ms", cpu * 1e3);
+}
+
+/* --- registry ---------------------------------------------------------------- */
+
+Test(actor, registry_names_live_and_die_with_their_actors)
+{
+	static const actor_spec_t spec = { .handler = bump };
+	char long_name[ACTOR_NAME_MAX + 2];
+	actor_ref_t a, b, found;
+
+	actor_system_spawn(sys, &spec, NULL, &a);
+	actor_system_spawn(sys, &spec, NULL, &b);
+	cr_assert_eq(actor_register(sys, "alice", a), 0);
+	cr_assert_eq(actor_register(sys, "alias", a), 0);
+	cr_assert_eq(actor_register(sys, "alice", b), -EEXIST);
+	cr_assert_eq(actor_lookup(sys, "alice", &found), 0);
+	cr_assert(actor_ref_equal(found, a));
+	cr_assert_eq(actor_lookup(sys, "bob", &found), -ENOENT);
+	cr_assert_eq(actor_register(sys, "", a), -EINVAL);
+	memset(long_name, 'x', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	cr_assert_eq(actor_register(sys, long_name, a), -EINVAL);
+	cr_assert_eq(actor_register(sys, "ghost", ACTOR_REF_NONE), -ESRCH);
+
+	cr_assert_eq(actor_unregister(sys, "alias"), 0);
+	cr_assert_eq(actor_unregister(sys, "alias"), -ENOENT);
+	actor_exit(sys, a, 0);
+	wait_stopped(1);
+	cr_assert_eq(actor_lookup(sys, "alice", &found), -ENOENT, "freed when the actor stopped");
+	cr_assert_eq(actor_register(sys, "alice", b), 0, "and free to take");
+	cr_assert_eq(actor_lookup(sys, "alice", &found), 0);
+	cr_assert(actor_ref_equal(found, b));
+}
+
+static void *register_many(void *arg)
+{
+	actor_ref_t *refs = arg;
+	char name[32];
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof name, "n%d", i);
+		/* Two threads race for every name: exactly one wins. */
+		if (actor_register(sys, name, refs[i % 10]) == 0)
+			atomic_fetch_add(&counter, 1);
+	}
+	return NULL;
+}
+
+Test(actor, registry_races_have_one_winner)
+{
+	static const actor_spec_t spec = { .handler = bump };
+	actor_ref_t refs[10];
+	pthread_t tid[2];
+	actor_ref_t found;
+
+	for (int i = 0; i < 10; i++)
+		actor_system_spawn(sys, &spec, NULL, &refs[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&tid[i], NULL, register_many, refs);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tid[i], NULL);
+	cr_assert_eq(atomic_load(&counter), 2000);
+	cr_assert_eq(actor_lookup(sys, "n1999", &found), 0);
+	for (int i = 0; i < 10; i++)
+		actor_exit(sys, refs[i], 0);
+	wait_stopped(10);
+	cr_assert_eq(actor_lookup(sys, "n1999", &found), -ENOENT);
 }
 
 /* --- timers ---------------------------------------------------------------- */

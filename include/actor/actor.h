@@ -69,6 +69,18 @@ ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
  */
 ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 
+/*
+ * The registry: names (1..ACTOR_NAME_MAX bytes) for actors, per system.
+ * A name is freed when its actor stops. Any thread; each call takes the
+ * registry's mutex briefly. register: 0, -EEXIST (taken), -ESRCH (no such
+ * actor), -EINVAL (bad name), -ENOMEM. lookup and unregister: 0, -ENOENT,
+ * -EINVAL.
+ */
+#define ACTOR_NAME_MAX 255
+ACTOR_API int actor_register(actor_system_t *sys, const char *name, actor_ref_t ref);
+ACTOR_API int actor_lookup(actor_system_t *sys, const char *name, actor_ref_t *out);
+ACTOR_API int actor_unregister(actor_system_t *sys, const char *name);
+
 /* Inside a handler. */
 ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);
 ACTOR_API void *actor_self_state(const actor_ctx_t *ctx);
