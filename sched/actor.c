@@ -53,6 +53,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->handler = spec->handler;
 	a->spec = spec;
 	a->state = state;
+	a->pending = NULL;
 	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
 	ref = actor__ref_of(a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
@@ -96,11 +97,15 @@ static void finalize(struct actor_ctx *ctx)
 		a->spec->cleanup(ctx);
 	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
 		next = e->next;
+		/* A requester hears at once that no reply will come. */
+		if (e->flags & ACTOR__ENV_REQUEST)
+			actor__request_failed(sys, ctx->w, e, -ESRCH);
 		if (e->flags & ACTOR__ENV_SYSTEM)
 			actor__env_free(ctx->w->pool, e);
 		else
 			actor__dead_letter(sys, ctx->w, self, e);
 	}
+	actor__pending_free(sys, a);
 	free(a->state);
 	a->state = NULL;
 	if (atomic_load_explicit(&a->names, memory_order_relaxed) != 0)
@@ -155,10 +160,12 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 				actor__dead_letter(w->sys, w, to, e);
 			continue;
 		}
-		if (e->flags & ACTOR__ENV_SYSTEM)
-			handle_system(&ctx, e);
-		else
+		if (e->flags & (ACTOR__ENV_SYSTEM | ACTOR__ENV_REPLY)) {
+			if (!actor__request_dispatch(&ctx, e))
+				handle_system(&ctx, e);
+		} else {
 			a->handler(&ctx, (const actor_msg_t *)e);
+		}
 		ACTOR__STAT_INC(w, messages);
 		actor__env_free(w->pool, e);
 		if (++handled == w->sys->cfg.max_throughput && !(a->flags & ACTOR__A_STOPPING)) {

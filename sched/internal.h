@@ -31,13 +31,18 @@
 #include "mailbox/envelope.h"
 #include "mailbox/mpsc.h"
 
-/* Envelope flag (sched/'s byte): a runtime message, not for the handler. */
-#define ACTOR__ENV_SYSTEM (1u << 8)
+/* Envelope flags, sched/'s byte. */
+#define ACTOR__ENV_SYSTEM (1u << 8)	/* a runtime message, not for the handler */
+#define ACTOR__ENV_REQUEST (1u << 9)	/* expects a reply (request.c) */
+#define ACTOR__ENV_REPLY (1u << 10)	/* answers request_id */
+#define ACTOR__ENV_ANSWERED (1u << 11)	/* replied to, promised or forwarded */
 
 /* Types of runtime messages. */
 enum actor__sys_type {
 	ACTOR__SYS_INIT = 1,	/* payload: the spawn argument (a pointer) */
 	ACTOR__SYS_EXIT,	/* payload: int reason */
+	ACTOR__SYS_TIMEOUT,	/* request_id timed out */
+	ACTOR__SYS_FAILED,	/* request_id failed; payload: int error */
 };
 
 /* actor->flags, owned by the thread running the actor. */
@@ -57,6 +62,7 @@ struct actor__actor {
 	void *state;
 	struct actor__actor *next;	/* injection queue or free list */
 	_Atomic uint32_t names;		/* registered names (registry.c) */
+	struct actor__pending *pending;	/* its requests (request.c), or NULL */
 };
 
 struct actor_ctx {
@@ -131,7 +137,7 @@ struct actor_system {
 	struct actor__timers *timers;
 	struct actor__registry *registry;
 
-	ACTOR__ALIGNED_LINE _Atomic uint64_t spawned, stopped, dead_letters;
+	ACTOR__ALIGNED_LINE _Atomic uint64_t spawned, stopped, dead_letters, late_replies;
 };
 
 /* table.c */
@@ -181,9 +187,11 @@ uint64_t actor__now_ns(void);
 int actor__timers_init(struct actor_system *sys);
 void actor__timers_stop(struct actor_system *sys);
 void actor__timers_free(struct actor_system *sys);
-/* Sends (sender, type, a copy of data) to `to` after delay_ns; *id cancels. */
+/* Sends (sender, type, a copy of data, flags, request_id) to `to` after
+ * delay_ns; *id cancels it. */
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     uint64_t sender, uint32_t type, const void *data, size_t size, uint64_t *id);
+		     uint64_t sender, uint32_t type, const void *data, size_t size,
+		     uint16_t flags, uint64_t request_id, uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 
@@ -192,6 +200,16 @@ int actor__registry_init(struct actor_system *sys);
 void actor__registry_free(struct actor_system *sys);
 /* Removes every name of `ref`, whose actor is stopping. */
 void actor__registry_forget(struct actor_system *sys, actor_ref_t ref);
+
+/* request.c */
+/* Handles replies, timeouts and failures of the actor's requests; false
+ * if e is none of those. */
+bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
+/* Tells the requester that `request` will never be answered. */
+void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
+			   const struct actor__env *request, int error);
+/* Drops a stopping actor's pending requests. */
+void actor__pending_free(struct actor_system *sys, struct actor__actor *a);
 
 /* send.c */
 /* Delivers a filled-in envelope to `to`, consuming it in every case. */

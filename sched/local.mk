@@ -8,4 +8,5 @@ libactor_core_la_SOURCES += \
 	sched/actor.c \
 	sched/send.c \
 	sched/timer.c \
-	sched/registry.c
+	sched/registry.c \
+	sched/request.c

@@ -151,7 +151,7 @@ static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
 			sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
 		return -ESRCH;
 	}
-	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, &id);
+	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);
 	if (err == 0 && timer != NULL)
 		timer->id = id;
 	return err;

@@ -170,4 +170,5 @@ void actor_system_stats(const actor_system_t *sys, actor_system_stats_t *out)
 	out->spawned = atomic_load(&sys->spawned);
 	out->live = out->spawned - out->stopped;
 	out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
+	out->late_replies = atomic_load_explicit(&sys->late_replies, memory_order_relaxed);
 }

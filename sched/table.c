@@ -71,6 +71,7 @@ static struct actor__actor *fresh_slot(struct actor_system *sys, int *err)
 			actor__mbox_close(&a->mb);
 			atomic_init(&a->gen, 1);
 			atomic_init(&a->names, 0);
+			a->pending = NULL;
 			a->slot = (ci << ACTOR__CHUNK_SHIFT) | i;
 			a->next = NULL;
 		}

@@ -263,7 +263,8 @@ void actor__timers_free(struct actor_system *sys)
 }
 
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     uint64_t sender, uint32_t type, const void *data, size_t size, uint64_t *id)
+		     uint64_t sender, uint32_t type, const void *data, size_t size,
+		     uint16_t flags, uint64_t request_id, uint64_t *id)
 {
 	struct actor__timers *t = sys->timers;
 	struct actor__env *env = NULL;
@@ -282,7 +283,8 @@ int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to
 			memcpy(env->data, data, size);
 		env->type = type;
 		env->sender = sender;
-		env->request_id = 0;
+		env->request_id = request_id;
+		env->flags = flags;
 		n = &t->nodes[slot];
 		/* A fresh generation in the high half: a stale handle never
 		 * cancels the slot's next timer. Never 0, so no id is 0. */

@@ -577,6 +577,212 @@ Test(actor, delayed_send_and_cancel)
 	cr_assert_eq(actor_system_send_after(sys, a, 1000, 2, NULL, 0, NULL), -ESRCH);
 }
 
+/* --- requests and replies --------------------------------------------------- */
+
+enum { ECHO = 10, SILENT, HOLD, RELEASE, VIA, ASK_FROM_HANDLER };
+
+struct server {
+	actor_promise_t held;
+	actor_ref_t next;
+};
+
+/* ECHO replies at once; SILENT never; HOLD promises, RELEASE delivers;
+ * VIA forwards to the actor set with an earlier VIA, or answers if none. */
+static void server(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct server *s = actor_self_state(ctx);
+	actor_promise_t again;
+	uint32_t rt;
+	void *reply;
+
+	switch (actor_msg_type(m)) {
+	case ECHO:
+		if (actor_reply(ctx, m, ECHO, actor_msg_data(m), actor_msg_size(m)) != 0 ||
+		    actor_reply(ctx, m, ECHO, NULL, 0) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case HOLD:
+		if (actor_promise(ctx, m, &s->held) != 0 || actor_promise(ctx, m, &again) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case RELEASE:
+		if (actor_reply(ctx, m, 0, NULL, 0) != -EINVAL ||	/* not a request */
+		    actor_promise_deliver(ctx, &s->held, HOLD, "late", 5) != 0 ||
+		    actor_promise_deliver(ctx, &s->held, HOLD, "late", 5) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case VIA:
+		if (actor_msg_size(m) == sizeof(actor_ref_t)) {
+			s->next = *(const actor_ref_t *)actor_msg_data(m);
+			break;
+		}
+		if (actor_ref_is_none(s->next)) {	/* the last hop answers */
+			actor_reply(ctx, m, ECHO, actor_msg_data(m), actor_msg_size(m));
+			break;
+		}
+		if (actor_forward(ctx, m, s->next) != 0 || actor_reply(ctx, m, 0, NULL, 0) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case ASK_FROM_HANDLER:
+		if (actor_system_ask(actor_ctx_system(ctx), actor_self(ctx), ECHO, NULL, 0, 1000000,
+				     &rt, &reply, NULL) != -EDEADLK)
+			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(&counter, 1);
+		break;
+	}
+}
+
+static const actor_spec_t server_spec = { .handler = server, .state_size = sizeof(struct server) };
+
+struct client {
+	actor_ref_t server;
+	int expect_error;
+	uint32_t expect_type;
+	const char *expect;
+	actor_ref_t expect_from;
+};
+
+static _Atomic int last_error;
+
+static void client_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	struct client *c = arg;
+
+	atomic_store(&last_error, error);
+	if (error != c->expect_error)
+		atomic_fetch_add(&order_errors, 1);
+	else if (error == 0 && (actor_msg_type(reply) != c->expect_type ||
+				strcmp(actor_msg_data(reply), c->expect) != 0 ||
+				(!actor_ref_is_none(c->expect_from) &&
+				 !actor_ref_equal(actor_msg_sender(reply), c->expect_from))))
+		atomic_fetch_add(&order_errors, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+/* A client actor: its message is (request type, timeout ms); it asks. */
+struct ask_msg {
+	uint32_t type;
+	uint32_t timeout_ms;
+	struct client *c;
+};
+
+static void client(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct ask_msg *q = actor_msg_data(m);
+	int err = actor_request(ctx, q->c->server, q->type, "ping", 5,
+				q->timeout_ms * 1000000ull, client_then, q->c);
+
+	if (err != 0) {
+		atomic_store(&last_error, err);
+		atomic_fetch_add(&counter, 1);
+	}
+}
+
+static const actor_spec_t client_spec = { .handler = client };
+
+static void ask_via(actor_ref_t cl, uint32_t type, uint32_t timeout_ms, struct client *c)
+{
+	struct ask_msg q = { type, timeout_ms, c };
+
+	actor_system_send(sys, cl, 1, &q, sizeof q);
+}
+
+Test(actor, request_reply_timeout_and_late_reply)
+{
+	static struct client echo = { .expect_type = ECHO, .expect = "ping" };
+	static struct client silent = { .expect_error = -ETIMEDOUT };
+	static struct client held = { .expect_error = -ETIMEDOUT };
+	actor_ref_t srv, cl;
+	actor_system_stats_t st;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	echo.server = silent.server = held.server = srv;
+	ask_via(cl, ECHO, 1000, &echo);
+	wait_counter(1);
+	ask_via(cl, SILENT, 20, &silent);
+	wait_counter(2);
+	ask_via(cl, HOLD, 20, &held);	/* promised, but delivered too late */
+	wait_counter(3);
+	actor_system_send(sys, srv, RELEASE, NULL, 0);
+	sleep_ms(50);
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.late_replies, 1, "the late reply was dropped and counted");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+Test(actor, request_to_dead_or_dying_actor_fails_at_once)
+{
+	static struct client dead = { .expect_error = -ESRCH };
+	static struct client dying = { .expect_error = -ESRCH };
+	static const actor_spec_t gate_spec = { .handler = wait_at_gate };
+	actor_ref_t srv, cl, slow;
+	struct timespec t0, t1;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	actor_exit(sys, srv, 0);
+	wait_stopped(1);
+	dead.server = srv;
+	ask_via(cl, ECHO, 0, &dead);
+	wait_counter(1);
+	cr_assert_eq(atomic_load(&last_error), -ESRCH, "refused synchronously");
+
+	/* The target stops with the request queued: -ESRCH, not the timeout. */
+	atomic_store(&gate, 0);
+	actor_system_spawn(sys, &gate_spec, NULL, &slow);
+	actor_system_send(sys, slow, 1, NULL, 0);
+	wait_counter(2);			/* slow is stuck at the gate */
+	dying.server = slow;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask_via(cl, ECHO, 10000, &dying);
+	sleep_ms(20);
+	actor_exit(sys, slow, 0);
+	atomic_store(&gate, 1);
+	wait_counter(3);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "it waited for the timeout");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+Test(actor, forward_lets_the_last_actor_answer)
+{
+	static struct client via = { .expect_type = ECHO, .expect = "ping" };
+	actor_ref_t front, back, cl;
+
+	actor_system_spawn(sys, &server_spec, NULL, &front);
+	actor_system_spawn(sys, &server_spec, NULL, &back);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	actor_system_send(sys, front, VIA, &back, sizeof back);
+	via.server = front;
+	via.expect_from = back;		/* back answers the client directly */
+	ask_via(cl, VIA, 1000, &via);
+	wait_counter(1);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+Test(actor, ask_from_outside_waits_for_the_reply)
+{
+	actor_ref_t srv;
+	uint32_t type;
+	void *reply = NULL;
+	size_t size;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	cr_assert_eq(actor_system_ask(sys, srv, ECHO, "hello", 6, 1000000000ull, &type, &reply,
+				      &size), 0);
+	cr_assert_eq(type, ECHO);
+	cr_assert_eq(size, 6);
+	cr_assert_str_eq(reply, "hello");
+	free(reply);
+	cr_assert_eq(actor_system_ask(sys, srv, SILENT, NULL, 0, 20000000ull, &type, &reply,
+				      &size), -ETIMEDOUT);
+	cr_assert_eq(actor_system_ask(sys, srv, ECHO, NULL, 0, 0, &type, &reply, &size), -EINVAL);
+	actor_system_send(sys, srv, ASK_FROM_HANDLER, NULL, 0);
+	wait_counter(1);
+	cr_assert_eq(atomic_load(&order_errors), 0, "a handler must not block on ask");
+}
+
 /* --- the stress scenarios ---------------------------------------------------- */
 
 Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)

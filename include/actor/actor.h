@@ -46,6 +46,41 @@ ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint3
 				      void *buf, size_t size, void (*buf_free)(void *));
 
 /*
+ * Requests. actor_request() sends a request from the current actor; `then`
+ * runs later on this actor, in its own turn, with the reply, or with an
+ * error when timeout_ns passes first (0: no timeout) or the target stops
+ * without replying. A late reply is dropped and counted. 0, or the errors
+ * of actor_send() (then `then` never runs), or -EINVAL.
+ */
+ACTOR_API int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+			    size_t size, uint64_t timeout_ns, actor_then_t then, void *arg);
+/*
+ * Answers the request being handled: 0, -EINVAL (not a request),
+ * -EALREADY (answered, promised or forwarded already), or a send's errors.
+ */
+ACTOR_API int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type,
+			  const void *data, size_t size);
+/* Takes the duty to answer later: 0, -EINVAL or -EALREADY as above. */
+ACTOR_API int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request,
+			    actor_promise_t *out);
+/* Answers a promised request, once: 0, -EALREADY, or a send's errors. */
+ACTOR_API int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t type,
+				    const void *data, size_t size);
+/* Sends msg on to `to` with its original sender and request id, so that
+ * `to` answers the original requester. -EALREADY if it was answered. */
+ACTOR_API int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to);
+/*
+ * A request from a thread outside the actors, waiting for the reply (a
+ * future): 0 with the reply's type, a malloc'd copy of its payload in
+ * *reply (NULL if empty; free it) and its size; or -ETIMEDOUT, -ESRCH,
+ * -EINVAL (no timeout), -EDEADLK (called on one of sys's workers: blocking
+ * there could wait for ever), -ECANCELED (shutdown), or a send's errors.
+ */
+ACTOR_API int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type,
+			       const void *data, size_t size, uint64_t timeout_ns,
+			       uint32_t *reply_type, void **reply, size_t *reply_size);
+
+/*
  * Delayed sends: the message is sent delay_ns nanoseconds from now (by the
  * system's timer thread), from the current actor or anonymously. *timer,
  * if not NULL, receives a handle for actor_timer_cancel(). Same errors as

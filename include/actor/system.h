@@ -50,6 +50,7 @@ typedef struct actor_system_stats {
 	uint64_t stopped;
 	uint64_t live;			/* spawned - stopped */
 	uint64_t dead_letters;
+	uint64_t late_replies;		/* replies after a timeout or a failure */
 } actor_system_stats_t;
 
 ACTOR_API void actor_config_init(actor_config_t *cfg);

@@ -47,6 +47,19 @@ typedef struct actor_timer {
 	uint64_t id;		/* 0: none */
 } actor_timer_t;
 
+/*
+ * What a request's continuation gets: the reply (valid during the call),
+ * with error 0; or reply NULL and error -ETIMEDOUT, or -ESRCH when the
+ * target stopped without replying.
+ */
+typedef void (*actor_then_t)(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
+
+/* The duty to answer a request later, from another turn: a value. */
+typedef struct actor_promise {
+	actor_ref_t to;
+	uint64_t request_id;	/* 0: delivered already */
+} actor_promise_t;
+
 /* A message handler: called with one message at a time, never concurrently
  * with itself for the same actor. */
 typedef void (*actor_handler_t)(actor_ctx_t *ctx, const actor_msg_t *msg);

@@ -1,0 +1,434 @@
+/*
+ * Requests and replies.
+ *
+ * A request is an ordinary message with ACTOR__ENV_REQUEST and an id that
+ * is unique per requesting actor. The requester keeps a table of pending
+ * requests (id -> continuation, argument, timeout timer), created on its
+ * first request. A reply carries ACTOR__ENV_REPLY and the id back; the
+ * requester's turn looks the id up, cancels the timer and runs the
+ * continuation. A request's timeout is a timer that sends the requester an
+ * urgent runtime message with the id; a request that dies with its target
+ * (queued when the target stopped) is answered by the runtime with -ESRCH.
+ * Whichever of reply, failure and timeout comes first wins: the id leaves
+ * the table then, and what comes later is dropped and counted as a late
+ * reply.
+ *
+ * Continuations run on the requesting actor, in its own turns: never
+ * concurrently with its handler, and never after it stopped (its pending
+ * requests die with it).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sched/internal.h"
+
+struct pending_entry {
+	uint64_t id;			/* 0: empty */
+	actor_then_t then;
+	void *arg;
+	uint64_t timer;
+};
+
+struct actor__pending {
+	uint64_t next_id;
+	size_t mask, count;		/* capacity - 1 (a power of two) */
+	struct pending_entry *slots;
+};
+
+/* --- the pending table: open addressing, backward-shift deletion -------- */
+
+static size_t slot_of(uint64_t id, size_t mask)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
+static int pending_grow(struct actor__pending *p)
+{
+	size_t cap = p->slots ? 2 * (p->mask + 1) : 16;
+	struct pending_entry *slots = calloc(cap, sizeof(*slots));
+
+	if (slots == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; p->slots != NULL && i <= p->mask; i++) {
+		size_t j;
+
+		if (p->slots[i].id == 0)
+			continue;
+		for (j = slot_of(p->slots[i].id, cap - 1); slots[j].id != 0; j = (j + 1) & (cap - 1))
+			;
+		slots[j] = p->slots[i];
+	}
+	free(p->slots);
+	p->slots = slots;
+	p->mask = cap - 1;
+	return 0;
+}
+
+static int pending_add(struct actor__pending *p, const struct pending_entry *e)
+{
+	size_t i;
+
+	if (p->slots == NULL || 2 * (p->count + 1) > p->mask + 1) {
+		int err = pending_grow(p);
+
+		if (err != 0)
+			return err;
+	}
+	for (i = slot_of(e->id, p->mask); p->slots[i].id != 0; i = (i + 1) & p->mask)
+		;
+	p->slots[i] = *e;
+	p->count++;
+	return 0;
+}
+
+/* Removes id's entry into *out; false if there is none. */
+static bool pending_take(struct actor__pending *p, uint64_t id, struct pending_entry *out)
+{
+	size_t i, j;
+
+	if (p == NULL || p->slots == NULL || id == 0)
+		return false;
+	for (i = slot_of(id, p->mask); p->slots[i].id != id; i = (i + 1) & p->mask)
+		if (p->slots[i].id == 0)
+			return false;
+	*out = p->slots[i];
+	/* Shift back the entries that probed past the hole. */
+	for (j = (i + 1) & p->mask; p->slots[j].id != 0; j = (j + 1) & p->mask) {
+		size_t home = slot_of(p->slots[j].id, p->mask);
+
+		if (((j - home) & p->mask) >= ((j - i) & p->mask)) {
+			p->slots[i] = p->slots[j];
+			i = j;
+		}
+	}
+	p->slots[i].id = 0;
+	p->count--;
+	return true;
+}
+
+void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
+{
+	struct actor__pending *p = a->pending;
+
+	if (p == NULL)
+		return;
+	for (size_t i = 0; p->slots != NULL && i <= p->mask; i++)
+		if (p->slots[i].id != 0 && p->slots[i].timer != 0)
+			actor__timer_cancel(sys, p->slots[i].timer);
+	free(p->slots);
+	free(p);
+	a->pending = NULL;
+}
+
+/* --- the requester's side ---------------------------------------------- */
+
+int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
+{
+	struct actor__actor *a = ctx->a;
+	struct actor__pending *p = a->pending;
+	struct pending_entry e = { .then = then, .arg = arg };
+	struct actor__env *env;
+	actor_ref_t self = actor__ref_of(a);
+	int err;
+
+	if (then == NULL)
+		return -EINVAL;
+	if (size > UINT32_MAX)
+		return -EMSGSIZE;
+	if (p == NULL && (p = a->pending = calloc(1, sizeof(*p))) == NULL)
+		return -ENOMEM;
+	e.id = ++p->next_id;
+	if (timeout_ns != 0) {
+		err = actor__timer_add(ctx->sys, timeout_ns, self, 0, ACTOR__SYS_TIMEOUT, NULL, 0,
+				       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, e.id, &e.timer);
+		if (err != 0)
+			return err;
+	}
+	err = pending_add(p, &e);
+	if (err == 0 && (env = actor__env_alloc(ctx->w->pool, size)) == NULL)
+		err = -ENOMEM;
+	if (err == 0) {
+		if (size != 0)
+			memcpy(env->data, data, size);
+		env->type = type;
+		env->sender = self.id;
+		env->request_id = e.id;
+		env->flags = ACTOR__ENV_REQUEST;
+		err = actor__deliver(ctx->sys, ctx->w, to, env);
+		if (err == 0)
+			return 0;
+	}
+	/* Failed at once: the continuation never runs. */
+	if (pending_take(p, e.id, &e) && e.timer != 0)
+		actor__timer_cancel(ctx->sys, e.timer);
+	return err;
+}
+
+/* Runs the continuation of a finished request, if it is still pending. */
+static void finish(struct actor_ctx *ctx, uint64_t id, const actor_msg_t *reply, int error)
+{
+	struct pending_entry e;
+
+	if (!pending_take(ctx->a->pending, id, &e)) {
+		atomic_fetch_add_explicit(&ctx->sys->late_replies, 1, memory_order_relaxed);
+		return;
+	}
+	if (e.timer != 0 && error != -ETIMEDOUT)
+		actor__timer_cancel(ctx->sys, e.timer);
+	e.then(ctx, reply, error, e.arg);
+}
+
+bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
+{
+	if (e->flags & ACTOR__ENV_SYSTEM) {
+		if (e->type == ACTOR__SYS_TIMEOUT)
+			finish(ctx, e->request_id, NULL, -ETIMEDOUT);
+		else if (e->type == ACTOR__SYS_FAILED)
+			finish(ctx, e->request_id, NULL, *(const int *)e->data);
+		else
+			return false;
+		return true;
+	}
+	if (!(e->flags & ACTOR__ENV_REPLY))
+		return false;
+	finish(ctx, e->request_id, (const actor_msg_t *)e, 0);
+	return true;
+}
+
+void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
+			   const struct actor__env *request, int error)
+{
+	struct actor__env *e = actor__system_env(w, ACTOR__SYS_FAILED, &error, sizeof error);
+
+	if (e == NULL)
+		return;		/* the requester's timeout will fire instead */
+	e->request_id = request->request_id;
+	actor__deliver(sys, w, (actor_ref_t){ .id = request->sender }, e);
+}
+
+/* --- the replier's side ------------------------------------------------- */
+
+static int answer(actor_ctx_t *ctx, actor_ref_t to, uint64_t id, uint32_t type, const void *data,
+		  size_t size)
+{
+	struct actor__env *e;
+
+	if (size > UINT32_MAX)
+		return -EMSGSIZE;
+	e = actor__env_alloc(ctx->w->pool, size);
+	if (e == NULL)
+		return -ENOMEM;
+	if (size != 0)
+		memcpy(e->data, data, size);
+	e->type = type;
+	e->sender = actor__ref_of(ctx->a).id;
+	e->request_id = id;
+	e->flags = ACTOR__ENV_REPLY;
+	return actor__deliver(ctx->sys, ctx->w, to, e);
+}
+
+/* Marks a request as answered; -EINVAL or -EALREADY if it cannot be. */
+static int take_answer(const actor_msg_t *msg)
+{
+	/* The handler owns the envelope while it runs: const is for reads. */
+	struct actor__env *e = (struct actor__env *)msg;
+
+	if (!(e->flags & ACTOR__ENV_REQUEST))
+		return -EINVAL;
+	if (e->flags & ACTOR__ENV_ANSWERED)
+		return -EALREADY;
+	e->flags |= ACTOR__ENV_ANSWERED;
+	return 0;
+}
+
+int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type, const void *data,
+		size_t size)
+{
+	const struct actor__env *e = (const struct actor__env *)request;
+	int err = take_answer(request);
+
+	if (err != 0)
+		return err;
+	return answer(ctx, (actor_ref_t){ .id = e->sender }, e->request_id, type, data, size);
+}
+
+int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request, actor_promise_t *out)
+{
+	const struct actor__env *e = (const struct actor__env *)request;
+	int err = take_answer(request);
+
+	if (err != 0)
+		return err;
+	*out = (actor_promise_t){ .to = { .id = e->sender }, .request_id = e->request_id };
+	return 0;
+}
+
+int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t type,
+			  const void *data, size_t size)
+{
+	uint64_t id = promise->request_id;
+
+	if (id == 0)
+		return -EALREADY;
+	promise->request_id = 0;
+	return answer(ctx, promise->to, id, type, data, size);
+}
+
+int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
+{
+	const struct actor__env *m = (const struct actor__env *)msg;
+	struct actor__env *e;
+
+	if ((m->flags & ACTOR__ENV_REQUEST) && (m->flags & ACTOR__ENV_ANSWERED))
+		return -EALREADY;
+	e = actor__env_alloc(ctx->w->pool, m->size);
+	if (e == NULL)
+		return -ENOMEM;
+	if (m->size != 0)
+		memcpy(e->data, m->data, m->size);
+	e->type = m->type;
+	e->sender = m->sender;
+	e->request_id = m->request_id;
+	e->flags = m->flags & ACTOR__ENV_REQUEST;
+	if (m->flags & ACTOR__ENV_REQUEST)
+		((struct actor__env *)m)->flags |= ACTOR__ENV_ANSWERED;
+	return actor__deliver(ctx->sys, ctx->w, to, e);
+}
+
+/* --- futures: a blocking request from outside the actors ----------------- */
+
+struct ask {
+	actor_ref_t to;
+	uint32_t type;
+	const void *data;
+	size_t size;
+	uint64_t timeout_ns;
+	int error;
+	uint32_t reply_type;
+	void *reply;
+	size_t reply_size;
+	sem_t done;
+};
+
+/*
+ * The asking actor: its first message makes the request, the continuation
+ * keeps the outcome and stops it, and its cleanup, the last thing to touch
+ * q, wakes the caller. An actor stopped early (by a shutdown) wakes it with
+ * the -ECANCELED that q starts with.
+ */
+static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	struct ask *q = arg;
+	void (*buf_free)(void *);
+
+	q->error = error;
+	if (error == 0) {
+		q->reply_type = actor_msg_type(reply);
+		q->reply_size = actor_msg_size(reply);
+		q->reply = actor_msg_claim(reply, &buf_free);
+		if (q->reply != NULL && buf_free != free) {
+			/* The caller frees with free(): hand over a copy. */
+			void *copy = malloc(q->reply_size);
+
+			if (copy != NULL)
+				memcpy(copy, q->reply, q->reply_size);
+			if (buf_free != NULL)
+				buf_free(q->reply);
+			q->reply = copy;
+		}
+		if (q->reply_size != 0 && q->reply == NULL)
+			q->error = -ENOMEM;
+	}
+	actor_stop(ctx, ACTOR_EXIT_NORMAL);
+}
+
+static void ask_handler(actor_ctx_t *ctx, const actor_msg_t *msg)
+{
+	struct ask *q = *(struct ask *const *)actor_msg_data(msg);
+	int err;
+
+	*(struct ask **)actor_self_state(ctx) = q;
+	err = actor_request(ctx, q->to, q->type, q->data, q->size, q->timeout_ns, ask_then, q);
+	if (err != 0) {
+		q->error = err;
+		actor_stop(ctx, ACTOR_EXIT_NORMAL);
+	}
+}
+
+static void ask_cleanup(actor_ctx_t *ctx)
+{
+	struct ask *q = *(struct ask **)actor_self_state(ctx);
+
+	if (q != NULL)
+		sem_post(&q->done);
+}
+
+static const actor_spec_t ask_spec = {
+	.name = "ask", .handler = ask_handler, .cleanup = ask_cleanup,
+	.state_size = sizeof(struct ask *),
+};
+
+static bool on_worker(const struct actor_system *sys)
+{
+	for (unsigned i = 0; i < sys->nstarted; i++)
+		if (pthread_equal(sys->workers[i].thread, pthread_self()))
+			return true;
+	return false;
+}
+
+int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const void *data,
+		     size_t size, uint64_t timeout_ns, uint32_t *reply_type, void **reply,
+		     size_t *reply_size)
+{
+	struct ask q = { .to = to, .type = type, .data = data, .size = size,
+			 .timeout_ns = timeout_ns, .error = -ECANCELED };
+	struct ask *qp = &q;
+	actor_ref_t asker;
+	int err;
+
+	if (timeout_ns == 0 || reply == NULL)
+		return -EINVAL;
+	/* A worker blocked here could be the one the reply needs. */
+	if (on_worker(sys))
+		return -EDEADLK;
+	sem_init(&q.done, 0, 0);
+	err = actor_system_spawn(sys, &ask_spec, NULL, &asker);
+	if (err == 0) {
+		/* Urgent, so that it comes before any exit a shutdown sends:
+		 * then the cleanup that wakes us always knows q. */
+		struct actor__env *e = actor__env_alloc(NULL, sizeof qp);
+
+		if (e == NULL) {
+			err = -ENOMEM;
+		} else {
+			memcpy(e->data, &qp, sizeof qp);
+			e->type = 1;
+			e->sender = 0;
+			e->request_id = 0;
+			e->flags = ACTOR__ENV_URGENT;
+			err = actor__deliver(sys, NULL, asker, e);
+		}
+		if (err != 0)
+			actor_exit(sys, asker, ACTOR_EXIT_KILL);	/* it never saw q */
+	}
+	if (err == 0) {
+		while (sem_wait(&q.done) != 0)
+			;
+		err = q.error;
+	}
+	sem_destroy(&q.done);
+	if (err != 0)
+		return err;
+	*reply = q.reply;
+	if (reply_type != NULL)
+		*reply_type = q.reply_type;
+	if (reply_size != NULL)
+		*reply_size = q.reply_size;
+	return 0;
+}
