@@ -170,13 +170,19 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 	return err;
 }
 
-/* Runs the continuation of a finished request, if it is still pending. */
+/*
+ * Runs the continuation of a finished request, if it is still pending. An
+ * outcome for a request that is no longer pending lost the race: a reply is
+ * counted as late; a timeout that fired while the reply was on its way, or
+ * a failure, is just dropped.
+ */
 static void finish(struct actor_ctx *ctx, uint64_t id, const actor_msg_t *reply, int error)
 {
 	struct pending_entry e;
 
 	if (!pending_take(ctx->a->pending, id, &e)) {
-		atomic_fetch_add_explicit(&ctx->sys->late_replies, 1, memory_order_relaxed);
+		if (reply != NULL)
+			atomic_fetch_add_explicit(&ctx->sys->late_replies, 1, memory_order_relaxed);
 		return;
 	}
 	if (e.timer != 0 && error != -ETIMEDOUT)

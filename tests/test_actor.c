@@ -846,3 +846,11 @@ Test(actor_stress, timer_cancellation_races, .timeout = 120)
 	cr_assert_null(err, "%s", err);
 	assert_no_leaks();
 }
+
+Test(actor_stress, requests_racing_their_timeouts, .timeout = 120)
+{
+	const char *err = stress_sched_requests(20000);
+
+	cr_assert_null(err, "%s", err);
+	assert_no_leaks();
+}

@@ -58,6 +58,11 @@ const char *stress_sched_timers(unsigned long n, unsigned max_delay_ms);
  * fires or is cancelled, never both. */
 const char *stress_sched_timer_cancel(unsigned long n);
 
+/* 16 actors each make per_client requests to 4 echo servers with timeouts
+ * of 0-20 us: every continuation runs once, and every reply is either
+ * delivered or counted late. */
+const char *stress_sched_requests(unsigned long per_client);
+
 /* Shutdown while actors bounce messages and an outside thread floods. */
 const char *stress_sched_shutdown(unsigned pairs);
 

@@ -576,3 +576,118 @@ const char *stress_sched_timer_cancel(unsigned long n)
 	free(c.timers);
 	return err;
 }
+
+/* --- requests racing their timeouts -------------------------------------------- */
+
+struct req_run {
+	actor_ref_t *servers;
+	unsigned nservers;
+	unsigned long per_client;
+	_Atomic unsigned long done, replied, timed_out, other;
+};
+
+struct req_client {
+	struct req_run *run;
+	unsigned long sent;
+};
+
+static void echo_server(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_reply(ctx, m, 2, actor_msg_data(m), actor_msg_size(m));
+}
+
+static const actor_spec_t echo_server_spec = { .name = "echo", .handler = echo_server };
+
+static void req_next(actor_ctx_t *ctx, struct req_client *c);
+
+static void req_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	struct req_client *c = actor_self_state(ctx);
+
+	if (error == 0 && *(const uint64_t *)actor_msg_data(reply) == (uint64_t)(uintptr_t)arg)
+		atomic_fetch_add(&c->run->replied, 1);
+	else if (error == -ETIMEDOUT)
+		atomic_fetch_add(&c->run->timed_out, 1);
+	else
+		atomic_fetch_add(&c->run->other, 1);
+	atomic_fetch_add(&c->run->done, 1);
+	req_next(ctx, c);
+}
+
+/* Keeps four requests in flight, with timeouts of 0-20 us: replies and
+ * timeouts race. */
+static void req_next(actor_ctx_t *ctx, struct req_client *c)
+{
+	uint64_t tag;
+	actor_ref_t to;
+
+	if (c->sent == c->run->per_client)
+		return;
+	tag = ++c->sent;
+	to = c->run->servers[tag % c->run->nservers];
+
+	if (actor_request(ctx, to, 1, &tag, sizeof tag, 1000 * (tag % 21), req_then,
+			  (void *)(uintptr_t)tag) != 0) {
+		atomic_fetch_add(&c->run->other, 1);
+		atomic_fetch_add(&c->run->done, 1);
+	}
+}
+
+static int req_init(actor_ctx_t *ctx, void *arg)
+{
+	struct req_client *c = actor_self_state(ctx);
+
+	c->run = arg;
+	for (int i = 0; i < 4; i++)
+		req_next(ctx, c);
+	return 0;
+}
+
+static void ignore(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+}
+
+static const actor_spec_t req_client_spec = {
+	.name = "requester", .handler = ignore, .state_size = sizeof(struct req_client),
+	.init = req_init,
+};
+
+static bool requests_done(void *p)
+{
+	struct req_run *r = p;
+
+	return atomic_load(&r->done) >= r->per_client * 16;
+}
+
+const char *stress_sched_requests(unsigned long per_client)
+{
+	struct req_run r = { .nservers = 4, .per_client = per_client };
+	const struct timespec settle = { 0, 100 * 1000 * 1000 };
+	actor_ref_t servers[4], c;
+	actor_system_t *sys;
+	actor_system_stats_t st;
+	const char *err = NULL;
+
+	r.servers = servers;
+	if (actor_system_create(&sys, NULL) != 0)
+		return "setup failed";
+	for (int i = 0; i < 4; i++)
+		actor_system_spawn(sys, &echo_server_spec, NULL, &servers[i]);
+	for (int i = 0; i < 16; i++)
+		actor_system_spawn(sys, &req_client_spec, &r, &c);
+	if (!stress_wait(requests_done, &r, 60))
+		err = "a continuation never ran";
+	/* Every reply either reached its continuation or came too late. */
+	nanosleep(&settle, NULL);
+	actor_system_stats(sys, &st);
+	if (err == NULL && atomic_load(&r.done) != per_client * 16)
+		err = "a continuation ran twice";
+	else if (err == NULL && atomic_load(&r.other) != 0)
+		err = "a reply was wrong, or a request failed";
+	else if (err == NULL && atomic_load(&r.replied) + st.late_replies != per_client * 16)
+		err = "replies do not add up: lost or duplicated";
+	else if (err == NULL && (atomic_load(&r.replied) == 0 || atomic_load(&r.timed_out) == 0))
+		err = "the race was not exercised: no reply or no timeout";
+	actor_system_destroy(sys);
+	return err;
+}
