@@ -18,6 +18,14 @@ dist_man3_MANS += \
 	man/actor_ref_equal.3 \
 	man/actor_ref_is_none.3 \
 	man/actor_ref_t.3 \
+	man/actor_request.3 \
+	man/actor_then_t.3 \
+	man/actor_reply.3 \
+	man/actor_promise.3 \
+	man/actor_promise_deliver.3 \
+	man/actor_promise_t.3 \
+	man/actor_forward.3 \
+	man/actor_system_ask.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
 	man/actor_unregister.3 \
