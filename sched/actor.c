@@ -54,6 +54,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->spec = spec;
 	a->state = state;
 	a->pending = NULL;
+	a->relations = NULL;
 	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
 	ref = actor__ref_of(a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
@@ -76,7 +77,7 @@ int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 	return spawn(sys, NULL, spec, arg, out);
 }
 
-static void stop(struct actor__actor *a, int reason)
+void actor__stop(struct actor__actor *a, int reason)
 {
 	if (!(a->flags & ACTOR__A_STOPPING)) {
 		a->flags |= ACTOR__A_STOPPING;
@@ -97,15 +98,19 @@ static void finalize(struct actor_ctx *ctx)
 		a->spec->cleanup(ctx);
 	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
 		next = e->next;
-		/* A requester hears at once that no reply will come. */
+		/* A requester hears at once that no reply will come, and a
+		 * would-be monitor or link that we are down. */
 		if (e->flags & ACTOR__ENV_REQUEST)
 			actor__request_failed(sys, ctx->w, e, -ESRCH);
-		if (e->flags & ACTOR__ENV_SYSTEM)
+		if (e->flags & ACTOR__ENV_SYSTEM) {
+			actor__link_queued(sys, ctx->w, e, self, a->exit_reason);
 			actor__env_free(ctx->w->pool, e);
-		else
+		} else {
 			actor__dead_letter(sys, ctx->w, self, e);
+		}
 	}
 	actor__pending_free(sys, a);
+	actor__link_notify(sys, ctx->w, a, self, a->exit_reason);
 	free(a->state);
 	a->state = NULL;
 	if (atomic_load_explicit(&a->names, memory_order_relaxed) != 0)
@@ -127,10 +132,10 @@ static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
 		a->flags |= ACTOR__A_STARTED;
 		r = a->spec->init(ctx, *(void *const *)e->data);
 		if (r < 0)
-			stop(a, r);
+			actor__stop(a, r);
 		break;
-	case ACTOR__SYS_EXIT:
-		stop(a, *(const int *)e->data);
+	default:
+		actor__link_dispatch(ctx, e);
 		break;
 	}
 }
@@ -199,5 +204,5 @@ void actor_become(actor_ctx_t *ctx, actor_handler_t handler)
 
 void actor_stop(actor_ctx_t *ctx, int reason)
 {
-	stop(ctx->a, reason);
+	actor__stop(ctx->a, reason);
 }

@@ -43,6 +43,11 @@ enum actor__sys_type {
 	ACTOR__SYS_EXIT,	/* payload: int reason */
 	ACTOR__SYS_TIMEOUT,	/* request_id timed out */
 	ACTOR__SYS_FAILED,	/* request_id failed; payload: int error */
+	ACTOR__SYS_MONITOR,	/* payload: the watcher's actor_ref_t (link.c) */
+	ACTOR__SYS_DEMONITOR,	/* payload: the watcher's actor_ref_t */
+	ACTOR__SYS_LINK,	/* payload: the other end's actor_ref_t */
+	ACTOR__SYS_UNLINK,	/* payload: the other end's actor_ref_t */
+	ACTOR__SYS_LINK_EXIT,	/* payload: actor_signal_t */
 };
 
 /* actor->flags, owned by the thread running the actor. */
@@ -63,6 +68,7 @@ struct actor__actor {
 	struct actor__actor *next;	/* injection queue or free list */
 	_Atomic uint32_t names;		/* registered names (registry.c) */
 	struct actor__pending *pending;	/* its requests (request.c), or NULL */
+	struct actor__relations *relations;	/* monitors, links (link.c), or NULL */
 };
 
 struct actor_ctx {
@@ -181,6 +187,18 @@ void actor__yield(struct actor_system *sys, struct actor__actor *a);
 
 /* actor.c */
 void actor__run(struct actor__worker *w, struct actor__actor *a);
+/* Stops the running actor after the current message; the first reason wins. */
+void actor__stop(struct actor__actor *a, int reason);
+
+/* link.c */
+/* Handles monitor, link and exit messages; false if e is none of those. */
+bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
+/* A stopping actor answers a monitor or link request still in its queue. */
+void actor__link_queued(struct actor_system *sys, struct actor__worker *w,
+			const struct actor__env *e, actor_ref_t self, int reason);
+/* A stopping actor tells its monitors and links, and drops its relations. */
+void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
+			actor_ref_t self, int reason);
 
 /* timer.c */
 uint64_t actor__now_ns(void);

@@ -9,4 +9,5 @@ libactor_core_la_SOURCES += \
 	sched/send.c \
 	sched/timer.c \
 	sched/registry.c \
-	sched/request.c
+	sched/request.c \
+	sched/link.c

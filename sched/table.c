@@ -72,6 +72,7 @@ static struct actor__actor *fresh_slot(struct actor_system *sys, int *err)
 			atomic_init(&a->gen, 1);
 			atomic_init(&a->names, 0);
 			a->pending = NULL;
+			a->relations = NULL;
 			a->slot = (ci << ACTOR__CHUNK_SHIFT) | i;
 			a->next = NULL;
 		}

@@ -783,6 +783,143 @@ Test(actor, ask_from_outside_waits_for_the_reply)
 	cr_assert_eq(atomic_load(&order_errors), 0, "a handler must not block on ask");
 }
 
+/* --- monitors and links ------------------------------------------------------ */
+
+enum { WATCH = 20, LINK_TO, TRAP, FAIL };
+
+static _Atomic int downs, exits, last_reason;
+static actor_ref_t last_from;
+
+/* WATCH/LINK_TO carry a reference; TRAP turns trapping on; FAIL stops the
+ * actor with the int it carries. Signals are recorded. */
+static void relater(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const actor_signal_t *sig = actor_msg_data(m);
+
+	switch (actor_msg_type(m)) {
+	case WATCH:
+		actor_monitor(ctx, *(const actor_ref_t *)actor_msg_data(m));
+		break;
+	case LINK_TO:
+		actor_link(ctx, *(const actor_ref_t *)actor_msg_data(m));
+		break;
+	case TRAP:
+		actor_trap_exit(ctx, true);
+		break;
+	case FAIL:
+		actor_stop(ctx, *(const int *)actor_msg_data(m));
+		break;
+	case ACTOR_MSG_DOWN:
+	case ACTOR_MSG_EXIT:
+		last_from = sig->from;
+		atomic_store(&last_reason, sig->reason);
+		if (!actor_ref_equal(actor_msg_sender(m), sig->from))
+			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(actor_msg_type(m) == ACTOR_MSG_DOWN ? &downs : &exits, 1);
+		break;
+	}
+	atomic_fetch_add(&counter, 1);
+}
+
+static const actor_spec_t relater_spec = { .handler = relater, .cleanup = lifecycle_cleanup };
+
+static bool int_reaches(void *p)
+{
+	return atomic_load((_Atomic int *)p) >= 1;
+}
+
+static void fail(actor_ref_t a, int reason)
+{
+	actor_system_send(sys, a, FAIL, &reason, sizeof reason);
+}
+
+Test(actor, monitor_gets_one_down_message)
+{
+	actor_ref_t w, t, gone;
+
+	atomic_store(&downs, 0);
+	actor_system_spawn(sys, &relater_spec, NULL, &w);
+	actor_system_spawn(sys, &relater_spec, NULL, &t);
+	actor_system_send(sys, w, WATCH, &t, sizeof t);
+	sleep_ms(20);
+	fail(t, 7);
+	cr_assert(stress_wait(int_reaches, &downs, 10), "no down message");
+	cr_assert(actor_ref_equal(last_from, t));
+	cr_assert_eq(atomic_load(&last_reason), 7);
+
+	/* Monitoring an actor that is gone: down at once, with NOPROC. */
+	actor_system_spawn(sys, &relater_spec, NULL, &gone);
+	actor_exit(sys, gone, 0);
+	wait_stopped(2);
+	actor_system_send(sys, w, WATCH, &gone, sizeof gone);
+	sleep_ms(50);
+	cr_assert_eq(atomic_load(&downs), 2);
+	cr_assert_eq(atomic_load(&last_reason), ACTOR_EXIT_NOPROC);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+Test(actor, links_propagate_failures_and_traps_turn_them_into_messages)
+{
+	actor_ref_t a, b, c, d;
+	actor_system_stats_t st;
+
+	atomic_store(&exits, 0);
+	actor_system_spawn(sys, &relater_spec, NULL, &a);
+	actor_system_spawn(sys, &relater_spec, NULL, &b);
+	actor_system_send(sys, a, LINK_TO, &b, sizeof b);
+	sleep_ms(20);
+	fail(b, ACTOR_EXIT_NORMAL);
+	sleep_ms(50);
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.stopped, 1, "a normal exit does not travel along a link");
+
+	actor_system_spawn(sys, &relater_spec, NULL, &c);
+	actor_system_send(sys, a, LINK_TO, &c, sizeof c);
+	sleep_ms(20);
+	fail(c, 9);
+	wait_stopped(3);
+	cr_assert_eq(atomic_load(&cleanups), 3, "a stopped with c");
+
+	actor_system_spawn(sys, &relater_spec, NULL, &a);
+	actor_system_spawn(sys, &relater_spec, NULL, &d);
+	actor_system_send(sys, a, TRAP, NULL, 0);
+	actor_system_send(sys, a, LINK_TO, &d, sizeof d);
+	sleep_ms(20);
+	fail(d, 11);
+	cr_assert(stress_wait(int_reaches, &exits, 10), "no exit message");
+	cr_assert(actor_ref_equal(last_from, d));
+	cr_assert_eq(atomic_load(&last_reason), 11);
+	cr_assert_eq(actor_exit(sys, a, 5), 0);
+	sleep_ms(20);
+	cr_assert_eq(atomic_load(&exits), 2, "trapped actor_exit became a message");
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.stopped, 4, "and did not stop it");
+	actor_exit(sys, a, ACTOR_EXIT_KILL);
+	wait_stopped(5);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+}
+
+/* A chain of linked actors: one failure takes all of them down. */
+static int chain_link_init(actor_ctx_t *ctx, void *arg)
+{
+	actor_ref_t *prev = arg;
+
+	return actor_ref_is_none(*prev) ? 0 : actor_link(ctx, *prev);
+}
+
+Test(actor, link_cascade_across_1000_actors)
+{
+	static const actor_spec_t spec = { .handler = bump, .init = chain_link_init };
+	static actor_ref_t refs[1001];
+
+	refs[0] = ACTOR_REF_NONE;
+	for (int i = 1; i <= 1000; i++)
+		cr_assert_eq(actor_system_spawn(sys, &spec, &refs[i - 1], &refs[i]), 0);
+	sleep_ms(100);		/* every init has linked */
+	actor_exit(sys, refs[500], 13);
+	wait_stopped(1000);
+}
+
 /* --- the stress scenarios ---------------------------------------------------- */
 
 Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)

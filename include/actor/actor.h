@@ -99,8 +99,10 @@ ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
 
 /*
  * Asks an actor to stop with `reason`: it stops before its next message,
- * ahead of the mail already queued, which becomes dead letters. Any thread.
- * 0, -ESRCH (no such actor; not a dead letter) or -ENOMEM.
+ * ahead of the mail already queued, which becomes dead letters; an actor
+ * that traps exits gets an ACTOR_MSG_EXIT message instead, unless the
+ * reason is ACTOR_EXIT_KILL. Any thread. 0, -ESRCH (no such actor; not a
+ * dead letter) or -ENOMEM.
  */
 ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 
@@ -115,6 +117,21 @@ ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 ACTOR_API int actor_register(actor_system_t *sys, const char *name, actor_ref_t ref);
 ACTOR_API int actor_lookup(actor_system_t *sys, const char *name, actor_ref_t *out);
 ACTOR_API int actor_unregister(actor_system_t *sys, const char *name);
+
+/*
+ * Monitors and links, from a handler. actor_monitor(): when `target` stops,
+ * the current actor gets one ACTOR_MSG_DOWN message (at once, with
+ * ACTOR_EXIT_NOPROC, if it is gone already). actor_link(): a two-way link;
+ * when either end stops with a reason other than ACTOR_EXIT_NORMAL, the
+ * other stops with the same reason, unless it traps exits, in which case
+ * it gets an ACTOR_MSG_EXIT message instead (trapping actors also get
+ * normal exits). 0, -ENOMEM, or -ENOENT (unlink: no such link).
+ */
+ACTOR_API int actor_monitor(actor_ctx_t *ctx, actor_ref_t target);
+ACTOR_API int actor_demonitor(actor_ctx_t *ctx, actor_ref_t target);
+ACTOR_API int actor_link(actor_ctx_t *ctx, actor_ref_t other);
+ACTOR_API int actor_unlink(actor_ctx_t *ctx, actor_ref_t other);
+ACTOR_API void actor_trap_exit(actor_ctx_t *ctx, bool trap);
 
 /* Inside a handler. */
 ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);

@@ -85,8 +85,23 @@ typedef struct actor_spec {
  * own; any other value is the application's (a negative errno, say).
  */
 #define ACTOR_EXIT_NORMAL 0
-#define ACTOR_EXIT_KILL 0x7fff0001	/* reserved: never trappable */
+#define ACTOR_EXIT_KILL 0x7fff0001	/* with actor_exit(): cannot be trapped */
 #define ACTOR_EXIT_SHUTDOWN 0x7fff0002	/* the system is shutting down */
+#define ACTOR_EXIT_NOPROC 0x7fff0003	/* the actor was gone already */
+
+/*
+ * Message types at or above ACTOR_MSG_RESERVED are the runtime's: a
+ * monitor's down message and a trapped exit. Their payload is an
+ * actor_signal_t and their sender the actor concerned.
+ */
+#define ACTOR_MSG_RESERVED 0xffffff00u
+#define ACTOR_MSG_DOWN 0xffffff01u
+#define ACTOR_MSG_EXIT 0xffffff02u
+
+typedef struct actor_signal {
+	actor_ref_t from;	/* the actor that stopped, or sent the exit */
+	int reason;
+} actor_signal_t;
 
 ACTOR_END_DECLS
 
