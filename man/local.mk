@@ -26,6 +26,12 @@ dist_man3_MANS += \
 	man/actor_promise_t.3 \
 	man/actor_forward.3 \
 	man/actor_system_ask.3 \
+	man/actor_monitor.3 \
+	man/actor_demonitor.3 \
+	man/actor_link.3 \
+	man/actor_unlink.3 \
+	man/actor_trap_exit.3 \
+	man/actor_signal_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
 	man/actor_unregister.3 \
