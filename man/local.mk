@@ -32,6 +32,9 @@ dist_man3_MANS += \
 	man/actor_unlink.3 \
 	man/actor_trap_exit.3 \
 	man/actor_signal_t.3 \
+	man/actor_supervisor_spawn.3 \
+	man/actor_supervisor_spec_t.3 \
+	man/actor_child_spec_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
 	man/actor_unregister.3 \

@@ -10,4 +10,5 @@ libactor_core_la_SOURCES += \
 	sched/timer.c \
 	sched/registry.c \
 	sched/request.c \
-	sched/link.c
+	sched/link.c \
+	sched/supervisor.c

@@ -920,6 +920,96 @@ Test(actor, link_cascade_across_1000_actors)
 	wait_stopped(1000);
 }
 
+/* --- supervision ------------------------------------------------------------- */
+
+enum { INC = 30, GET, CRASH };
+
+static void supervised(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	int *n = actor_self_state(ctx);
+
+	switch (actor_msg_type(m)) {
+	case INC:
+		++*n;
+		break;
+	case GET:
+		actor_reply(ctx, m, GET, n, sizeof *n);
+		break;
+	case CRASH:
+		actor_stop(ctx, 42);
+		break;
+	}
+}
+
+static const actor_spec_t supervised_spec = { .handler = supervised, .state_size = sizeof(int) };
+
+static bool all_live_gone(void *unused)
+{
+	actor_system_stats_t st;
+
+	actor_system_stats(sys, &st);
+	return st.live == 0;
+}
+
+/* Waits until the name points at an actor other than `old`. */
+static actor_ref_t next_incarnation(const char *name, actor_ref_t old)
+{
+	actor_ref_t r = ACTOR_REF_NONE;
+
+	for (int i = 0; i < 5000; i++) {
+		if (actor_lookup(sys, name, &r) == 0 && !actor_ref_equal(r, old))
+			return r;
+		sleep_ms(1);
+	}
+	return ACTOR_REF_NONE;
+}
+
+static int get_count(actor_ref_t r)
+{
+	int *n = NULL, v;
+
+	cr_assert_eq(actor_system_ask(sys, r, GET, NULL, 0, 1000000000ull, NULL, (void **)&n,
+				      NULL), 0);
+	v = *n;
+	free(n);
+	return v;
+}
+
+Test(actor, supervisor_restarts_children_until_the_limit)
+{
+	static const actor_child_spec_t children[] = {
+		{ .spec = &supervised_spec, .name = "counter" },
+	};
+	static const actor_supervisor_spec_t spec = {
+		.children = children, .nchildren = 1, .max_restarts = 2,
+		.period_ns = 10000000000ull,
+	};
+	actor_ref_t sup, r1, r2, r3, gone;
+	actor_system_stats_t st;
+
+	cr_assert_eq(actor_supervisor_spawn(sys, &spec, &sup), 0);
+	r1 = next_incarnation("counter", ACTOR_REF_NONE);
+	cr_assert_not(actor_ref_is_none(r1));
+	for (int i = 0; i < 3; i++)
+		actor_system_send(sys, r1, INC, NULL, 0);
+	cr_assert_eq(get_count(r1), 3);
+
+	actor_system_send(sys, r1, CRASH, NULL, 0);
+	r2 = next_incarnation("counter", r1);
+	cr_assert_not(actor_ref_is_none(r2), "not restarted");
+	cr_assert_eq(get_count(r2), 0, "restarted with fresh state");
+	actor_system_send(sys, r2, CRASH, NULL, 0);
+	r3 = next_incarnation("counter", r2);
+	cr_assert_not(actor_ref_is_none(r3), "second restart");
+
+	/* The third crash within the period is one too many. */
+	actor_system_send(sys, r3, CRASH, NULL, 0);
+	cr_assert(stress_wait(all_live_gone, NULL, 10), "the supervisor did not give up");
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.live, 0);
+	cr_assert_eq(actor_lookup(sys, "counter", &gone), -ENOENT);
+}
+
 /* --- the stress scenarios ---------------------------------------------------- */
 
 Test(actor_stress, eight_senders_thousand_actors_two_million, .timeout = 120)

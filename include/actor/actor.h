@@ -133,6 +133,17 @@ ACTOR_API int actor_link(actor_ctx_t *ctx, actor_ref_t other);
 ACTOR_API int actor_unlink(actor_ctx_t *ctx, actor_ref_t other);
 ACTOR_API void actor_trap_exit(actor_ctx_t *ctx, bool trap);
 
+/*
+ * Spawns a one-for-one supervisor (from any thread): it starts the children
+ * and links to them; a child that stops abnormally is restarted with fresh
+ * state (a normal or shutdown exit is final); too many restarts within the
+ * period stop the supervisor and, through the links, the other children.
+ * 0, -EINVAL, or actor_system_spawn()'s errors; a child that cannot be
+ * started makes the supervisor stop with that error as its reason.
+ */
+ACTOR_API int actor_supervisor_spawn(actor_system_t *sys, const actor_supervisor_spec_t *spec,
+				     actor_ref_t *out);
+
 /* Inside a handler. */
 ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);
 ACTOR_API void *actor_self_state(const actor_ctx_t *ctx);

@@ -98,6 +98,23 @@ typedef struct actor_spec {
 #define ACTOR_MSG_DOWN 0xffffff01u
 #define ACTOR_MSG_EXIT 0xffffff02u
 
+/* A child of a supervisor: how to make it, and an optional name that the
+ * supervisor registers for it, again after every restart. */
+typedef struct actor_child_spec {
+	const actor_spec_t *spec;
+	void *arg;
+	const char *name;
+} actor_child_spec_t;
+
+/* A one-for-one supervisor: more than max_restarts restarts within
+ * period_ns stop it. It must outlive the supervisor. */
+typedef struct actor_supervisor_spec {
+	const actor_child_spec_t *children;
+	size_t nchildren;
+	unsigned max_restarts;
+	uint64_t period_ns;
+} actor_supervisor_spec_t;
+
 typedef struct actor_signal {
 	actor_ref_t from;	/* the actor that stopped, or sent the exit */
 	int reason;
