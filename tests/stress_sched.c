@@ -20,7 +20,7 @@ int main(void)
 	unsigned long n = BASE * (s != NULL && atol(s) > 0 ? (unsigned long)atol(s) : 1);
 	actor_system_t *sys;
 
-	tap_plan(9);
+	tap_plan(10);
 	tap_result("8 outside senders, 1000 actors", stress_sched_senders(8, 1000, 4 * n));
 	if (actor_system_create(&sys, NULL) != 0)
 		return 1;
@@ -33,5 +33,6 @@ int main(void)
 	tap_result("timers fire once, in order, on time", stress_sched_timers(n / 4, 200));
 	tap_result("timer cancellation races", stress_sched_timer_cancel(n / 10));
 	tap_result("requests racing their timeouts", stress_sched_requests(n / 20));
+	tap_result("link cascade across 1000 actors", stress_sched_link_cascade(1000));
 	return tap_exit();
 }

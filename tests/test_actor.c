@@ -745,6 +745,26 @@ Test(actor, request_to_dead_or_dying_actor_fails_at_once)
 	cr_assert_eq(atomic_load(&order_errors), 0);
 }
 
+Test(actor, requester_stops_with_a_request_pending)
+{
+	static struct client pending = { .expect_error = 0 };
+	actor_ref_t srv, cl;
+	actor_system_stats_t st;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	pending.server = srv;
+	ask_via(cl, HOLD, 100, &pending);	/* promised, answered later */
+	sleep_ms(20);
+	actor_exit(sys, cl, 0);
+	wait_stopped(1);
+	actor_system_send(sys, srv, RELEASE, NULL, 0);
+	sleep_ms(150);				/* past the timeout, too */
+	cr_assert_eq(atomic_load(&counter), 0, "the continuation ran after its actor stopped");
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.dead_letters, 1, "the reply became a dead letter");
+}
+
 Test(actor, forward_lets_the_last_actor_answer)
 {
 	static struct client via = { .expect_type = ECHO, .expect = "ping" };
@@ -899,25 +919,11 @@ Test(actor, links_propagate_failures_and_traps_turn_them_into_messages)
 	cr_assert_eq(atomic_load(&order_errors), 0);
 }
 
-/* A chain of linked actors: one failure takes all of them down. */
-static int chain_link_init(actor_ctx_t *ctx, void *arg)
-{
-	actor_ref_t *prev = arg;
-
-	return actor_ref_is_none(*prev) ? 0 : actor_link(ctx, *prev);
-}
-
 Test(actor, link_cascade_across_1000_actors)
 {
-	static const actor_spec_t spec = { .handler = bump, .init = chain_link_init };
-	static actor_ref_t refs[1001];
+	const char *err = stress_sched_link_cascade(1000);
 
-	refs[0] = ACTOR_REF_NONE;
-	for (int i = 1; i <= 1000; i++)
-		cr_assert_eq(actor_system_spawn(sys, &spec, &refs[i - 1], &refs[i]), 0);
-	sleep_ms(100);		/* every init has linked */
-	actor_exit(sys, refs[500], 13);
-	wait_stopped(1000);
+	cr_assert_null(err, "%s", err);
 }
 
 /* --- supervision ------------------------------------------------------------- */

@@ -63,6 +63,9 @@ const char *stress_sched_timer_cancel(unsigned long n);
  * delivered or counted late. */
 const char *stress_sched_requests(unsigned long per_client);
 
+/* A chain of n linked actors: one failure takes all of them down. */
+const char *stress_sched_link_cascade(unsigned n);
+
 /* Shutdown while actors bounce messages and an outside thread floods. */
 const char *stress_sched_shutdown(unsigned pairs);
 

@@ -691,3 +691,44 @@ const char *stress_sched_requests(unsigned long per_client)
 	actor_system_destroy(sys);
 	return err;
 }
+
+/* --- a cascade along links ------------------------------------------------- */
+
+static int link_to_prev(actor_ctx_t *ctx, void *arg)
+{
+	const actor_ref_t *prev = arg;
+
+	return actor_ref_is_none(*prev) ? 0 : actor_link(ctx, *prev);
+}
+
+static const actor_spec_t linked_spec = { .name = "linked", .handler = ignore,
+					  .init = link_to_prev };
+
+static bool none_live(void *p)
+{
+	actor_system_stats_t st;
+
+	actor_system_stats(p, &st);
+	return st.live == 0;
+}
+
+const char *stress_sched_link_cascade(unsigned n)
+{
+	actor_ref_t *refs = calloc((size_t)n + 1, sizeof(*refs));
+	actor_system_t *sys;
+	const struct timespec settle = { 0, 100 * 1000 * 1000 };
+	const char *err = NULL;
+
+	if (refs == NULL || actor_system_create(&sys, NULL) != 0)
+		return "setup failed";
+	for (unsigned i = 1; i <= n; i++)
+		if (actor_system_spawn(sys, &linked_spec, &refs[i - 1], &refs[i]) != 0)
+			return "spawn failed";
+	nanosleep(&settle, NULL);	/* every init has linked */
+	actor_exit(sys, refs[n / 2 + 1], 13);
+	if (!stress_wait(none_live, sys, 30))
+		err = "a failure did not take every linked actor down";
+	actor_system_destroy(sys);
+	free(refs);
+	return err;
+}
