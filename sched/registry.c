@@ -124,21 +124,33 @@ static int check_name(const char *name)
 	return len == 0 || len > ACTOR_NAME_MAX ? -EINVAL : (int)len;
 }
 
+/*
+ * Locks the registry and finds name's entry: *return is NULL if there is
+ * none. A stale entry, left by an actor that stopped, is dropped on the way.
+ */
+static struct name_entry **lock_and_find(struct actor_system *sys, const char *name)
+{
+	struct actor__registry *r = sys->registry;
+	uint64_t h = hash_name(name);
+	struct name_entry **p;
+
+	pthread_mutex_lock(&r->lock);
+	p = find(r, name, h);
+	if (*p != NULL && actor__lookup(sys, (*p)->ref) == NULL)
+		unlink_entry(sys, p);
+	return p;
+}
+
 int actor_register(actor_system_t *sys, const char *name, actor_ref_t ref)
 {
 	struct actor__registry *r = sys->registry;
 	int len = check_name(name), err = 0;
-	uint64_t h;
 	struct name_entry **p, *e;
 	struct actor__actor *a;
 
 	if (len < 0)
 		return len;
-	h = hash_name(name);
-	pthread_mutex_lock(&r->lock);
-	p = find(r, name, h);
-	if (*p != NULL && actor__lookup(sys, (*p)->ref) == NULL)
-		unlink_entry(sys, p);	/* left behind by a stopped actor */
+	p = lock_and_find(sys, name);
 	if (*p != NULL) {
 		err = -EEXIST;
 	} else if ((a = actor__lookup(sys, ref)) == NULL) {
@@ -148,7 +160,7 @@ int actor_register(actor_system_t *sys, const char *name, actor_ref_t ref)
 	} else {
 		e->next = NULL;
 		e->ref = ref;
-		e->hash = h;
+		e->hash = hash_name(name);
 		memcpy(e->name, name, (size_t)len + 1);
 		*p = e;
 		atomic_fetch_add_explicit(&a->names, 1, memory_order_relaxed);
@@ -161,47 +173,31 @@ int actor_register(actor_system_t *sys, const char *name, actor_ref_t ref)
 
 int actor_unregister(actor_system_t *sys, const char *name)
 {
-	struct actor__registry *r = sys->registry;
-	int err = check_name(name);
 	struct name_entry **p;
-	uint64_t h;
+	int err = check_name(name);
 
 	if (err < 0)
 		return err;
-	h = hash_name(name);
-	pthread_mutex_lock(&r->lock);
-	p = find(r, name, h);
-	if (*p != NULL) {
+	p = lock_and_find(sys, name);
+	err = *p != NULL ? 0 : -ENOENT;
+	if (*p != NULL)
 		unlink_entry(sys, p);
-		err = 0;
-	} else {
-		err = -ENOENT;
-	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&sys->registry->lock);
 	return err;
 }
 
 int actor_lookup(actor_system_t *sys, const char *name, actor_ref_t *out)
 {
-	struct actor__registry *r = sys->registry;
-	int err = check_name(name);
 	struct name_entry **p;
-	uint64_t h;
+	int err = check_name(name);
 
 	if (err < 0)
 		return err;
-	h = hash_name(name);
-	pthread_mutex_lock(&r->lock);
-	p = find(r, name, h);
-	if (*p != NULL && actor__lookup(sys, (*p)->ref) == NULL)
-		unlink_entry(sys, p);
-	if (*p != NULL) {
+	p = lock_and_find(sys, name);
+	err = *p != NULL ? 0 : -ENOENT;
+	if (*p != NULL)
 		*out = (*p)->ref;
-		err = 0;
-	} else {
-		err = -ENOENT;
-	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&sys->registry->lock);
 	return err;
 }
 
