@@ -356,10 +356,14 @@ static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void
 
 static void ask_handler(actor_ctx_t *ctx, const actor_msg_t *msg)
 {
-	struct ask *q = *(struct ask *const *)actor_msg_data(msg);
+	struct ask **state = actor_self_state(ctx);
+	struct ask *q;
 	int err;
 
-	*(struct ask **)actor_self_state(ctx) = q;
+	/* The first message is ours; the target may send anything after it. */
+	if (*state != NULL || actor_msg_size(msg) != sizeof q)
+		return;
+	q = *state = *(struct ask *const *)actor_msg_data(msg);
 	err = actor_request(ctx, q->to, q->type, q->data, q->size, q->timeout_ns, ask_then, q);
 	if (err != 0) {
 		q->error = err;
