@@ -6,6 +6,10 @@
 // latency percentiles measured by the pinger (time from one pong to the next
 // = send ping, ponger runs, pong comes back).
 //
+// --mode request: each ping is a request (`request(...).then(...)`, the
+// continuation runs on the pinger) and each pong is its response; the ponger
+// is unchanged. Runs in one process, like local; op=request in the result.
+//
 // Distributed: the pongers live in a second process (forked, or --role
 // server) and are spawned there on request through a published factory; the
 // pingers stay here.
@@ -17,6 +21,7 @@ using namespace bench;
 namespace {
 
 struct pinger_state {
+  bool request = false; // request/response instead of send
   actor ponger;
   actor done_to;
   std::string payload;
@@ -25,9 +30,38 @@ struct pinger_state {
   clk::time_point last;
 };
 
-behavior pinger(stateful_actor<pinger_state>* self, actor ponger, actor done_to,
-                std::string payload, int64_t rounds, uint32_t* lat) {
+// The pinger's step on a pong (a message, or a response to its request).
+void on_pong(stateful_actor<pinger_state>* self, const std::string& echoed);
+
+void send_ping(stateful_actor<pinger_state>* self) {
   auto& s = self->state;
+  if (s.request)
+    self->request(s.ponger, infinite, ping_atom::value, s.payload)
+      .then([=](pong_atom, const std::string& echoed) { on_pong(self, echoed); });
+  else
+    self->send(s.ponger, ping_atom::value, s.payload);
+}
+
+void on_pong(stateful_actor<pinger_state>* self, const std::string& echoed) {
+  auto& s = self->state;
+  auto now = clk::now();
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - s.last).count();
+  *s.lat++ = static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX));
+  s.last = now;
+  if (echoed.size() != s.payload.size())
+    die("pingpong: payload size mismatch");
+  if (--s.remaining > 0) {
+    send_ping(self);
+  } else {
+    self->send(s.done_to, done_atom::value);
+    self->quit();
+  }
+}
+
+behavior pinger(stateful_actor<pinger_state>* self, actor ponger, actor done_to,
+                std::string payload, int64_t rounds, uint32_t* lat, bool request) {
+  auto& s = self->state;
+  s.request = request;
   s.ponger = std::move(ponger);
   s.done_to = std::move(done_to);
   s.payload = std::move(payload);
@@ -35,30 +69,16 @@ behavior pinger(stateful_actor<pinger_state>* self, actor ponger, actor done_to,
   s.lat = lat;
   return {
     [=](start_atom) {
-      auto& s = self->state;
-      s.last = clk::now();
-      self->send(s.ponger, ping_atom::value, s.payload);
+      self->state.last = clk::now();
+      send_ping(self);
     },
-    [=](pong_atom, const std::string& echoed) {
-      auto& s = self->state;
-      auto now = clk::now();
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - s.last).count();
-      *s.lat++ = static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX));
-      s.last = now;
-      if (echoed.size() != s.payload.size())
-        die("pingpong: payload size mismatch");
-      if (--s.remaining > 0) {
-        self->send(s.ponger, ping_atom::value, s.payload);
-      } else {
-        self->send(s.done_to, done_atom::value);
-        self->quit();
-      }
-    },
+    // Send mode: the pong arrives as an ordinary message.
+    [=](pong_atom, const std::string& echoed) { on_pong(self, echoed); },
   };
 }
 
-// The reply goes back to the sender as an ordinary message (CAF turns a
-// handler's return value into a response to the current sender).
+// CAF turns a handler's return value into a response to the current sender:
+// an ordinary message after a send, the response to a request.
 behavior ponger(event_based_actor*) {
   return {
     [](ping_atom, const std::string& payload) {
@@ -78,6 +98,7 @@ behavior factory(event_based_actor* self, actor main_) {
 struct params {
   int64_t pairs, rounds, size, workers;
   std::string mode;
+  bool request;
 };
 
 // Runs the measured part against the given pongers and prints the result.
@@ -88,7 +109,8 @@ int drive(actor_system& sys, scoped_actor& self, const params& p,
   std::vector<actor> pingers;
   for (int64_t i = 0; i < p.pairs; ++i)
     pingers.push_back(sys.spawn(pinger, pongers[i], actor_cast<actor>(self),
-                                payload, p.rounds, lat.data() + i * p.rounds));
+                                payload, p.rounds, lat.data() + i * p.rounds,
+                                p.request));
   auto t0 = clk::now();
   for (auto& a : pingers)
     self->send(a, start_atom::value);
@@ -104,6 +126,7 @@ int drive(actor_system& sys, scoped_actor& self, const params& p,
   r.kv("bench", std::string("pingpong"))
     .kv("system", std::string("caf"))
     .kv("mode", p.mode)
+    .kv("op", std::string(p.request ? "request" : "send"))
     .kv("pairs", p.pairs)
     .kv("rounds", p.rounds)
     .kv("size", p.size)
@@ -127,10 +150,15 @@ int main(int argc, char** argv) {
   o.def("pairs", "1", "ping/pong pairs P");
   o.def("rounds", "100000", "round trips per pair R");
   o.def("size", "0", "payload bytes S");
+  o.help["mode"] = "local | request (local, request/response) | distributed";
   o.parse(argc, argv, "pingpong [--pairs P] [--rounds R] [--size S] "
-                      "[--workers W] [--mode local|distributed]");
+                      "[--workers W] [--mode local|request|distributed]");
+  // request: local, with request/response instead of send (see the top).
+  bool request = o.str("mode") == "request";
+  if (request)
+    o.v["mode"] = "local";
   params p{o.num("pairs"), o.num("rounds"), o.num("size"), o.num("workers"),
-           o.str("mode")};
+           o.str("mode"), request};
   if (p.pairs < 1 || p.rounds < 1 || p.workers < 1)
     die("pairs, rounds and workers must be >= 1");
 
