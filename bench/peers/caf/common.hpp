@@ -226,7 +226,7 @@ int run_modes(options& o, Local local, Server server, Client client) {
   if (mode == "local")
     return local();
   if (mode != "distributed")
-    die("--mode must be local or distributed");
+    die("--mode must be local or distributed (pingpong also takes request)");
   auto port = static_cast<uint16_t>(o.num("port"));
   const auto& role = o.str("role");
   if (role == "server")
