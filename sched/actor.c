@@ -44,7 +44,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	err = actor__slot_alloc(sys, w, &a);
 	if (err != 0) {
 		if (init != NULL)
-			actor__env_free(w != NULL ? w->pool : NULL, init);
+			actor__env_free(actor__pool_of(w), init);
 		free(state);
 		return err;
 	}

@@ -236,9 +236,22 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 /* Counts a dead letter, tells the hook, and frees the envelope. */
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 			struct actor__env *e);
+/* The pool to allocate from on this thread: the worker's, or none. */
+static inline struct actor__pool *actor__pool_of(const struct actor__worker *w)
+{
+	return w != NULL ? w->pool : NULL;
+}
+
+/* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
+struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, uint32_t type,
+				   const void *data, size_t size, uint16_t flags,
+				   uint64_t request_id);
 /* A runtime message for actor__deliver, or NULL on ENOMEM. */
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);
+/* Counts a dead letter and tells the hook, for a message never enveloped. */
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
+			       const void *data, size_t size);
 /* Sends a runtime message; bounces silently when `to` is gone. */
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		       uint32_t type, const void *data, size_t size);

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "sched/internal.h"
 
@@ -76,16 +75,12 @@ static void send_signal(struct actor_system *sys, struct actor__worker *w, actor
 		   uint32_t type, bool system, actor_ref_t from, int reason)
 {
 	actor_signal_t sig = { .from = from, .reason = reason };
-	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, sizeof sig);
+	struct actor__env *e = actor__env_make(actor__pool_of(w), from.id, type, &sig, sizeof sig,
+					       ACTOR__ENV_URGENT | (system ? ACTOR__ENV_SYSTEM : 0),
+					       0);
 
-	if (e == NULL)
-		return;
-	memcpy(e->data, &sig, sizeof sig);
-	e->type = type;
-	e->sender = from.id;
-	e->request_id = 0;
-	e->flags = ACTOR__ENV_URGENT | (system ? ACTOR__ENV_SYSTEM : 0);
-	actor__deliver(sys, w, to, e);
+	if (e != NULL)
+		actor__deliver(sys, w, to, e);
 }
 
 /* Asks `target` to record the caller: -ESRCH if it is gone. */

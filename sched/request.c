@@ -151,19 +151,11 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 			return err;
 	}
 	err = pending_add(p, &e);
-	if (err == 0 && (env = actor__env_alloc(ctx->w->pool, size)) == NULL)
+	if (err == 0 && (env = actor__env_make(ctx->w->pool, self.id, type, data, size,
+					       ACTOR__ENV_REQUEST, e.id)) == NULL)
 		err = -ENOMEM;
-	if (err == 0) {
-		if (size != 0)
-			memcpy(env->data, data, size);
-		env->type = type;
-		env->sender = self.id;
-		env->request_id = e.id;
-		env->flags = ACTOR__ENV_REQUEST;
-		err = actor__deliver(ctx->sys, ctx->w, to, env);
-		if (err == 0)
-			return 0;
-	}
+	if (err == 0 && (err = actor__deliver(ctx->sys, ctx->w, to, env)) == 0)
+		return 0;
 	/* Failed at once: the continuation never runs. */
 	if (pending_take(p, e.id, &e) && e.timer != 0)
 		actor__timer_cancel(ctx->sys, e.timer);
@@ -210,12 +202,12 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 			   const struct actor__env *request, int error)
 {
-	struct actor__env *e = actor__system_env(w, ACTOR__SYS_FAILED, &error, sizeof error);
+	struct actor__env *e = actor__env_make(actor__pool_of(w), 0, ACTOR__SYS_FAILED, &error,
+					       sizeof error, ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
+					       request->request_id);
 
-	if (e == NULL)
-		return;		/* the requester's timeout will fire instead */
-	e->request_id = request->request_id;
-	actor__deliver(sys, w, (actor_ref_t){ .id = request->sender }, e);
+	if (e != NULL)		/* else the requester's timeout fires instead */
+		actor__deliver(sys, w, (actor_ref_t){ .id = request->sender }, e);
 }
 
 /* --- the replier's side ------------------------------------------------- */
@@ -227,16 +219,9 @@ static int answer(actor_ctx_t *ctx, actor_ref_t to, uint64_t id, uint32_t type, 
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	e = actor__env_alloc(ctx->w->pool, size);
-	if (e == NULL)
-		return -ENOMEM;
-	if (size != 0)
-		memcpy(e->data, data, size);
-	e->type = type;
-	e->sender = actor__ref_of(ctx->a).id;
-	e->request_id = id;
-	e->flags = ACTOR__ENV_REPLY;
-	return actor__deliver(ctx->sys, ctx->w, to, e);
+	e = actor__env_make(ctx->w->pool, actor__ref_of(ctx->a).id, type, data, size,
+			    ACTOR__ENV_REPLY, id);
+	return e != NULL ? actor__deliver(ctx->sys, ctx->w, to, e) : -ENOMEM;
 }
 
 /* Marks a request as answered; -EINVAL or -EALREADY if it cannot be. */
@@ -293,15 +278,10 @@ int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 
 	if ((m->flags & ACTOR__ENV_REQUEST) && (m->flags & ACTOR__ENV_ANSWERED))
 		return -EALREADY;
-	e = actor__env_alloc(ctx->w->pool, m->size);
+	e = actor__env_make(ctx->w->pool, m->sender, m->type, m->data, m->size,
+			    m->flags & ACTOR__ENV_REQUEST, m->request_id);
 	if (e == NULL)
 		return -ENOMEM;
-	if (m->size != 0)
-		memcpy(e->data, m->data, m->size);
-	e->type = m->type;
-	e->sender = m->sender;
-	e->request_id = m->request_id;
-	e->flags = m->flags & ACTOR__ENV_REQUEST;
 	if (m->flags & ACTOR__ENV_REQUEST)
 		((struct actor__env *)m)->flags |= ACTOR__ENV_ANSWERED;
 	return actor__deliver(ctx->sys, ctx->w, to, e);
@@ -412,18 +392,10 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 	if (err == 0) {
 		/* Urgent, so that it comes before any exit a shutdown sends:
 		 * then the cleanup that wakes us always knows q. */
-		struct actor__env *e = actor__env_alloc(NULL, sizeof qp);
+		struct actor__env *e = actor__env_make(NULL, 0, 1, &qp, sizeof qp,
+						       ACTOR__ENV_URGENT, 0);
 
-		if (e == NULL) {
-			err = -ENOMEM;
-		} else {
-			memcpy(e->data, &qp, sizeof qp);
-			e->type = 1;
-			e->sender = 0;
-			e->request_id = 0;
-			e->flags = ACTOR__ENV_URGENT;
-			err = actor__deliver(sys, NULL, asker, e);
-		}
+		err = e != NULL ? actor__deliver(sys, NULL, asker, e) : -ENOMEM;
 		if (err != 0)
 			actor_exit(sys, asker, ACTOR_EXIT_KILL);	/* it never saw q */
 	}

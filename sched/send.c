@@ -10,13 +10,19 @@
 
 #include "sched/internal.h"
 
-void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			struct actor__env *e)
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
+			       const void *data, size_t size)
 {
 	atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 	if (sys->cfg.dead_letter != NULL)
-		sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, e->type, e->data, e->size);
-	actor__env_free(w != NULL ? w->pool : NULL, e);
+		sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
+}
+
+void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			struct actor__env *e)
+{
+	actor__dead_letter_report(sys, to, e->type, e->data, e->size);
+	actor__env_free(actor__pool_of(w), e);
 }
 
 int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
@@ -41,23 +47,32 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	if (r == -ESRCH && !system)
 		actor__dead_letter(sys, w, to, e);
 	else
-		actor__env_free(w != NULL ? w->pool : NULL, e);
+		actor__env_free(actor__pool_of(w), e);
 	return r;
+}
+
+struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, uint32_t type,
+				   const void *data, size_t size, uint16_t flags,
+				   uint64_t request_id)
+{
+	struct actor__env *e = actor__env_alloc(pool, size);
+
+	if (e == NULL)
+		return NULL;
+	if (size != 0)
+		memcpy(e->data, data, size);
+	e->type = type;
+	e->sender = sender;
+	e->request_id = request_id;
+	e->flags = flags;
+	return e;
 }
 
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size)
 {
-	struct actor__env *e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
-
-	if (e == NULL)
-		return NULL;
-	memcpy(e->data, data, size);
-	e->type = type;
-	e->sender = 0;
-	e->request_id = 0;
-	e->flags = ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT;
-	return e;
+	return actor__env_make(actor__pool_of(w), 0, type, data, size,
+			       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, 0);
 }
 
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
@@ -75,15 +90,8 @@ static int send_copy(struct actor_system *sys, struct actor__worker *w, uint64_t
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	e = actor__env_alloc(w != NULL ? w->pool : NULL, size);
-	if (e == NULL)
-		return -ENOMEM;
-	if (size != 0)
-		memcpy(e->data, data, size);
-	e->type = type;
-	e->sender = sender;
-	e->request_id = 0;
-	return actor__deliver(sys, w, to, e);
+	e = actor__env_make(actor__pool_of(w), sender, type, data, size, 0, 0);
+	return e != NULL ? actor__deliver(sys, w, to, e) : -ENOMEM;
 }
 
 static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
@@ -93,7 +101,7 @@ static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_
 	struct actor__env *e = NULL;
 
 	if (size <= UINT32_MAX)
-		e = actor__env_alloc_moved(w != NULL ? w->pool : NULL, buf, size, buf_free);
+		e = actor__env_alloc_moved(actor__pool_of(w), buf, size, buf_free);
 	if (e == NULL) {
 		if (buf_free != NULL)
 			buf_free(buf);
@@ -146,9 +154,7 @@ static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
 	if (actor__lookup(sys, to) == NULL) {
-		atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
-		if (sys->cfg.dead_letter != NULL)
-			sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
+		actor__dead_letter_report(sys, to, type, data, size);
 		return -ESRCH;
 	}
 	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);

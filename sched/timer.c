@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -274,17 +273,12 @@ int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to
 
 	pthread_mutex_lock(&t->lock);
 	err = heap_reserve(t);
-	if (err == 0 && (env = actor__env_alloc(t->pool, size)) == NULL)
+	if (err == 0 && (env = actor__env_make(t->pool, sender, type, data, size, flags,
+					       request_id)) == NULL)
 		err = -ENOMEM;
 	if (err == 0 && (err = node_alloc(t, &slot)) != 0)
 		actor__env_free(t->pool, env);
 	if (err == 0) {
-		if (size != 0)
-			memcpy(env->data, data, size);
-		env->type = type;
-		env->sender = sender;
-		env->request_id = request_id;
-		env->flags = flags;
 		n = &t->nodes[slot];
 		/* A fresh generation in the high half: a stale handle never
 		 * cancels the slot's next timer. Never 0, so no id is 0. */
