@@ -3,8 +3,6 @@
  * that they also run under ThreadSanitizer. Sizes are smaller under TSan,
  * which slows these loops down some 20x; STRESS_SCALE multiplies them.
  */
-#include <stdlib.h>
-
 #include "mailbox/arch.h"
 #include "tests/stress/stress.h"
 #include "tests/stress/tap.h"
@@ -17,8 +15,7 @@
 
 int main(void)
 {
-	const char *s = getenv("STRESS_SCALE");
-	unsigned long n = BASE * (s != NULL && atol(s) > 0 ? (unsigned long)atol(s) : 1);
+	unsigned long n = BASE * stress_scale();
 
 	tap_plan(5);
 	tap_result("mpsc: 8 producers, 1 consumer", stress_mpsc(8, n));

@@ -2,8 +2,6 @@
  * The sched/ stress scenarios as a plain TAP program, for ThreadSanitizer
  * (see stress_mailbox.c). STRESS_SCALE multiplies the sizes.
  */
-#include <stdlib.h>
-
 #include "mailbox/arch.h"
 #include "tests/stress/stress.h"
 #include "tests/stress/tap.h"
@@ -16,8 +14,7 @@
 
 int main(void)
 {
-	const char *s = getenv("STRESS_SCALE");
-	unsigned long n = BASE * (s != NULL && atol(s) > 0 ? (unsigned long)atol(s) : 1);
+	unsigned long n = BASE * stress_scale();
 	actor_system_t *sys;
 
 	tap_plan(10);

@@ -3,6 +3,7 @@
 #define ACTOR_TESTS_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int tap_n, tap_failed;
 
@@ -22,6 +23,14 @@ static inline void tap_result(const char *name, const char *error)
 		tap_failed++;
 	}
 	fflush(stdout);
+}
+
+/* The size multiplier from the environment's STRESS_SCALE (default 1). */
+static inline unsigned long stress_scale(void)
+{
+	const char *s = getenv("STRESS_SCALE");
+
+	return s != NULL && atol(s) > 0 ? (unsigned long)atol(s) : 1;
 }
 
 static inline int tap_exit(void)
