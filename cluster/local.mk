@@ -1,0 +1,1 @@
+# cluster/: nodes, the handshake, remote references and failure detection.

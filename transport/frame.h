@@ -1,0 +1,133 @@
+/*
+ * The wire format, protocol version 1 (man/libactor-protocol.7 is the
+ * reference for implementers in other languages).
+ *
+ * A frame is a 4-byte big-endian body length (transport.h), then a body:
+ * exactly one msgpack array whose first element is the frame kind. Every
+ * integer is a msgpack unsigned or signed int within the field's range;
+ * every other field has exactly the type given; extra elements, trailing
+ * bytes, nesting, maps, floats and ext types are errors.
+ *
+ *  HELLO  [1, version, node, name, nonce]
+ *	version uint (1), node uint32 != 0, name str of 1..255 bytes,
+ *	nonce bin of 32 bytes. Both sides send HELLO first.
+ *  AUTH   [2, mac]
+ *	mac bin of 32 bytes: HMAC-SHA-256 over (cluster/handshake.c) the
+ *	peer's nonce, the sender's nonce and both node ids, keyed with the
+ *	cookie. Sent after the peer's HELLO; nothing else is accepted before
+ *	both AUTHs are checked.
+ *  MSG    [3, to_id, to_node, from_id, from_node, type, flags, request_id, payload]
+ *	to_id uint64, to_node uint32, from_id uint64, from_node uint32,
+ *	type uint32, flags uint (ACTOR__WIRE_*), request_id uint32,
+ *	payload bin (0 bytes or more; max_frame bounds it).
+ *  SIGNAL [4, op, to_id, to_node, ref_id, ref_node, reason, request_id]
+ *	op uint (ACTOR__SIG_*), ids and nodes as in MSG, reason int32,
+ *	request_id uint32. Runtime messages: exits, monitors, links, failed
+ *	requests and the down/exit notices actors receive.
+ *  PING   [5]
+ *	Heartbeat; any frame shows that the peer is alive.
+ */
+#ifndef ACTOR_TRANSPORT_FRAME_H
+#define ACTOR_TRANSPORT_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACTOR__PROTO_VERSION 1
+#define ACTOR__NONCE_LEN 32
+#define ACTOR__MAC_LEN 32
+#define ACTOR__NODE_NAME_MAX 255
+
+enum actor__frame_kind {
+	ACTOR__F_HELLO = 1,
+	ACTOR__F_AUTH = 2,
+	ACTOR__F_MSG = 3,
+	ACTOR__F_SIGNAL = 4,
+	ACTOR__F_PING = 5,
+};
+
+/* MSG flags on the wire. */
+enum {
+	ACTOR__WIRE_URGENT = 1 << 0,
+	ACTOR__WIRE_REQUEST = 1 << 1,
+	ACTOR__WIRE_REPLY = 1 << 2,
+	ACTOR__WIRE_FLAGS = 0x7,	/* any other bit is an error */
+};
+
+/* SIGNAL ops. */
+enum actor__sig_op {
+	ACTOR__SIG_EXIT = 1,		/* to: exit with reason (ref: who sent it) */
+	ACTOR__SIG_MONITOR,		/* to: watched by ref */
+	ACTOR__SIG_DEMONITOR,		/* to: no longer watched by ref */
+	ACTOR__SIG_LINK,		/* to: linked to ref */
+	ACTOR__SIG_UNLINK,		/* to: unlinked from ref */
+	ACTOR__SIG_LINK_EXIT,		/* to: linked ref stopped with reason */
+	ACTOR__SIG_FAILED,		/* to: request_id failed with error reason */
+	ACTOR__SIG_DOWN,		/* to: a monitored ref stopped (ACTOR_MSG_DOWN) */
+	ACTOR__SIG_EXIT_MSG,		/* to: a trapped exit of ref (ACTOR_MSG_EXIT) */
+	ACTOR__SIG_MAX = ACTOR__SIG_EXIT_MSG,
+};
+
+struct actor__frame {
+	uint32_t kind;
+	union {
+		struct {
+			uint32_t version;
+			uint32_t node;
+			const char *name;	/* not NUL-terminated */
+			size_t name_len;
+			const uint8_t *nonce;	/* ACTOR__NONCE_LEN bytes */
+		} hello;
+		struct {
+			const uint8_t *mac;	/* ACTOR__MAC_LEN bytes */
+		} auth;
+		struct {
+			uint64_t to_id, from_id;
+			uint32_t to_node, from_node;
+			uint32_t type, flags, request_id;
+			const void *payload;
+			size_t size;
+		} msg;
+		struct {
+			uint32_t op;
+			uint64_t to_id, ref_id;
+			uint32_t to_node, ref_node;
+			int32_t reason;
+			uint32_t request_id;
+		} signal;
+	};
+};
+
+/* Bytes a MSG frame with `size` payload bytes takes at most, prefix included. */
+#define ACTOR__MSG_FRAME_MAX(size) ((size_t)(size) + 64)
+/* Bytes any other frame takes at most, prefix included. */
+#define ACTOR__CTRL_FRAME_MAX (ACTOR__NODE_NAME_MAX + 96)
+
+/*
+ * Writes f as a whole frame (prefix and body) into buf, which has room for
+ * cap bytes. Returns the bytes written, or 0 if cap is too small or f is not
+ * a valid frame (a name too long, an unknown kind).
+ */
+size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap);
+
+/*
+ * Decoding state kept per connection (msgpack-c's zone, reused from frame to
+ * frame so that decoding does not allocate). One thread at a time.
+ */
+struct actor__frame_decoder;
+/* NULL on ENOMEM. */
+struct actor__frame_decoder *actor__frame_decoder_create(void);
+void actor__frame_decoder_destroy(struct actor__frame_decoder *d);
+
+/*
+ * Decodes one body (no prefix) of len bytes. On success returns 0 and fills
+ * *f, whose pointers point into body and stay valid until the next call
+ * with d. On any deviation from the format
+ * above returns -EBADMSG (or -EPROTONOSUPPORT for a HELLO whose version is
+ * not ACTOR__PROTO_VERSION) and sets *why to a static description. Never
+ * allocates more than a small bounded amount, whatever the input.
+ */
+int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t len,
+			struct actor__frame *f, const char **why);
+
+#endif /* ACTOR_TRANSPORT_FRAME_H */

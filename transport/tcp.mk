@@ -1,0 +1,1 @@
+# transport/: TCP on io_uring and on epoll, and the transport factory.

@@ -1,0 +1,166 @@
+/*
+ * transport/: one interface over several ways of moving frames between
+ * processes (TCP on io_uring, TCP on epoll) or between systems in one
+ * process (loopback). It knows nothing about actors: it moves frames, which
+ * are envelopes (mailbox/envelope.h) whose payload is a 4-byte big-endian
+ * body length followed by the body (transport/frame.h says what a body is).
+ *
+ * Threads. Each transport has one I/O thread, started by actor__transport_
+ * create. Every callback runs on it, and every call below except
+ * actor__transport_create, _destroy, _wake and listen (before the first
+ * connection) must be made on it, i.e. from inside a callback. So a
+ * connection is a single-threaded object and needs no locks.
+ *
+ * Life cycle of a connection (struct actor__conn, opaque): it is born in
+ * connect() (outbound) or just before the accepted callback (inbound). An
+ * outbound one gets connected() once the socket is up. Every connection,
+ * whatever happened to it, ends with exactly one closed() callback, after
+ * which the transport frees it; close() asks for that end and may be called
+ * from inside any callback, including frame() for the same connection.
+ * Frames queued by send() and not yet written when it closes are freed.
+ *
+ * Inbound: the transport reassembles the byte stream into frames and calls
+ * frame() with each body (without its length prefix); the body is valid
+ * during the call only. A length of 0 or above max_frame closes the
+ * connection with -EMSGSIZE before any of that frame's body is read.
+ *
+ * Outbound: send() takes frames on the I/O thread and writes them in
+ * batches (many frames per system call, short writes resumed). queued()
+ * says how many bytes wait; the writable() callback runs when that falls
+ * below low_water after having been at or above high_water, so that the
+ * layer above can bound what it hands over.
+ */
+#ifndef ACTOR_TRANSPORT_H
+#define ACTOR_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailbox/envelope.h"
+
+struct actor__transport;
+struct actor__conn;
+
+/* Bytes of the length prefix in front of every frame body. */
+#define ACTOR__FRAME_PREFIX 4
+
+enum actor__transport_kind {
+	ACTOR__TRANSPORT_AUTO = 0,	/* io_uring, else epoll; $ACTOR_TRANSPORT overrides */
+	ACTOR__TRANSPORT_URING,
+	ACTOR__TRANSPORT_EPOLL,
+	ACTOR__TRANSPORT_LOOPBACK,
+};
+
+struct actor__transport_cb {
+	void *arg;
+	/* An inbound connection on a listening address. */
+	void (*accepted)(void *arg, struct actor__conn *c);
+	/* An outbound connection made by connect() is up. */
+	void (*connected)(void *arg, struct actor__conn *c);
+	/* One frame body; valid during the call only. */
+	void (*frame)(void *arg, struct actor__conn *c, const void *body, size_t len);
+	/* Queued bytes fell below low_water after reaching high_water. */
+	void (*writable)(void *arg, struct actor__conn *c);
+	/* The end of c: reason 0 (closed by close(c, 0)), -errno from the
+	 * system, or the reason given to close(). c is freed afterwards. */
+	void (*closed)(void *arg, struct actor__conn *c, int reason);
+	/* Every tick_ns (heartbeats, reconnects). */
+	void (*tick)(void *arg);
+	/* Soon after ops->wake(), on the I/O thread. */
+	void (*woken)(void *arg);
+};
+
+struct actor__transport_config {
+	enum actor__transport_kind kind;
+	size_t max_frame;		/* largest body accepted; 0: 4 MiB */
+	size_t high_water, low_water;	/* queued bytes; 0: 1 MiB and 256 KiB */
+	uint64_t tick_ns;		/* 0: 100 ms */
+	struct actor__loopback *loopback;	/* LOOPBACK: the hub to meet on */
+	const char *thread_name;	/* NULL: "actor-io" */
+};
+
+struct actor__transport_ops {
+	const char *name;		/* "uring", "epoll", "loopback" */
+	/* Listens on host:port (port 0: any); *bound gets the port. Before
+	 * the first connect or accept, from any thread, or on the I/O thread. */
+	int (*listen)(struct actor__transport *t, const char *host, uint16_t port,
+		      uint16_t *bound);
+	/* Starts connecting; the connection is returned at once and ends in
+	 * connected() or closed(). data: see actor__conn_data(). */
+	int (*connect)(struct actor__transport *t, const char *host, uint16_t port, void *data,
+		       struct actor__conn **out);
+	/* Queues n frames for writing, in order; takes them in every case
+	 * (frees them if the connection is closing). */
+	void (*send)(struct actor__conn *c, struct actor__env **frames, size_t n);
+	/* Bytes queued and not yet written. */
+	size_t (*queued)(const struct actor__conn *c);
+	/* Ends the connection; closed() follows, from the I/O thread. */
+	void (*close)(struct actor__conn *c, int reason);
+	/* Any thread: the woken() callback runs soon on the I/O thread. */
+	void (*wake)(struct actor__transport *t);
+	/* Not on the I/O thread: stops it, closing every connection (each
+	 * gets its closed() callback), and frees everything. */
+	void (*destroy)(struct actor__transport *t);
+};
+
+/* What every transport starts with; the rest is the implementation's. */
+struct actor__transport {
+	const struct actor__transport_ops *ops;
+	struct actor__transport_cb cb;
+	struct actor__transport_config cfg;
+};
+
+/* Every connection starts with this. */
+struct actor__conn_base {
+	struct actor__transport *t;
+	void *data;			/* the layer above's, see below */
+};
+
+/*
+ * Makes a transport of cfg->kind and starts its I/O thread. AUTO takes
+ * $ACTOR_TRANSPORT ("uring" or "epoll") when set, else io_uring, falling
+ * back to epoll when io_uring cannot be set up (-ENOSYS, -EPERM: disabled
+ * by sysctl or seccomp), saying why once on stderr.
+ */
+int actor__transport_create(const struct actor__transport_config *cfg,
+			    const struct actor__transport_cb *cb, struct actor__transport **out);
+
+/* Implementations (transport/tcp_uring.c, tcp_epoll.c, loopback.c). */
+int actor__uring_create(const struct actor__transport_config *cfg,
+			const struct actor__transport_cb *cb, struct actor__transport **out);
+int actor__epoll_create(const struct actor__transport_config *cfg,
+			const struct actor__transport_cb *cb, struct actor__transport **out);
+int actor__loopback_create(const struct actor__transport_config *cfg,
+			   const struct actor__transport_cb *cb, struct actor__transport **out);
+
+static inline void *actor__conn_data(const struct actor__conn *c)
+{
+	return ((const struct actor__conn_base *)c)->data;
+}
+
+static inline void actor__conn_set_data(struct actor__conn *c, void *data)
+{
+	((struct actor__conn_base *)c)->data = data;
+}
+
+static inline struct actor__transport *actor__conn_transport(const struct actor__conn *c)
+{
+	return ((const struct actor__conn_base *)c)->t;
+}
+
+/* Stores a frame's length prefix in front of its body. */
+static inline void actor__frame_prefix(unsigned char *p, uint32_t body_len)
+{
+	p[0] = (unsigned char)(body_len >> 24);
+	p[1] = (unsigned char)(body_len >> 16);
+	p[2] = (unsigned char)(body_len >> 8);
+	p[3] = (unsigned char)body_len;
+}
+
+static inline uint32_t actor__frame_body_len(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif /* ACTOR_TRANSPORT_H */
