@@ -36,7 +36,8 @@ struct actor__env {
 	struct actor__env *next;	/* mailbox link, owned by the holder */
 	struct actor__pool *owner;	/* pool to return to; NULL: malloc'd */
 	uint64_t sender;		/* opaque here: an actor reference */
-	uint64_t request_id;		/* opaque here */
+	uint32_t request_id;		/* opaque here */
+	uint32_t sender_node;		/* opaque here */
 	uint32_t type;			/* opaque here: the message type */
 	uint32_t size;			/* payload bytes */
 	uint16_t flags;			/* ACTOR__ENV_* and sched/'s flags */

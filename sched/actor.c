@@ -56,7 +56,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->pending = NULL;
 	a->relations = NULL;
 	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
-	ref = actor__ref_of(a);
+	ref = actor__ref_of(sys, a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
 	actor__mbox_reopen(&a->mb, spec->mailbox_capacity);
 	/* init runs in the actor's first turn, ahead of any message. */
@@ -89,7 +89,7 @@ static void finalize(struct actor_ctx *ctx)
 {
 	struct actor_system *sys = ctx->sys;
 	struct actor__actor *a = ctx->a;
-	actor_ref_t self = actor__ref_of(a);
+	actor_ref_t self = actor__ref_of(sys, a);
 	struct actor__env *e, *next;
 	uint32_t gen;
 
@@ -183,7 +183,7 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 
 actor_ref_t actor_self(const actor_ctx_t *ctx)
 {
-	return actor__ref_of(ctx->a);
+	return actor__ref_of(ctx->sys, ctx->a);
 }
 
 void *actor_self_state(const actor_ctx_t *ctx)

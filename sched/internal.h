@@ -115,8 +115,26 @@ struct actor__worker {
 #define ACTOR__CHUNK_SHIFT 12
 #define ACTOR__CHUNK_SLOTS (1u << ACTOR__CHUNK_SHIFT)
 
+/*
+ * What cluster/ installs to carry mail to other nodes: sched/ knows no
+ * sockets. Installed once, before any remote reference can exist, and kept
+ * until the system is destroyed.
+ */
+struct actor__router {
+	/* Any thread: takes e, bound for another node or for a node's name
+	 * service (id 0), in every case; returns what actor__deliver does. */
+	int (*route)(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
+		     struct actor__env *e);
+	/* At shutdown, once no actor is left: ends all I/O. */
+	void (*stop)(struct actor__router *r);
+	/* At destroy, before the workers' pools go. */
+	void (*free)(struct actor__router *r);
+};
+
 struct actor_system {
 	actor_config_t cfg;
+	uint32_t node_id;		/* random, never 0: this incarnation */
+	_Atomic(struct actor__router *) router;
 	unsigned nworkers;
 	unsigned nstarted;		/* worker threads running */
 	struct actor__worker *workers;
@@ -156,11 +174,24 @@ void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 			 struct actor__actor *a);
 struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slot);
 
-static inline actor_ref_t actor__ref_of(const struct actor__actor *a)
+static inline actor_ref_t actor__ref_of(const struct actor_system *sys,
+				       const struct actor__actor *a)
 {
 	uint64_t gen = atomic_load_explicit(&a->gen, memory_order_relaxed);
 
-	return (actor_ref_t){ .id = gen << 32 | a->slot };
+	return (actor_ref_t){ .id = gen << 32 | a->slot, .node = sys->node_id };
+}
+
+/* The sender of an envelope: none (anonymous), or an actor on any node. */
+static inline actor_ref_t actor__sender_of(const struct actor__env *e)
+{
+	return (actor_ref_t){ .id = e->sender, .node = e->sender_node };
+}
+
+/* Whether a reference names this node (0 is this node too). */
+static inline bool actor__is_local(const struct actor_system *sys, actor_ref_t ref)
+{
+	return ref.node == 0 || ref.node == sys->node_id;
 }
 
 /* The live actor a reference names, or NULL; a hint, see internal.h. */
@@ -168,7 +199,7 @@ static inline struct actor__actor *actor__lookup(const struct actor_system *sys,
 {
 	struct actor__actor *a;
 
-	if (ref.node != 0 || ref.id == 0)
+	if (!actor__is_local(sys, ref) || ref.id == 0)
 		return NULL;
 	a = actor__slot_at(sys, (uint32_t)ref.id);
 	if (a == NULL || atomic_load_explicit(&a->gen, memory_order_relaxed) != ref.id >> 32)
@@ -208,8 +239,8 @@ void actor__timers_free(struct actor_system *sys);
 /* Sends (sender, type, a copy of data, flags, request_id) to `to` after
  * delay_ns; *id cancels it. */
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     uint64_t sender, uint32_t type, const void *data, size_t size,
-		     uint16_t flags, uint64_t request_id, uint64_t *id);
+		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
+		     uint16_t flags, uint32_t request_id, uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 
@@ -243,9 +274,9 @@ static inline struct actor__pool *actor__pool_of(const struct actor__worker *w)
 }
 
 /* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
-struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, uint32_t type,
+struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
 				   const void *data, size_t size, uint16_t flags,
-				   uint64_t request_id);
+				   uint32_t request_id);
 /* A runtime message for actor__deliver, or NULL on ENOMEM. */
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);

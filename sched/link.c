@@ -75,7 +75,7 @@ static void send_signal(struct actor_system *sys, struct actor__worker *w, actor
 		   uint32_t type, bool system, actor_ref_t from, int reason)
 {
 	actor_signal_t sig = { .from = from, .reason = reason };
-	struct actor__env *e = actor__env_make(actor__pool_of(w), from.id, type, &sig, sizeof sig,
+	struct actor__env *e = actor__env_make(actor__pool_of(w), from, type, &sig, sizeof sig,
 					       ACTOR__ENV_URGENT | (system ? ACTOR__ENV_SYSTEM : 0),
 					       0);
 
@@ -86,7 +86,7 @@ static void send_signal(struct actor_system *sys, struct actor__worker *w, actor
 /* Asks `target` to record the caller: -ESRCH if it is gone. */
 static int ask_target(actor_ctx_t *ctx, actor_ref_t target, uint32_t type)
 {
-	actor_ref_t self = actor__ref_of(ctx->a);
+	actor_ref_t self = actor__ref_of(ctx->sys, ctx->a);
 	struct actor__env *e = actor__system_env(ctx->w, type, &self, sizeof self);
 
 	return e != NULL ? actor__deliver(ctx->sys, ctx->w, target, e) : -ENOMEM;
@@ -101,7 +101,7 @@ static bool traps(const struct actor__actor *a, int reason)
 /* A trapped exit comes back as an ordinary (urgent) message to the handler. */
 static void trapped(struct actor_ctx *ctx, actor_ref_t from, int reason)
 {
-	send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->a), ACTOR_MSG_EXIT, false, from, reason);
+	send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_EXIT, false, from, reason);
 }
 
 /* An exit signal from a linked actor. */
@@ -129,7 +129,7 @@ int actor_monitor(actor_ctx_t *ctx, actor_ref_t target)
 	int err = ask_target(ctx, target, ACTOR__SYS_MONITOR);
 
 	if (err == -ESRCH)	/* down already: say so, in a later turn */
-		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->a), ACTOR_MSG_DOWN, false, target,
+		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_DOWN, false, target,
 			    ACTOR_EXIT_NOPROC);
 	return err == -ESRCH ? 0 : err;
 }
@@ -150,7 +150,7 @@ int actor_link(actor_ctx_t *ctx, actor_ref_t other)
 		return -ENOMEM;
 	err = ask_target(ctx, other, ACTOR__SYS_LINK);
 	if (err == -ESRCH) {	/* gone already: an exit signal, in a later turn */
-		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->a), ACTOR__SYS_LINK_EXIT, true,
+		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR__SYS_LINK_EXIT, true,
 			    other, ACTOR_EXIT_NOPROC);
 		return 0;
 	}
@@ -186,7 +186,7 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 	case ACTOR__SYS_MONITOR:
 		if ((r = relations(ctx->a)) == NULL || !set_add(&r->monitors, who))
 			send_signal(ctx->sys, ctx->w, who, ACTOR_MSG_DOWN, false,
-				    actor__ref_of(ctx->a), -ENOMEM);
+				    actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
 		return true;
 	case ACTOR__SYS_DEMONITOR:
 		if ((r = ctx->a->relations) != NULL)
@@ -195,7 +195,7 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 	case ACTOR__SYS_LINK:
 		if ((r = relations(ctx->a)) == NULL || !set_add(&r->links, who))
 			send_signal(ctx->sys, ctx->w, who, ACTOR__SYS_LINK_EXIT, true,
-				    actor__ref_of(ctx->a), -ENOMEM);
+				    actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
 		return true;
 	case ACTOR__SYS_UNLINK:
 		if ((r = ctx->a->relations) != NULL)
@@ -208,7 +208,7 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 		return true;
 	}
 	case ACTOR__SYS_EXIT:
-		direct_exit(ctx, (actor_ref_t){ .id = e->sender }, *(const int *)e->data);
+		direct_exit(ctx, actor__sender_of(e), *(const int *)e->data);
 		return true;
 	}
 	return false;

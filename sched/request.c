@@ -28,21 +28,21 @@
 #include "sched/internal.h"
 
 struct pending_entry {
-	uint64_t id;			/* 0: empty */
+	uint32_t id;			/* 0: empty */
 	actor_then_t then;
 	void *arg;
 	uint64_t timer;
 };
 
 struct actor__pending {
-	uint64_t next_id;
+	uint32_t next_id;		/* wraps past 0 after 2^32 requests */
 	size_t mask, count;		/* capacity - 1 (a power of two) */
 	struct pending_entry *slots;
 };
 
 /* --- the pending table: open addressing, backward-shift deletion -------- */
 
-static size_t slot_of(uint64_t id, size_t mask)
+static size_t slot_of(uint32_t id, size_t mask)
 {
 	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & mask;
 }
@@ -87,7 +87,7 @@ static int pending_add(struct actor__pending *p, const struct pending_entry *e)
 }
 
 /* Removes id's entry into *out; false if there is none. */
-static bool pending_take(struct actor__pending *p, uint64_t id, struct pending_entry *out)
+static bool pending_take(struct actor__pending *p, uint32_t id, struct pending_entry *out)
 {
 	size_t i, j;
 
@@ -134,7 +134,7 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 	struct actor__pending *p = a->pending;
 	struct pending_entry e = { .then = then, .arg = arg };
 	struct actor__env *env;
-	actor_ref_t self = actor__ref_of(a);
+	actor_ref_t self = actor__ref_of(ctx->sys, a);
 	int err;
 
 	if (then == NULL)
@@ -143,15 +143,16 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 		return -EMSGSIZE;
 	if (p == NULL && (p = a->pending = calloc(1, sizeof(*p))) == NULL)
 		return -ENOMEM;
-	e.id = ++p->next_id;
+	if ((e.id = ++p->next_id) == 0)
+		e.id = ++p->next_id;
 	if (timeout_ns != 0) {
-		err = actor__timer_add(ctx->sys, timeout_ns, self, 0, ACTOR__SYS_TIMEOUT, NULL, 0,
+		err = actor__timer_add(ctx->sys, timeout_ns, self, ACTOR_REF_NONE, ACTOR__SYS_TIMEOUT, NULL, 0,
 				       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, e.id, &e.timer);
 		if (err != 0)
 			return err;
 	}
 	err = pending_add(p, &e);
-	if (err == 0 && (env = actor__env_make(ctx->w->pool, self.id, type, data, size,
+	if (err == 0 && (env = actor__env_make(ctx->w->pool, self, type, data, size,
 					       ACTOR__ENV_REQUEST, e.id)) == NULL)
 		err = -ENOMEM;
 	if (err == 0 && (err = actor__deliver(ctx->sys, ctx->w, to, env)) == 0)
@@ -168,7 +169,7 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
  * counted as late; a timeout that fired while the reply was on its way, or
  * a failure, is just dropped.
  */
-static void finish(struct actor_ctx *ctx, uint64_t id, const actor_msg_t *reply, int error)
+static void finish(struct actor_ctx *ctx, uint32_t id, const actor_msg_t *reply, int error)
 {
 	struct pending_entry e;
 
@@ -202,24 +203,24 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 			   const struct actor__env *request, int error)
 {
-	struct actor__env *e = actor__env_make(actor__pool_of(w), 0, ACTOR__SYS_FAILED, &error,
+	struct actor__env *e = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR__SYS_FAILED, &error,
 					       sizeof error, ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
 					       request->request_id);
 
 	if (e != NULL)		/* else the requester's timeout fires instead */
-		actor__deliver(sys, w, (actor_ref_t){ .id = request->sender }, e);
+		actor__deliver(sys, w, actor__sender_of(request), e);
 }
 
 /* --- the replier's side ------------------------------------------------- */
 
-static int answer(actor_ctx_t *ctx, actor_ref_t to, uint64_t id, uint32_t type, const void *data,
+static int answer(actor_ctx_t *ctx, actor_ref_t to, uint32_t id, uint32_t type, const void *data,
 		  size_t size)
 {
 	struct actor__env *e;
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	e = actor__env_make(ctx->w->pool, actor__ref_of(ctx->a).id, type, data, size,
+	e = actor__env_make(ctx->w->pool, actor__ref_of(ctx->sys, ctx->a), type, data, size,
 			    ACTOR__ENV_REPLY, id);
 	return e != NULL ? actor__deliver(ctx->sys, ctx->w, to, e) : -ENOMEM;
 }
@@ -246,7 +247,7 @@ int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type, con
 
 	if (err != 0)
 		return err;
-	return answer(ctx, (actor_ref_t){ .id = e->sender }, e->request_id, type, data, size);
+	return answer(ctx, actor__sender_of(e), e->request_id, type, data, size);
 }
 
 int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request, actor_promise_t *out)
@@ -256,14 +257,14 @@ int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request, actor_promise_t 
 
 	if (err != 0)
 		return err;
-	*out = (actor_promise_t){ .to = { .id = e->sender }, .request_id = e->request_id };
+	*out = (actor_promise_t){ .to = actor__sender_of(e), .request_id = e->request_id };
 	return 0;
 }
 
 int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t type,
 			  const void *data, size_t size)
 {
-	uint64_t id = promise->request_id;
+	uint32_t id = (uint32_t)promise->request_id;
 
 	if (id == 0)
 		return -EALREADY;
@@ -278,7 +279,7 @@ int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 
 	if ((m->flags & ACTOR__ENV_REQUEST) && (m->flags & ACTOR__ENV_ANSWERED))
 		return -EALREADY;
-	e = actor__env_make(ctx->w->pool, m->sender, m->type, m->data, m->size,
+	e = actor__env_make(ctx->w->pool, actor__sender_of(m), m->type, m->data, m->size,
 			    m->flags & ACTOR__ENV_REQUEST, m->request_id);
 	if (e == NULL)
 		return -ENOMEM;
@@ -392,7 +393,7 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 	if (err == 0) {
 		/* Urgent, so that it comes before any exit a shutdown sends:
 		 * then the cleanup that wakes us always knows q. */
-		struct actor__env *e = actor__env_make(NULL, 0, 1, &qp, sizeof qp,
+		struct actor__env *e = actor__env_make(NULL, ACTOR_REF_NONE, 1, &qp, sizeof qp,
 						       ACTOR__ENV_URGENT, 0);
 
 		err = e != NULL ? actor__deliver(sys, NULL, asker, e) : -ENOMEM;

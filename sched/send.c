@@ -32,7 +32,14 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	bool system = (e->flags & ACTOR__ENV_SYSTEM) != 0;
 	int r;
 
-	if (a == NULL) {
+	if (a == NULL && to.node != 0 && (to.id == 0 || to.node != sys->node_id)) {
+		struct actor__router *router =
+			atomic_load_explicit(&sys->router, memory_order_acquire);
+
+		if (router != NULL)
+			return router->route(router, w, to, e);
+		r = -EHOSTUNREACH;
+	} else if (a == NULL) {
 		r = -ESRCH;
 	} else {
 		e->aux = (uint32_t)(to.id >> 32);
@@ -44,16 +51,16 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 		if (r == -EPIPE)
 			r = -ESRCH;
 	}
-	if (r == -ESRCH && !system)
+	if ((r == -ESRCH || r == -EHOSTUNREACH) && !system)
 		actor__dead_letter(sys, w, to, e);
 	else
 		actor__env_free(actor__pool_of(w), e);
 	return r;
 }
 
-struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, uint32_t type,
+struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
 				   const void *data, size_t size, uint16_t flags,
-				   uint64_t request_id)
+				   uint32_t request_id)
 {
 	struct actor__env *e = actor__env_alloc(pool, size);
 
@@ -62,7 +69,8 @@ struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, ui
 	if (size != 0)
 		memcpy(e->data, data, size);
 	e->type = type;
-	e->sender = sender;
+	e->sender = sender.id;
+	e->sender_node = sender.id != 0 ? sender.node : 0;
 	e->request_id = request_id;
 	e->flags = flags;
 	return e;
@@ -71,7 +79,7 @@ struct actor__env *actor__env_make(struct actor__pool *pool, uint64_t sender, ui
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size)
 {
-	return actor__env_make(actor__pool_of(w), 0, type, data, size,
+	return actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, type, data, size,
 			       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, 0);
 }
 
@@ -83,7 +91,7 @@ int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_
 	return e != NULL ? actor__deliver(sys, w, to, e) : -ENOMEM;
 }
 
-static int send_copy(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
+static int send_copy(struct actor_system *sys, struct actor__worker *w, actor_ref_t sender,
 		     actor_ref_t to, uint32_t type, const void *data, size_t size)
 {
 	struct actor__env *e;
@@ -94,7 +102,7 @@ static int send_copy(struct actor_system *sys, struct actor__worker *w, uint64_t
 	return e != NULL ? actor__deliver(sys, w, to, e) : -ENOMEM;
 }
 
-static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_t sender,
+static int send_moved(struct actor_system *sys, struct actor__worker *w, actor_ref_t sender,
 		      actor_ref_t to, uint32_t type, void *buf, size_t size,
 		      void (*buf_free)(void *))
 {
@@ -108,20 +116,21 @@ static int send_moved(struct actor_system *sys, struct actor__worker *w, uint64_
 		return size > UINT32_MAX ? -EMSGSIZE : -ENOMEM;
 	}
 	e->type = type;
-	e->sender = sender;
+	e->sender = sender.id;
+	e->sender_node = sender.id != 0 ? sender.node : 0;
 	e->request_id = 0;
 	return actor__deliver(sys, w, to, e);
 }
 
 int actor_send(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data, size_t size)
 {
-	return send_copy(ctx->sys, ctx->w, actor__ref_of(ctx->a).id, to, type, data, size);
+	return send_copy(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), to, type, data, size);
 }
 
 int actor_send_moved(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, void *buf, size_t size,
 		     void (*buf_free)(void *))
 {
-	return send_moved(ctx->sys, ctx->w, actor__ref_of(ctx->a).id, to, type, buf, size,
+	return send_moved(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), to, type, buf, size,
 			  buf_free);
 }
 
@@ -130,7 +139,7 @@ int actor_system_send(actor_system_t *sys, actor_ref_t to, uint32_t type, const 
 {
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
-	return send_copy(sys, NULL, 0, to, type, data, size);
+	return send_copy(sys, NULL, ACTOR_REF_NONE, to, type, data, size);
 }
 
 int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, void *buf,
@@ -141,10 +150,10 @@ int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, 
 			buf_free(buf);
 		return -ESHUTDOWN;
 	}
-	return send_moved(sys, NULL, 0, to, type, buf, size, buf_free);
+	return send_moved(sys, NULL, ACTOR_REF_NONE, to, type, buf, size, buf_free);
 }
 
-static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
+static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t to,
 		      uint64_t delay_ns, uint32_t type, const void *data, size_t size,
 		      actor_timer_t *timer)
 {
@@ -166,7 +175,7 @@ static int send_after(struct actor_system *sys, uint64_t sender, actor_ref_t to,
 int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns, uint32_t type,
 		     const void *data, size_t size, actor_timer_t *timer)
 {
-	return send_after(ctx->sys, actor__ref_of(ctx->a).id, to, delay_ns, type, data, size,
+	return send_after(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, delay_ns, type, data, size,
 			  timer);
 }
 
@@ -175,7 +184,7 @@ int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_
 {
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
-	return send_after(sys, 0, to, delay_ns, type, data, size, timer);
+	return send_after(sys, ACTOR_REF_NONE, to, delay_ns, type, data, size, timer);
 }
 
 int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer)
@@ -205,7 +214,7 @@ size_t actor_msg_size(const actor_msg_t *msg)
 
 actor_ref_t actor_msg_sender(const actor_msg_t *msg)
 {
-	return (actor_ref_t){ .id = ((const struct actor__env *)msg)->sender };
+	return actor__sender_of((const struct actor__env *)msg);
 }
 
 void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *))

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +39,24 @@ void actor_config_init(actor_config_t *cfg)
 	cfg->max_actors = 1u << 24;
 }
 
+/* A random node id for this incarnation: refs to an earlier one never
+ * reach this one. Never 0, which means "this node" in a reference. */
+static uint32_t new_node_id(void)
+{
+	uint32_t id = 0;
+
+	while (id == 0)
+		if (getrandom(&id, sizeof id, 0) != sizeof id)
+			id = (uint32_t)(actor__now_ns() * 0x9e3779b97f4a7c15ull >> 32);
+	return id;
+}
+
 static void system_free(struct actor_system *sys)
 {
+	struct actor__router *router = atomic_load(&sys->router);
+
+	if (router != NULL)
+		router->free(router);
 	actor__timers_free(sys);
 	actor__registry_free(sys);
 	actor__workers_free(sys);
@@ -70,6 +87,7 @@ int actor_system_create(actor_system_t **out, const actor_config_t *cfg)
 		free(sys);
 		return -EINVAL;
 	}
+	sys->node_id = new_node_id();
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	sys->nworkers = sys->cfg.workers != 0 ? sys->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
 	sys->cfg.workers = sys->nworkers;
@@ -111,7 +129,7 @@ static void exit_all(struct actor_system *sys)
 		struct actor__actor *a = actor__slot_at(sys, slot);
 
 		if (a != NULL && !actor__mbox_closed(&a->mb))
-			actor__send_system(sys, NULL, actor__ref_of(a), ACTOR__SYS_EXIT, &reason,
+			actor__send_system(sys, NULL, actor__ref_of(sys, a), ACTOR__SYS_EXIT, &reason,
 					   sizeof reason);
 	}
 }
@@ -119,6 +137,7 @@ static void exit_all(struct actor_system *sys)
 void actor_system_shutdown(actor_system_t *sys)
 {
 	const struct timespec ms = { 0, 1000 * 1000 };
+	struct actor__router *router;
 
 	if (atomic_exchange(&sys->shut_down, true))
 		return;
@@ -131,6 +150,9 @@ void actor_system_shutdown(actor_system_t *sys)
 		for (int i = 0; i < SHUTDOWN_SWEEP_MS && live_actors(sys) != 0; i++)
 			nanosleep(&ms, NULL);
 	}
+	router = atomic_load(&sys->router);
+	if (router != NULL)
+		router->stop(router);
 	actor__workers_stop(sys);
 }
 

@@ -262,8 +262,8 @@ void actor__timers_free(struct actor_system *sys)
 }
 
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     uint64_t sender, uint32_t type, const void *data, size_t size,
-		     uint16_t flags, uint64_t request_id, uint64_t *id)
+		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
+		     uint16_t flags, uint32_t request_id, uint64_t *id)
 {
 	struct actor__timers *t = sys->timers;
 	struct actor__env *env = NULL;
