@@ -76,7 +76,7 @@ struct actor__transport_config {
 	size_t max_frame;		/* largest body accepted; 0: 4 MiB */
 	size_t high_water, low_water;	/* queued bytes; 0: 1 MiB and 256 KiB */
 	uint64_t tick_ns;		/* 0: 100 ms */
-	struct actor__loopback *loopback;	/* LOOPBACK: the hub to meet on */
+	struct actor_loopback *loopback;	/* LOOPBACK: the hub to meet on */
 	const char *thread_name;	/* NULL: "actor-io" */
 };
 

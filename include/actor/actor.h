@@ -11,6 +11,7 @@
 #include <actor/version.h>
 #include <actor/types.h>
 #include <actor/system.h>
+#include <actor/node.h>
 
 ACTOR_BEGIN_DECLS
 

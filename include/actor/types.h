@@ -88,6 +88,7 @@ typedef struct actor_spec {
 #define ACTOR_EXIT_KILL 0x7fff0001	/* with actor_exit(): cannot be trapped */
 #define ACTOR_EXIT_SHUTDOWN 0x7fff0002	/* the system is shutting down */
 #define ACTOR_EXIT_NOPROC 0x7fff0003	/* the actor was gone already */
+#define ACTOR_EXIT_NODEDOWN 0x7fff0004	/* its node is unreachable */
 
 /*
  * Message types at or above ACTOR_MSG_RESERVED are the runtime's: a
@@ -97,6 +98,7 @@ typedef struct actor_spec {
 #define ACTOR_MSG_RESERVED 0xffffff00u
 #define ACTOR_MSG_DOWN 0xffffff01u
 #define ACTOR_MSG_EXIT 0xffffff02u
+#define ACTOR_MSG_WHEREIS 0xffffff03u	/* see actor_node_ref() */
 
 /* A child of a supervisor: how to make it, and an optional name that the
  * supervisor registers for it, again after every restart. */

@@ -1,0 +1,179 @@
+/*
+ * cluster/: a system as a node of a cluster.
+ *
+ * Threads. Everything here runs on the transport's I/O thread except the
+ * router's route() (any thread: workers, the timer thread, plain threads)
+ * and the public calls that queue a command for the I/O thread and wait.
+ *
+ * Life cycles:
+ *  - A peer (another node this one has talked to) is made on the I/O thread
+ *    when its first handshake completes and lives until the system is
+ *    destroyed, up or down: senders on any thread find it in the peer table
+ *    without locks, so it must never move or go away.
+ *  - A peer's outbound queue (an actor mailbox of frames) is open while the
+ *    peer is up and closed while it is down: a push that fails with -EPIPE
+ *    means "node down". The push that finds the queue idle (WOKE) puts the
+ *    peer on the ready stack and wakes the I/O thread, which hands the
+ *    frames to the connection in batches and blocks the queue again when
+ *    it is empty.
+ *  - A connection's state (struct link) lives from accept/connect to the
+ *    transport's closed() callback, which frees it.
+ */
+#ifndef ACTOR_CLUSTER_INTERNAL_H
+#define ACTOR_CLUSTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <actor/actor.h>
+
+#include "sched/internal.h"
+#include "transport/frame.h"
+#include "transport/transport.h"
+
+/* Frame envelopes whose kind the I/O thread must note (requests,
+ * monitors, links) before sending: sched/'s flag bits are free here. */
+#define ACTOR__FRAME_TRACKED (1u << 8)
+
+#define ACTOR__PEER_TABLE 1024		/* peers a node can ever know */
+
+/* What a node remembers about one peer, for node-down: requests waiting
+ * for a reply from it, and monitors and links that cross to it. */
+enum actor__track_kind { TRACK_REQUEST = 1, TRACK_MONITOR, TRACK_LINK };
+
+struct actor__track_entry {
+	uint64_t local, remote;		/* REQUEST: requester id, request id */
+	uint32_t kind;			/* 0: empty */
+	uint64_t since_ns;
+};
+
+struct actor__track {
+	struct actor__track_entry *slots;
+	size_t mask, count;
+};
+
+struct actor__peer {
+	uint32_t node;			/* set once, before publication */
+	_Atomic bool up;
+	struct actor__mbox outq;	/* frames from any thread */
+	struct actor__peer *ready_next;	/* on the ready stack */
+
+	/* The I/O thread's own from here on. */
+	char name[ACTOR__NODE_NAME_MAX + 1];
+	struct actor__conn *conn;	/* while up */
+	bool stalled;			/* the connection is above high water */
+	uint64_t last_heard, last_sent;
+	/* Redialing: where it was dialed, and when to try next. */
+	char host[256];
+	uint16_t port;
+	bool redial;
+	uint64_t backoff_ns, redial_at;
+	struct actor__track track;
+};
+
+/* One connection, from accept or connect to its closed() callback. */
+enum { LINK_HELLO, LINK_AUTH, LINK_UP };
+
+struct actor__link {
+	struct actor__link *prev, *next;	/* the node's list */
+	struct actor__conn *conn;
+	int state;
+	uint64_t deadline;		/* for the handshake */
+	uint8_t nonce[ACTOR__NONCE_LEN], peer_nonce[ACTOR__NONCE_LEN];
+	uint32_t peer_node;
+	char peer_name[ACTOR__NODE_NAME_MAX + 1];
+	struct actor__peer *peer;	/* once up, or the peer being redialed */
+	struct actor__dial *dial;	/* a caller waiting for it, or NULL */
+	/* Outbound only: where to, for redialing. */
+	char host[256];
+	uint16_t port;
+};
+
+/* A blocking actor_node_connect(), handed to the I/O thread. */
+struct actor__dial {
+	char host[256];
+	uint16_t port;
+	struct actor__dial *next;
+	/* Under the node's lock: */
+	bool done, abandoned;
+	int result;
+	uint32_t node;
+};
+
+struct actor__node {
+	struct actor__router router;	/* first: sys->router points here */
+	struct actor_system *sys;
+	actor_node_config_t cfg;
+	unsigned char *cookie;
+	struct actor__transport *t;
+	uint16_t port;			/* 0: not listening */
+
+	/* Peers by node id: open addressing, insert-only, I/O thread writes. */
+	_Atomic(struct actor__peer *) peers[ACTOR__PEER_TABLE];
+	_Atomic(struct actor__peer *) ready;	/* stack of peers with frames */
+
+	/* Commands from other threads. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct actor__dial *dials;
+	uint32_t *disconnects;
+	size_t ndisconnects, disconnects_cap;
+	bool stopped;
+
+	/* The I/O thread's own. */
+	struct actor__pool *pool;
+	struct actor__frame_decoder *decoder;
+	struct actor__link *links;	/* connections not yet up, and up */
+	uint64_t last_sweep;
+
+	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
+		bad_frames, queue_full;
+};
+
+/* node.c */
+struct actor__node *actor__node_of(const struct actor_system *sys);
+void actor__node_log(const struct actor__node *n, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The peer with that id, or NULL; any thread. */
+struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+/* Sends a control frame on a connection now, bypassing the queues. */
+void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
+			  const struct actor__frame *f);
+
+/* handshake.c: HELLO and AUTH; see libactor-protocol(7). */
+struct actor__link;
+/* Starts the handshake on a new connection: sends our HELLO. */
+int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l);
+/* A frame before the connection is up: 1 when it completed the handshake
+ * (*peer_node, *peer_name set), 0 to go on, or -errno to close. */
+int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
+			   const struct actor__frame *f);
+
+/* route.c: mail to and from other nodes. */
+int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
+		 struct actor__env *e);
+/* Hands the ready peers' frames to their connections (I/O thread). */
+void actor__route_flush(struct actor__node *n);
+void actor__route_drain(struct actor__node *n, struct actor__peer *p);
+/* An inbound MSG or SIGNAL from peer p, delivered as a local send. */
+int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
+			 const struct actor__frame *f, const char **why);
+/* Peer p is down: fails what was waiting on it. */
+void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
+/* Forgets requests to p that surely timed out long ago. */
+void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now);
+
+/* track.c */
+int actor__track_add(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote,
+		     uint64_t now);
+bool actor__track_del(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote);
+/* Calls fn on every entry, then empties the table. */
+void actor__track_drain(struct actor__track *t,
+			void (*fn)(void *arg, const struct actor__track_entry *e), void *arg);
+/* Drops requests older than max_age_ns (their requester gave up). */
+void actor__track_expire(struct actor__track *t, uint64_t now, uint64_t max_age_ns);
+void actor__track_free(struct actor__track *t);
+
+#endif /* ACTOR_CLUSTER_INTERNAL_H */

@@ -1,0 +1,441 @@
+/*
+ * Mail between nodes. Outbound, on any thread: an envelope for another
+ * node becomes a frame (transport/frame.h) in the peer's queue. On the I/O
+ * thread: queued frames go to the connection in batches, inbound frames
+ * become local sends, and a peer that goes down fails what waits on it.
+ *
+ * Runtime messages cross as SIGNAL frames; their payloads (a reference, a
+ * reason) are fields there, never raw structs, so the format does not
+ * depend on this build's layout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cluster/internal.h"
+
+#define FLUSH_BATCH 64
+/* A request the peer never answered, whose requester has surely given
+ * up, is forgotten after this long. */
+#define REQUEST_MAX_AGE_NS (600ull * 1000 * 1000 * 1000)
+
+/* --- envelope -> frame ---------------------------------------------------- */
+
+/* Fills f for e; false for mail that never crosses (timers, spawns). */
+static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struct actor__env *e,
+		     struct actor__frame *f)
+{
+	const actor_signal_t *sig = e->data;
+	actor_ref_t ref = ACTOR_REF_NONE;
+	int32_t reason = 0;
+	uint32_t op;
+
+	if (!(e->flags & ACTOR__ENV_SYSTEM) && e->type != ACTOR_MSG_DOWN &&
+	    e->type != ACTOR_MSG_EXIT) {
+		f->kind = ACTOR__F_MSG;
+		f->msg.to_id = to.id;
+		f->msg.to_node = to.node;
+		f->msg.from_id = e->sender;
+		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : sys->node_id) : 0;
+		f->msg.type = e->type;
+		f->msg.flags = (e->flags & ACTOR__ENV_URGENT ? ACTOR__WIRE_URGENT : 0) |
+			       (e->flags & ACTOR__ENV_REQUEST ? ACTOR__WIRE_REQUEST : 0) |
+			       (e->flags & ACTOR__ENV_REPLY ? ACTOR__WIRE_REPLY : 0);
+		f->msg.request_id = e->request_id;
+		f->msg.payload = e->data;
+		f->msg.size = e->size;
+		return true;
+	}
+	if (!(e->flags & ACTOR__ENV_SYSTEM)) {
+		op = e->type == ACTOR_MSG_DOWN ? ACTOR__SIG_DOWN : ACTOR__SIG_EXIT_MSG;
+		ref = sig->from;
+		reason = sig->reason;
+	} else {
+		switch (e->type) {
+		case ACTOR__SYS_EXIT:
+			op = ACTOR__SIG_EXIT;
+			ref = actor__sender_of(e);
+			reason = *(const int *)e->data;
+			break;
+		case ACTOR__SYS_MONITOR:
+		case ACTOR__SYS_DEMONITOR:
+		case ACTOR__SYS_LINK:
+		case ACTOR__SYS_UNLINK:
+			op = e->type == ACTOR__SYS_MONITOR ? ACTOR__SIG_MONITOR :
+			     e->type == ACTOR__SYS_DEMONITOR ? ACTOR__SIG_DEMONITOR :
+			     e->type == ACTOR__SYS_LINK ? ACTOR__SIG_LINK : ACTOR__SIG_UNLINK;
+			ref = *(const actor_ref_t *)e->data;
+			break;
+		case ACTOR__SYS_LINK_EXIT:
+			op = ACTOR__SIG_LINK_EXIT;
+			ref = sig->from;
+			reason = sig->reason;
+			break;
+		case ACTOR__SYS_FAILED:
+			op = ACTOR__SIG_FAILED;
+			reason = *(const int *)e->data;
+			break;
+		default:
+			return false;
+		}
+	}
+	f->kind = ACTOR__F_SIGNAL;
+	f->signal.op = op;
+	f->signal.to_id = to.id;
+	f->signal.to_node = to.node;
+	f->signal.ref_id = ref.id;
+	f->signal.ref_node = ref.id != 0 ? (ref.node != 0 ? ref.node : sys->node_id) : 0;
+	f->signal.reason = reason;
+	f->signal.request_id = e->request_id;
+	return true;
+}
+
+static bool tracked(const struct actor__frame *f)
+{
+	if (f->kind == ACTOR__F_MSG)
+		return (f->msg.flags & ACTOR__WIRE_REQUEST) != 0;
+	return f->signal.op >= ACTOR__SIG_MONITOR && f->signal.op <= ACTOR__SIG_LINK_EXIT;
+}
+
+/* --- when the peer cannot be reached -------------------------------------- */
+
+static void tell_local(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		       actor_ref_t from, uint32_t type, bool system, int reason)
+{
+	actor_signal_t sig = { .from = from, .reason = reason };
+	struct actor__env *e = actor__env_make(actor__pool_of(w), from, type, &sig, sizeof sig,
+					       ACTOR__ENV_URGENT | (system ? ACTOR__ENV_SYSTEM : 0),
+					       0);
+
+	if (e != NULL)
+		actor__deliver(sys, w, to, e);
+}
+
+/* Mail for a node that is down or unknown: a monitor or link learns it at
+ * once, like Erlang's noconnection; other mail is a dead letter. */
+static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		       struct actor__env *e)
+{
+	if (e->flags & ACTOR__ENV_SYSTEM) {
+		actor_ref_t who = e->size >= sizeof who ? *(const actor_ref_t *)e->data :
+							  ACTOR_REF_NONE;
+
+		if (e->type == ACTOR__SYS_MONITOR)
+			tell_local(sys, w, who, to, ACTOR_MSG_DOWN, false, ACTOR_EXIT_NODEDOWN);
+		else if (e->type == ACTOR__SYS_LINK)
+			tell_local(sys, w, who, to, ACTOR__SYS_LINK_EXIT, true,
+				   ACTOR_EXIT_NODEDOWN);
+		actor__env_free(actor__pool_of(w), e);
+		return 0;
+	}
+	actor__dead_letter(sys, w, to, e);
+	return -EHOSTUNREACH;
+}
+
+/* --- the node's name service ---------------------------------------------- */
+
+/* A whereis request to this node: answered at once, from the registry. */
+static int whereis_here(struct actor_system *sys, struct actor__worker *w, struct actor__env *e)
+{
+	char name[ACTOR__NODE_NAME_MAX + 1];
+	actor_ref_t ref = ACTOR_REF_NONE;
+	struct actor__env *reply;
+
+	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
+		actor__dead_letter(sys, w, actor_node_ref(sys->node_id), e);
+		return -ESRCH;
+	}
+	if (e->size < sizeof name) {
+		memcpy(name, e->data, e->size);
+		name[e->size] = '\0';
+		if (actor_lookup(sys, name, &ref) != 0)
+			ref = ACTOR_REF_NONE;
+	}
+	reply = actor__env_make(actor__pool_of(w), actor_node_ref(sys->node_id), ACTOR_MSG_WHEREIS,
+				&ref, sizeof ref, ACTOR__ENV_REPLY, e->request_id);
+	if (reply != NULL)
+		actor__deliver(sys, w, actor__sender_of(e), reply);
+	actor__env_free(actor__pool_of(w), e);
+	return 0;
+}
+
+/* --- outbound, any thread -------------------------------------------------- */
+
+static void ready_push(struct actor__node *n, struct actor__peer *p)
+{
+	struct actor__peer *head = atomic_load_explicit(&n->ready, memory_order_relaxed);
+
+	/* Only the push that found the queue blocked gets here, so a peer is
+	 * on the stack at most once (peer_down takes it off before closing). */
+	do
+		p->ready_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&n->ready, &head, p, memory_order_release,
+						      memory_order_relaxed));
+	n->t->ops->wake(n->t);
+}
+
+int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
+		 struct actor__env *e)
+{
+	struct actor__node *n = (struct actor__node *)r;
+	struct actor_system *sys = n->sys;
+	struct actor__pool *pool = actor__pool_of(w);
+	struct actor__peer *p;
+	struct actor__frame f;
+	struct actor__env *fe;
+	int err;
+
+	if (to.node == sys->node_id)
+		return whereis_here(sys, w, e);
+	if (!frame_of(sys, to, e, &f)) {
+		actor__env_free(pool, e);
+		return 0;
+	}
+	p = actor__peer_find(n, to.node);
+	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
+		return unreachable(sys, w, to, e);
+	fe = actor__env_alloc(pool, ACTOR__MSG_FRAME_MAX(e->size));
+	if (fe == NULL) {
+		actor__env_free(pool, e);
+		return -ENOMEM;
+	}
+	fe->size = (uint32_t)actor__frame_encode(&f, fe->data, ACTOR__MSG_FRAME_MAX(e->size));
+	fe->flags = tracked(&f) ? ACTOR__FRAME_TRACKED : 0;
+	err = actor__mbox_push(&p->outq, fe);
+	if (err == ACTOR__MBOX_WOKE)
+		ready_push(n, p);
+	if (err >= 0) {
+		actor__env_free(pool, e);
+		return 0;
+	}
+	actor__env_free(pool, fe);
+	if (err == -EAGAIN) {
+		atomic_fetch_add_explicit(&n->queue_full, 1, memory_order_relaxed);
+		actor__env_free(pool, e);
+		return -EAGAIN;
+	}
+	return unreachable(sys, w, to, e);	/* -EPIPE: it went down meanwhile */
+}
+
+/* --- outbound, the I/O thread ---------------------------------------------- */
+
+/* Notes what a frame leaving for p will need undone if p goes down. */
+static void note_outbound(struct actor__node *n, struct actor__peer *p,
+			  const struct actor__env *fe, uint64_t now)
+{
+	struct actor__frame f;
+	const char *why;
+
+	if (!(fe->flags & ACTOR__FRAME_TRACKED) ||
+	    actor__frame_decode(n->decoder, (const unsigned char *)fe->data + ACTOR__FRAME_PREFIX,
+				fe->size - ACTOR__FRAME_PREFIX, &f, &why) != 0)
+		return;
+	if (f.kind == ACTOR__F_MSG) {
+		actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id, now);
+		return;
+	}
+	switch (f.signal.op) {
+	case ACTOR__SIG_MONITOR:
+		actor__track_add(&p->track, TRACK_MONITOR, f.signal.ref_id, f.signal.to_id, now);
+		break;
+	case ACTOR__SIG_DEMONITOR:
+		actor__track_del(&p->track, TRACK_MONITOR, f.signal.ref_id, f.signal.to_id);
+		break;
+	case ACTOR__SIG_LINK:
+		actor__track_add(&p->track, TRACK_LINK, f.signal.ref_id, f.signal.to_id, now);
+		break;
+	case ACTOR__SIG_UNLINK:
+	case ACTOR__SIG_LINK_EXIT:
+		actor__track_del(&p->track, TRACK_LINK, f.signal.ref_id, f.signal.to_id);
+		break;
+	}
+}
+
+void actor__route_drain(struct actor__node *n, struct actor__peer *p)
+{
+	const struct actor__transport_ops *ops = n->t->ops;
+	struct actor__env *batch[FLUSH_BATCH];
+	uint64_t now = actor__now_ns(), bytes;
+	size_t k;
+
+	while (p->conn != NULL && !p->stalled) {
+		k = actor__mbox_pop_batch(&p->outq, batch, FLUSH_BATCH);
+		if (k == 0) {
+			if (actor__mbox_try_block(&p->outq))
+				return;
+			continue;
+		}
+		bytes = 0;
+		for (size_t i = 0; i < k; i++) {
+			note_outbound(n, p, batch[i], now);
+			bytes += batch[i]->size;
+		}
+		atomic_fetch_add_explicit(&n->frames_out, k, memory_order_relaxed);
+		atomic_fetch_add_explicit(&n->bytes_out, bytes, memory_order_relaxed);
+		p->last_sent = now;
+		ops->send(p->conn, batch, k);
+		p->stalled = ops->queued(p->conn) >= n->t->cfg.high_water;
+	}
+}
+
+void actor__route_flush(struct actor__node *n)
+{
+	struct actor__peer *p = atomic_exchange_explicit(&n->ready, NULL, memory_order_acquire);
+
+	while (p != NULL) {
+		struct actor__peer *next = p->ready_next;
+
+		actor__route_drain(n, p);
+		p = next;
+	}
+}
+
+/* --- inbound, the I/O thread ----------------------------------------------- */
+
+static uint16_t env_flags(uint32_t wire)
+{
+	return (wire & ACTOR__WIRE_URGENT ? ACTOR__ENV_URGENT : 0) |
+	       (wire & ACTOR__WIRE_REQUEST ? ACTOR__ENV_REQUEST : 0) |
+	       (wire & ACTOR__WIRE_REPLY ? ACTOR__ENV_REPLY : 0);
+}
+
+static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, uint32_t type,
+		   const void *data, size_t size, uint16_t flags, uint32_t request_id)
+{
+	struct actor__env *e = actor__env_make(n->pool, sender, type, data, size, flags,
+					       request_id);
+
+	return e != NULL ? actor__deliver(n->sys, NULL, to, e) : -ENOMEM;
+}
+
+static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_ref_t to,
+			  const struct actor__frame *f)
+{
+	actor_ref_t ref = { .id = f->signal.ref_id, .node = f->signal.ref_node };
+	actor_signal_t sig = { .from = ref, .reason = f->signal.reason };
+	uint16_t sys_flags = ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT;
+	int reason = f->signal.reason;
+
+	switch (f->signal.op) {
+	case ACTOR__SIG_EXIT:
+		return deliver(n, to, ref, ACTOR__SYS_EXIT, &reason, sizeof reason, sys_flags, 0);
+	case ACTOR__SIG_MONITOR:
+		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_MONITOR, &ref, sizeof ref,
+			       sys_flags, 0);
+	case ACTOR__SIG_DEMONITOR:
+		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_DEMONITOR, &ref, sizeof ref,
+			       sys_flags, 0);
+	case ACTOR__SIG_LINK:
+		actor__track_add(&p->track, TRACK_LINK, to.id, ref.id, actor__now_ns());
+		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_LINK, &ref, sizeof ref,
+			       sys_flags, 0);
+	case ACTOR__SIG_UNLINK:
+		actor__track_del(&p->track, TRACK_LINK, to.id, ref.id);
+		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_UNLINK, &ref, sizeof ref,
+			       sys_flags, 0);
+	case ACTOR__SIG_LINK_EXIT:
+		actor__track_del(&p->track, TRACK_LINK, to.id, ref.id);
+		return deliver(n, to, ref, ACTOR__SYS_LINK_EXIT, &sig, sizeof sig, sys_flags, 0);
+	case ACTOR__SIG_FAILED:
+		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->signal.request_id);
+		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &reason, sizeof reason,
+			       sys_flags, f->signal.request_id);
+	case ACTOR__SIG_DOWN:
+		actor__track_del(&p->track, TRACK_MONITOR, to.id, ref.id);
+		return deliver(n, to, ref, ACTOR_MSG_DOWN, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
+	default:	/* ACTOR__SIG_EXIT_MSG; the decoder checked the range */
+		return deliver(n, to, ref, ACTOR_MSG_EXIT, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
+	}
+}
+
+int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
+			 const struct actor__frame *f, const char **why)
+{
+	uint32_t self = n->sys->node_id;
+	actor_ref_t to, from;
+
+	if (f->kind == ACTOR__F_SIGNAL) {
+		if (f->signal.to_node != self) {
+			*why = "SIGNAL for another node";
+			return -EBADMSG;
+		}
+		if (f->signal.ref_id != 0 && f->signal.ref_node != p->node &&
+		    f->signal.op != ACTOR__SIG_DOWN && f->signal.op != ACTOR__SIG_EXIT_MSG) {
+			*why = "SIGNAL from an actor of another node";
+			return -EBADMSG;
+		}
+		to = (actor_ref_t){ .id = f->signal.to_id, .node = self };
+		inbound_signal(n, p, to, f);
+		return 0;
+	}
+	if (f->msg.to_node != self || (f->msg.from_id != 0 && f->msg.from_node != p->node)) {
+		*why = "MSG for another node, or from an actor of another node";
+		return -EBADMSG;
+	}
+	to = (actor_ref_t){ .id = f->msg.to_id, .node = self };
+	from = (actor_ref_t){ .id = f->msg.from_id, .node = f->msg.from_node };
+	if ((f->msg.flags & ACTOR__WIRE_REPLY) && to.id != 0)
+		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->msg.request_id);
+	if (to.id == 0 && f->msg.from_id == 0)
+		return 0;	/* a whereis nobody could be answered for */
+	deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size, env_flags(f->msg.flags),
+		f->msg.request_id);
+	return 0;
+}
+
+/* --- node down -------------------------------------------------------------- */
+
+struct down_ctx {
+	struct actor__node *n;
+	struct actor__peer *p;
+};
+
+static void fail_tracked(void *arg, const struct actor__track_entry *e)
+{
+	const struct down_ctx *d = arg;
+	struct actor_system *sys = d->n->sys;
+	actor_ref_t local = { .id = e->local, .node = sys->node_id };
+	actor_ref_t remote = { .id = e->remote, .node = d->p->node };
+	int err = -EHOSTUNREACH;
+
+	switch (e->kind) {
+	case TRACK_REQUEST:
+		deliver(d->n, local, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
+			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, (uint32_t)e->remote);
+		break;
+	case TRACK_MONITOR:
+		tell_local(sys, NULL, local, remote, ACTOR_MSG_DOWN, false, ACTOR_EXIT_NODEDOWN);
+		break;
+	case TRACK_LINK:
+		tell_local(sys, NULL, local, remote, ACTOR__SYS_LINK_EXIT, true,
+			   ACTOR_EXIT_NODEDOWN);
+		break;
+	}
+}
+
+void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
+{
+	struct down_ctx d = { n, p };
+	struct actor__env *e, *next;
+	uint64_t now = actor__now_ns();
+
+	/* p must leave the ready stack before its queue closes: reopened, it
+	 * could be pushed again (the caller cleared p->conn, so p sends nothing). */
+	actor__route_flush(n);
+	e = actor__mbox_close(&p->outq);
+	/* Frames that never left still made promises: note them, then fail
+	 * everything noted. */
+	for (; e != NULL; e = next) {
+		next = e->next;
+		note_outbound(n, p, e, now);
+		actor__env_free(n->pool, e);
+	}
+	actor__track_drain(&p->track, fail_tracked, &d);
+	p->stalled = false;
+}
+
+void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now)
+{
+	actor__track_expire(&p->track, now, REQUEST_MAX_AGE_NS);
+}

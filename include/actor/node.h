@@ -1,0 +1,127 @@
+/*
+ * libactor: nodes. A system becomes a node of a cluster with
+ * actor_node_start(): it then listens for other nodes, connects to them,
+ * and references to actors on them work like local ones: sends, requests,
+ * replies, forwards, monitors and links cross the network transparently.
+ * The wire protocol is libactor-protocol(7).
+ */
+#ifndef ACTOR_NODE_H
+#define ACTOR_NODE_H
+
+#include <actor/common.h>
+#include <actor/types.h>
+
+ACTOR_BEGIN_DECLS
+
+/* An in-process meeting point for the loopback transport: systems in one
+ * process that name the same hub reach each other without sockets. */
+typedef struct actor_loopback actor_loopback_t;
+
+typedef struct actor_node_config {
+	const char *name;		/* for logs and peers; default "node" */
+	/* Where to listen: host (default "127.0.0.1"; "0.0.0.0" or "::" only
+	 * when asked) and port (0: any free port, see actor_node_port()). */
+	const char *listen_host;
+	uint16_t listen_port;
+	bool no_listen;			/* connect out only */
+	/* The shared secret every node of the cluster has; required, at
+	 * least 16 bytes. Never sent: the handshake proves it with
+	 * HMAC-SHA-256 over nonces from both sides. */
+	const void *cookie;
+	size_t cookie_len;
+	/* "uring", "epoll", "loopback", or NULL: $ACTOR_TRANSPORT, else
+	 * io_uring, else epoll. */
+	const char *transport;
+	actor_loopback_t *loopback;	/* the hub, for "loopback" */
+	/* Failure detection: a PING after interval_ns of silence; a peer
+	 * heard nothing from for timeout_ns is down (default 500 ms, 2 s). */
+	uint64_t heartbeat_interval_ns;
+	uint64_t heartbeat_timeout_ns;
+	uint64_t handshake_timeout_ns;	/* default 5 s */
+	/* After losing a peer it connected to, a node retries with backoff
+	 * from min to max (default 100 ms to 5 s); 0 for max: never. */
+	uint64_t reconnect_min_ns;
+	uint64_t reconnect_max_ns;
+	size_t max_frame;		/* largest frame accepted; default 4 MiB */
+	/* Frames waiting for one peer's connection; beyond it sends to that
+	 * node fail with -EAGAIN. Default 65536. */
+	uint32_t max_queued;
+	/* Optional: told on the I/O thread when a node comes up (reason 0)
+	 * or goes down (reason -errno: -ETIMEDOUT for missed heartbeats,
+	 * -ECONNRESET, ...). It must not block. */
+	void (*node_event)(void *arg, uint32_t node, const char *name, bool up, int reason);
+	void *node_event_arg;
+} actor_node_config_t;
+
+/* Fills in the defaults. */
+ACTOR_API void actor_node_config_init(actor_node_config_t *cfg);
+
+/*
+ * Makes sys a node: starts its I/O thread and listens. Once per system,
+ * before spawning actors whose references travel. 0, or -EALREADY, -EINVAL
+ * (no cookie or one too short, bad settings), -EADDRINUSE and other socket
+ * errors, -ENOMEM. The node stops with the system.
+ */
+ACTOR_API int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg);
+
+/* This system's node id (random per system, never 0). */
+ACTOR_API uint32_t actor_node_id(const actor_system_t *sys);
+
+/* The port the node listens on, or -ENOTCONN. */
+ACTOR_API int actor_node_port(const actor_system_t *sys);
+
+/*
+ * Connects to the node at host:port (for loopback, the name of the hub
+ * entry: host as given to the other node's listen_host, and its port) and
+ * waits for the handshake, at most timeout_ns. *node gets its id. Not from
+ * a handler (-EDEADLK). 0, or -ETIMEDOUT, -ECONNREFUSED, -EACCES (the
+ * cookie was refused), -ESHUTDOWN, ... The node reconnects by itself after
+ * losing the connection.
+ */
+ACTOR_API int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
+				 uint64_t timeout_ns, uint32_t *node);
+
+/* Closes the connection to node and stops reconnecting: it is down (with
+ * reason -ECONNABORTED) until connected again. 0 or -ENOENT. */
+ACTOR_API int actor_node_disconnect(actor_system_t *sys, uint32_t node);
+
+/* Whether node is connected now (this node counts as connected). */
+ACTOR_API bool actor_node_is_up(const actor_system_t *sys, uint32_t node);
+
+/*
+ * The name service of node: a request to it of type ACTOR_MSG_WHEREIS
+ * with a registered name as payload is answered with a reply of the same
+ * type whose payload is the actor_ref_t (ACTOR_REF_NONE: no such name).
+ * Works for this node's id too.
+ */
+static inline actor_ref_t actor_node_ref(uint32_t node)
+{
+	return (actor_ref_t){ .id = 0, .node = node };
+}
+
+/* Looks a name up on node, waiting at most timeout_ns: 0 and *out, or
+ * -ENOENT (no such name), -EHOSTUNREACH, -ETIMEDOUT, -EDEADLK (from a
+ * handler: use actor_request() with actor_node_ref() there). */
+ACTOR_API int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
+				 uint64_t timeout_ns, actor_ref_t *out);
+
+typedef struct actor_node_stats {
+	uint64_t frames_out, frames_in;
+	uint64_t bytes_out, bytes_in;
+	uint64_t peers_up;		/* connected now */
+	uint64_t nodes_down;		/* times a peer went down */
+	uint64_t refused;		/* handshakes refused (bad cookie, ...) */
+	uint64_t bad_frames;		/* connections closed for a bad frame */
+	uint64_t queue_full;		/* sends refused with -EAGAIN */
+} actor_node_stats_t;
+
+/* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */
+ACTOR_API int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out);
+
+ACTOR_API int actor_loopback_create(actor_loopback_t **out);
+/* After every system that used it is destroyed. */
+ACTOR_API void actor_loopback_destroy(actor_loopback_t *hub);
+
+ACTOR_END_DECLS
+
+#endif /* ACTOR_NODE_H */
