@@ -5,3 +5,12 @@ libactor_core_la_SOURCES += \
 	cluster/handshake.c \
 	cluster/route.c \
 	cluster/track.c
+
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_node
+TESTS += tests/test_node
+endif
+endif
+tests_test_node_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_node_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

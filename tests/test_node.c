@@ -1,0 +1,379 @@
+/*
+ * Remote actors: two (or three) systems in one process, or a forked child
+ * node, over each transport: loopback, TCP on epoll, TCP on io_uring.
+ * Every scenario runs once per transport; io_uring ones skip where the
+ * kernel refuses io_uring.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <actor/actor.h>
+
+#include "tests/leakcheck.h"
+#include "tests/stress/stress.h"
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+
+static const char cookie[] = "test-cookie-0123456789";
+
+enum { ECHO = 1, COUNT, GET, SINK, WATCH, LINKME };
+
+static _Atomic int got, downs, down_reason, order_errors, fails, fail_error;
+static actor_loopback_t *hub;
+
+static void reset(void)
+{
+	atomic_store(&got, 0);
+	atomic_store(&downs, 0);
+	atomic_store(&down_reason, 0);
+	atomic_store(&order_errors, 0);
+	atomic_store(&fails, 0);
+	atomic_store(&fail_error, 0);
+	hub = NULL;
+}
+
+static bool uring_works(void)
+{
+	actor_system_t *s;
+	actor_node_config_t cfg;
+	int err;
+
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "uring";
+	cfg.listen_port = 0;
+	err = actor_node_start(s, &cfg);
+	actor_system_destroy(s);
+	return err == 0;
+}
+
+static void config(actor_node_config_t *cfg, const char *transport, const char *name)
+{
+	actor_node_config_init(cfg);
+	cfg->name = name;
+	cfg->cookie = cookie;
+	cfg->cookie_len = sizeof cookie - 1;
+	cfg->transport = transport;
+	cfg->heartbeat_interval_ns = 100 * MS;
+	cfg->heartbeat_timeout_ns = 500 * MS;
+	cfg->reconnect_min_ns = 50 * MS;
+	cfg->reconnect_max_ns = 200 * MS;
+	if (strcmp(transport, "loopback") == 0) {
+		if (hub == NULL)
+			cr_assert_eq(actor_loopback_create(&hub), 0);
+		cfg->loopback = hub;
+	}
+}
+
+static actor_system_t *node(const char *transport, const char *name)
+{
+	actor_system_t *s;
+	actor_node_config_t cfg;
+
+	if (strcmp(transport, "uring") == 0 && !uring_works())
+		cr_skip_test("io_uring is not available here");
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	config(&cfg, transport, name);
+	cr_assert_eq(actor_node_start(s, &cfg), 0);
+	cr_assert_gt(actor_node_port(s), 0);
+	return s;
+}
+
+static uint32_t connect_to(actor_system_t *from, actor_system_t *to)
+{
+	uint32_t id = 0;
+
+	cr_assert_eq(actor_node_connect(from, "127.0.0.1", (uint16_t)actor_node_port(to), 5 * SEC,
+					&id), 0);
+	cr_assert_eq(id, actor_node_id(to));
+	return id;
+}
+
+static void finish(actor_system_t *a, actor_system_t *b)
+{
+	actor_system_destroy(a);
+	actor_system_destroy(b);
+	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
+
+static bool reaches(_Atomic int *v, int want, int seconds)
+{
+	for (int i = 0; i < seconds * 1000; i++) {
+		if (atomic_load(v) >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* --- actors ---------------------------------------------------------------- */
+
+/* Replies to requests with the payload; counts plain messages in order. */
+struct echo {
+	uint64_t next;
+};
+
+static void echo_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct echo *s = actor_self_state(ctx);
+
+	switch (actor_msg_type(m)) {
+	case ECHO:
+		actor_reply(ctx, m, ECHO, actor_msg_data(m), actor_msg_size(m));
+		break;
+	case COUNT: {
+		uint64_t seq;
+
+		memcpy(&seq, actor_msg_data(m), sizeof seq);
+		if (seq != s->next++)
+			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(&got, 1);
+		break;
+	}
+	case GET:
+		actor_reply(ctx, m, GET, &s->next, sizeof s->next);
+		break;
+	case SINK:	/* a request never answered */
+		break;
+	}
+}
+
+static const actor_spec_t echo_spec = { .name = "echo", .handler = echo_handler,
+					.state_size = sizeof(struct echo) };
+
+static actor_ref_t spawn_echo(actor_system_t *s, const char *name)
+{
+	actor_ref_t r;
+
+	cr_assert_eq(actor_system_spawn(s, &echo_spec, NULL, &r), 0);
+	cr_assert_eq(actor_register(s, name, r), 0);
+	return r;
+}
+
+/* Requests, sends, monitors or links to `target` as told by its first
+ * message; reports outcomes in the counters. */
+struct client {
+	actor_ref_t target;
+	long n;
+};
+
+static void on_reply(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	if (error != 0) {
+		atomic_store(&fail_error, error);
+		atomic_fetch_add(&fails, 1);
+	} else if (actor_msg_size(reply) == 5 && memcmp(actor_msg_data(reply), "hello", 5) == 0) {
+		atomic_fetch_add(&got, 1);
+	}
+}
+
+static void client_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct client *s = actor_self_state(ctx);
+	const struct client *cmd = actor_msg_data(m);
+
+	switch (actor_msg_type(m)) {
+	case ECHO:
+		s->target = cmd->target;
+		for (long i = 0; i < cmd->n; i++)
+			cr_assert_eq(actor_request(ctx, s->target, ECHO, "hello", 5, 10 * SEC,
+						   on_reply, NULL), 0);
+		break;
+	case SINK:
+		actor_request(ctx, cmd->target, SINK, NULL, 0, 60 * SEC, on_reply, NULL);
+		break;
+	case COUNT:
+		for (uint64_t i = 0; i < (uint64_t)cmd->n; i++) {
+			int err;
+
+			while ((err = actor_send(ctx, cmd->target, COUNT, &i, sizeof i)) == -EAGAIN)
+				usleep(100);
+			cr_assert_eq(err, 0);
+		}
+		break;
+	case WATCH:
+		actor_monitor(ctx, cmd->target);
+		break;
+	case LINKME:
+		actor_trap_exit(ctx, true);
+		actor_link(ctx, cmd->target);
+		break;
+	case ACTOR_MSG_DOWN:
+	case ACTOR_MSG_EXIT: {
+		const actor_signal_t *sig = actor_msg_data(m);
+
+		atomic_store(&down_reason, sig->reason);
+		atomic_fetch_add(&downs, 1);
+		break;
+	}
+	}
+}
+
+static const actor_spec_t client_spec = { .name = "client", .handler = client_handler,
+					  .state_size = sizeof(struct client) };
+
+static actor_ref_t client_do(actor_system_t *s, uint32_t type, actor_ref_t target, long n)
+{
+	struct client cmd = { .target = target, .n = n };
+	actor_ref_t c;
+
+	cr_assert_eq(actor_system_spawn(s, &client_spec, NULL, &c), 0);
+	cr_assert_eq(actor_system_send(s, c, type, &cmd, sizeof cmd), 0);
+	return c;
+}
+
+/* --- scenarios ------------------------------------------------------------- */
+
+static void whereis_and_ask(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo"), found;
+	uint32_t id = connect_to(b, a), type;
+	void *reply = NULL;
+	size_t size;
+
+	cr_assert(actor_node_is_up(b, id));
+	cr_assert_eq(actor_node_whereis(b, id, "echo", 5 * SEC, &found), 0);
+	cr_assert(actor_ref_equal(found, echo));
+	cr_assert_eq(actor_node_whereis(b, id, "nobody", 5 * SEC, &found), -ENOENT);
+	/* The name service answers for this node too. */
+	cr_assert_eq(actor_node_whereis(a, actor_node_id(a), "echo", 5 * SEC, &found), 0);
+	cr_assert(actor_ref_equal(found, echo));
+	cr_assert_eq(actor_system_ask(b, echo, ECHO, "abc", 3, 5 * SEC, &type, &reply, &size), 0);
+	cr_assert_eq(size, 3);
+	cr_assert_eq(memcmp(reply, "abc", 3), 0);
+	free(reply);
+	finish(a, b);
+}
+
+static void requests_between_actors(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo");
+
+	connect_to(b, a);
+	client_do(b, ECHO, echo, 1000);
+	cr_assert(reaches(&got, 1000, 20), "%d replies of 1000", atomic_load(&got));
+	cr_assert_eq(atomic_load(&fails), 0);
+	finish(a, b);
+}
+
+static void many_messages_in_order(const char *transport, long n)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo");
+	uint64_t *count = NULL;
+	size_t size;
+
+	connect_to(b, a);
+	client_do(b, COUNT, echo, n);
+	client_do(b, COUNT, spawn_echo(a, "echo2"), 1000);
+	cr_assert(reaches(&got, (int)n + 1000, 120), "%d of %ld messages", atomic_load(&got),
+		  n + 1000);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	cr_assert_eq(actor_system_ask(b, echo, GET, NULL, 0, 5 * SEC, NULL, (void **)&count,
+				      &size), 0);
+	cr_assert_eq(*count, (uint64_t)n);
+	free(count);
+	finish(a, b);
+}
+
+static void monitor_fires_on_exit(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo");
+
+	connect_to(b, a);
+	client_do(b, WATCH, echo, 0);
+	client_do(b, LINKME, echo, 0);
+	usleep(200 * 1000);	/* the monitor and link reach a */
+	cr_assert_eq(actor_exit(a, echo, -EIO), 0);
+	cr_assert(reaches(&downs, 2, 10), "%d of 2 signals", atomic_load(&downs));
+	cr_assert_eq(atomic_load(&down_reason), -EIO);
+	finish(a, b);
+}
+
+static void node_down_fails_what_waits(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo");
+	actor_system_stats_t st;
+	uint32_t id = connect_to(b, a);
+
+	client_do(b, WATCH, echo, 0);
+	client_do(b, LINKME, echo, 0);
+	client_do(b, SINK, echo, 0);
+	usleep(200 * 1000);
+	cr_assert_eq(actor_node_disconnect(b, id), 0);
+	cr_assert(reaches(&downs, 2, 10), "%d of 2 node-down signals", atomic_load(&downs));
+	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
+	cr_assert(reaches(&fails, 1, 10), "the pending request did not fail");
+	cr_assert_eq(atomic_load(&fail_error), -EHOSTUNREACH);
+	cr_assert_not(actor_node_is_up(b, id));
+	/* Mail for a down node is a dead letter. */
+	actor_system_stats(b, &st);
+	cr_assert_eq(actor_system_send(b, echo, COUNT, "12345678", 8), -EHOSTUNREACH);
+	{
+		actor_system_stats_t st2;
+
+		actor_system_stats(b, &st2);
+		cr_assert_eq(st2.dead_letters, st.dead_letters + 1);
+	}
+	/* A monitor set up now fires at once. */
+	client_do(b, WATCH, echo, 0);
+	cr_assert(reaches(&downs, 3, 10));
+	finish(a, b);
+}
+
+static void wrong_cookie_refused(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b;
+	actor_node_config_t cfg;
+	actor_node_stats_t st;
+	uint32_t id;
+	int err;
+
+	cr_assert_eq(actor_system_create(&b, NULL), 0);
+	config(&cfg, transport, "intruder");
+	cfg.cookie = "another-cookie-0123456789";
+	cfg.cookie_len = 25;
+	cr_assert_eq(actor_node_start(b, &cfg), 0);
+	err = actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 5 * SEC, &id);
+	cr_assert(err == -EACCES || err == -ECONNRESET, "connect gave %d", err);
+	usleep(100 * 1000);
+	cr_assert_eq(actor_node_stats(a, &st), 0);
+	cr_assert_eq(st.refused, 1);
+	cr_assert_eq(st.peers_up, 0);
+	finish(a, b);
+}
+
+#define FOR_EACH_TRANSPORT(suite, name, body)                                 \
+	Test(suite, name##_loopback) { body("loopback"); }                    \
+	Test(suite, name##_epoll) { body("epoll"); }                          \
+	Test(suite, name##_uring) { body("uring"); }
+
+TestSuite(node, .init = reset, .timeout = 120);
+
+FOR_EACH_TRANSPORT(node, whereis_and_ask, whereis_and_ask)
+FOR_EACH_TRANSPORT(node, requests_between_actors, requests_between_actors)
+FOR_EACH_TRANSPORT(node, monitor_and_link_across_nodes, monitor_fires_on_exit)
+FOR_EACH_TRANSPORT(node, node_down_fails_what_waits, node_down_fails_what_waits)
+FOR_EACH_TRANSPORT(node, wrong_cookie_refused, wrong_cookie_refused)
+
+static void million(const char *transport)
+{
+	many_messages_in_order(transport, strcmp(transport, "loopback") == 0 ? 200000 : 1000000);
+}
+FOR_EACH_TRANSPORT(node, messages_in_order_none_lost, million)
