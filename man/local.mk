@@ -62,6 +62,21 @@ dist_man3_MANS += \
 	man/actor_system_workers.3 \
 	man/actor_version.3 \
 	man/actor_version_string.3 \
-	man/actor_worker_stats_t.3
+	man/actor_worker_stats_t.3 \
+	man/actor_node_config_t.3 \
+	man/actor_node_config_init.3 \
+	man/actor_node_start.3 \
+	man/actor_node_id.3 \
+	man/actor_node_port.3 \
+	man/actor_node_connect.3 \
+	man/actor_node_disconnect.3 \
+	man/actor_node_is_up.3 \
+	man/actor_node_ref.3 \
+	man/actor_node_whereis.3 \
+	man/actor_node_stats.3 \
+	man/actor_node_stats_t.3 \
+	man/actor_loopback_create.3 \
+	man/actor_loopback_destroy.3 \
+	man/actor_loopback_t.3
 dist_man7_MANS += \
 	man/libactor.7
