@@ -16,6 +16,10 @@
 #include "cluster/internal.h"
 
 #define FLUSH_BATCH 64
+/* Batches one drain hands over before the I/O thread looks at its other
+ * work: a peer whose senders never pause must not starve reads and
+ * heartbeats. */
+#define DRAIN_BATCHES 16
 /* A request the peer never answered, whose requester has surely given
  * up, is forgotten after this long. */
 #define REQUEST_MAX_AGE_NS (600ull * 1000 * 1000 * 1000)
@@ -259,7 +263,11 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 	uint64_t now = actor__now_ns(), bytes;
 	size_t k;
 
-	while (p->conn != NULL && !p->stalled) {
+	for (int round = 0; p->conn != NULL && !p->stalled; round++) {
+		if (round == DRAIN_BATCHES) {
+			ready_push(n, p);	/* the rest after the next look around */
+			return;
+		}
 		k = actor__mbox_pop_batch(&p->outq, batch, FLUSH_BATCH);
 		if (k == 0) {
 			if (actor__mbox_try_block(&p->outq))

@@ -200,7 +200,7 @@ static void client_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 
 			while ((err = actor_send(ctx, cmd->target, COUNT, &i, sizeof i)) == -EAGAIN)
 				usleep(100);
-			cr_assert_eq(err, 0);
+			cr_assert_eq(err, 0, "send %lu: %d", (unsigned long)i, err);
 		}
 		break;
 	case WATCH:
@@ -377,3 +377,220 @@ static void million(const char *transport)
 	many_messages_in_order(transport, strcmp(transport, "loopback") == 0 ? 200000 : 1000000);
 }
 FOR_EACH_TRANSPORT(node, messages_in_order_none_lost, million)
+
+/* --- a node in a child process ------------------------------------------------ */
+
+struct child {
+	pid_t pid;
+	uint16_t port;
+};
+
+/* Forks a node that serves an "echo" actor until killed. */
+static struct child child_node(const char *transport)
+{
+	struct child c = { 0 };
+	int fds[2];
+
+	if (strcmp(transport, "uring") == 0 && !uring_works())
+		cr_skip_test("io_uring is not available here");
+	cr_assert_eq(pipe(fds), 0);
+	c.pid = fork();
+	cr_assert_neq(c.pid, -1);
+	if (c.pid == 0) {
+		actor_system_t *s;
+		actor_node_config_t cfg;
+		uint16_t port;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(fds[0]);
+		if (actor_system_create(&s, NULL) != 0)
+			_exit(1);
+		config(&cfg, transport, "child");
+		if (actor_node_start(s, &cfg) != 0)
+			_exit(2);
+		spawn_echo(s, "echo");
+		port = (uint16_t)actor_node_port(s);
+		if (write(fds[1], &port, sizeof port) != sizeof port)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &c.port, sizeof c.port), sizeof c.port);
+	close(fds[0]);
+	return c;
+}
+
+static void child_end(struct child *c)
+{
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, NULL, 0);
+}
+
+static actor_ref_t child_echo(actor_system_t *s, const struct child *c, uint32_t *id)
+{
+	actor_ref_t echo;
+
+	cr_assert_eq(actor_node_connect(s, "127.0.0.1", c->port, 5 * SEC, id), 0);
+	cr_assert_eq(actor_node_whereis(s, *id, "echo", 5 * SEC, &echo), 0);
+	return echo;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void killed_peer(const char *transport)
+{
+	struct child c = child_node(transport);
+	actor_system_t *s = node(transport, "parent");
+	uint32_t id;
+	actor_ref_t echo = child_echo(s, &c, &id);
+
+	client_do(s, WATCH, echo, 0);
+	client_do(s, SINK, echo, 0);
+	usleep(200 * 1000);
+	kill(c.pid, SIGKILL);
+	cr_assert(reaches(&downs, 1, 5), "no down message after kill -9");
+	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
+	cr_assert(reaches(&fails, 1, 5), "the pending request did not fail");
+	child_end(&c);
+	actor_system_destroy(s);
+	assert_no_leaks();
+}
+
+static void stopped_peer(const char *transport)
+{
+	struct child c = child_node(transport);
+	actor_system_t *s = node(transport, "parent");
+	uint32_t id;
+	actor_ref_t echo = child_echo(s, &c, &id);
+	uint64_t t0, took;
+
+	client_do(s, WATCH, echo, 0);
+	usleep(200 * 1000);
+	kill(c.pid, SIGSTOP);
+	t0 = now_ns();
+	cr_assert(reaches(&downs, 1, 5), "no down message for a stopped peer");
+	took = now_ns() - t0;
+	/* The timeout is 500 ms, checked every 50 ms. */
+	cr_assert(took < 1000 * MS, "declared down after %llu ms", (unsigned long long)(took / MS));
+	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
+	child_end(&c);
+	actor_system_destroy(s);
+	assert_no_leaks();
+}
+
+/* A peer that stops reading: the sender's queue for it fills and further
+ * sends fail with -EAGAIN; nothing grows without bound. */
+static void slow_reader(const char *transport)
+{
+	struct child c = child_node(transport);
+	actor_system_t *s;
+	actor_node_config_t cfg;
+	actor_node_stats_t st;
+	static char big[64 << 10];
+	uint32_t id;
+	actor_ref_t echo;
+	long sent = 0;
+	int err = 0;
+
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	config(&cfg, transport, "parent");
+	cfg.max_queued = 64;
+	cfg.heartbeat_timeout_ns = 30 * SEC;
+	cr_assert_eq(actor_node_start(s, &cfg), 0);
+	echo = child_echo(s, &c, &id);
+	kill(c.pid, SIGSTOP);
+	while (sent < 100000 && (err = actor_system_send(s, echo, COUNT, big, sizeof big)) == 0)
+		sent++;
+	cr_assert_eq(err, -EAGAIN, "send %ld gave %d", sent, err);
+	/* 64 queued frames, the transport's 1 MiB high water, socket buffers. */
+	cr_assert_lt(sent, 2000, "%ld sends of 64 KiB before -EAGAIN", sent);
+	cr_assert_eq(actor_node_stats(s, &st), 0);
+	cr_assert_eq(st.queue_full, 1);
+	child_end(&c);
+	actor_system_destroy(s);
+	assert_no_leaks();
+}
+
+#define FOR_EACH_TCP(suite, name, body)                                       \
+	Test(suite, name##_epoll) { body("epoll"); }                          \
+	Test(suite, name##_uring) { body("uring"); }
+
+FOR_EACH_TCP(node, killed_peer_is_down, killed_peer)
+FOR_EACH_TCP(node, stopped_peer_is_down_within_timeout, stopped_peer)
+FOR_EACH_TCP(node, slow_reader_bounds_the_queue, slow_reader)
+
+/* --- bad bytes from the network ------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+static int raw_connect(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+/* Sends bytes and waits for the node to close the connection. */
+static bool closes_after(uint16_t port, const void *bytes, size_t len)
+{
+	struct timeval tv = { 5, 0 };
+	char buf[512];
+	int fd = raw_connect(port);
+	ssize_t r;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	cr_assert_eq(write(fd, bytes, len), (ssize_t)len);
+	/* The node's HELLO comes first; then EOF or a reset. */
+	while ((r = read(fd, buf, sizeof buf)) > 0)
+		;
+	close(fd);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+static void bad_frames(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	uint16_t port = (uint16_t)actor_node_port(a);
+	static const unsigned char garbage[] = { 0, 0, 0, 3, 0xc1, 0xc1, 0xc1 };
+	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
+	static const unsigned char empty[] = { 0, 0, 0, 0 };
+	/* A MSG frame before any handshake: [3, 1, 1, 1, 1, 1, 0, 0, bin ""] */
+	static const unsigned char early[] = { 0, 0, 0, 12, 0x99, 3, 1, 1, 1, 1, 1, 0, 0,
+					       0xc4, 0 };
+	static const unsigned char truncated[] = { 0, 0, 0, 100, 0x95, 1, 1 };
+	actor_node_stats_t st;
+	actor_ref_t found;
+	uint32_t id;
+
+	spawn_echo(a, "echo");
+	cr_assert(closes_after(port, garbage, sizeof garbage));
+	cr_assert(closes_after(port, huge, sizeof huge));
+	cr_assert(closes_after(port, empty, sizeof empty));
+	cr_assert(closes_after(port, early, sizeof early));
+	{
+		int fd = raw_connect(port);
+
+		cr_assert_eq(write(fd, truncated, sizeof truncated), (ssize_t)sizeof truncated);
+		close(fd);
+	}
+	/* The node still works for well-behaved peers. */
+	id = connect_to(b, a);
+	cr_assert_eq(actor_node_whereis(b, id, "echo", 5 * SEC, &found), 0);
+	cr_assert_eq(actor_node_stats(a, &st), 0);
+	cr_assert_geq(st.bad_frames, 1);
+	finish(a, b);
+}
+
+FOR_EACH_TCP(node, bad_frames_close_only_their_connection, bad_frames)
