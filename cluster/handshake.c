@@ -75,15 +75,15 @@ static int on_hello(struct actor__node *n, struct actor__conn *c, struct actor__
 	struct actor__peer *p = actor__peer_find(n, f->hello.node);
 	uint8_t mac[ACTOR__MAC_LEN];
 
+	l->peer_node = f->hello.node;
 	if (f->hello.node == n->sys->node_id) {
 		actor__node_log(n, "refused a peer with this node's own id %08x", f->hello.node);
 		return -EEXIST;
 	}
-	if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed)) {
-		actor__node_log(n, "refused a second connection from node %08x", f->hello.node);
+	/* Dialing a node that is up already: done (the caller hears 0). The
+	 * accepting side leaves it to the dialer, so both see the same end. */
+	if (l->host[0] != '\0' && p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
 		return -EEXIST;
-	}
-	l->peer_node = f->hello.node;
 	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
 	l->peer_name[f->hello.name_len] = '\0';
 	memcpy(l->peer_nonce, f->hello.nonce, ACTOR__NONCE_LEN);

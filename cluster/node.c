@@ -166,6 +166,14 @@ static void peer_up(struct actor__node *n, struct actor__link *l)
 		n->t->ops->close(l->conn, -ENOSPC);
 		return;
 	}
+	if (atomic_load_explicit(&p->up, memory_order_relaxed)) {
+		/* Both nodes dialed at once and this one finished second. */
+		dial_done(n, l, 0);
+		n->t->ops->close(l->conn, -EEXIST);
+		return;
+	}
+	if (l->peer != NULL && l->peer != p)
+		l->peer->redial = false;	/* it restarted as p */
 	l->state = LINK_UP;
 	l->peer = p;
 	memcpy(p->name, l->peer_name, sizeof p->name);
@@ -188,6 +196,8 @@ static void peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 {
 	uint64_t jitter = p->backoff_ns / 4 * (actor__now_ns() % 1024) / 1024;
 
+	if (reason == 0)
+		reason = -ECONNRESET;	/* the peer closed it */
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
 	actor__route_peer_down(n, p);
@@ -274,7 +284,14 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
-	dial_done(n, l, reason == 0 ? -ECONNRESET : reason);
+	if (l->dial != NULL) {		/* it never came up */
+		if (reason == -EEXIST && l->peer_node != n->sys->node_id &&
+		    actor_node_is_up(n->sys, l->peer_node))
+			reason = 0;	/* connected already */
+		else if (reason == 0)
+			reason = -ECONNRESET;
+		dial_done(n, l, reason);
+	}
 	link_free(n, l);
 }
 

@@ -199,6 +199,11 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 	p = actor__peer_find(n, to.node);
 	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
 		return unreachable(sys, w, to, e);
+	/* The peer would close the connection for it, and everyone's mail. */
+	if (ACTOR__MSG_FRAME_MAX(e->size) - ACTOR__FRAME_PREFIX > n->cfg.max_frame) {
+		actor__env_free(pool, e);
+		return -EMSGSIZE;
+	}
 	fe = actor__env_alloc(pool, ACTOR__MSG_FRAME_MAX(e->size));
 	if (fe == NULL) {
 		actor__env_free(pool, e);
@@ -317,6 +322,27 @@ static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, ui
 	return e != NULL ? actor__deliver(n->sys, NULL, to, e) : -ENOMEM;
 }
 
+/*
+ * A monitor or link for a local actor that is gone is answered at once with
+ * ACTOR_EXIT_NOPROC, and a request to it fails with -ESRCH, as they would
+ * be for a local caller.
+ */
+static void answer_gone(struct actor__node *n, actor_ref_t gone, actor_ref_t who, uint32_t op,
+			uint32_t request_id)
+{
+	actor_signal_t sig = { .from = gone, .reason = ACTOR_EXIT_NOPROC };
+	int err = -ESRCH;
+
+	if (op == ACTOR__SIG_MONITOR)
+		deliver(n, who, gone, ACTOR_MSG_DOWN, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
+	else if (op == ACTOR__SIG_LINK)
+		deliver(n, who, gone, ACTOR__SYS_LINK_EXIT, &sig, sizeof sig,
+			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, 0);
+	else if (request_id != 0)
+		deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
+			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
+}
+
 static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_ref_t to,
 			  const struct actor__frame *f)
 {
@@ -374,7 +400,10 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			return -EBADMSG;
 		}
 		to = (actor_ref_t){ .id = f->signal.to_id, .node = self };
-		inbound_signal(n, p, to, f);
+		if (inbound_signal(n, p, to, f) == -ESRCH &&
+		    (f->signal.op == ACTOR__SIG_MONITOR || f->signal.op == ACTOR__SIG_LINK))
+			answer_gone(n, to, (actor_ref_t){ f->signal.ref_id, f->signal.ref_node, 0 },
+				    f->signal.op, 0);
 		return 0;
 	}
 	if (f->msg.to_node != self || (f->msg.from_id != 0 && f->msg.from_node != p->node)) {
@@ -387,8 +416,10 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->msg.request_id);
 	if (to.id == 0 && f->msg.from_id == 0)
 		return 0;	/* a whereis nobody could be answered for */
-	deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size, env_flags(f->msg.flags),
-		f->msg.request_id);
+	if (deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
+		    env_flags(f->msg.flags), f->msg.request_id) == -ESRCH &&
+	    (f->msg.flags & ACTOR__WIRE_REQUEST) && from.id != 0)
+		answer_gone(n, to, from, 0, f->msg.request_id);
 	return 0;
 }
 
