@@ -4,6 +4,13 @@
  * answered with a pong at once. An actor whose N-1 pongs are in starts its
  * next round straight away (a pong can only belong to its receiver's current
  * round, so counting is exact). Messages = 2 N (N-1) K.
+ *
+ * --mode distributed --nodes M: actor i lives on node i mod M (node 0 is
+ * this process, 1 .. M-1 are forked node processes on 127.0.0.1, connected
+ * in a full mesh; bench/dist.h). Each node registers its actors as "big.<i>";
+ * node 0 looks them all up and hands every actor the list of all N refs and
+ * a coordinator's ref in a SETUP message; once all have answered READY the
+ * clock starts, and it stops when the coordinator has all N DONE reports.
  */
 #include "config.h"
 
@@ -13,8 +20,9 @@
 #include <string.h>
 
 #include "bench/common.h"
+#include "bench/dist.h"
 
-enum { GO = 1, PING, PONG };
+enum { GO = 1, PING, PONG, SETUP, READY, DONE };
 
 struct shared {
 	actor_ref_t *peers;
@@ -87,12 +95,218 @@ static const actor_spec_t big_spec = {
 	.name = "big", .handler = big_actor, .state_size = sizeof(struct big), .init = big_init,
 };
 
+/* --- distributed: the actors learn their peers from a SETUP message ---------- */
+
+struct setup {
+	int32_t n, index, rounds, pad;
+	actor_ref_t coordinator;
+	actor_ref_t peers[];
+};
+
+struct dbig {
+	actor_ref_t *peers;
+	actor_ref_t coordinator;
+	int n, index, rounds_left, pongs;
+	long long pongs_total;
+};
+
+static void dbig_cleanup(actor_ctx_t *ctx)
+{
+	struct dbig *s = actor_self_state(ctx);
+
+	free(s->peers);
+}
+
+static void dbig_round(actor_ctx_t *ctx, struct dbig *s)
+{
+	s->pongs = 0;
+	for (int i = 0; i < s->n; i++)
+		if (i != s->index) {
+			int err = actor_send(ctx, s->peers[i], PING, NULL, 0);
+
+			if (err < 0)
+				bench_die("big: ping: %s", strerror(-err));
+		}
+}
+
+static void dbig_actor(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct dbig *s = actor_self_state(ctx);
+	int err;
+
+	switch (actor_msg_type(m)) {
+	case SETUP: {
+		const struct setup *su = actor_msg_data(m);
+
+		if (actor_msg_size(m) < sizeof *su ||
+		    actor_msg_size(m) != sizeof *su + (size_t)su->n * sizeof(actor_ref_t))
+			bench_die("big: bad SETUP");
+		free(s->peers);
+		s->n = su->n;
+		s->index = su->index;
+		s->rounds_left = su->rounds;
+		s->coordinator = su->coordinator;
+		s->pongs_total = 0;
+		s->peers = malloc((size_t)s->n * sizeof(*s->peers));
+		if (s->peers == NULL)
+			bench_die("out of memory");
+		memcpy(s->peers, su->peers, (size_t)s->n * sizeof(*s->peers));
+		actor_send(ctx, s->coordinator, READY, NULL, 0);
+		break;
+	}
+	case GO:
+		dbig_round(ctx, s);
+		break;
+	case PING:
+		err = actor_send(ctx, actor_msg_sender(m), PONG, NULL, 0);
+		if (err < 0)
+			bench_die("big: pong: %s", strerror(-err));
+		break;
+	case PONG:
+		s->pongs_total++;
+		if (++s->pongs < s->n - 1)
+			break;
+		if (--s->rounds_left > 0) {
+			dbig_round(ctx, s);
+			break;
+		}
+		actor_send(ctx, s->coordinator, DONE, &s->pongs_total, sizeof s->pongs_total);
+		break;
+	}
+}
+
+static const actor_spec_t dbig_spec = {
+	.name = "big", .handler = dbig_actor, .state_size = sizeof(struct dbig),
+	.cleanup = dbig_cleanup,
+};
+
+/* Node 0's coordinator: counts READY and DONE (with their pongs). */
+struct coord {
+	int n, ready, done;
+	long long pongs;
+	sem_t sem;
+};
+
+static void coordinator(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct coord *c = *(struct coord **)actor_self_state(ctx);
+	long long pongs;
+
+	switch (actor_msg_type(m)) {
+	case READY:
+		if (++c->ready == c->n)
+			sem_post(&c->sem);
+		break;
+	case DONE:
+		memcpy(&pongs, actor_msg_data(m), sizeof pongs);
+		c->pongs += pongs;
+		if (++c->done == c->n)
+			sem_post(&c->sem);
+		break;
+	}
+}
+
+static int coordinator_init(actor_ctx_t *ctx, void *arg)
+{
+	*(struct coord **)actor_self_state(ctx) = arg;
+	return 0;
+}
+
+static const actor_spec_t coordinator_spec = {
+	.name = "coordinator", .handler = coordinator, .state_size = sizeof(struct coord *),
+	.init = coordinator_init,
+};
+
+/* This node's share of the actors, registered as big.<i>. */
+static void spawn_share(struct dist *d, int n)
+{
+	for (int i = d->index; i < n; i += d->nodes) {
+		char name[32];
+		actor_ref_t ref;
+
+		snprintf(name, sizeof name, "big.%d", i);
+		if (actor_system_spawn(d->sys, &dbig_spec, NULL, &ref) < 0 ||
+		    actor_register(d->sys, name, ref) < 0)
+			bench_die("node %d: spawn failed", d->index);
+	}
+}
+
+static int run_distributed(struct bench_flag *flags, int n, int rounds)
+{
+	struct dist d;
+	struct coord c = { .n = n };
+	struct setup *su;
+	size_t su_size = sizeof *su + (size_t)n * sizeof(actor_ref_t);
+	actor_node_stats_t st;
+	double t0, wall, timeout = (double)bench_num(flags, "timeout");
+	long long msgs;
+	unsigned workers;
+
+	dist_init(&d, flags, DIST_MAX_NODES);
+	if (*d.role != '\0')
+		bench_die("big: --role is not supported; the nodes are forked");
+	if (dist_fork(&d) != 0) {
+		dist_start(&d);
+		spawn_share(&d, n);
+		dist_child_run(&d);
+	}
+	dist_start(&d);
+	spawn_share(&d, n);
+	dist_mesh(&d);
+
+	su = calloc(1, su_size);
+	if (su == NULL)
+		bench_die("out of memory");
+	sem_init(&c.sem, 0, 0);
+	if (actor_system_spawn(d.sys, &coordinator_spec, &c, &su->coordinator) < 0)
+		bench_die("spawn failed");
+	for (int i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "big.%d", i);
+		su->peers[i] = dist_whereis(&d, i % d.nodes, name);
+	}
+	su->n = n;
+	su->rounds = rounds;
+	for (int i = 0; i < n; i++) {
+		su->index = i;
+		if (actor_system_send(d.sys, su->peers[i], SETUP, su, su_size) < 0)
+			bench_die("big: cannot send SETUP to actor %d", i);
+	}
+	dist_wait(&d, &c.sem, 60);
+	t0 = bench_now();
+	for (int i = 0; i < n; i++)
+		if (actor_system_send(d.sys, su->peers[i], GO, NULL, 0) < 0)
+			bench_die("big: cannot send GO to actor %d", i);
+	dist_wait(&d, &c.sem, timeout);
+	wall = bench_now() - t0;
+
+	msgs = 2LL * n * (n - 1) * rounds;
+	if (2 * c.pongs != msgs)
+		bench_die("big: pong count mismatch");
+	bench_print_stats(d.sys);
+	if (actor_node_stats(d.sys, &st) == 0)
+		printf("# node 0: frames_out=%llu frames_in=%llu bytes_out=%llu queue_full=%llu\n",
+		       (unsigned long long)st.frames_out, (unsigned long long)st.frames_in,
+		       (unsigned long long)st.bytes_out, (unsigned long long)st.queue_full);
+	workers = actor_system_workers(d.sys);
+	dist_finish(&d);
+	printf("result bench=big system=libactor mode=distributed actors=%d rounds=%d workers=%u "
+	       "nodes=%d transport=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f\n", n, rounds, workers,
+	       d.nodes, d.transport_name, msgs, wall, (double)msgs / wall);
+	free(su);
+	sem_destroy(&c.sem);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_flag flags[] = {
 		{ "actors", "64", "actors N" },
 		{ "rounds", "100", "rounds K" },
-		{ "mode", "local", "local (distributed and virtual come with the cluster)" },
+		{ "mode", "local", "local, or distributed (actors spread over --nodes processes)" },
+		{ "timeout", "600", "distributed: seconds before giving up" },
+		DIST_FLAGS,
 		{ NULL, NULL, NULL },
 	};
 	struct shared sh = { 0 };
@@ -102,13 +316,16 @@ int main(int argc, char **argv)
 	double t0, wall;
 	unsigned workers;
 
-	bench_parse(argc, argv, "big [--actors N] [--rounds K]", flags);
+	bench_parse(argc, argv, "big [--actors N] [--rounds K] [--mode local|distributed] "
+				"[--nodes M] [--transport uring|epoll|auto]", flags);
 	sh.n = (int)bench_num(flags, "actors");
 	sh.rounds = (int)bench_num(flags, "rounds");
 	if (sh.n < 2 || sh.rounds < 1)
 		bench_die("need actors >= 2, rounds >= 1");
+	if (strcmp(bench_str(flags, "mode"), "distributed") == 0)
+		return run_distributed(flags, sh.n, sh.rounds);
 	if (strcmp(bench_str(flags, "mode"), "local") != 0)
-		bench_die("big: only --mode local exists so far");
+		bench_die("big: --mode is local or distributed");
 
 	sys = bench_system();
 	sh.peers = calloc((size_t)sh.n, sizeof(*sh.peers));

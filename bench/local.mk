@@ -3,7 +3,7 @@ noinst_PROGRAMS += bench/mailbox bench/pingpong
 bench_mailbox_LDADD = libactor-core.la $(CK_LIBS)
 
 noinst_LTLIBRARIES += bench/libbench.la
-bench_libbench_la_SOURCES = bench/common.c bench/common.h
+bench_libbench_la_SOURCES = bench/common.c bench/common.h bench/dist.c bench/dist.h
 BENCH_LIBS = bench/libbench.la libactor-core.la
 
 bench_pingpong_LDADD = $(BENCH_LIBS)
