@@ -1,1 +1,20 @@
 # transport/: TCP on io_uring and on epoll, and the transport factory.
+libactor_core_la_SOURCES += \
+	transport/tcp.h transport/tcp.c \
+	transport/tcp_epoll.c \
+	transport/tcp_uring.c \
+	transport/transport.c
+
+# The wake-up and traffic scenarios as a plain TAP program, for TSan.
+check_PROGRAMS += tests/stress_transport
+TESTS += tests/stress_transport
+tests_stress_transport_LDADD = $(TEST_LIBS)
+
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_transport
+TESTS += tests/test_transport
+endif
+endif
+tests_test_transport_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_transport_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -1,0 +1,420 @@
+/*
+ * What the TCP transports share: see tcp.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "transport/tcp.h"
+
+/* First input buffer of a connection (or max_frame + 4 if smaller). */
+#define RBUF_INIT (64 * 1024)
+
+static void no_conn(void *arg, struct actor__conn *c)
+{
+}
+
+static void no_frame(void *arg, struct actor__conn *c, const void *body, size_t len)
+{
+}
+
+static void no_closed(void *arg, struct actor__conn *c, int reason)
+{
+}
+
+static void no_event(void *arg)
+{
+}
+
+void actor__tcp_config(struct actor__transport_config *cfg, struct actor__transport_cb *cb)
+{
+	/* Callbacks left NULL do nothing, so the I/O loops need no checks. */
+	if (cb->accepted == NULL)
+		cb->accepted = no_conn;
+	if (cb->connected == NULL)
+		cb->connected = no_conn;
+	if (cb->frame == NULL)
+		cb->frame = no_frame;
+	if (cb->writable == NULL)
+		cb->writable = no_conn;
+	if (cb->closed == NULL)
+		cb->closed = no_closed;
+	if (cb->tick == NULL)
+		cb->tick = no_event;
+	if (cb->woken == NULL)
+		cb->woken = no_event;
+	if (cfg->max_frame == 0)
+		cfg->max_frame = 4u << 20;
+	if (cfg->max_frame > UINT32_MAX)
+		cfg->max_frame = UINT32_MAX;
+	if (cfg->high_water == 0)
+		cfg->high_water = 1u << 20;
+	if (cfg->low_water == 0)
+		cfg->low_water = cfg->high_water / 4;
+	if (cfg->tick_ns == 0)
+		cfg->tick_ns = 100 * 1000 * 1000;
+}
+
+int actor__tcp_addr(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN];
+	size_t n;
+
+	if (host == NULL)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int actor__tcp_listen(const char *host, uint16_t port, uint16_t *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, err;
+
+	err = actor__tcp_addr(host, port, &ss, &len);
+	if (err < 0)
+		return err;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	if (bound != NULL) {
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			goto fail;
+		*bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+void actor__tcp_nodelay(int fd)
+{
+	int one = 1;
+
+	/* Frames are already batched: Nagle would only add latency. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int actor__tcp_socket(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	actor__tcp_nodelay(fd);
+	return fd;
+}
+
+/* Makes room for need bytes from the start of the buffer (start is 0). */
+static int rbuf_reserve(struct actor__tcp_conn *c, size_t need)
+{
+	struct actor__tcp_rbuf *rb = &c->in;
+	size_t limit = c->base.t->cfg.max_frame + ACTOR__FRAME_PREFIX;
+	size_t cap = rb->cap ? rb->cap * 2 : RBUF_INIT;
+	unsigned char *p;
+
+	if (need <= rb->cap)
+		return 0;
+	if (cap > limit)
+		cap = limit;
+	if (cap < need)
+		cap = need;
+	p = realloc(rb->buf, cap);
+	if (p == NULL)
+		return -ENOMEM;
+	rb->buf = p;
+	rb->cap = cap;
+	return 0;
+}
+
+/*
+ * Calls frame() for each complete frame in p[0, n) until the connection is
+ * closing; returns the bytes consumed, or -EMSGSIZE as soon as a length
+ * prefix is complete and out of range.
+ */
+static long deliver(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
+{
+	struct actor__transport *t = c->base.t;
+	size_t done = 0;
+
+	while (!c->closing && n - done >= ACTOR__FRAME_PREFIX) {
+		uint32_t len = actor__frame_body_len(p + done);
+
+		if (len == 0 || len > t->cfg.max_frame)
+			return -EMSGSIZE;
+		if (n - done - ACTOR__FRAME_PREFIX < len)
+			break;
+		t->cb.frame(t->cb.arg, (struct actor__conn *)c, p + done + ACTOR__FRAME_PREFIX, len);
+		done += ACTOR__FRAME_PREFIX + len;
+	}
+	return (long)done;
+}
+
+int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len)
+{
+	struct actor__tcp_rbuf *rb = &c->in;
+
+	/* Full: what is there is the start of one frame that does not fit
+	 * (actor__tcp_received compacts), so it may grow to max_frame + 4. */
+	if (rb->end == rb->cap) {
+		int err = rbuf_reserve(c, rb->cap + 1);
+
+		if (err < 0)
+			return err;
+	}
+	*p = rb->buf + rb->end;
+	*len = rb->cap - rb->end;
+	return 0;
+}
+
+static int rbuf_deliver(struct actor__tcp_conn *c)
+{
+	struct actor__tcp_rbuf *rb = &c->in;
+	long r = deliver(c, rb->buf + rb->start, rb->end - rb->start);
+
+	if (r < 0)
+		return (int)r;
+	rb->start += (size_t)r;
+	if (rb->start == rb->end) {
+		rb->start = rb->end = 0;
+	} else if (rb->start > 0) {
+		/* Less than one frame is left: keep the free room contiguous. */
+		memmove(rb->buf, rb->buf + rb->start, rb->end - rb->start);
+		rb->end -= rb->start;
+		rb->start = 0;
+	}
+	return 0;
+}
+
+int actor__tcp_received(struct actor__tcp_conn *c, size_t n)
+{
+	c->in.end += n;
+	return rbuf_deliver(c);
+}
+
+int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
+{
+	struct actor__tcp_rbuf *rb = &c->in;
+	int err;
+
+	while (n > 0 && !c->closing) {
+		size_t have = rb->end - rb->start, need;
+
+		if (have == 0) {
+			/* Frames that arrived whole are delivered from p itself. */
+			long r = deliver(c, p, n);
+
+			if (r < 0)
+				return (int)r;
+			p += r;
+			n -= (size_t)r;
+			if (n == 0 || c->closing)
+				return 0;
+			if ((err = rbuf_reserve(c, n)) < 0)
+				return err;
+			memcpy(rb->buf, p, n);
+			rb->start = 0;
+			rb->end = n;
+			return 0;
+		}
+		/* Complete the partial frame's prefix, then its body. */
+		need = have < ACTOR__FRAME_PREFIX
+			       ? ACTOR__FRAME_PREFIX - have
+			       : ACTOR__FRAME_PREFIX + actor__frame_body_len(rb->buf + rb->start) - have;
+		if (need > n)
+			need = n;
+		if ((err = rbuf_reserve(c, have + need)) < 0)
+			return err;
+		memcpy(rb->buf + rb->end, p, need);
+		rb->end += need;
+		p += need;
+		n -= need;
+		if ((err = rbuf_deliver(c)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+int actor__tcp_eof(const struct actor__tcp_conn *c)
+{
+	return c->in.end == c->in.start ? 0 : -ECONNRESET;
+}
+
+void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n)
+{
+	struct actor__tcp_outq *q = &c->out;
+
+	for (size_t i = 0; i < n; i++) {
+		struct actor__env *e = frames[i];
+
+		e->next = NULL;
+		if (q->tail != NULL)
+			q->tail->next = e;
+		else
+			q->head = e;
+		q->tail = e;
+		q->queued += e->size;
+	}
+	if (q->queued >= c->base.t->cfg.high_water)
+		q->high = true;
+}
+
+int actor__tcp_outq_iov(const struct actor__tcp_outq *q, struct iovec *iov, int max)
+{
+	size_t off = q->off;
+	int i = 0;
+
+	for (struct actor__env *e = q->head; e != NULL && i < max; e = e->next, i++) {
+		iov[i].iov_base = (unsigned char *)e->data + off;
+		iov[i].iov_len = e->size - off;
+		off = 0;
+	}
+	return i;
+}
+
+bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n)
+{
+	struct actor__tcp_outq *q = &c->out;
+
+	q->queued -= n;
+	while (q->head != NULL && n >= q->head->size - q->off) {
+		struct actor__env *e = q->head;
+
+		n -= e->size - q->off;
+		q->off = 0;
+		q->head = e->next;
+		actor__env_free(NULL, e);
+	}
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->off += n;
+	if (q->high && q->queued < c->base.t->cfg.low_water) {
+		q->high = false;
+		return true;
+	}
+	return false;
+}
+
+void actor__tcp_conn_fini(struct actor__tcp_conn *c)
+{
+	struct actor__env *e, *next;
+
+	for (e = c->out.head; e != NULL; e = next) {
+		next = e->next;
+		actor__env_free(NULL, e);
+	}
+	c->out.head = c->out.tail = NULL;
+	c->out.queued = c->out.off = 0;
+	free(c->in.buf);
+	c->in.buf = NULL;
+	c->in.cap = c->in.start = c->in.end = 0;
+}
+
+int actor__tcp_wake_init(struct actor__tcp_wake *w)
+{
+	/* Blocking: io_uring answers a read of an O_NONBLOCK file with
+	 * -EAGAIN instead of waiting. Only the I/O thread reads it, and only
+	 * when it is readable, or through the ring. */
+	w->fd = eventfd(0, EFD_CLOEXEC);
+	if (w->fd < 0)
+		return -errno;
+	atomic_init(&w->pending, false);
+	atomic_init(&w->sleeping, false);
+	return 0;
+}
+
+void actor__tcp_wake_fini(struct actor__tcp_wake *w)
+{
+	close(w->fd);
+}
+
+void actor__tcp_wake_kick(struct actor__tcp_wake *w)
+{
+	uint64_t one = 1;
+
+	/* Cannot block: that would take 2^64 - 2 kicks without a read. */
+	(void)!write(w->fd, &one, sizeof(one));
+}
+
+void actor__tcp_wake(struct actor__tcp_wake *w)
+{
+	/* Already pending: the I/O thread has not taken it yet, so it will
+	 * run woken() after this call; the exchange (not a load) makes sure
+	 * it also sees what this thread did before calling. */
+	if (atomic_exchange(&w->pending, true))
+		return;
+	if (atomic_load(&w->sleeping))
+		actor__tcp_wake_kick(w);
+}
+
+bool actor__tcp_wake_sleep(struct actor__tcp_wake *w)
+{
+	atomic_store(&w->sleeping, true);
+	if (atomic_load(&w->pending)) {
+		atomic_store(&w->sleeping, false);
+		return false;
+	}
+	return true;
+}
+
+void actor__tcp_wake_awake(struct actor__tcp_wake *w)
+{
+	atomic_store_explicit(&w->sleeping, false, memory_order_relaxed);
+}
+
+bool actor__tcp_wake_take(struct actor__tcp_wake *w)
+{
+	if (!atomic_load_explicit(&w->pending, memory_order_relaxed))
+		return false;
+	return atomic_exchange(&w->pending, false);
+}
+
+int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
+		      void *(*fn)(void *), void *arg)
+{
+	char name[16];
+	int err = pthread_create(th, NULL, fn, arg);
+
+	if (err != 0)
+		return -err;
+	snprintf(name, sizeof(name), "%s", cfg->thread_name ? cfg->thread_name : "actor-io");
+	pthread_setname_np(*th, name);
+	return 0;
+}

@@ -1,0 +1,132 @@
+/*
+ * What the two TCP transports (tcp_epoll.c, tcp_uring.c) share: addresses
+ * and sockets, the inbound frame reassembler, the outbound frame queue, the
+ * wake-up protocol and the configuration defaults.
+ *
+ * Everything here except actor__tcp_wake() and the socket helpers runs on
+ * the I/O thread only.
+ *
+ * Ends of a connection that transport.h leaves open: an orderly EOF from
+ * the peer at a frame boundary closes with reason 0, an EOF inside a frame
+ * with -ECONNRESET (bytes were lost), and destroy() closes what is left with
+ * -ECANCELED.
+ */
+#ifndef ACTOR_TRANSPORT_TCP_H
+#define ACTOR_TRANSPORT_TCP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "transport/transport.h"
+
+/* Frames per writev/sendmsg. */
+#define ACTOR__TCP_IOV 64
+
+/* Fills in the defaults of transport.h for the fields left 0, and no-ops
+ * for the callbacks left NULL. */
+void actor__tcp_config(struct actor__transport_config *cfg, struct actor__transport_cb *cb);
+
+/* Sockets. Each returns a file descriptor or -errno. */
+
+/* An IPv4 or IPv6 literal ("::1" or "[::1]") or "localhost" (127.0.0.1). */
+int actor__tcp_addr(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		    socklen_t *len);
+/* Bound and listening, nonblocking, close-on-exec, SO_REUSEADDR; *bound
+ * gets the port (may be NULL). */
+int actor__tcp_listen(const char *host, uint16_t port, uint16_t *bound);
+/* A nonblocking, close-on-exec stream socket with TCP_NODELAY. */
+int actor__tcp_socket(int family);
+/* TCP_NODELAY on an accepted socket. */
+void actor__tcp_nodelay(int fd);
+
+/*
+ * Inbound: one contiguous buffer per connection, bytes [start, end) not yet
+ * delivered. It grows up to max_frame + 4 and is compacted after frames
+ * are delivered, so it holds at most one partial frame between reads.
+ */
+struct actor__tcp_rbuf {
+	unsigned char *buf;
+	size_t cap, start, end;
+};
+
+/*
+ * Outbound: a FIFO of frames linked through env->next. off bytes of the
+ * head are already written; queued counts what is not.
+ */
+struct actor__tcp_outq {
+	struct actor__env *head, *tail;
+	size_t off;
+	size_t queued;
+	bool high;			/* reached high_water, writable() owed */
+};
+
+/* The start of both backends' connections. */
+struct actor__tcp_conn {
+	struct actor__conn_base base;	/* first: transport.h's accessors */
+	int fd;
+	bool closing;			/* close() was called: no more callbacks but closed() */
+	int reason;
+	struct actor__tcp_rbuf in;
+	struct actor__tcp_outq out;
+};
+
+/*
+ * Room to read into at the end of the input buffer (compacting or growing
+ * it as the partial frame needs); *len 0 never happens. -ENOMEM.
+ */
+int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len);
+/* n bytes were read into the room given by actor__tcp_rspace: delivers the
+ * complete frames. 0, or -EMSGSIZE for a bad length prefix. */
+int actor__tcp_received(struct actor__tcp_conn *c, size_t n);
+/* Delivers bytes read elsewhere (a provided buffer), keeping only the
+ * trailing partial frame. 0, -EMSGSIZE or -ENOMEM. */
+int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n);
+/* The reason for an EOF now: 0 at a frame boundary, else -ECONNRESET. */
+int actor__tcp_eof(const struct actor__tcp_conn *c);
+
+void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n);
+/* Up to max iovecs for the head of the queue; returns how many. */
+int actor__tcp_outq_iov(const struct actor__tcp_outq *q, struct iovec *iov, int max);
+/* n bytes were written: frees the frames done. True when writable() is due. */
+bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n);
+
+/* Frees both buffers and every frame still queued. */
+void actor__tcp_conn_fini(struct actor__tcp_conn *c);
+
+/*
+ * Wake-ups: an eventfd written only while the I/O thread sleeps (or is
+ * about to). A waker sets pending, then reads sleeping; the I/O thread sets
+ * sleeping, then reads pending, and blocks only if nothing is pending. Both
+ * sides use sequentially consistent accesses, so at least one of them sees
+ * the other's store: either the waker writes the eventfd or the I/O thread
+ * does not block.
+ */
+struct actor__tcp_wake {
+	int fd;
+	atomic_bool pending;
+	atomic_bool sleeping;
+};
+
+int actor__tcp_wake_init(struct actor__tcp_wake *w);
+void actor__tcp_wake_fini(struct actor__tcp_wake *w);
+/* Any thread: woken() is due. */
+void actor__tcp_wake(struct actor__tcp_wake *w);
+/* Any thread: makes the I/O thread's wait return, with no woken(). */
+void actor__tcp_wake_kick(struct actor__tcp_wake *w);
+/* I/O thread, before a blocking wait: false when it must not block. */
+bool actor__tcp_wake_sleep(struct actor__tcp_wake *w);
+/* I/O thread, after the wait. */
+void actor__tcp_wake_awake(struct actor__tcp_wake *w);
+/* I/O thread: true once for each pending wake-up; then call woken(). */
+bool actor__tcp_wake_take(struct actor__tcp_wake *w);
+
+/* Starts the I/O thread named cfg->thread_name or "actor-io". */
+int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
+		      void *(*fn)(void *), void *arg);
+
+#endif /* ACTOR_TRANSPORT_TCP_H */

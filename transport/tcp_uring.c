@@ -1,0 +1,668 @@
+/*
+ * TCP on io_uring (liburing 2.3, Linux 6.x).
+ *
+ * The I/O thread creates the ring itself, with SINGLE_ISSUER|DEFER_TASKRUN
+ * where the kernel has them, and is the only thread that touches it:
+ * listen() from another thread hands its socket over through a lock-free
+ * stack and a kick of the eventfd.
+ *
+ * Requests: one multishot accept per listener; one multishot recv per
+ * connection, into a ring of provided buffers that are handed back as soon
+ * as the frames in them are delivered (the reassembler copies only a
+ * trailing partial frame), or a plain recv into the connection's own buffer
+ * where buffer rings are missing (or ACTOR_URING_PBUF=0); at most one
+ * SENDMSG per connection, with up to ACTOR__TCP_IOV queued frames, so that
+ * a short send is simply resumed by the next one; a read of the wake-up
+ * eventfd; a timeout for the ticks.
+ *
+ * user_data is a pointer with the request's kind in its low 3 bits, and
+ * every connection counts its requests in flight. close() only marks the
+ * connection; the loop then shuts the socket down and cancels everything on
+ * its fd, and frees the connection once the last of its requests has
+ * completed (for a multishot one: a CQE without F_MORE). So no CQE can name
+ * a connection that is gone, and no kernel request outlives its buffers.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "transport/tcp.h"
+
+/* Provided buffers: 128 x 16 KiB per transport, group 0 of its own ring.
+ * They go back to the kernel as soon as a CQE is handled, so this only has
+ * to cover the input of one batch of completions. */
+#define BUF_COUNT 128
+#define BUF_SIZE (16 * 1024)
+#define BGID 0
+
+#define RING_ENTRIES 256
+#define MAX_CQES 1024			/* per round, before the loop settles */
+
+enum { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CONNECT, OP_WAKE, OP_TICK, OP_MASK = 7 };
+
+struct ur_conn {
+	struct actor__tcp_conn tcp;
+	struct ur_conn *prev, *next;	/* every connection */
+	struct ur_conn *flush_next;	/* on the flush list */
+	struct ur_conn *dying_next;	/* on the dying list */
+	unsigned ops;			/* requests in flight naming it */
+	bool connecting, sending, cancelled;
+	bool in_flush, in_dying;
+	struct sockaddr_storage addr;	/* connect */
+	socklen_t addrlen;
+	struct msghdr msg;		/* the send in flight */
+	struct iovec iov[ACTOR__TCP_IOV];
+};
+
+struct ur_listener {
+	int fd;
+	struct ur_listener *next;
+};
+
+struct ur_transport {
+	struct actor__transport base;
+	struct actor__tcp_wake wake;
+	atomic_bool stop;
+	pthread_t thread;
+	sem_t started;
+	int start_err;
+	bool pbuf;			/* try provided buffers */
+	/* Pushed by listen(), taken by the I/O thread. */
+	_Atomic(struct ur_listener *) fresh;
+	/* I/O thread only. */
+	struct io_uring ring;
+	struct ur_listener *listeners;
+	unsigned ops;			/* accepts, the wake read and the tick */
+	bool stopping;
+	uint64_t wake_buf;
+	struct __kernel_timespec tick_ts;
+	struct ur_conn *conns, *flush, *dying;
+	struct io_uring_buf_ring *br;	/* NULL: plain recv */
+	unsigned char *bufs;
+};
+
+static inline struct ur_transport *ur_of(struct actor__transport *t)
+{
+	return (struct ur_transport *)t;
+}
+
+static inline struct ur_conn *conn_of(struct actor__conn *c)
+{
+	return (struct ur_conn *)c;
+}
+
+static struct io_uring_sqe *ur_sqe(struct ur_transport *t, void *p, int op)
+{
+	struct io_uring_sqe *sqe;
+
+	while ((sqe = io_uring_get_sqe(&t->ring)) == NULL)
+		io_uring_submit(&t->ring);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)p | (uintptr_t)op);
+	return sqe;
+}
+
+static void ur_dying(struct ur_transport *t, struct ur_conn *c)
+{
+	if (c->in_dying)
+		return;
+	c->in_dying = true;
+	c->dying_next = t->dying;
+	t->dying = c;
+}
+
+static void ur_close(struct actor__conn *conn, int reason)
+{
+	struct ur_conn *c = conn_of(conn);
+
+	if (c->tcp.closing)
+		return;
+	c->tcp.closing = true;
+	c->tcp.reason = reason;
+	ur_dying(ur_of(c->tcp.base.t), c);
+}
+
+/* A request of c completed for good. */
+static void ur_op_done(struct ur_transport *t, struct ur_conn *c)
+{
+	if (--c->ops == 0 && c->tcp.closing)
+		ur_dying(t, c);
+}
+
+static void ur_recv_arm(struct ur_transport *t, struct ur_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	unsigned char *p;
+	size_t len;
+	int err;
+
+	if (t->br != NULL) {
+		sqe = ur_sqe(t, c, OP_RECV);
+		io_uring_prep_recv_multishot(sqe, c->tcp.fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BGID;
+	} else {
+		if ((err = actor__tcp_rspace(&c->tcp, &p, &len)) < 0) {
+			ur_close((struct actor__conn *)c, err);
+			return;
+		}
+		sqe = ur_sqe(t, c, OP_RECV);
+		io_uring_prep_recv(sqe, c->tcp.fd, p, len, 0);
+	}
+	c->ops++;
+}
+
+static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
+{
+	struct io_uring_sqe *sqe = ur_sqe(t, c, OP_SEND);
+
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = (size_t)actor__tcp_outq_iov(&c->tcp.out, c->iov, ACTOR__TCP_IOV);
+	io_uring_prep_sendmsg(sqe, c->tcp.fd, &c->msg, MSG_NOSIGNAL);
+	c->sending = true;
+	c->ops++;
+}
+
+static void ur_flush_later(struct ur_transport *t, struct ur_conn *c)
+{
+	if (c->in_flush || c->sending || c->connecting)
+		return;
+	c->in_flush = true;
+	c->flush_next = t->flush;
+	t->flush = c;
+}
+
+static struct ur_conn *ur_conn_new(struct ur_transport *t, int fd)
+{
+	struct ur_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->tcp.base.t = &t->base;
+	c->tcp.fd = fd;
+	c->next = t->conns;
+	if (t->conns != NULL)
+		t->conns->prev = c;
+	t->conns = c;
+	return c;
+}
+
+/* The end of a closing connection with nothing in flight. */
+static void ur_finish(struct ur_transport *t, struct ur_conn *c)
+{
+	struct actor__transport *b = &t->base;
+
+	if (c->in_flush) {
+		for (struct ur_conn **p = &t->flush; *p != NULL; p = &(*p)->flush_next) {
+			if (*p == c) {
+				*p = c->flush_next;
+				break;
+			}
+		}
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	close(c->tcp.fd);
+	actor__tcp_conn_fini(&c->tcp);
+	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->tcp.reason);
+	free(c);
+}
+
+/* Sends for the connections send() marked, then ends for the closed ones;
+ * closed() may mark more of either. */
+static void ur_settle(struct ur_transport *t)
+{
+	struct ur_conn *c;
+
+	while (t->flush != NULL || t->dying != NULL) {
+		while ((c = t->flush) != NULL) {
+			t->flush = c->flush_next;
+			c->in_flush = false;
+			if (!c->tcp.closing && !c->sending && c->tcp.out.head != NULL)
+				ur_send_arm(t, c);
+		}
+		while ((c = t->dying) != NULL) {
+			t->dying = c->dying_next;
+			c->in_dying = false;
+			if (c->ops == 0) {
+				ur_finish(t, c);
+			} else if (!c->cancelled) {
+				/* shutdown() ends a recv or send at once; the
+				 * cancel takes whatever is still waiting. */
+				c->cancelled = true;
+				shutdown(c->tcp.fd, SHUT_RDWR);
+				io_uring_prep_cancel_fd(ur_sqe(t, NULL, OP_NONE), c->tcp.fd,
+							IORING_ASYNC_CANCEL_ALL);
+			}
+		}
+	}
+}
+
+static void ur_send(struct actor__conn *conn, struct actor__env **frames, size_t n)
+{
+	struct ur_conn *c = conn_of(conn);
+
+	if (c->tcp.closing) {
+		for (size_t i = 0; i < n; i++)
+			actor__env_free(NULL, frames[i]);
+		return;
+	}
+	actor__tcp_outq_push(&c->tcp, frames, n);
+	ur_flush_later(ur_of(c->tcp.base.t), c);
+}
+
+static size_t ur_queued(const struct actor__conn *c)
+{
+	return ((const struct ur_conn *)c)->tcp.out.queued;
+}
+
+static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
+{
+	io_uring_buf_ring_add(t->br, t->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(BUF_COUNT), 0);
+	io_uring_buf_ring_advance(t->br, 1);
+}
+
+static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, unsigned flags)
+{
+	struct actor__conn *conn = (struct actor__conn *)c;
+	bool more = flags & IORING_CQE_F_MORE;
+	int err = 0;
+
+	if (flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		if (res > 0 && !c->tcp.closing)
+			err = actor__tcp_input(&c->tcp, t->bufs + (size_t)bid * BUF_SIZE,
+					       (size_t)res);
+		ur_buf_recycle(t, bid);
+	} else if (res > 0 && !c->tcp.closing) {
+		err = actor__tcp_received(&c->tcp, (size_t)res);
+	}
+	if (err < 0)
+		ur_close(conn, err);
+	else if (res == 0)
+		ur_close(conn, actor__tcp_eof(&c->tcp));
+	else if (res < 0 && res != -ENOBUFS)
+		ur_close(conn, res);
+	/* ENOBUFS ended the multishot with the data still in the socket;
+	 * the buffers handled before it are back, so just ask again. */
+	if (!more) {
+		if (!c->tcp.closing)
+			ur_recv_arm(t, c);
+		ur_op_done(t, c);
+	}
+}
+
+static void ur_send_done(struct ur_transport *t, struct ur_conn *c, int res)
+{
+	struct actor__transport *b = &t->base;
+
+	c->sending = false;
+	if (!c->tcp.closing) {
+		if (res < 0) {
+			ur_close((struct actor__conn *)c, res);
+		} else {
+			if (actor__tcp_outq_sent(&c->tcp, (size_t)res))
+				b->cb.writable(b->cb.arg, (struct actor__conn *)c);
+			if (!c->tcp.closing && c->tcp.out.head != NULL)
+				ur_send_arm(t, c);
+		}
+	}
+	ur_op_done(t, c);
+}
+
+static void ur_connect_done(struct ur_transport *t, struct ur_conn *c, int res)
+{
+	struct actor__transport *b = &t->base;
+
+	c->connecting = false;
+	if (!c->tcp.closing) {
+		if (res < 0) {
+			ur_close((struct actor__conn *)c, res);
+		} else {
+			ur_recv_arm(t, c);
+			b->cb.connected(b->cb.arg, (struct actor__conn *)c);
+			if (!c->tcp.closing && c->tcp.out.head != NULL)
+				ur_flush_later(t, c);
+		}
+	}
+	ur_op_done(t, c);
+}
+
+static void ur_accept_arm(struct ur_transport *t, struct ur_listener *l)
+{
+	io_uring_prep_multishot_accept(ur_sqe(t, l, OP_ACCEPT), l->fd, NULL, NULL,
+				       SOCK_NONBLOCK | SOCK_CLOEXEC);
+	t->ops++;
+}
+
+static void ur_accept_done(struct ur_transport *t, struct ur_listener *l, int res, unsigned flags)
+{
+	struct actor__transport *b = &t->base;
+	struct ur_conn *c;
+
+	if (!(flags & IORING_CQE_F_MORE)) {
+		t->ops--;
+		if (!t->stopping)
+			ur_accept_arm(t, l);
+	}
+	if (res < 0)
+		return;
+	if (t->stopping || (c = ur_conn_new(t, res)) == NULL) {
+		close(res);
+		return;
+	}
+	actor__tcp_nodelay(res);
+	ur_recv_arm(t, c);
+	b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
+}
+
+static void ur_wake_arm(struct ur_transport *t)
+{
+	io_uring_prep_read(ur_sqe(t, NULL, OP_WAKE), t->wake.fd, &t->wake_buf, sizeof(t->wake_buf), 0);
+	t->ops++;
+}
+
+static void ur_tick_arm(struct ur_transport *t)
+{
+	io_uring_prep_timeout(ur_sqe(t, NULL, OP_TICK), &t->tick_ts, 0, 0);
+	t->ops++;
+}
+
+static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
+{
+	void *p = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+
+	switch (ud & OP_MASK) {
+	case OP_ACCEPT:
+		ur_accept_done(t, p, res, flags);
+		break;
+	case OP_RECV:
+		ur_recv_done(t, p, res, flags);
+		break;
+	case OP_SEND:
+		ur_send_done(t, p, res);
+		break;
+	case OP_CONNECT:
+		ur_connect_done(t, p, res);
+		break;
+	case OP_WAKE:
+		t->ops--;
+		if (!t->stopping)
+			ur_wake_arm(t);
+		break;
+	case OP_TICK:
+		t->ops--;
+		if (!t->stopping) {
+			ur_tick_arm(t);
+			if (res == -ETIME)
+				t->base.cb.tick(t->base.cb.arg);
+		}
+		break;
+	}
+}
+
+static void ur_reap(struct ur_transport *t)
+{
+	struct io_uring_cqe *cqe;
+
+	for (int i = 0; i < MAX_CQES && io_uring_peek_cqe(&t->ring, &cqe) == 0; i++) {
+		uint64_t ud = cqe->user_data;
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+
+		io_uring_cqe_seen(&t->ring, cqe);
+		ur_cqe(t, ud, res, flags);
+	}
+}
+
+/* Arms accepts for the sockets listen() handed over. */
+static void ur_adopt(struct ur_transport *t)
+{
+	struct ur_listener *l, *next;
+
+	if (atomic_load_explicit(&t->fresh, memory_order_relaxed) == NULL)
+		return;
+	for (l = atomic_exchange(&t->fresh, NULL); l != NULL; l = next) {
+		next = l->next;
+		l->next = t->listeners;
+		t->listeners = l;
+		if (!t->stopping)
+			ur_accept_arm(t, l);
+	}
+}
+
+static int ur_listen(struct actor__transport *b, const char *host, uint16_t port,
+		     uint16_t *bound)
+{
+	struct ur_transport *t = ur_of(b);
+	struct ur_listener *l = malloc(sizeof(*l));
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->fd = actor__tcp_listen(host, port, bound);
+	if (l->fd < 0) {
+		int err = l->fd;
+
+		free(l);
+		return err;
+	}
+	l->next = atomic_load(&t->fresh);
+	while (!atomic_compare_exchange_weak(&t->fresh, &l->next, l))
+		;
+	/* The loop adopts it before it next waits; from another thread it
+	 * may be waiting already. */
+	actor__tcp_wake_kick(&t->wake);
+	return 0;
+}
+
+static int ur_connect(struct actor__transport *b, const char *host, uint16_t port, void *data,
+		      struct actor__conn **out)
+{
+	struct ur_transport *t = ur_of(b);
+	struct ur_conn *c;
+	int fd, err;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if ((err = actor__tcp_addr(host, port, &ss, &len)) < 0)
+		return err;
+	if ((fd = actor__tcp_socket(ss.ss_family)) < 0)
+		return fd;
+	if ((c = ur_conn_new(t, fd)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->tcp.base.data = data;
+	c->connecting = true;
+	c->addr = ss;
+	c->addrlen = len;
+	io_uring_prep_connect(ur_sqe(t, c, OP_CONNECT), fd, (struct sockaddr *)&c->addr, len);
+	c->ops++;
+	*out = (struct actor__conn *)c;
+	return 0;
+}
+
+static void ur_wake(struct actor__transport *b)
+{
+	actor__tcp_wake(&ur_of(b)->wake);
+}
+
+/* destroy(): ends every connection, takes back every other request. */
+static void ur_stop(struct ur_transport *t)
+{
+	t->stopping = true;
+	ur_adopt(t);
+	for (struct ur_conn *c = t->conns; c != NULL; c = c->next)
+		ur_close((struct actor__conn *)c, -ECANCELED);
+	for (struct ur_listener *l = t->listeners; l != NULL; l = l->next)
+		io_uring_prep_cancel_fd(ur_sqe(t, NULL, OP_NONE), l->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), OP_WAKE, 0);
+	io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), OP_TICK, 0);
+}
+
+/* Provided buffers, registered by hand: liburing 2.3 has no
+ * io_uring_setup_buf_ring. Without them recv reads into c->tcp.in. */
+static void ur_bufs_init(struct ur_transport *t)
+{
+	size_t sz = BUF_COUNT * sizeof(struct io_uring_buf);
+	struct io_uring_buf_reg reg = { .ring_entries = BUF_COUNT, .bgid = BGID };
+	void *br = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+
+	if (br == MAP_FAILED)
+		return;
+	t->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
+	reg.ring_addr = (unsigned long)br;
+	if (t->bufs == NULL || io_uring_register_buf_ring(&t->ring, &reg, 0) < 0) {
+		free(t->bufs);
+		t->bufs = NULL;
+		munmap(br, sz);
+		return;
+	}
+	t->br = br;
+	io_uring_buf_ring_init(t->br);
+	for (unsigned i = 0; i < BUF_COUNT; i++)
+		io_uring_buf_ring_add(t->br, t->bufs + (size_t)i * BUF_SIZE, BUF_SIZE,
+				      (unsigned short)i, io_uring_buf_ring_mask(BUF_COUNT), (int)i);
+	io_uring_buf_ring_advance(t->br, BUF_COUNT);
+}
+
+static void ur_bufs_fini(struct ur_transport *t)
+{
+	if (t->br == NULL)
+		return;
+	io_uring_unregister_buf_ring(&t->ring, BGID);
+	munmap(t->br, BUF_COUNT * sizeof(struct io_uring_buf));
+	free(t->bufs);
+}
+
+/* The ring, made on the I/O thread so that SINGLE_ISSUER names it. */
+static int ur_ring_init(struct ur_transport *t)
+{
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,	/* 6.1 */
+		IORING_SETUP_COOP_TASKRUN,					/* 5.19 */
+		0,
+	};
+	int err = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]) && err == -EINVAL; i++) {
+		struct io_uring_params p = { .flags = tries[i] };
+
+		err = io_uring_queue_init_params(RING_ENTRIES, &t->ring, &p);
+	}
+	if (err < 0)
+		return err;
+	io_uring_register_ring_fd(&t->ring);
+	if (t->pbuf)
+		ur_bufs_init(t);
+	ur_wake_arm(t);
+	ur_tick_arm(t);
+	return 0;
+}
+
+static void *ur_run(void *arg)
+{
+	struct ur_transport *t = arg;
+	struct actor__transport *b = &t->base;
+
+	t->start_err = ur_ring_init(t);
+	sem_post(&t->started);
+	if (t->start_err < 0)
+		return NULL;
+	for (;;) {
+		ur_adopt(t);
+		if (!t->stopping && atomic_load_explicit(&t->stop, memory_order_acquire))
+			ur_stop(t);
+		ur_settle(t);
+		if (t->stopping && t->conns == NULL && t->ops == 0)
+			break;
+		if (actor__tcp_wake_sleep(&t->wake)) {
+			io_uring_submit_and_wait(&t->ring, 1);
+			actor__tcp_wake_awake(&t->wake);
+		} else {
+			io_uring_submit_and_get_events(&t->ring);
+		}
+		ur_reap(t);
+		if (actor__tcp_wake_take(&t->wake) && !t->stopping)
+			b->cb.woken(b->cb.arg);
+	}
+	for (struct ur_listener *l = t->listeners, *next; l != NULL; l = next) {
+		next = l->next;
+		close(l->fd);
+		free(l);
+	}
+	ur_bufs_fini(t);
+	io_uring_queue_exit(&t->ring);
+	return NULL;
+}
+
+static void ur_destroy(struct actor__transport *b)
+{
+	struct ur_transport *t = ur_of(b);
+
+	atomic_store_explicit(&t->stop, true, memory_order_release);
+	actor__tcp_wake_kick(&t->wake);
+	pthread_join(t->thread, NULL);
+	actor__tcp_wake_fini(&t->wake);
+	sem_destroy(&t->started);
+	free(t);
+}
+
+static const struct actor__transport_ops ur_ops = {
+	.name = "uring",
+	.listen = ur_listen,
+	.connect = ur_connect,
+	.send = ur_send,
+	.queued = ur_queued,
+	.close = ur_close,
+	.wake = ur_wake,
+	.destroy = ur_destroy,
+};
+
+int actor__uring_create(const struct actor__transport_config *cfg,
+			const struct actor__transport_cb *cb, struct actor__transport **out)
+{
+	struct ur_transport *t = calloc(1, sizeof(*t));
+	const char *pbuf = getenv("ACTOR_URING_PBUF");
+	int err;
+
+	if (t == NULL)
+		return -ENOMEM;
+	t->base.ops = &ur_ops;
+	t->base.cb = *cb;
+	t->base.cfg = *cfg;
+	actor__tcp_config(&t->base.cfg, &t->base.cb);
+	t->tick_ts.tv_sec = (long long)(t->base.cfg.tick_ns / 1000000000);
+	t->tick_ts.tv_nsec = (long long)(t->base.cfg.tick_ns % 1000000000);
+	t->pbuf = pbuf == NULL || strcmp(pbuf, "0") != 0;
+	if ((err = actor__tcp_wake_init(&t->wake)) < 0) {
+		free(t);
+		return err;
+	}
+	sem_init(&t->started, 0, 0);
+	if ((err = actor__tcp_thread(&t->thread, &t->base.cfg, ur_run, t)) < 0)
+		goto fail;
+	while (sem_wait(&t->started) < 0)
+		;
+	if ((err = t->start_err) < 0) {
+		pthread_join(t->thread, NULL);
+		goto fail;
+	}
+	*out = &t->base;
+	return 0;
+fail:
+	actor__tcp_wake_fini(&t->wake);
+	sem_destroy(&t->started);
+	free(t);
+	return err;
+}

@@ -1,0 +1,63 @@
+/*
+ * The transport factory: picks the backend that transport.h's
+ * actor__transport_create promises.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/transport.h"
+
+/* kernel.io_uring_disabled (Linux 6.6+), 0 when unset or unreadable. */
+static int uring_disabled_sysctl(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+	int v = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+int actor__transport_create(const struct actor__transport_config *cfg,
+			    const struct actor__transport_cb *cb, struct actor__transport **out)
+{
+	const char *env;
+	int err, sysctl;
+
+	switch (cfg->kind) {
+	case ACTOR__TRANSPORT_URING:
+		return actor__uring_create(cfg, cb, out);
+	case ACTOR__TRANSPORT_EPOLL:
+		return actor__epoll_create(cfg, cb, out);
+	case ACTOR__TRANSPORT_LOOPBACK:
+		return actor__loopback_create(cfg, cb, out);
+	case ACTOR__TRANSPORT_AUTO:
+		break;
+	default:
+		return -EINVAL;
+	}
+	env = getenv("ACTOR_TRANSPORT");
+	if (env != NULL && *env != '\0') {
+		if (strcmp(env, "uring") == 0)
+			return actor__uring_create(cfg, cb, out);
+		if (strcmp(env, "epoll") == 0)
+			return actor__epoll_create(cfg, cb, out);
+		fprintf(stderr, "libactor: ACTOR_TRANSPORT=%s: expected \"uring\" or \"epoll\"\n", env);
+		return -EINVAL;
+	}
+	err = actor__uring_create(cfg, cb, out);
+	if (err != -ENOSYS && err != -EPERM && err != -EINVAL)
+		return err;
+	sysctl = uring_disabled_sysctl();
+	if (sysctl != 0)
+		fprintf(stderr, "libactor: io_uring unavailable (%s; kernel.io_uring_disabled=%d), using epoll\n",
+			strerror(-err), sysctl);
+	else
+		fprintf(stderr, "libactor: io_uring unavailable (%s), using epoll\n", strerror(-err));
+	return actor__epoll_create(cfg, cb, out);
+}
