@@ -14,3 +14,8 @@ endif
 endif
 tests_test_node_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_node_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The same traffic as a plain TAP program, for ThreadSanitizer.
+check_PROGRAMS += tests/stress_node
+TESTS += tests/stress_node
+tests_stress_node_LDADD = $(TEST_LIBS)
