@@ -65,6 +65,7 @@ struct actor__peer {
 	struct actor__conn *conn;	/* while up */
 	bool stalled;			/* the connection is above high water */
 	uint64_t last_heard, last_sent;
+	bool heard;			/* a frame came since the last tick */
 	/* Redialing: where it was dialed, and when to try next. */
 	char host[256];
 	uint16_t port;

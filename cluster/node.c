@@ -246,7 +246,7 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 			return;
 		why = NULL;
 	} else if (err == 0) {
-		l->peer->last_heard = actor__now_ns();
+		l->peer->heard = true;	/* the tick reads the clock, not every frame */
 		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL)
 			err = actor__route_inbound(n, l->peer, &f, &why);
 		else if (f.kind != ACTOR__F_PING)
@@ -370,6 +370,10 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 {
 	struct actor__frame ping = { .kind = ACTOR__F_PING };
 
+	if (p->heard) {
+		p->heard = false;
+		p->last_heard = now;
+	}
 	if (now - p->last_heard > n->cfg.heartbeat_timeout_ns) {
 		actor__node_log(n, "node %08x (%s) missed its heartbeats: down", p->node, p->name);
 		n->t->ops->close(p->conn, -ETIMEDOUT);
