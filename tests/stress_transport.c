@@ -46,6 +46,14 @@ static void sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static struct actor__env *frame(unsigned long seq)
 {
 	struct actor__env *e = actor__env_alloc(NULL, ACTOR__FRAME_PREFIX + sizeof(seq));
@@ -153,7 +161,13 @@ static void on_woken(void *arg)
 
 static int node_init(struct node *n, enum actor__transport_kind kind)
 {
-	struct actor__transport_config cfg = { .kind = kind, .high_water = 64 * 1024 };
+	/* Ticks wake the I/O thread too: far apart, they cannot hide a lost
+	 * wake-up. */
+	struct actor__transport_config cfg = {
+		.kind = kind,
+		.high_water = 64 * 1024,
+		.tick_ns = 30ull * 1000 * 1000 * 1000,
+	};
 	struct actor__transport_cb cb = {
 		.arg = n,
 		.accepted = on_accepted,
@@ -191,12 +205,13 @@ static void *waker_main(void *arg)
 	struct node *n = w->n;
 
 	for (unsigned long r = 1; r <= w->rounds; r++) {
+		double deadline = now() + 2;	/* a lifetime for a wake-up */
 		long spins = 0;
 
 		atomic_store(&n->bumped[w->id], r);
 		n->t->ops->wake(n->t);
 		while (atomic_load(&n->seen[w->id]) < r) {
-			if (++spins > 200000) {
+			if (++spins % 64 == 0 && now() > deadline) {
 				w->lost = true;
 				return NULL;
 			}
@@ -255,12 +270,6 @@ static void *traffic_wakes(void *arg)
 	return NULL;
 }
 
-static void dial_one(struct node *n)
-{
-	n->dial = 1;
-	n->t->ops->wake(n->t);
-}
-
 /* b sends frames to a, which echoes them: b sees them all, in order. */
 static const char *scenario_traffic(enum actor__transport_kind kind)
 {
@@ -276,14 +285,15 @@ static const char *scenario_traffic(enum actor__transport_kind kind)
 		a.t->ops->destroy(a.t);
 		return "create";
 	}
+	/* Set before the threads that read them learn of them. */
 	a.echo = true;
 	b.to_send = total;
+	b.dial = 1;
 	if (a.t->ops->listen(a.t, "127.0.0.1", 0, &b.port) < 0) {
 		err = "listen";
 		goto out;
 	}
 	pthread_create(&th, NULL, traffic_wakes, &tr);
-	dial_one(&b);
 	if (!wait_until(&b.frames, total, 60))
 		err = "not every frame came back";
 	else if (atomic_load(&b.bad))
@@ -309,12 +319,12 @@ static const char *scenario_churn(enum actor__transport_kind kind)
 		a.t->ops->destroy(a.t);
 		return "create";
 	}
+	a.churn = true;
+	b.dial = conns;
 	if (a.t->ops->listen(a.t, "localhost", 0, &b.port) < 0) {
 		err = "listen";
 		goto out;
 	}
-	a.churn = true;
-	b.dial = conns;
 	for (long i = 0; i < 100000 && atomic_load(&b.dialled) < conns; i++) {
 		b.t->ops->wake(b.t);
 		sleep_us(200);
