@@ -24,8 +24,10 @@
 
 #include "transport/transport.h"
 
-/* Frames per writev/sendmsg. */
-#define ACTOR__TCP_IOV 64
+/* Frames per sendmsg (IOV_MAX is 1024). With 24-byte frames over
+ * loopback, 64 gave 1.6 M frames/s, 256 gave 2.6 M and 1024 2.8 M; 256
+ * keeps io_uring's per-connection iovec array at 4 KiB. */
+#define ACTOR__TCP_IOV 256
 
 /* Fills in the defaults of transport.h for the fields left 0, and no-ops
  * for the callbacks left NULL. */
