@@ -240,10 +240,16 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 	    actor__frame_decode(n->decoder, (const unsigned char *)fe->data + ACTOR__FRAME_PREFIX,
 				fe->size - ACTOR__FRAME_PREFIX, &f, &why) != 0)
 		return;
+	/* Only this node's actors are told when p goes down; a request
+	 * forwarded from a third node is that node's to fail. */
 	if (f.kind == ACTOR__F_MSG) {
-		actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id, now);
+		if (f.msg.from_node == n->sys->node_id)
+			actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
+					 now);
 		return;
 	}
+	if (f.signal.ref_node != n->sys->node_id)
+		return;
 	switch (f.signal.op) {
 	case ACTOR__SIG_MONITOR:
 		actor__track_add(&p->track, TRACK_MONITOR, f.signal.ref_id, f.signal.to_id, now);
@@ -361,7 +367,8 @@ static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_re
 		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_DEMONITOR, &ref, sizeof ref,
 			       sys_flags, 0);
 	case ACTOR__SIG_LINK:
-		actor__track_add(&p->track, TRACK_LINK, to.id, ref.id, actor__now_ns());
+		if (ref.node == p->node)
+			actor__track_add(&p->track, TRACK_LINK, to.id, ref.id, actor__now_ns());
 		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_LINK, &ref, sizeof ref,
 			       sys_flags, 0);
 	case ACTOR__SIG_UNLINK:
@@ -394,11 +401,6 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			*why = "SIGNAL for another node";
 			return -EBADMSG;
 		}
-		if (f->signal.ref_id != 0 && f->signal.ref_node != p->node &&
-		    f->signal.op != ACTOR__SIG_DOWN && f->signal.op != ACTOR__SIG_EXIT_MSG) {
-			*why = "SIGNAL from an actor of another node";
-			return -EBADMSG;
-		}
 		to = (actor_ref_t){ .id = f->signal.to_id, .node = self };
 		if (inbound_signal(n, p, to, f) == -ESRCH &&
 		    (f->signal.op == ACTOR__SIG_MONITOR || f->signal.op == ACTOR__SIG_LINK))
@@ -406,8 +408,10 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 				    f->signal.op, 0);
 		return 0;
 	}
-	if (f->msg.to_node != self || (f->msg.from_id != 0 && f->msg.from_node != p->node)) {
-		*why = "MSG for another node, or from an actor of another node";
+	/* The sender may live on a third node: a forwarded request keeps
+	 * its requester. Nodes relay nothing, so the target must be here. */
+	if (f->msg.to_node != self) {
+		*why = "MSG for another node";
 		return -EBADMSG;
 	}
 	to = (actor_ref_t){ .id = f->msg.to_id, .node = self };

@@ -579,7 +579,7 @@ static void bad_frames(const char *transport)
 	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
 	static const unsigned char empty[] = { 0, 0, 0, 0 };
 	/* A MSG frame before any handshake: [3, 1, 1, 1, 1, 1, 0, 0, bin ""] */
-	static const unsigned char early[] = { 0, 0, 0, 12, 0x99, 3, 1, 1, 1, 1, 1, 0, 0,
+	static const unsigned char early[] = { 0, 0, 0, 11, 0x99, 3, 1, 1, 1, 1, 1, 0, 0,
 					       0xc4, 0 };
 	static const unsigned char truncated[] = { 0, 0, 0, 100, 0x95, 1, 1 };
 	actor_node_stats_t st;
@@ -630,3 +630,39 @@ static void gone_actor(const char *transport)
 }
 
 FOR_EACH_TRANSPORT(node, gone_actor_answers_at_once, gone_actor)
+
+/* --- forwarding: the reply goes straight back to the requester ------------------- */
+
+static void forwarder_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_ref_t *to = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == LINKME)	/* set up: where to forward to */
+		memcpy(to, actor_msg_data(m), sizeof *to);
+	else
+		actor_forward(ctx, m, *to);
+}
+
+static const actor_spec_t forwarder_spec = { .name = "forwarder", .handler = forwarder_handler,
+					     .state_size = sizeof(actor_ref_t) };
+
+static void forward_across(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b"),
+		       *c = node(transport, "c");
+	actor_ref_t echo = spawn_echo(a, "echo"), fwd;
+
+	connect_to(b, a);
+	connect_to(c, a);
+	connect_to(c, b);
+	cr_assert_eq(actor_system_spawn(b, &forwarder_spec, NULL, &fwd), 0);
+	cr_assert_eq(actor_system_send(b, fwd, LINKME, &echo, sizeof echo), 0);
+	/* c asks b's forwarder; a's echo answers c directly. */
+	client_do(c, ECHO, fwd, 100);
+	cr_assert(reaches(&got, 100, 20), "%d replies of 100", atomic_load(&got));
+	cr_assert_eq(atomic_load(&fails), 0);
+	actor_system_destroy(c);
+	finish(a, b);
+}
+
+FOR_EACH_TRANSPORT(node, forwarded_requests_across_three_nodes, forward_across)
