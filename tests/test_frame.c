@@ -602,10 +602,10 @@ static size_t allocated(void)
 }
 
 /*
- * Headers that claim 2^28 elements (msgpack-c alone would reserve GiBs for
- * them, and keep them in the zone until the next frame) are refused without
- * the decoder allocating anything. Without ASan, which needs its terabytes
- * of address space, a tight RLIMIT_AS also catches what is freed at once.
+ * Headers that claim 2^28 elements or bytes (msgpack-c's unpacker would
+ * reserve GiBs for some) are refused without the decoder allocating
+ * anything. Without ASan, which needs its terabytes of address space, a
+ * tight RLIMIT_AS also catches what is freed before decode returns.
  */
 Test(frame, huge_headers_do_not_allocate)
 {

@@ -1,7 +1,7 @@
 /*
- * The frame codec (frame.h) on msgpack-c. Encoding packs straight into the
- * caller's buffer. Decoding first scans the body (scan() says why), then
- * lets msgpack-c parse it into the decoder's zone and checks every field.
+ * The frame codec (frame.h). Encoding packs with msgpack-c straight into the
+ * caller's buffer; decoding reads the flat array itself (scan() says why)
+ * and checks every field.
  */
 #include <errno.h>
 #include <msgpack.h>
@@ -14,13 +14,6 @@
 
 /* Elements of the longest frame (MSG). */
 #define FIELDS_MAX 9
-/* Room for one parsed frame: FIELDS_MAX objects, so the zone's first chunk
- * is all it ever uses. */
-#define ZONE_CHUNK 1024
-
-struct actor__frame_decoder {
-	msgpack_zone zone;
-};
 
 /* --- encoding ------------------------------------------------------------ */
 
@@ -132,118 +125,168 @@ size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap)
 
 /* --- decoding ------------------------------------------------------------ */
 
+/*
+ * msgpack-c's unpacker trusts the lengths it reads (an array32 or map32
+ * header of five bytes makes it reserve room for 2^32 objects before it
+ * notices that the body is short), and a frame is a flat array of at most
+ * FIELDS_MAX scalars anyway. So the decoder reads that subset of msgpack
+ * itself, in one bounded pass with no allocation, into these; msgpack-c
+ * stays the codec of record: it writes every frame, and the fuzz target
+ * checks each accepted body against its unpacker.
+ */
+enum { IT_UINT, IT_NINT, IT_STR, IT_BIN };
+
+struct item {
+	unsigned type;
+	uint64_t u;			/* IT_UINT */
+	int64_t i;			/* IT_NINT, always < 0 */
+	const unsigned char *p;		/* IT_STR, IT_BIN */
+	size_t len;
+};
+
+struct actor__frame_decoder {
+	struct item items[FIELDS_MAX];
+};
+
 struct actor__frame_decoder *actor__frame_decoder_create(void)
 {
-	struct actor__frame_decoder *d = malloc(sizeof(*d));
-
-	if (d == NULL)
-		return NULL;
-	if (!msgpack_zone_init(&d->zone, ZONE_CHUNK)) {
-		free(d);
-		return NULL;
-	}
-	return d;
+	return malloc(sizeof(struct actor__frame_decoder));
 }
 
 void actor__frame_decoder_destroy(struct actor__frame_decoder *d)
 {
-	if (d == NULL)
-		return;
-	msgpack_zone_destroy(&d->zone);
 	free(d);
 }
 
-static size_t load_be(const unsigned char *p, size_t n)
+static uint64_t load_be(const unsigned char *p, size_t n)
 {
-	size_t v = 0;
+	uint64_t v = 0;
 
 	while (n-- > 0)
 		v = v << 8 | *p++;
 	return v;
 }
 
+/* An integer of w bytes at p: uint8..64 if b is 0xcc..0xcf, else int8..64. */
+static void read_int(struct item *it, unsigned b, const unsigned char *p, size_t w)
+{
+	uint64_t v = load_be(p, w);
+
+	if (b <= 0xcf || (v >> (8 * w - 1) & 1) == 0) {
+		it->type = IT_UINT;
+		it->u = v;
+	} else {
+		it->type = IT_NINT;
+		/* Sign-extended (a shift by 64 would be undefined). */
+		it->i = (int64_t)(w == 8 ? v : v | ~(uint64_t)0 << 8 * w);
+	}
+}
+
 /*
- * msgpack-c trusts the lengths it reads: an array32 or map32 header of five
- * bytes makes it reserve room for up to 2^32 objects before it notices that
- * the body is short. So before it sees a body, this checks that the body is
- * exactly one array of 1..FIELDS_MAX scalars (integers, str, bin) whose
- * lengths fit in what remains. NULL if so, else why not.
+ * Reads a body that must be exactly one array of 1..FIELDS_MAX integers,
+ * str and bin, each within the bytes that remain, into items. Returns the
+ * element count, or 0 with *why set.
  */
-static const char *scan(const unsigned char *p, size_t len)
+static size_t scan(const unsigned char *p, size_t len, struct item *items, const char **why)
 {
 	const unsigned char *end = p + len;
-	size_t n, hdr, skip;
+	size_t n, k, hdr, w;
 	unsigned b;
 
+#define FAIL(msg)            \
+	do {                 \
+		*why = (msg); \
+		return 0;    \
+	} while (0)
 	if (len == 0)
-		return "empty body";
+		FAIL("empty body");
 	b = *p++;
 	if (b >= 0x90 && b <= 0x9f) {
 		n = b & 0x0f;
 	} else if (b == 0xdc || b == 0xdd) {
 		hdr = b == 0xdc ? 2 : 4;
 		if ((size_t)(end - p) < hdr)
-			return "truncated array header";
+			FAIL("truncated array header");
 		n = load_be(p, hdr);
 		p += hdr;
 	} else {
-		return "body is not an array";
+		FAIL("body is not an array");
 	}
 	if (n == 0)
-		return "empty array";
+		FAIL("empty array");
 	if (n > FIELDS_MAX)
-		return "array too long for any frame";
+		FAIL("array too long for any frame");
 
-	while (n-- > 0) {
+	for (k = 0; k < n; k++) {
+		struct item *it = &items[k];
+
 		if (p == end)
-			return "truncated";
+			FAIL("truncated");
 		b = *p++;
-		hdr = 0;
-		if (b <= 0x7f || b >= 0xe0) {	/* fixint */
-			skip = 0;
-		} else if (b >= 0xa0 && b <= 0xbf) {	/* fixstr */
-			skip = b & 0x1f;
-		} else if (b >= 0xcc && b <= 0xd3) {	/* uint8..64, int8..64 */
-			skip = (size_t)1 << (b & 0x3);
-		} else if (b == 0xd9 || b == 0xc4) {	/* str8, bin8 */
-			hdr = 1;
-		} else if (b == 0xda || b == 0xc5) {	/* str16, bin16 */
-			hdr = 2;
-		} else if (b == 0xdb || b == 0xc6) {	/* str32, bin32 */
-			hdr = 4;
-		} else if ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf)) {
-			return "nested array or map";
-		} else {
-			return "nil, bool, float or ext element";
+		if (b <= 0x7f) {
+			it->type = IT_UINT;
+			it->u = b;
+			continue;
 		}
-		if (hdr > 0) {
+		if (b >= 0xe0) {
+			it->type = IT_NINT;
+			it->i = (int64_t)b - 0x100;
+			continue;
+		}
+		if (b >= 0xcc && b <= 0xd3) {	/* uint8..64, int8..64 */
+			w = (size_t)1 << (b & 0x3);
+			if ((size_t)(end - p) < w)
+				FAIL("truncated");
+			read_int(it, b, p, w);
+			p += w;
+			continue;
+		}
+		if (b >= 0xa0 && b <= 0xbf) {	/* fixstr */
+			it->type = IT_STR;
+			it->len = b & 0x1f;
+		} else if (b == 0xd9 || b == 0xda || b == 0xdb) {	/* str8..32 */
+			it->type = IT_STR;
+			hdr = (size_t)1 << (b - 0xd9);
+		} else if (b == 0xc4 || b == 0xc5 || b == 0xc6) {	/* bin8..32 */
+			it->type = IT_BIN;
+			hdr = (size_t)1 << (b - 0xc4);
+		} else if ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf)) {
+			FAIL("nested array or map");
+		} else {
+			FAIL("nil, bool, float or ext element");
+		}
+		if (b > 0xbf) {
 			if ((size_t)(end - p) < hdr)
-				return "truncated";
-			skip = load_be(p, hdr);
+				FAIL("truncated");
+			it->len = (size_t)load_be(p, hdr);
 			p += hdr;
 		}
-		if ((size_t)(end - p) < skip)
-			return "truncated";
-		p += skip;
+		if ((size_t)(end - p) < it->len)
+			FAIL("truncated");
+		it->p = p;
+		p += it->len;
 	}
-	return p == end ? NULL : "trailing bytes after the array";
+	if (p != end)
+		FAIL("trailing bytes after the array");
+#undef FAIL
+	return n;
 }
 
-static bool is_uint(const msgpack_object *o, uint64_t max)
+static bool is_uint(const struct item *it, uint64_t max)
 {
-	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= max;
+	return it->type == IT_UINT && it->u <= max;
 }
 
-static bool is_int32(const msgpack_object *o)
+static bool is_int32(const struct item *it)
 {
-	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return o->via.u64 <= INT32_MAX;
-	return o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= INT32_MIN;
+	if (it->type == IT_UINT)
+		return it->u <= INT32_MAX;
+	return it->type == IT_NINT && it->i >= INT32_MIN;
 }
 
-static bool is_bin(const msgpack_object *o, size_t len)
+static bool is_bin(const struct item *it, size_t len)
 {
-	return o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == len;
+	return it->type == IT_BIN && it->len == len;
 }
 
 #define CHECK(cond, msg)                 \
@@ -254,63 +297,62 @@ static bool is_bin(const msgpack_object *o, size_t len)
 		}                        \
 	} while (0)
 
-static int decode_msg(const msgpack_object *a, struct actor__frame *f, const char **why)
+static int decode_msg(const struct item *a, struct actor__frame *f, const char **why)
 {
 	CHECK(is_uint(&a[1], UINT64_MAX), "MSG: to_id is not a uint64");
 	CHECK(is_uint(&a[2], UINT32_MAX), "MSG: to_node is not a uint32");
 	CHECK(is_uint(&a[3], UINT64_MAX), "MSG: from_id is not a uint64");
 	CHECK(is_uint(&a[4], UINT32_MAX), "MSG: from_node is not a uint32");
 	CHECK(is_uint(&a[5], UINT32_MAX), "MSG: type is not a uint32");
-	CHECK(a[6].type == MSGPACK_OBJECT_POSITIVE_INTEGER, "MSG: flags is not a uint");
-	CHECK((a[6].via.u64 & ~(uint64_t)ACTOR__WIRE_FLAGS) == 0, "MSG: flags has unknown bits");
+	CHECK(a[6].type == IT_UINT, "MSG: flags is not a uint");
+	CHECK((a[6].u & ~(uint64_t)ACTOR__WIRE_FLAGS) == 0, "MSG: flags has unknown bits");
 	CHECK(is_uint(&a[7], UINT32_MAX), "MSG: request_id is not a uint32");
-	CHECK(a[8].type == MSGPACK_OBJECT_BIN, "MSG: payload is not a bin");
-	f->msg.to_id = a[1].via.u64;
-	f->msg.to_node = (uint32_t)a[2].via.u64;
-	f->msg.from_id = a[3].via.u64;
-	f->msg.from_node = (uint32_t)a[4].via.u64;
-	f->msg.type = (uint32_t)a[5].via.u64;
-	f->msg.flags = (uint32_t)a[6].via.u64;
-	f->msg.request_id = (uint32_t)a[7].via.u64;
-	f->msg.payload = a[8].via.bin.ptr;
-	f->msg.size = a[8].via.bin.size;
+	CHECK(a[8].type == IT_BIN, "MSG: payload is not a bin");
+	f->msg.to_id = a[1].u;
+	f->msg.to_node = (uint32_t)a[2].u;
+	f->msg.from_id = a[3].u;
+	f->msg.from_node = (uint32_t)a[4].u;
+	f->msg.type = (uint32_t)a[5].u;
+	f->msg.flags = (uint32_t)a[6].u;
+	f->msg.request_id = (uint32_t)a[7].u;
+	f->msg.payload = a[8].p;
+	f->msg.size = a[8].len;
 	return 0;
 }
 
-static int decode_signal(const msgpack_object *a, struct actor__frame *f, const char **why)
+static int decode_signal(const struct item *a, struct actor__frame *f, const char **why)
 {
-	CHECK(a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER, "SIGNAL: op is not a uint");
-	CHECK(a[1].via.u64 >= ACTOR__SIG_EXIT && a[1].via.u64 <= ACTOR__SIG_MAX,
-	      "SIGNAL: unknown op");
+	CHECK(a[1].type == IT_UINT, "SIGNAL: op is not a uint");
+	CHECK(a[1].u >= ACTOR__SIG_EXIT && a[1].u <= ACTOR__SIG_MAX, "SIGNAL: unknown op");
 	CHECK(is_uint(&a[2], UINT64_MAX), "SIGNAL: to_id is not a uint64");
 	CHECK(is_uint(&a[3], UINT32_MAX), "SIGNAL: to_node is not a uint32");
 	CHECK(is_uint(&a[4], UINT64_MAX), "SIGNAL: ref_id is not a uint64");
 	CHECK(is_uint(&a[5], UINT32_MAX), "SIGNAL: ref_node is not a uint32");
 	CHECK(is_int32(&a[6]), "SIGNAL: reason is not an int32");
 	CHECK(is_uint(&a[7], UINT32_MAX), "SIGNAL: request_id is not a uint32");
-	f->signal.op = (uint32_t)a[1].via.u64;
-	f->signal.to_id = a[2].via.u64;
-	f->signal.to_node = (uint32_t)a[3].via.u64;
-	f->signal.ref_id = a[4].via.u64;
-	f->signal.ref_node = (uint32_t)a[5].via.u64;
-	f->signal.reason = a[6].type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int32_t)a[6].via.u64
-									: (int32_t)a[6].via.i64;
-	f->signal.request_id = (uint32_t)a[7].via.u64;
+	f->signal.op = (uint32_t)a[1].u;
+	f->signal.to_id = a[2].u;
+	f->signal.to_node = (uint32_t)a[3].u;
+	f->signal.ref_id = a[4].u;
+	f->signal.ref_node = (uint32_t)a[5].u;
+	f->signal.reason = a[6].type == IT_UINT ? (int32_t)a[6].u : (int32_t)a[6].i;
+	f->signal.request_id = (uint32_t)a[7].u;
 	return 0;
 }
 
-static int decode_hello(const msgpack_object *a, struct actor__frame *f, const char **why)
+static int decode_hello(const struct item *a, struct actor__frame *f, const char **why)
 {
+	CHECK(a[1].type == IT_UINT, "HELLO: version is not a uint");
 	CHECK(is_uint(&a[2], UINT32_MAX), "HELLO: node is not a uint32");
-	CHECK(a[2].via.u64 != 0, "HELLO: node is 0");
-	CHECK(a[3].type == MSGPACK_OBJECT_STR, "HELLO: name is not a str");
-	CHECK(a[3].via.str.size >= 1 && a[3].via.str.size <= ACTOR__NODE_NAME_MAX,
-	      "HELLO: name is not 1..255 bytes");
+	CHECK(a[2].u != 0, "HELLO: node is 0");
+	CHECK(a[3].type == IT_STR, "HELLO: name is not a str");
+	CHECK(a[3].len >= 1 && a[3].len <= ACTOR__NODE_NAME_MAX, "HELLO: name is not 1..255 bytes");
 	CHECK(is_bin(&a[4], ACTOR__NONCE_LEN), "HELLO: nonce is not a bin of 32 bytes");
-	f->hello.node = (uint32_t)a[2].via.u64;
-	f->hello.name = a[3].via.str.ptr;
-	f->hello.name_len = a[3].via.str.size;
-	f->hello.nonce = (const uint8_t *)a[4].via.bin.ptr;
+	f->hello.version = ACTOR__PROTO_VERSION;
+	f->hello.node = (uint32_t)a[2].u;
+	f->hello.name = (const char *)a[3].p;
+	f->hello.name_len = a[3].len;
+	f->hello.nonce = a[4].p;
 	return 0;
 }
 
@@ -321,49 +363,34 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 		[ACTOR__F_HELLO] = 5, [ACTOR__F_AUTH] = 2, [ACTOR__F_MSG] = 9,
 		[ACTOR__F_SIGNAL] = 8, [ACTOR__F_PING] = 1,
 	};
-	msgpack_object top;
-	const msgpack_object *a;
-	msgpack_unpack_return r;
+	static const char *const wrong_arity[] = {
+		[ACTOR__F_HELLO] = "HELLO: not 5 elements",
+		[ACTOR__F_AUTH] = "AUTH: not 2 elements",
+		[ACTOR__F_MSG] = "MSG: not 9 elements",
+		[ACTOR__F_SIGNAL] = "SIGNAL: not 8 elements",
+		[ACTOR__F_PING] = "PING: not 1 element",
+	};
+	const struct item *a = d->items;
 	size_t n;
 	uint64_t kind;
 
-	*why = scan(body, len);
-	if (*why != NULL)
+	*why = NULL;
+	n = scan(body, len, d->items, why);
+	if (n == 0)
 		return -EBADMSG;
-	msgpack_zone_clear(&d->zone);
-	r = msgpack_unpack(body, len, NULL, &d->zone, &top);
-	if (r == MSGPACK_UNPACK_NOMEM_ERROR) {
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	CHECK(r == MSGPACK_UNPACK_SUCCESS && top.type == MSGPACK_OBJECT_ARRAY,
-	      "msgpack-c refused the body");
-	a = top.via.array.ptr;
-	n = top.via.array.size;
-
-	CHECK(a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER, "kind is not a uint");
-	kind = a[0].via.u64;
+	CHECK(a[0].type == IT_UINT, "kind is not a uint");
+	kind = a[0].u;
 	CHECK(kind >= ACTOR__F_HELLO && kind <= ACTOR__F_PING, "unknown frame kind");
 	f->kind = (uint32_t)kind;
 	/* The version before the arity, so that any later HELLO that starts
 	 * [1, version, ...] is refused as a version, not as garbage. */
-	if (kind == ACTOR__F_HELLO && n >= 2 && a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	    a[1].via.u64 != ACTOR__PROTO_VERSION) {
-		f->hello.version = a[1].via.u64 > UINT32_MAX ? UINT32_MAX : (uint32_t)a[1].via.u64;
+	if (kind == ACTOR__F_HELLO && n >= 2 && a[1].type == IT_UINT &&
+	    a[1].u != ACTOR__PROTO_VERSION) {
+		f->hello.version = a[1].u > UINT32_MAX ? UINT32_MAX : (uint32_t)a[1].u;
 		*why = "HELLO: unsupported protocol version";
 		return -EPROTONOSUPPORT;
 	}
-	if (n != arity[kind]) {
-		static const char *const wrong[] = {
-			[ACTOR__F_HELLO] = "HELLO: not 5 elements",
-			[ACTOR__F_AUTH] = "AUTH: not 2 elements",
-			[ACTOR__F_MSG] = "MSG: not 9 elements",
-			[ACTOR__F_SIGNAL] = "SIGNAL: not 8 elements",
-			[ACTOR__F_PING] = "PING: not 1 element",
-		};
-		*why = wrong[kind];
-		return -EBADMSG;
-	}
+	CHECK(n == arity[kind], wrong_arity[kind]);
 
 	switch (kind) {
 	case ACTOR__F_MSG:
@@ -371,12 +398,10 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 	case ACTOR__F_SIGNAL:
 		return decode_signal(a, f, why);
 	case ACTOR__F_HELLO:
-		CHECK(a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER, "HELLO: version is not a uint");
-		f->hello.version = ACTOR__PROTO_VERSION;
 		return decode_hello(a, f, why);
 	case ACTOR__F_AUTH:
 		CHECK(is_bin(&a[1], ACTOR__MAC_LEN), "AUTH: mac is not a bin of 32 bytes");
-		f->auth.mac = (const uint8_t *)a[1].via.bin.ptr;
+		f->auth.mac = a[1].p;
 		return 0;
 	default:	/* PING */
 		return 0;
