@@ -10,6 +10,8 @@ endif
 tests_test_frame_CFLAGS = $(CRITERION_TEST_CFLAGS) $(MSGPACK_CFLAGS)
 tests_test_frame_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(MSGPACK_LIBS)
 
+dist_man7_MANS += man/libactor-protocol.7
+
 # The libFuzzer target is built by .ci/fuzz with clang, outside automake.
 frame_corpus = \
 	tests/fuzz/corpus/frame/auth \
