@@ -104,18 +104,6 @@ static bool tracked(const struct actor__frame *f)
 
 /* --- when the peer cannot be reached -------------------------------------- */
 
-static void tell_local(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-		       actor_ref_t from, uint32_t type, bool system, int reason)
-{
-	actor_signal_t sig = { .from = from, .reason = reason };
-	struct actor__env *e = actor__env_make(actor__pool_of(w), from, type, &sig, sizeof sig,
-					       ACTOR__ENV_URGENT | (system ? ACTOR__ENV_SYSTEM : 0),
-					       0);
-
-	if (e != NULL)
-		actor__deliver(sys, w, to, e);
-}
-
 /* Mail for a node that is down or unknown: a monitor or link learns it at
  * once, like Erlang's noconnection; other mail is a dead letter. */
 static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
@@ -126,10 +114,10 @@ static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_
 							  ACTOR_REF_NONE;
 
 		if (e->type == ACTOR__SYS_MONITOR)
-			tell_local(sys, w, who, to, ACTOR_MSG_DOWN, false, ACTOR_EXIT_NODEDOWN);
+			actor__send_signal(sys, w, who, ACTOR_MSG_DOWN, false, to, ACTOR_EXIT_NODEDOWN);
 		else if (e->type == ACTOR__SYS_LINK)
-			tell_local(sys, w, who, to, ACTOR__SYS_LINK_EXIT, true,
-				   ACTOR_EXIT_NODEDOWN);
+			actor__send_signal(sys, w, who, ACTOR__SYS_LINK_EXIT, true, to,
+					   ACTOR_EXIT_NODEDOWN);
 		actor__env_free(actor__pool_of(w), e);
 		return 0;
 	}
@@ -336,14 +324,14 @@ static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, ui
 static void answer_gone(struct actor__node *n, actor_ref_t gone, actor_ref_t who, uint32_t op,
 			uint32_t request_id)
 {
-	actor_signal_t sig = { .from = gone, .reason = ACTOR_EXIT_NOPROC };
 	int err = -ESRCH;
 
 	if (op == ACTOR__SIG_MONITOR)
-		deliver(n, who, gone, ACTOR_MSG_DOWN, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
+		actor__send_signal(n->sys, NULL, who, ACTOR_MSG_DOWN, false, gone,
+				   ACTOR_EXIT_NOPROC);
 	else if (op == ACTOR__SIG_LINK)
-		deliver(n, who, gone, ACTOR__SYS_LINK_EXIT, &sig, sizeof sig,
-			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, 0);
+		actor__send_signal(n->sys, NULL, who, ACTOR__SYS_LINK_EXIT, true, gone,
+				   ACTOR_EXIT_NOPROC);
 	else if (request_id != 0)
 		deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
 			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
@@ -448,11 +436,12 @@ static void fail_tracked(void *arg, const struct actor__track_entry *e)
 			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, (uint32_t)e->remote);
 		break;
 	case TRACK_MONITOR:
-		tell_local(sys, NULL, local, remote, ACTOR_MSG_DOWN, false, ACTOR_EXIT_NODEDOWN);
+		actor__send_signal(sys, NULL, local, ACTOR_MSG_DOWN, false, remote,
+				   ACTOR_EXIT_NODEDOWN);
 		break;
 	case TRACK_LINK:
-		tell_local(sys, NULL, local, remote, ACTOR__SYS_LINK_EXIT, true,
-			   ACTOR_EXIT_NODEDOWN);
+		actor__send_signal(sys, NULL, local, ACTOR__SYS_LINK_EXIT, true, remote,
+				   ACTOR_EXIT_NODEDOWN);
 		break;
 	}
 }

@@ -227,6 +227,10 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
 /* A stopping actor answers a monitor or link request still in its queue. */
 void actor__link_queued(struct actor_system *sys, struct actor__worker *w,
 			const struct actor__env *e, actor_ref_t self, int reason);
+/* Sends `to` a signal about `from`: a runtime message (LINK_EXIT), or one
+ * for the handler (ACTOR_MSG_DOWN, ACTOR_MSG_EXIT). */
+void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			uint32_t type, bool system, actor_ref_t from, int reason);
 /* A stopping actor tells its monitors and links, and drops its relations. */
 void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
 			actor_ref_t self, int reason);

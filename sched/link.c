@@ -70,9 +70,8 @@ static bool set_remove(struct ref_set *s, actor_ref_t r)
 	return false;
 }
 
-/* Sends `to` a signal about `from`: a runtime message, or a handler one. */
-static void send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-		   uint32_t type, bool system, actor_ref_t from, int reason)
+void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			uint32_t type, bool system, actor_ref_t from, int reason)
 {
 	actor_signal_t sig = { .from = from, .reason = reason };
 	struct actor__env *e = actor__env_make(actor__pool_of(w), from, type, &sig, sizeof sig,
@@ -101,7 +100,8 @@ static bool traps(const struct actor__actor *a, int reason)
 /* A trapped exit comes back as an ordinary (urgent) message to the handler. */
 static void trapped(struct actor_ctx *ctx, actor_ref_t from, int reason)
 {
-	send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_EXIT, false, from, reason);
+	actor__send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_EXIT, false,
+			   from, reason);
 }
 
 /* An exit signal from a linked actor. */
@@ -129,8 +129,8 @@ int actor_monitor(actor_ctx_t *ctx, actor_ref_t target)
 	int err = ask_target(ctx, target, ACTOR__SYS_MONITOR);
 
 	if (err == -ESRCH)	/* down already: say so, in a later turn */
-		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_DOWN, false, target,
-			    ACTOR_EXIT_NOPROC);
+		actor__send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR_MSG_DOWN,
+				   false, target, ACTOR_EXIT_NOPROC);
 	return err == -ESRCH ? 0 : err;
 }
 
@@ -150,8 +150,8 @@ int actor_link(actor_ctx_t *ctx, actor_ref_t other)
 		return -ENOMEM;
 	err = ask_target(ctx, other, ACTOR__SYS_LINK);
 	if (err == -ESRCH) {	/* gone already: an exit signal, in a later turn */
-		send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a), ACTOR__SYS_LINK_EXIT, true,
-			    other, ACTOR_EXIT_NOPROC);
+		actor__send_signal(ctx->sys, ctx->w, actor__ref_of(ctx->sys, ctx->a),
+				   ACTOR__SYS_LINK_EXIT, true, other, ACTOR_EXIT_NOPROC);
 		return 0;
 	}
 	if (err != 0)
@@ -185,8 +185,8 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 	switch (e->type) {
 	case ACTOR__SYS_MONITOR:
 		if ((r = relations(ctx->a)) == NULL || !set_add(&r->monitors, who))
-			send_signal(ctx->sys, ctx->w, who, ACTOR_MSG_DOWN, false,
-				    actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
+			actor__send_signal(ctx->sys, ctx->w, who, ACTOR_MSG_DOWN, false,
+					   actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
 		return true;
 	case ACTOR__SYS_DEMONITOR:
 		if ((r = ctx->a->relations) != NULL)
@@ -194,8 +194,8 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 		return true;
 	case ACTOR__SYS_LINK:
 		if ((r = relations(ctx->a)) == NULL || !set_add(&r->links, who))
-			send_signal(ctx->sys, ctx->w, who, ACTOR__SYS_LINK_EXIT, true,
-				    actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
+			actor__send_signal(ctx->sys, ctx->w, who, ACTOR__SYS_LINK_EXIT, true,
+					   actor__ref_of(ctx->sys, ctx->a), -ENOMEM);
 		return true;
 	case ACTOR__SYS_UNLINK:
 		if ((r = ctx->a->relations) != NULL)
@@ -220,9 +220,9 @@ void actor__link_queued(struct actor_system *sys, struct actor__worker *w,
 	actor_ref_t who = *(const actor_ref_t *)e->data;
 
 	if (e->type == ACTOR__SYS_MONITOR)
-		send_signal(sys, w, who, ACTOR_MSG_DOWN, false, self, reason);
+		actor__send_signal(sys, w, who, ACTOR_MSG_DOWN, false, self, reason);
 	else if (e->type == ACTOR__SYS_LINK)
-		send_signal(sys, w, who, ACTOR__SYS_LINK_EXIT, true, self, reason);
+		actor__send_signal(sys, w, who, ACTOR__SYS_LINK_EXIT, true, self, reason);
 }
 
 void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
@@ -233,9 +233,9 @@ void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struc
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->monitors.n; i++)
-		send_signal(sys, w, r->monitors.refs[i], ACTOR_MSG_DOWN, false, self, reason);
+		actor__send_signal(sys, w, r->monitors.refs[i], ACTOR_MSG_DOWN, false, self, reason);
 	for (size_t i = 0; i < r->links.n; i++)
-		send_signal(sys, w, r->links.refs[i], ACTOR__SYS_LINK_EXIT, true, self, reason);
+		actor__send_signal(sys, w, r->links.refs[i], ACTOR__SYS_LINK_EXIT, true, self, reason);
 	free(r->monitors.refs);
 	free(r->links.refs);
 	free(r);

@@ -203,8 +203,9 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 			   const struct actor__env *request, int error)
 {
-	struct actor__env *e = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR__SYS_FAILED, &error,
-					       sizeof error, ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
+	struct actor__env *e = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR__SYS_FAILED,
+					       &error, sizeof error,
+					       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
 					       request->request_id);
 
 	if (e != NULL)		/* else the requester's timeout fires instead */
