@@ -235,8 +235,6 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 
 	if (l == NULL)
 		return;		/* closing */
-	atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&n->bytes_in, len + ACTOR__FRAME_PREFIX, memory_order_relaxed);
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
 	if (err == 0 && l->state != LINK_UP) {
 		err = actor__handshake_frame(n, c, l, &f);
@@ -247,8 +245,13 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 		why = NULL;
 	} else if (err == 0) {
 		l->peer->heard = true;	/* the tick reads the clock, not every frame */
-		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL)
+		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL) {
+			/* Mail only, as frames_out counts it. */
+			atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&n->bytes_in, len + ACTOR__FRAME_PREFIX,
+						  memory_order_relaxed);
 			err = actor__route_inbound(n, l->peer, &f, &why);
+		}
 		else if (f.kind != ACTOR__F_PING)
 			err = -EPROTO, why = "a handshake frame after the handshake";
 		if (err == 0)
@@ -506,6 +509,7 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 		.writable = on_writable, .closed = on_closed, .tick = on_tick, .woken = on_woken,
 	};
 	struct actor__router *none = NULL;
+	pthread_condattr_t cattr;
 	struct actor__node *n;
 	int err;
 
@@ -525,7 +529,11 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	n->cfg = *cfg;
 	n->cfg.name = NULL;
 	pthread_mutex_init(&n->lock, NULL);
-	pthread_cond_init(&n->cond, NULL);
+	/* A waiting actor_node_connect() must not care if the clock is set. */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	n->cookie = malloc(cfg->cookie_len + strlen(cfg->name) + 1);
 	n->pool = actor__pool_create();
 	n->decoder = actor__frame_decoder_create();
@@ -597,7 +605,7 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 		return -ENOMEM;
 	strcpy(d->host, host);
 	d->port = port;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	deadline = (uint64_t)until.tv_sec * 1000000000ull + (uint64_t)until.tv_nsec + timeout_ns;
 	until.tv_sec = (time_t)(deadline / 1000000000ull);
 	until.tv_nsec = (long)(deadline % 1000000000ull);
