@@ -492,6 +492,18 @@ static void stopped_peer(const char *transport)
 	/* The timeout is 500 ms, checked every 50 ms. */
 	cr_assert(took < 1000 * MS, "declared down after %llu ms", (unsigned long long)(took / MS));
 	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
+	/* Back from the dead: the parent redials it (with backoff) by itself. */
+	kill(c.pid, SIGCONT);
+	for (int i = 0; i < 500 && !actor_node_is_up(s, id); i++)
+		usleep(10 * 1000);
+	cr_assert(actor_node_is_up(s, id), "not reconnected 5 s after SIGCONT");
+	{
+		void *reply = NULL;
+
+		cr_assert_eq(actor_system_ask(s, echo, ECHO, "x", 1, 5 * SEC, NULL, &reply, NULL),
+			     0);
+		free(reply);
+	}
 	child_end(&c);
 	actor_system_destroy(s);
 	assert_no_leaks();
@@ -535,7 +547,7 @@ static void slow_reader(const char *transport)
 	Test(suite, name##_uring) { body("uring"); }
 
 FOR_EACH_TCP(node, killed_peer_is_down, killed_peer)
-FOR_EACH_TCP(node, stopped_peer_is_down_within_timeout, stopped_peer)
+FOR_EACH_TCP(node, stopped_peer_is_down_within_timeout_then_redialed, stopped_peer)
 FOR_EACH_TCP(node, slow_reader_bounds_the_queue, slow_reader)
 
 /* --- bad bytes from the network ------------------------------------------------- */
