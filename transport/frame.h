@@ -111,8 +111,11 @@ struct actor__frame {
 size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap);
 
 /*
- * Decoding state kept per connection (msgpack-c's zone, reused from frame to
- * frame so that decoding does not allocate). One thread at a time.
+ * Decoding state: the parsed elements of the last body, so that decoding
+ * never allocates. One thread at a time. The decoder reads the flat array
+ * itself in the same bounded pass that validates it (msgpack-c's unpacker
+ * has no limits and cost five times as much); msgpack-c writes every frame,
+ * and the fuzz target checks every accepted body against its unpacker.
  */
 struct actor__frame_decoder;
 /* NULL on ENOMEM. */
