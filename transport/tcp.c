@@ -387,6 +387,10 @@ void actor__tcp_wake(struct actor__tcp_wake *w)
 bool actor__tcp_wake_sleep(struct actor__tcp_wake *w)
 {
 	atomic_store(&w->sleeping, true);
+	/* Redundant for C11 (both accesses are seq_cst, which ARMv8's
+	 * stlr/ldar honour), but a binary translator such as qemu-user on an
+	 * x86 host may let the load pass the store without it. */
+	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&w->pending)) {
 		atomic_store(&w->sleeping, false);
 		return false;
