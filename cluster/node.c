@@ -642,7 +642,9 @@ int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 	struct actor__node *n = actor__node_of(sys);
 	int err = 0;
 
-	if (n == NULL || actor__peer_find(n, node) == NULL)
+	if (n == NULL)
+		return -ENOTCONN;
+	if (actor__peer_find(n, node) == NULL)
 		return -ENOENT;
 	pthread_mutex_lock(&n->lock);
 	if (n->ndisconnects == n->disconnects_cap) {

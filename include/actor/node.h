@@ -82,7 +82,7 @@ ACTOR_API int actor_node_connect(actor_system_t *sys, const char *host, uint16_t
 				 uint64_t timeout_ns, uint32_t *node);
 
 /* Closes the connection to node and stops reconnecting: it is down (with
- * reason -ECONNABORTED) until connected again. 0 or -ENOENT. */
+ * reason -ECONNABORTED) until connected again. 0, -ENOENT or -ENOTCONN (not a node). */
 ACTOR_API int actor_node_disconnect(actor_system_t *sys, uint32_t node);
 
 /* Whether node is connected now (this node counts as connected). */
