@@ -283,6 +283,11 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 
 	if (l == NULL)
 		return;
+	if (reason == -EMSGSIZE) {	/* the transport's verdict on a length prefix */
+		actor__node_log(n, "closed the connection to %s: bad frame: length 0 or above max_frame",
+				l->peer_name[0] ? l->peer_name : "a new peer");
+		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
+	}
 	if (l->state == LINK_UP)
 		peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
