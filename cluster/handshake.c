@@ -76,6 +76,10 @@ static int on_hello(struct actor__node *n, struct actor__conn *c, struct actor__
 	uint8_t mac[ACTOR__MAC_LEN];
 
 	l->peer_node = f->hello.node;
+	if (memchr(f->hello.name, '\0', f->hello.name_len) != NULL) {
+		actor__node_log(n, "refused node %08x: a NUL in its name", f->hello.node);
+		return -EPROTO;
+	}
 	if (f->hello.node == n->sys->node_id) {
 		actor__node_log(n, "refused a peer with this node's own id %08x", f->hello.node);
 		return -EEXIST;
