@@ -246,11 +246,11 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 	} else if (err == 0) {
 		l->peer->heard = true;	/* the tick reads the clock, not every frame */
 		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL) {
-			/* Mail only, as frames_out counts it. */
-			atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_relaxed);
+			err = actor__route_inbound(n, l->peer, &f, &why);
+			/* Mail only, as frames_out counts it; once delivered. */
 			atomic_fetch_add_explicit(&n->bytes_in, len + ACTOR__FRAME_PREFIX,
 						  memory_order_relaxed);
-			err = actor__route_inbound(n, l->peer, &f, &why);
+			atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_release);
 		}
 		else if (f.kind != ACTOR__F_PING)
 			err = -EPROTO, why = "a handshake frame after the handshake";

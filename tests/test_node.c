@@ -118,6 +118,19 @@ static bool reaches(_Atomic int *v, int want, int seconds)
 	return false;
 }
 
+/* Waits until node s has received `want` frames of mail. */
+static bool frames_reach(actor_system_t *s, uint64_t want)
+{
+	actor_node_stats_t st;
+
+	for (int i = 0; i < 10000; i++) {
+		if (actor_node_stats(s, &st) == 0 && st.frames_in >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 /* --- actors ---------------------------------------------------------------- */
 
 /* Replies to requests with the payload; counts plain messages in order. */
@@ -298,7 +311,8 @@ static void monitor_fires_on_exit(const char *transport)
 	connect_to(b, a);
 	client_do(b, WATCH, echo, 0);
 	client_do(b, LINKME, echo, 0);
-	usleep(200 * 1000);	/* the monitor and link reach a */
+	/* The monitor and link reach a before the exit (both urgent, FIFO). */
+	cr_assert(frames_reach(a, 2), "the monitor and link did not reach a");
 	cr_assert_eq(actor_exit(a, echo, -EIO), 0);
 	cr_assert(reaches(&downs, 2, 10), "%d of 2 signals", atomic_load(&downs));
 	cr_assert_eq(atomic_load(&down_reason), -EIO);
