@@ -641,10 +641,16 @@ static void gone_actor(const char *transport)
 	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
 	actor_ref_t echo = spawn_echo(a, "echo");
 	uint32_t id = connect_to(b, a), again = 0;
+	actor_system_stats_t st;
 	void *reply = NULL;
 
 	cr_assert_eq(actor_exit(a, echo, ACTOR_EXIT_KILL), 0);
-	usleep(100 * 1000);
+	for (int i = 0; i < 5000; i++) {	/* echo was a's only actor */
+		actor_system_stats(a, &st);
+		if (st.live == 0)
+			break;
+		usleep(1000);
+	}
 	client_do(b, WATCH, echo, 0);
 	cr_assert(reaches(&downs, 1, 5), "no answer to a monitor of a gone actor");
 	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NOPROC);
