@@ -118,17 +118,28 @@ static bool reaches(_Atomic int *v, int want, int seconds)
 	return false;
 }
 
-/* Waits until node s has received `want` frames of mail. */
-static bool frames_reach(actor_system_t *s, uint64_t want)
+/* Waits until node s has received (sent) `want` frames of mail. */
+static bool frames_reach_dir(actor_system_t *s, uint64_t want, bool in)
 {
 	actor_node_stats_t st;
 
 	for (int i = 0; i < 10000; i++) {
-		if (actor_node_stats(s, &st) == 0 && st.frames_in >= want)
+		if (actor_node_stats(s, &st) == 0 && (in ? st.frames_in : st.frames_out) >= want)
 			return true;
 		usleep(1000);
 	}
 	return false;
+}
+
+static bool frames_reach(actor_system_t *s, uint64_t want)
+{
+	return frames_reach_dir(s, want, true);
+}
+
+/* Mail handed to connections is tracked for node-down from then on. */
+static bool frames_sent(actor_system_t *s, uint64_t want)
+{
+	return frames_reach_dir(s, want, false);
 }
 
 /* --- actors ---------------------------------------------------------------- */
@@ -329,7 +340,7 @@ static void node_down_fails_what_waits(const char *transport)
 	client_do(b, WATCH, echo, 0);
 	client_do(b, LINKME, echo, 0);
 	client_do(b, SINK, echo, 0);
-	usleep(200 * 1000);
+	cr_assert(frames_sent(b, 3));
 	cr_assert_eq(actor_node_disconnect(b, id), 0);
 	cr_assert(reaches(&downs, 2, 10), "%d of 2 node-down signals", atomic_load(&downs));
 	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
@@ -472,7 +483,7 @@ static void killed_peer(const char *transport)
 
 	client_do(s, WATCH, echo, 0);
 	client_do(s, SINK, echo, 0);
-	usleep(200 * 1000);
+	cr_assert(frames_sent(s, 3));	/* the whereis, the monitor, the request */
 	kill(c.pid, SIGKILL);
 	cr_assert(reaches(&downs, 1, 5), "no down message after kill -9");
 	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
@@ -498,7 +509,7 @@ static void stopped_peer(const char *transport)
 	echo = child_echo(s, &c, &id);
 
 	client_do(s, WATCH, echo, 0);
-	usleep(200 * 1000);
+	cr_assert(frames_sent(s, 2));	/* the whereis, the monitor */
 	kill(c.pid, SIGSTOP);
 	t0 = now_ns();
 	cr_assert(reaches(&downs, 1, 5), "no down message for a stopped peer");
