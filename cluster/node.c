@@ -55,38 +55,44 @@ static size_t peer_home(uint32_t node)
 	return (size_t)((node * 0x9e3779b97f4a7c15ull) >> 40) & (ACTOR__PEER_TABLE - 1);
 }
 
-struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node)
+/* node's slot: the one holding its peer, or the empty one where it would
+ * go; NULL when the table is full. */
+static _Atomic(struct actor__peer *) *peer_slot(struct actor__node *n, uint32_t node)
 {
 	for (size_t i = peer_home(node), k = 0; k < ACTOR__PEER_TABLE;
 	     i = (i + 1) & (ACTOR__PEER_TABLE - 1), k++) {
 		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_acquire);
 
 		if (p == NULL || p->node == node)
-			return p;
+			return &n->peers[i];
 	}
 	return NULL;
+}
+
+struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node)
+{
+	_Atomic(struct actor__peer *) *slot = peer_slot(n, node);
+
+	return slot != NULL ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
 }
 
 /* I/O thread: the peer for node, made on first contact; NULL when full. */
 static struct actor__peer *peer_get(struct actor__node *n, uint32_t node)
 {
-	for (size_t i = peer_home(node), k = 0; k < ACTOR__PEER_TABLE;
-	     i = (i + 1) & (ACTOR__PEER_TABLE - 1), k++) {
-		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_relaxed);
+	_Atomic(struct actor__peer *) *slot = peer_slot(n, node);
+	struct actor__peer *p;
 
-		if (p != NULL && p->node == node)
-			return p;
-		if (p != NULL)
-			continue;
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			return NULL;
-		p->node = node;
-		actor__mbox_init(&p->outq, n->cfg.max_queued);
-		actor__route_peer_down(n, p);	/* closed until it is up */
-		atomic_store_explicit(&n->peers[i], p, memory_order_release);
+	if (slot == NULL)
+		return NULL;
+	if ((p = atomic_load_explicit(slot, memory_order_relaxed)) != NULL)
 		return p;
-	}
-	return NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->node = node;
+	actor__mbox_init(&p->outq, n->cfg.max_queued);
+	actor__route_peer_down(n, p);	/* closed until it is up */
+	atomic_store_explicit(slot, p, memory_order_release);
+	return p;
 }
 
 /* --- sending control frames ------------------------------------------------ */
@@ -477,21 +483,6 @@ static void node_free(struct actor__router *r)
 	free(n);
 }
 
-static enum actor__transport_kind transport_kind(const char *name, int *err)
-{
-	*err = 0;
-	if (name == NULL)
-		return ACTOR__TRANSPORT_AUTO;
-	if (strcmp(name, "uring") == 0)
-		return ACTOR__TRANSPORT_URING;
-	if (strcmp(name, "epoll") == 0)
-		return ACTOR__TRANSPORT_EPOLL;
-	if (strcmp(name, "loopback") == 0)
-		return ACTOR__TRANSPORT_LOOPBACK;
-	*err = -EINVAL;
-	return ACTOR__TRANSPORT_AUTO;
-}
-
 static int node_check(const actor_node_config_t *cfg)
 {
 	if (cfg->cookie == NULL || cfg->cookie_len < MIN_COOKIE || cfg->name == NULL ||
@@ -520,8 +511,7 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 
 	if ((err = node_check(cfg)) != 0)
 		return err;
-	tc.kind = transport_kind(cfg->transport, &err);
-	if (err != 0)
+	if ((err = actor__transport_kind_of(cfg->transport, &tc.kind)) != 0)
 		return err;
 	if (atomic_load(&sys->closing))
 		return -ESHUTDOWN;
@@ -583,14 +573,6 @@ int actor_node_port(const actor_system_t *sys)
 	return n != NULL && n->port != 0 ? n->port : -ENOTCONN;
 }
 
-static bool on_worker(const struct actor_system *sys)
-{
-	for (unsigned i = 0; i < sys->nstarted; i++)
-		if (pthread_equal(sys->workers[i].thread, pthread_self()))
-			return true;
-	return false;
-}
-
 int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 		       uint64_t timeout_ns, uint32_t *node)
 {
@@ -604,14 +586,13 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 		return -ENOTCONN;
 	if (host == NULL || strlen(host) >= sizeof d->host || timeout_ns == 0)
 		return -EINVAL;
-	if (on_worker(sys))
+	if (actor__on_worker(sys))
 		return -EDEADLK;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return -ENOMEM;
 	strcpy(d->host, host);
 	d->port = port;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	deadline = (uint64_t)until.tv_sec * 1000000000ull + (uint64_t)until.tv_nsec + timeout_ns;
+	deadline = actor__now_ns() + timeout_ns;	/* the monotonic clock, as n->cond's */
 	until.tv_sec = (time_t)(deadline / 1000000000ull);
 	until.tv_nsec = (long)(deadline % 1000000000ull);
 

@@ -215,6 +215,9 @@ void actor__workers_free(struct actor_system *sys);
 void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);
 /* Puts a still-runnable actor at the back of the run queue. */
 void actor__yield(struct actor_system *sys, struct actor__actor *a);
+/* Whether the calling thread is one of sys's workers (which must not block
+ * waiting for actors). */
+bool actor__on_worker(const struct actor_system *sys);
 
 /* actor.c */
 void actor__run(struct actor__worker *w, struct actor__actor *a);

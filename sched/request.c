@@ -366,14 +366,6 @@ static const actor_spec_t ask_spec = {
 	.state_size = sizeof(struct ask *),
 };
 
-static bool on_worker(const struct actor_system *sys)
-{
-	for (unsigned i = 0; i < sys->nstarted; i++)
-		if (pthread_equal(sys->workers[i].thread, pthread_self()))
-			return true;
-	return false;
-}
-
 int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const void *data,
 		     size_t size, uint64_t timeout_ns, uint32_t *reply_type, void **reply,
 		     size_t *reply_size)
@@ -387,7 +379,7 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 	if (timeout_ns == 0 || reply == NULL)
 		return -EINVAL;
 	/* A worker blocked here could be the one the reply needs. */
-	if (on_worker(sys))
+	if (actor__on_worker(sys))
 		return -EDEADLK;
 	sem_init(&q.done, 0, 0);
 	err = actor_system_spawn(sys, &ask_spec, NULL, &asker);

@@ -396,6 +396,14 @@ void actor__yield(struct actor_system *sys, struct actor__actor *a)
 	notify(sys);
 }
 
+bool actor__on_worker(const struct actor_system *sys)
+{
+	for (unsigned i = 0; i < sys->nstarted; i++)
+		if (pthread_equal(sys->workers[i].thread, pthread_self()))
+			return true;
+	return false;
+}
+
 /* --- threads ----------------------------------------------------------- */
 
 static void *worker_main(void *arg)

@@ -23,9 +23,29 @@ static int uring_disabled_sysctl(void)
 	return v;
 }
 
+int actor__transport_kind_of(const char *name, enum actor__transport_kind *kind)
+{
+	static const char *const names[] = {
+		[ACTOR__TRANSPORT_URING] = "uring",
+		[ACTOR__TRANSPORT_EPOLL] = "epoll",
+		[ACTOR__TRANSPORT_LOOPBACK] = "loopback",
+	};
+
+	*kind = ACTOR__TRANSPORT_AUTO;
+	if (name == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i] != NULL && strcmp(name, names[i]) == 0) {
+			*kind = (enum actor__transport_kind)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int actor__transport_create(const struct actor__transport_config *cfg,
 			    const struct actor__transport_cb *cb, struct actor__transport **out)
 {
+	enum actor__transport_kind kind;
 	const char *env;
 	int err, sysctl;
 
@@ -43,9 +63,11 @@ int actor__transport_create(const struct actor__transport_config *cfg,
 	}
 	env = getenv("ACTOR_TRANSPORT");
 	if (env != NULL && *env != '\0') {
-		if (strcmp(env, "uring") == 0)
+		/* Loopback needs a hub, which only the configuration can give. */
+		err = actor__transport_kind_of(env, &kind);
+		if (err == 0 && kind == ACTOR__TRANSPORT_URING)
 			return actor__uring_create(cfg, cb, out);
-		if (strcmp(env, "epoll") == 0)
+		if (err == 0 && kind == ACTOR__TRANSPORT_EPOLL)
 			return actor__epoll_create(cfg, cb, out);
 		fprintf(stderr, "libactor: ACTOR_TRANSPORT=%s: expected \"uring\" or \"epoll\"\n", env);
 		return -EINVAL;

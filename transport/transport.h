@@ -126,6 +126,10 @@ struct actor__conn_base {
 int actor__transport_create(const struct actor__transport_config *cfg,
 			    const struct actor__transport_cb *cb, struct actor__transport **out);
 
+/* The kind a name stands for ("uring", "epoll", "loopback"; NULL: AUTO),
+ * or -EINVAL. */
+int actor__transport_kind_of(const char *name, enum actor__transport_kind *kind);
+
 /* Implementations (transport/tcp_uring.c, tcp_epoll.c, loopback.c). */
 int actor__uring_create(const struct actor__transport_config *cfg,
 			const struct actor__transport_cb *cb, struct actor__transport **out);
