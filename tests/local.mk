@@ -41,3 +41,13 @@ tests_test_deque_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 tests_test_actor_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_actor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# One program per topic: connecting to a node that is up or to oneself.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_connect
+TESTS += tests/test_connect
+endif
+endif
+tests_test_connect_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_connect_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
