@@ -17,10 +17,12 @@ ACTOR_BEGIN_DECLS
 
 /*
  * Spawning: from a handler with actor_spawn(), from any other thread with
- * actor_system_spawn(). A spec with init gets a first turn at once (on the
- * current worker, from a handler); otherwise the actor first runs when it
- * gets mail. 0 or a negative errno: -ENOSPC (max_actors reached), -ENOMEM,
- * -EINVAL, -ESHUTDOWN (the system is shutting down).
+ * actor_system_spawn(). A spec with init is scheduled at once and runs init
+ * in its first turn, after the call returns (from a handler: after the
+ * current turn, on the same worker if no other takes it); otherwise the
+ * actor first runs when it gets mail. 0 or a negative errno: -ENOSPC
+ * (max_actors reached), -ENOMEM, -EINVAL, -ESHUTDOWN (the system is
+ * shutting down).
  */
 ACTOR_API int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg,
 			  actor_ref_t *out);

@@ -57,8 +57,9 @@ typedef struct actor_node_config {
 ACTOR_API void actor_node_config_init(actor_node_config_t *cfg);
 
 /*
- * Makes sys a node: starts its I/O thread and listens. Once per system,
- * before spawning actors whose references travel. 0, or -EALREADY, -EINVAL
+ * Makes sys a node: starts its I/O thread and listens. Once per system;
+ * references made earlier work remotely too (they carry the node id from
+ * the start). 0, or -EALREADY, -EINVAL
  * (no cookie or one too short, bad settings), -EADDRINUSE and other socket
  * errors, -ENOMEM. The node stops with the system.
  */

@@ -26,7 +26,7 @@ typedef struct actor_msg actor_msg_t;
  */
 typedef struct actor_ref {
 	uint64_t id;		/* generation << 32 | slot; 0: no actor */
-	uint32_t node;		/* 0: this node */
+	uint32_t node;		/* actor_node_id() of the system that spawned it */
 	uint32_t reserved;
 } actor_ref_t;
 
@@ -49,8 +49,8 @@ typedef struct actor_timer {
 
 /*
  * What a request's continuation gets: the reply (valid during the call),
- * with error 0; or reply NULL and error -ETIMEDOUT, or -ESRCH when the
- * target stopped without replying.
+ * with error 0; or reply NULL and error -ETIMEDOUT, -ESRCH when the target
+ * stopped without replying, or -EHOSTUNREACH when its node went down.
  */
 typedef void (*actor_then_t)(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
 
