@@ -105,7 +105,8 @@ ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
  * ahead of the mail already queued, which becomes dead letters; an actor
  * that traps exits gets an ACTOR_MSG_EXIT message instead, unless the
  * reason is ACTOR_EXIT_KILL. Any thread. 0, -ESRCH (no such actor; not a
- * dead letter) or -ENOMEM.
+ * dead letter) or -ENOMEM; for a remote actor also -EAGAIN (its node's
+ * queue is full) and -EHOSTUNREACH (sys is not a node).
  */
 ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 
@@ -128,7 +129,8 @@ ACTOR_API int actor_unregister(actor_system_t *sys, const char *name);
  * when either end stops with a reason other than ACTOR_EXIT_NORMAL, the
  * other stops with the same reason, unless it traps exits, in which case
  * it gets an ACTOR_MSG_EXIT message instead (trapping actors also get
- * normal exits). 0, -ENOMEM, or -ENOENT (unlink: no such link).
+ * normal exits). 0, -ENOMEM, or -ENOENT (unlink: no such link); for a
+ * remote target also -EAGAIN and -EHOSTUNREACH, as actor_exit().
  */
 ACTOR_API int actor_monitor(actor_ctx_t *ctx, actor_ref_t target);
 ACTOR_API int actor_demonitor(actor_ctx_t *ctx, actor_ref_t target);
