@@ -15,8 +15,8 @@ tests_stress_mailbox_LDADD = $(TEST_LIBS)
 tests_stress_sched_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(stress_programs)
-TESTS += $(stress_programs) tests/exports.sh
-EXTRA_DIST += tests/exports.sh tests/lsan.supp
+TESTS += $(stress_programs) tests/exports.sh tests/man_errors.pl
+EXTRA_DIST += tests/exports.sh tests/man_errors.pl tests/lsan.supp
 
 if HAVE_CRITERION
 if !TSAN
