@@ -15,8 +15,10 @@ tests_stress_mailbox_LDADD = $(TEST_LIBS)
 tests_stress_sched_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(stress_programs)
-TESTS += $(stress_programs) tests/exports.sh tests/man_errors.pl
-EXTRA_DIST += tests/exports.sh tests/man_errors.pl tests/lsan.supp
+TESTS += $(stress_programs) tests/exports.sh tests/man_errors.pl tests/headers.sh
+EXTRA_DIST += tests/exports.sh tests/man_errors.pl tests/headers.sh tests/lsan.supp
+# tests/headers.sh compiles the public headers with both compilers.
+AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX;
 
 if HAVE_CRITERION
 if !TSAN

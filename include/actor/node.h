@@ -97,7 +97,9 @@ ACTOR_API bool actor_node_is_up(const actor_system_t *sys, uint32_t node);
  */
 static inline actor_ref_t actor_node_ref(uint32_t node)
 {
-	return (actor_ref_t){ .id = 0, .node = node };
+	actor_ref_t ref = { 0, node, 0 };	/* no compound literal: C++ too */
+
+	return ref;
 }
 
 /* Looks a name up on node, waiting at most timeout_ns: 0 and *out, or

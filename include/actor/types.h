@@ -30,7 +30,12 @@ typedef struct actor_ref {
 	uint32_t reserved;
 } actor_ref_t;
 
+/* The reference to no actor; C++ has no compound literals. */
+#ifdef __cplusplus
+#define ACTOR_REF_NONE (actor_ref_t())
+#else
 #define ACTOR_REF_NONE ((actor_ref_t){ 0, 0, 0 })
+#endif
 
 static inline bool actor_ref_is_none(actor_ref_t ref)
 {
