@@ -7,7 +7,9 @@ dist_man3_MANS += \
 	man/actor_ctx_system.3 \
 	man/actor_ctx_t.3 \
 	man/actor_dead_letter_t.3 \
+	man/actor_dead_letter_info_t.3 \
 	man/actor_exit.3 \
+	man/actor_reason_string.3 \
 	man/actor_handler_t.3 \
 	man/actor_msg_claim.3 \
 	man/actor_msg_data.3 \

@@ -288,8 +288,8 @@ struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender,
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);
 /* Counts a dead letter and tells the hook, for a message never enveloped. */
-void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
-			       const void *data, size_t size);
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
+			       uint32_t type, const void *data, size_t size);
 /* Sends a runtime message; bounces silently when `to` is gone. */
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		       uint32_t type, const void *data, size_t size);

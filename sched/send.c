@@ -10,18 +10,25 @@
 
 #include "sched/internal.h"
 
-void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
-			       const void *data, size_t size)
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
+			       uint32_t type, const void *data, size_t size)
 {
 	atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 	if (sys->cfg.dead_letter != NULL)
 		sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
+	if (sys->cfg.dead_letter_info != NULL) {
+		actor_dead_letter_info_t info = {
+			.to = to, .sender = sender, .type = type, .data = data, .size = size,
+		};
+
+		sys->cfg.dead_letter_info(sys->cfg.dead_letter_arg, &info);
+	}
 }
 
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 			struct actor__env *e)
 {
-	actor__dead_letter_report(sys, to, e->type, e->data, e->size);
+	actor__dead_letter_report(sys, to, actor__sender_of(e), e->type, e->data, e->size);
 	actor__env_free(actor__pool_of(w), e);
 }
 
@@ -163,7 +170,7 @@ static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
 	if (actor__lookup(sys, to) == NULL) {
-		actor__dead_letter_report(sys, to, type, data, size);
+		actor__dead_letter_report(sys, to, sender, type, data, size);
 		return -ESRCH;
 	}
 	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);

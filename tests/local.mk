@@ -44,7 +44,7 @@ tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 tests_test_actor_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_actor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 
-# One program per topic: connecting to a node that is up or to oneself.
+# Connecting to a node that is up already, or to oneself.
 if HAVE_CRITERION
 if !TSAN
 check_PROGRAMS += tests/test_connect
@@ -53,3 +53,13 @@ endif
 endif
 tests_test_connect_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_connect_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Exit reasons as text and the dead-letter hooks.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_reason
+TESTS += tests/test_reason
+endif
+endif
+tests_test_reason_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_reason_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

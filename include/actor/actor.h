@@ -149,6 +149,14 @@ ACTOR_API void actor_trap_exit(actor_ctx_t *ctx, bool trap);
 ACTOR_API int actor_supervisor_spawn(actor_system_t *sys, const actor_supervisor_spec_t *spec,
 				     actor_ref_t *out);
 
+/*
+ * An exit reason or an error as text, for logs: "normal", "killed",
+ * "shutdown", "no such actor", "node down" for ACTOR_EXIT_*, strerror()'s
+ * text for a negative errno, "application-defined reason" for any other
+ * value. A static string; any thread.
+ */
+ACTOR_API const char *actor_reason_string(int reason);
+
 /* Inside a handler. */
 ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);
 ACTOR_API void *actor_self_state(const actor_ctx_t *ctx);
