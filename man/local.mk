@@ -42,6 +42,8 @@ dist_man3_MANS += \
 	man/actor_unregister.3 \
 	man/actor_send_after.3 \
 	man/actor_system_send_after.3 \
+	man/actor_send_interval.3 \
+	man/actor_system_send_interval.3 \
 	man/actor_timer_cancel.3 \
 	man/actor_timer_t.3 \
 	man/actor_self.3 \

@@ -248,6 +248,11 @@ void actor__timers_free(struct actor_system *sys);
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
 		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
 		     uint16_t flags, uint32_t request_id, uint64_t *id);
+/* Sends (sender, type, a copy of data) to `to` every period_ns, the first
+ * time one period from now, until cancelled or `to` is found gone. */
+int actor__timer_add_periodic(struct actor_system *sys, uint64_t period_ns, actor_ref_t to,
+			      actor_ref_t sender, uint32_t type, const void *data, size_t size,
+			      uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 

@@ -160,9 +160,10 @@ int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, 
 	return send_moved(sys, NULL, ACTOR_REF_NONE, to, type, buf, size, buf_free);
 }
 
-static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t to,
-		      uint64_t delay_ns, uint32_t type, const void *data, size_t size,
-		      actor_timer_t *timer)
+/* A delayed send (period_ns 0) or a periodic one. */
+static int send_later(struct actor_system *sys, actor_ref_t sender, actor_ref_t to,
+		      uint64_t delay_ns, uint64_t period_ns, uint32_t type, const void *data,
+		      size_t size, actor_timer_t *timer)
 {
 	uint64_t id;
 	int err;
@@ -173,7 +174,10 @@ static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 		actor__dead_letter_report(sys, to, sender, type, data, size);
 		return -ESRCH;
 	}
-	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);
+	if (period_ns != 0)
+		err = actor__timer_add_periodic(sys, period_ns, to, sender, type, data, size, &id);
+	else
+		err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);
 	if (err == 0 && timer != NULL)
 		timer->id = id;
 	return err;
@@ -182,8 +186,8 @@ static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns, uint32_t type,
 		     const void *data, size_t size, actor_timer_t *timer)
 {
-	return send_after(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, delay_ns, type, data, size,
-			  timer);
+	return send_later(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, delay_ns, 0, type, data,
+			  size, timer);
 }
 
 int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
@@ -191,7 +195,26 @@ int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_
 {
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
-	return send_after(sys, ACTOR_REF_NONE, to, delay_ns, type, data, size, timer);
+	return send_later(sys, ACTOR_REF_NONE, to, delay_ns, 0, type, data, size, timer);
+}
+
+int actor_send_interval(actor_ctx_t *ctx, actor_ref_t to, uint64_t period_ns, uint32_t type,
+			const void *data, size_t size, actor_timer_t *timer)
+{
+	if (period_ns == 0)
+		return -EINVAL;
+	return send_later(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, 0, period_ns, type, data,
+			  size, timer);
+}
+
+int actor_system_send_interval(actor_system_t *sys, actor_ref_t to, uint64_t period_ns,
+			       uint32_t type, const void *data, size_t size, actor_timer_t *timer)
+{
+	if (period_ns == 0)
+		return -EINVAL;
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
+		return -ESHUTDOWN;
+	return send_later(sys, ACTOR_REF_NONE, to, 0, period_ns, type, data, size, timer);
 }
 
 int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer)

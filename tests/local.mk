@@ -63,3 +63,13 @@ endif
 endif
 tests_test_reason_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_reason_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Periodic sends.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_timer
+TESTS += tests/test_timer
+endif
+endif
+tests_test_timer_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_timer_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

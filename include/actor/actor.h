@@ -96,8 +96,22 @@ ACTOR_API int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_
 ACTOR_API int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
 				      uint32_t type, const void *data, size_t size,
 				      actor_timer_t *timer);
-/* Cancels a delayed send that has not fired: 0, or -ENOENT (fired or
- * cancelled already). Any thread. */
+/*
+ * Periodic sends (Erlang's timer:send_interval): the message is sent every
+ * period_ns, the first time one period from now, at fixed times (start +
+ * k * period: a late tick does not push the later ones back, and ticks
+ * missed by a late timer thread are sent at once), until cancelled or a
+ * tick finds `to` gone. Same errors as the delayed sends, and -EINVAL
+ * (period_ns 0).
+ */
+ACTOR_API int actor_send_interval(actor_ctx_t *ctx, actor_ref_t to, uint64_t period_ns,
+				  uint32_t type, const void *data, size_t size,
+				  actor_timer_t *timer);
+ACTOR_API int actor_system_send_interval(actor_system_t *sys, actor_ref_t to,
+					 uint64_t period_ns, uint32_t type, const void *data,
+					 size_t size, actor_timer_t *timer);
+/* Cancels a delayed send that has not fired, or a periodic send: 0, or
+ * -ENOENT (fired, stopped or cancelled already). Any thread. */
 ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
 
 /*
