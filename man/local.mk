@@ -51,6 +51,8 @@ dist_man3_MANS += \
 	man/actor_send.3 \
 	man/actor_send_moved.3 \
 	man/actor_spawn.3 \
+	man/actor_spawn_copy.3 \
+	man/actor_system_spawn_copy.3 \
 	man/actor_spec_t.3 \
 	man/actor_stop.3 \
 	man/actor_system_create.3 \

@@ -48,6 +48,7 @@ enum actor__sys_type {
 	ACTOR__SYS_LINK,	/* payload: the other end's actor_ref_t */
 	ACTOR__SYS_UNLINK,	/* payload: the other end's actor_ref_t */
 	ACTOR__SYS_LINK_EXIT,	/* payload: actor_signal_t */
+	ACTOR__SYS_INIT_COPY,	/* payload: a copy of the spawn argument */
 };
 
 /* actor->flags, owned by the thread running the actor. */

@@ -73,3 +73,13 @@ endif
 endif
 tests_test_timer_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_timer_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Spawn arguments copied at the spawn.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_spawn
+TESTS += tests/test_spawn
+endif
+endif
+tests_test_spawn_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_spawn_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -28,6 +28,18 @@ ACTOR_API int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg,
 			  actor_ref_t *out);
 ACTOR_API int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 				 actor_ref_t *out);
+/*
+ * The argument's lifetime: actor_spawn() passes arg to init as it is, so
+ * what it points to must stay valid until init has run (after the spawn
+ * returns). The _copy variants copy arg_size bytes of it at the spawn
+ * instead, as CAF and Erlang copy spawn arguments: init gets a pointer to
+ * the copy (NULL if arg_size is 0), valid until init returns; init copies
+ * what it keeps into the actor's state. Also -EMSGSIZE (4 GiB or more).
+ */
+ACTOR_API int actor_spawn_copy(actor_ctx_t *ctx, const actor_spec_t *spec, const void *arg,
+			       size_t arg_size, actor_ref_t *out);
+ACTOR_API int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *spec,
+				      const void *arg, size_t arg_size, actor_ref_t *out);
 
 /*
  * Sending: type and a copy of size bytes of data. From a handler the
