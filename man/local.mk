@@ -37,6 +37,10 @@ dist_man3_MANS += \
 	man/actor_supervisor_spawn.3 \
 	man/actor_supervisor_spec_t.3 \
 	man/actor_child_spec_t.3 \
+	man/actor_supervisor_children.3 \
+	man/actor_supervisor_start_child.3 \
+	man/actor_supervisor_stop_child.3 \
+	man/actor_supervisor_reply_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
 	man/actor_unregister.3 \

@@ -83,3 +83,13 @@ endif
 endif
 tests_test_spawn_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_spawn_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Supervisors.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_supervisor
+TESTS += tests/test_supervisor
+endif
+endif
+tests_test_supervisor_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_supervisor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

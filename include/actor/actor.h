@@ -165,15 +165,36 @@ ACTOR_API int actor_unlink(actor_ctx_t *ctx, actor_ref_t other);
 ACTOR_API void actor_trap_exit(actor_ctx_t *ctx, bool trap);
 
 /*
- * Spawns a one-for-one supervisor (from any thread): it starts the children
- * and links to them; a child that stops abnormally is restarted with fresh
- * state (a normal or shutdown exit is final); too many restarts within the
- * period stop the supervisor and, through the links, the other children.
- * 0, -EINVAL, or actor_system_spawn()'s errors; a child that cannot be
- * started makes the supervisor stop with that error as its reason.
+ * Spawns a supervisor (Erlang/OTP's): it starts the children in order,
+ * links to them and registers their names; a child that stops is restarted
+ * by its restart type, with the others its strategy names, each with fresh
+ * state, after the old ones' cleanup; too many restarts within the period
+ * stop the supervisor and its children. From a thread that is not one of
+ * sys's workers the children exist and their names are registered when it
+ * returns; from a handler they start in the supervisor's first turn. 0,
+ * -EINVAL, a child's spawn error (the supervisor then stops), or
+ * actor_system_spawn()'s errors.
  */
 ACTOR_API int actor_supervisor_spawn(actor_system_t *sys, const actor_supervisor_spec_t *spec,
 				     actor_ref_t *out);
+/*
+ * A running supervisor's children, from a thread that is not one of sys's
+ * workers (-EDEADLK; from a handler, send the ACTOR_MSG_SUPERVISOR_*
+ * requests instead), waiting at most timeout_ns. children: up to max
+ * references in child order, ACTOR_REF_NONE for one not running now; *n
+ * gets the number of children. start_child: starts and supervises one
+ * more (its name is copied), *out gets it. stop_child: stops a child with
+ * ACTOR_EXIT_SHUTDOWN, waits until it has stopped, and forgets it (-ENOENT:
+ * not a running child). Also actor_system_ask()'s errors.
+ */
+ACTOR_API int actor_supervisor_children(actor_system_t *sys, actor_ref_t sup,
+					actor_ref_t *children, size_t max, size_t *n,
+					uint64_t timeout_ns);
+ACTOR_API int actor_supervisor_start_child(actor_system_t *sys, actor_ref_t sup,
+					   const actor_child_spec_t *child, uint64_t timeout_ns,
+					   actor_ref_t *out);
+ACTOR_API int actor_supervisor_stop_child(actor_system_t *sys, actor_ref_t sup,
+					  actor_ref_t child, uint64_t timeout_ns);
 
 /*
  * An exit reason or an error as text, for logs: "normal", "killed",
