@@ -170,7 +170,8 @@ static int send_later(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	if (actor__lookup(sys, to) == NULL) {
+	/* Only a local actor can be checked now; a remote one when it fires. */
+	if (actor__is_local(sys, to) && actor__lookup(sys, to) == NULL) {
 		actor__dead_letter_report(sys, to, sender, type, data, size);
 		return -ESRCH;
 	}

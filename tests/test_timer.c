@@ -221,4 +221,48 @@ Test(interval, no_drift)
 	assert_no_leaks();
 }
 
+static const char cookie[] = "test-cookie-0123456789";
+
+static actor_system_t *node_on(actor_loopback_t *hub, const char *name)
+{
+	actor_system_t *s = system_of(1);
+	actor_node_config_t cfg;
+
+	actor_node_config_init(&cfg);
+	cfg.name = name;
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "loopback";
+	cfg.loopback = hub;
+	cr_assert_eq(actor_node_start(s, &cfg), 0);
+	return s;
+}
+
+/* A delayed or periodic send to an actor of another node is set (it was
+ * refused with -ESRCH: only local actors can be looked up at once). */
+Test(interval, to_an_actor_on_another_node)
+{
+	actor_loopback_t *hub;
+	actor_system_t *a, *b;
+	actor_timer_t timer;
+	actor_ref_t c;
+	int v = 42;
+
+	cr_assert_eq(actor_loopback_create(&hub), 0);
+	a = node_on(hub, "a");
+	b = node_on(hub, "b");
+	cr_assert_eq(actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b),
+					5000 * MS, NULL), 0);
+	cr_assert_eq(actor_system_spawn(b, &counter_spec, NULL, &c), 0);
+	cr_assert_eq(actor_system_send_after(a, c, MS, TICK, &v, sizeof v, NULL), 0);
+	wait_ticks(1);
+	cr_assert_eq(actor_system_send_interval(a, c, MS, TICK, &v, sizeof v, &timer), 0);
+	wait_ticks(4);
+	cr_assert_eq(actor_timer_cancel(a, timer), 0);
+	actor_system_destroy(a);
+	actor_system_destroy(b);
+	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
+
 TestSuite(interval, .timeout = 60);

@@ -99,8 +99,8 @@ ACTOR_API int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t typ
  * Delayed sends: the message is sent delay_ns nanoseconds from now (by the
  * system's timer thread), from the current actor or anonymously. *timer,
  * if not NULL, receives a handle for actor_timer_cancel(). Same errors as
- * the sends; -ESRCH if `to` is already dead when the timer is set (a dead
- * letter). Due timers fire in order of due time, then of setting.
+ * the sends; -ESRCH if `to` is a local actor already dead when the timer
+ * is set (a dead letter). Due timers fire in order of due time, then of setting.
  */
 ACTOR_API int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns,
 			       uint32_t type, const void *data, size_t size,
