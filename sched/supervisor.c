@@ -177,11 +177,11 @@ static void restart(actor_ctx_t *ctx, struct supervisor *s, size_t i)
 	size_t first = s->spec->strategy == ACTOR_ONE_FOR_ALL ? 0 : i;
 	size_t end = s->spec->strategy == ACTOR_ONE_FOR_ONE ? i + 1 : s->n;
 
-	if (s->awaited == 0 && !may_restart(s)) {
+	if (!may_restart(s)) {
 		actor_stop(ctx, s->last_reason);
 		return;
 	}
-	/* A group under way takes this child along, as one restart. */
+	/* Started again with the group, or with one already on its way. */
 	s->c[i].regroup = true;
 	for (size_t j = end; j-- > first;) {
 		if (j != i && !actor_ref_is_none(s->c[j].ref)) {
