@@ -41,7 +41,6 @@
 struct child {
 	actor_child_spec_t spec;	/* spec.name: our copy */
 	actor_ref_t ref;		/* none: not running */
-	actor_ref_t last;		/* the stopped incarnation, whose name may linger */
 	bool stopping;			/* stopped by us: not to be restarted alone */
 	bool regroup;			/* to start again with the group */
 	bool forget;			/* to remove once it has stopped */
@@ -104,7 +103,6 @@ static void remove_child(struct supervisor *s, size_t i)
 static int start_child(actor_ctx_t *ctx, struct child *c)
 {
 	actor_system_t *sys = actor_ctx_system(ctx);
-	actor_ref_t held;
 	int err = actor_spawn(ctx, c->spec.spec, c->spec.arg, &c->ref);
 
 	if (err != 0) {
@@ -113,13 +111,8 @@ static int start_child(actor_ctx_t *ctx, struct child *c)
 	}
 	/* A child that stops before this monitor exists is reported with
 	 * ACTOR_EXIT_NOPROC, after its cleanup all the same. */
-	if ((err = actor_monitor(ctx, c->ref)) == 0 && c->spec.name != NULL) {
-		/* The old incarnation's name goes with its last turn, which may
-		 * still be running: take it over, but no one else's. */
-		if (actor_lookup(sys, c->spec.name, &held) == 0 && actor_ref_equal(held, c->last))
-			actor_unregister(sys, c->spec.name);
+	if ((err = actor_monitor(ctx, c->ref)) == 0 && c->spec.name != NULL)
 		err = actor_register(sys, c->spec.name, c->ref);
-	}
 	if (err != 0) {
 		actor_demonitor(ctx, c->ref);
 		actor_exit(sys, c->ref, ACTOR_EXIT_KILL);
@@ -198,13 +191,28 @@ static bool abnormal(int reason)
 	return reason != ACTOR_EXIT_NORMAL && reason != ACTOR_EXIT_SHUTDOWN;
 }
 
+/*
+ * A stopped child's name leaves with the end of its last turn, just after
+ * its down message: it goes now, so that it is absent once the supervisor
+ * knows, but only if that child still holds it.
+ */
+static void release_name(actor_ctx_t *ctx, const struct child *c)
+{
+	actor_system_t *sys = actor_ctx_system(ctx);
+	actor_ref_t held;
+
+	if (c->spec.name != NULL && actor_lookup(sys, c->spec.name, &held) == 0 &&
+	    actor_ref_equal(held, c->ref))
+		actor_unregister(sys, c->spec.name);
+}
+
 static void child_exited(actor_ctx_t *ctx, struct supervisor *s, size_t i, int reason)
 {
 	struct child *c = &s->c[i];
 	actor_supervisor_reply_t ok = { 0 };
 	bool expected = c->stopping;
 
-	c->last = c->ref;
+	release_name(ctx, c);
 	c->ref = ACTOR_REF_NONE;
 	c->stopping = false;
 	if (c->promised) {
