@@ -133,9 +133,10 @@ Test(interval, from_a_handler_to_itself)
 	cr_assert_eq(actor_system_spawn(sys, &self_ticker_spec, NULL, &a), 0);
 	cr_assert_eq(actor_system_send(sys, a, START, NULL, 0), 0);
 	wait_ticks(5);
+	/* Ticks on their way when the fifth was handled still land (a late
+	 * timer thread sends the ticks it missed at once), then no more. */
 	n = settled(20);
-	/* A tick on its way while the fifth was handled may still land. */
-	cr_assert(n >= 5 && n <= 6, "%d ticks", n);
+	cr_assert_geq(n, 5);
 	actor_system_destroy(sys);
 	assert_no_leaks();
 }
@@ -160,14 +161,17 @@ Test(interval, stops_once_its_target_is_gone)
 	cr_assert_eq(actor_system_send_interval(sys, c, 1 * MS, TICK, &v, sizeof v, &timer), 0);
 	wait_ticks(2);
 	cr_assert_eq(actor_exit(sys, c, ACTOR_EXIT_KILL), 0);
-	/* The first tick after the exit is a dead letter, and the last. */
+	/* The first batch of ticks after the exit are dead letters, and the
+	 * last: the timer stops by itself, so cancelling it fails. */
 	for (int i = 0; i < 5000 && dead_letters(sys) == 0; i++)
 		usleep(1000);
-	do {
+	for (int i = 0; i < 50; i++) {
 		d = dead_letters(sys);
 		usleep(20000);
-	} while (dead_letters(sys) != d);
-	cr_assert_leq(d, 2);
+		if (dead_letters(sys) == d)
+			break;
+	}
+	cr_assert_eq(dead_letters(sys), d, "dead letters go on");
 	cr_assert_eq(actor_timer_cancel(sys, timer), -ENOENT);
 	actor_system_destroy(sys);
 	assert_no_leaks();
@@ -188,14 +192,15 @@ Test(interval, invalid_arguments)
 
 /*
  * Tick k is due at start + k * period. Re-arming from the firing time
- * (now + period) would make every tick's lateness add up: after 400 ticks
- * of 500 us, 400 wake-up latencies. On the grid, lateness stays one
- * latency. The minimum over the last ticks filters a noisy machine.
+ * (now + period) would make every tick's lateness add up: after 600 ticks
+ * of 500 us, 600 wake-up latencies (about 15 ms here). On the grid,
+ * lateness stays one latency. The minimum over the last 50 ticks (25 ms)
+ * filters a noisy machine.
  */
 Test(interval, no_drift)
 {
 	const uint64_t period = 500000;
-	const int n = 400;
+	const int n = 600;
 	actor_system_t *sys = system_of(2);
 	actor_timer_t timer;
 	uint64_t start, least = UINT64_MAX;
@@ -212,10 +217,10 @@ Test(interval, no_drift)
 
 		cr_assert_geq(arrival[k], due, "tick %d came %llu ns early", k + 1,
 			      (unsigned long long)(due - arrival[k]));
-		if (k >= n - 20 && arrival[k] - due < least)
+		if (k >= n - 50 && arrival[k] - due < least)
 			least = arrival[k] - due;
 	}
-	cr_assert_lt(least, 2 * MS, "the last ticks are %llu us late: drift",
+	cr_assert_lt(least, 3 * MS, "the last ticks are %llu us late: drift",
 		     (unsigned long long)least / 1000);
 	actor_system_destroy(sys);
 	assert_no_leaks();
