@@ -80,10 +80,12 @@ static int on_hello(struct actor__node *n, struct actor__conn *c, struct actor__
 		actor__node_log(n, "refused node %08x: a NUL in its name", f->hello.node);
 		return -EPROTO;
 	}
-	if (f->hello.node == n->sys->node_id) {
-		actor__node_log(n, "refused a peer with this node's own id %08x", f->hello.node);
-		return -EEXIST;
-	}
+	/* This node dialed itself (ids are random per system): the dialing
+	 * end fails the call with -EEXIST and closes both ends. The accepting
+	 * end waits for that rather than closing first, which would reach the
+	 * dialer as a reset before it had read this HELLO. Nothing to log. */
+	if (f->hello.node == n->sys->node_id)
+		return l->host[0] != '\0' ? -EEXIST : 0;
 	/* Dialing a node that is up already: done (the caller hears 0). The
 	 * accepting side leaves it to the dialer, so both see the same end. */
 	if (l->host[0] != '\0' && p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))

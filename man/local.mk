@@ -7,7 +7,9 @@ dist_man3_MANS += \
 	man/actor_ctx_system.3 \
 	man/actor_ctx_t.3 \
 	man/actor_dead_letter_t.3 \
+	man/actor_dead_letter_info_t.3 \
 	man/actor_exit.3 \
+	man/actor_reason_string.3 \
 	man/actor_handler_t.3 \
 	man/actor_msg_claim.3 \
 	man/actor_msg_data.3 \
@@ -35,11 +37,17 @@ dist_man3_MANS += \
 	man/actor_supervisor_spawn.3 \
 	man/actor_supervisor_spec_t.3 \
 	man/actor_child_spec_t.3 \
+	man/actor_supervisor_children.3 \
+	man/actor_supervisor_start_child.3 \
+	man/actor_supervisor_stop_child.3 \
+	man/actor_supervisor_reply_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
 	man/actor_unregister.3 \
 	man/actor_send_after.3 \
 	man/actor_system_send_after.3 \
+	man/actor_send_interval.3 \
+	man/actor_system_send_interval.3 \
 	man/actor_timer_cancel.3 \
 	man/actor_timer_t.3 \
 	man/actor_self.3 \
@@ -47,6 +55,8 @@ dist_man3_MANS += \
 	man/actor_send.3 \
 	man/actor_send_moved.3 \
 	man/actor_spawn.3 \
+	man/actor_spawn_copy.3 \
+	man/actor_system_spawn_copy.3 \
 	man/actor_spec_t.3 \
 	man/actor_stop.3 \
 	man/actor_system_create.3 \

@@ -20,8 +20,9 @@
 
 #include "sched/internal.h"
 
+/* copy: init gets a copy of arg_size bytes at arg, made now, rather than arg. */
 static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
-		 void *arg, actor_ref_t *out)
+		 void *arg, bool copy, size_t arg_size, actor_ref_t *out)
 {
 	struct actor__actor *a;
 	struct actor__env *init = NULL;
@@ -31,13 +32,19 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 
 	if (spec == NULL || spec->handler == NULL || out == NULL)
 		return -EINVAL;
+	if (copy && arg == NULL && arg_size != 0)
+		return -EINVAL;
+	if (arg_size > UINT32_MAX)
+		return -EMSGSIZE;
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
 	/* Everything that can fail happens before the actor exists. */
 	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
 		return -ENOMEM;
+	/* The copy travels in the init message: nothing to free afterwards. */
 	if (spec->init != NULL &&
-	    (init = actor__system_env(w, ACTOR__SYS_INIT, &arg, sizeof arg)) == NULL) {
+	    (init = copy ? actor__system_env(w, ACTOR__SYS_INIT_COPY, arg, arg_size) :
+			   actor__system_env(w, ACTOR__SYS_INIT, &arg, sizeof arg)) == NULL) {
 		free(state);
 		return -ENOMEM;
 	}
@@ -68,13 +75,25 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 
 int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref_t *out)
 {
-	return spawn(ctx->sys, ctx->w, spec, arg, out);
+	return spawn(ctx->sys, ctx->w, spec, arg, false, 0, out);
 }
 
 int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 		       actor_ref_t *out)
 {
-	return spawn(sys, NULL, spec, arg, out);
+	return spawn(sys, NULL, spec, arg, false, 0, out);
+}
+
+int actor_spawn_copy(actor_ctx_t *ctx, const actor_spec_t *spec, const void *arg,
+		     size_t arg_size, actor_ref_t *out)
+{
+	return spawn(ctx->sys, ctx->w, spec, (void *)arg, true, arg_size, out);
+}
+
+int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *spec, const void *arg,
+			    size_t arg_size, actor_ref_t *out)
+{
+	return spawn(sys, NULL, spec, (void *)arg, true, arg_size, out);
 }
 
 void actor__stop(struct actor__actor *a, int reason)
@@ -129,8 +148,10 @@ static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
 
 	switch (e->type) {
 	case ACTOR__SYS_INIT:
+	case ACTOR__SYS_INIT_COPY:
 		a->flags |= ACTOR__A_STARTED;
-		r = a->spec->init(ctx, *(void *const *)e->data);
+		r = a->spec->init(ctx, e->type == ACTOR__SYS_INIT ? *(void *const *)e->data :
+				  e->size != 0 ? e->data : NULL);
 		if (r < 0)
 			actor__stop(a, r);
 		break;

@@ -48,6 +48,7 @@ enum actor__sys_type {
 	ACTOR__SYS_LINK,	/* payload: the other end's actor_ref_t */
 	ACTOR__SYS_UNLINK,	/* payload: the other end's actor_ref_t */
 	ACTOR__SYS_LINK_EXIT,	/* payload: actor_signal_t */
+	ACTOR__SYS_INIT_COPY,	/* payload: a copy of the spawn argument */
 };
 
 /* actor->flags, owned by the thread running the actor. */
@@ -248,6 +249,11 @@ void actor__timers_free(struct actor_system *sys);
 int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
 		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
 		     uint16_t flags, uint32_t request_id, uint64_t *id);
+/* Sends (sender, type, a copy of data) to `to` every period_ns, the first
+ * time one period from now, until cancelled or `to` is found gone. */
+int actor__timer_add_periodic(struct actor_system *sys, uint64_t period_ns, actor_ref_t to,
+			      actor_ref_t sender, uint32_t type, const void *data, size_t size,
+			      uint64_t *id);
 /* 0, or -ENOENT when the timer has fired or was cancelled already. */
 int actor__timer_cancel(struct actor_system *sys, uint64_t id);
 
@@ -288,8 +294,8 @@ struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender,
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);
 /* Counts a dead letter and tells the hook, for a message never enveloped. */
-void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
-			       const void *data, size_t size);
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
+			       uint32_t type, const void *data, size_t size);
 /* Sends a runtime message; bounces silently when `to` is gone. */
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		       uint32_t type, const void *data, size_t size);

@@ -11,4 +11,5 @@ libactor_core_la_SOURCES += \
 	sched/registry.c \
 	sched/request.c \
 	sched/link.c \
-	sched/supervisor.c
+	sched/supervisor.c \
+	sched/reason.c

@@ -10,18 +10,25 @@
 
 #include "sched/internal.h"
 
-void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, uint32_t type,
-			       const void *data, size_t size)
+void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
+			       uint32_t type, const void *data, size_t size)
 {
 	atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 	if (sys->cfg.dead_letter != NULL)
 		sys->cfg.dead_letter(sys->cfg.dead_letter_arg, to, type, data, size);
+	if (sys->cfg.dead_letter_info != NULL) {
+		actor_dead_letter_info_t info = {
+			.to = to, .sender = sender, .type = type, .data = data, .size = size,
+		};
+
+		sys->cfg.dead_letter_info(sys->cfg.dead_letter_arg, &info);
+	}
 }
 
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 			struct actor__env *e)
 {
-	actor__dead_letter_report(sys, to, e->type, e->data, e->size);
+	actor__dead_letter_report(sys, to, actor__sender_of(e), e->type, e->data, e->size);
 	actor__env_free(actor__pool_of(w), e);
 }
 
@@ -153,20 +160,25 @@ int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint32_t type, 
 	return send_moved(sys, NULL, ACTOR_REF_NONE, to, type, buf, size, buf_free);
 }
 
-static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t to,
-		      uint64_t delay_ns, uint32_t type, const void *data, size_t size,
-		      actor_timer_t *timer)
+/* A delayed send (period_ns 0) or a periodic one. */
+static int send_later(struct actor_system *sys, actor_ref_t sender, actor_ref_t to,
+		      uint64_t delay_ns, uint64_t period_ns, uint32_t type, const void *data,
+		      size_t size, actor_timer_t *timer)
 {
 	uint64_t id;
 	int err;
 
 	if (size > UINT32_MAX)
 		return -EMSGSIZE;
-	if (actor__lookup(sys, to) == NULL) {
-		actor__dead_letter_report(sys, to, type, data, size);
+	/* Only a local actor can be checked now; a remote one when it fires. */
+	if (actor__is_local(sys, to) && actor__lookup(sys, to) == NULL) {
+		actor__dead_letter_report(sys, to, sender, type, data, size);
 		return -ESRCH;
 	}
-	err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);
+	if (period_ns != 0)
+		err = actor__timer_add_periodic(sys, period_ns, to, sender, type, data, size, &id);
+	else
+		err = actor__timer_add(sys, delay_ns, to, sender, type, data, size, 0, 0, &id);
 	if (err == 0 && timer != NULL)
 		timer->id = id;
 	return err;
@@ -175,8 +187,8 @@ static int send_after(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns, uint32_t type,
 		     const void *data, size_t size, actor_timer_t *timer)
 {
-	return send_after(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, delay_ns, type, data, size,
-			  timer);
+	return send_later(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, delay_ns, 0, type, data,
+			  size, timer);
 }
 
 int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
@@ -184,7 +196,26 @@ int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_
 {
 	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
-	return send_after(sys, ACTOR_REF_NONE, to, delay_ns, type, data, size, timer);
+	return send_later(sys, ACTOR_REF_NONE, to, delay_ns, 0, type, data, size, timer);
+}
+
+int actor_send_interval(actor_ctx_t *ctx, actor_ref_t to, uint64_t period_ns, uint32_t type,
+			const void *data, size_t size, actor_timer_t *timer)
+{
+	if (period_ns == 0)
+		return -EINVAL;
+	return send_later(ctx->sys, actor__ref_of(ctx->sys, ctx->a), to, 0, period_ns, type, data,
+			  size, timer);
+}
+
+int actor_system_send_interval(actor_system_t *sys, actor_ref_t to, uint64_t period_ns,
+			       uint32_t type, const void *data, size_t size, actor_timer_t *timer)
+{
+	if (period_ns == 0)
+		return -EINVAL;
+	if (atomic_load_explicit(&sys->closing, memory_order_relaxed))
+		return -ESHUTDOWN;
+	return send_later(sys, ACTOR_REF_NONE, to, 0, period_ns, type, data, size, timer);
 }
 
 int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer)

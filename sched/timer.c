@@ -1,6 +1,6 @@
 /*
- * Timers: one facility for delayed sends (and, later, request timeouts and
- * idle deactivation). A min-heap ordered by due time, then by id, guarded
+ * Timers: one facility for delayed and periodic sends and request timeouts
+ * (and, later, idle deactivation). A min-heap ordered by due time, then by id, guarded
  * by a mutex, and one timer thread per system that sleeps on a condition
  * variable until the earliest due time. With no timer pending it sleeps
  * without a time limit, so an idle system stays idle: the workers are never
@@ -16,6 +16,13 @@
  * delivers it like any outside send. Envelopes come from a pool of the
  * facility's own, owned by whoever holds the mutex: malloc'd envelopes,
  * freed by the workers, made glibc's arena lock the bottleneck.
+ *
+ * A periodic timer keeps its envelope as a template and sends a copy at
+ * every tick (a tick whose copy cannot be allocated is skipped). Its next
+ * due time is the last one plus the period, not the firing time plus the
+ * period, so lateness never accumulates: a late timer thread catches up
+ * with the ticks it missed. It stops by itself once a tick finds its
+ * target gone.
  */
 #include "config.h"
 
@@ -29,7 +36,8 @@
 struct timer_node {
 	uint64_t id;			/* 0: free */
 	actor_ref_t to;
-	struct actor__env *env;
+	struct actor__env *env;		/* a periodic timer's template */
+	uint64_t period_ns;		/* 0: fires once */
 	uint32_t next_free;
 };
 
@@ -151,12 +159,25 @@ static int heap_reserve(struct actor__timers *t)
 /* Due timers taken out per lock hold, to be delivered with the lock free. */
 #define FIRE_BATCH 256
 
+/* A periodic timer's tick: a copy of its template, and the timer due again
+ * one period after this tick's due time; lock held, heap entry popped. */
+static struct actor__env *tick(struct actor__timers *t, struct timer_node *n, uint64_t due)
+{
+	const struct actor__env *tpl = n->env;
+
+	t->heap[t->nheap] = (struct heap_entry){ due + n->period_ns, n->id };
+	sift_up(t->heap, t->nheap++);
+	return actor__env_make(t->pool, actor__sender_of(tpl), tpl->type, tpl->data, tpl->size, 0,
+			       0);
+}
+
 static void *timer_main(void *arg)
 {
 	struct actor_system *sys = arg;
 	struct actor__timers *t = sys->timers;
 	struct actor__env *env[FIRE_BATCH];
 	actor_ref_t to[FIRE_BATCH];
+	uint64_t periodic[FIRE_BATCH];	/* the timer's id, or 0: once */
 
 	pthread_setname_np(pthread_self(), "actor-timer");
 	/* Linux rounds timed sleeps up by 50 us by default; a timer thread
@@ -168,20 +189,32 @@ static void *timer_main(void *arg)
 		size_t n = 0;
 
 		while (n < FIRE_BATCH && t->nheap != 0 && t->heap[0].due_ns <= now) {
-			uint64_t id = t->heap[0].id;
-			uint32_t slot = (uint32_t)id;
+			struct heap_entry top = t->heap[0];
+			struct timer_node *node = &t->nodes[(uint32_t)top.id];
 
 			heap_pop(t);
-			if (t->nodes[slot].id != id)
+			if (node->id != top.id)
 				continue;	/* cancelled */
-			env[n] = t->nodes[slot].env;
-			to[n++] = t->nodes[slot].to;
-			node_free(t, slot);
+			to[n] = node->to;
+			if (node->period_ns != 0) {
+				periodic[n] = top.id;
+				if ((env[n] = tick(t, node, top.due_ns)) != NULL)
+					n++;
+			} else {
+				periodic[n] = 0;
+				env[n++] = node->env;
+				node_free(t, (uint32_t)top.id);
+			}
 		}
 		if (n != 0) {
 			pthread_mutex_unlock(&t->lock);
-			for (size_t i = 0; i < n; i++)
-				actor__deliver(sys, NULL, to[i], env[i]);
+			for (size_t i = 0; i < n; i++) {
+				int err = actor__deliver(sys, NULL, to[i], env[i]);
+
+				/* Its target is gone: no more ticks. */
+				if (periodic[i] != 0 && (err == -ESRCH || err == -EHOSTUNREACH))
+					actor__timer_cancel(sys, periodic[i]);
+			}
 			pthread_mutex_lock(&t->lock);
 		} else if (t->nheap == 0) {
 			pthread_cond_wait(&t->cond, &t->lock);
@@ -261,9 +294,9 @@ void actor__timers_free(struct actor_system *sys)
 	sys->timers = NULL;
 }
 
-int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
-		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
-		     uint16_t flags, uint32_t request_id, uint64_t *id)
+static int add(struct actor_system *sys, uint64_t delay_ns, uint64_t period_ns, actor_ref_t to,
+	       actor_ref_t sender, uint32_t type, const void *data, size_t size,
+	       uint16_t flags, uint32_t request_id, uint64_t *id)
 {
 	struct actor__timers *t = sys->timers;
 	struct actor__env *env = NULL;
@@ -287,6 +320,7 @@ int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to
 		n->id = (uint64_t)t->generation << 32 | slot;
 		n->to = to;
 		n->env = env;
+		n->period_ns = period_ns;
 		t->heap[t->nheap] = (struct heap_entry){ actor__now_ns() + delay_ns, n->id };
 		sift_up(t->heap, t->nheap++);
 		/* Only a new earliest timer needs the thread to wake earlier. */
@@ -296,6 +330,20 @@ int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to
 	}
 	pthread_mutex_unlock(&t->lock);
 	return err;
+}
+
+int actor__timer_add(struct actor_system *sys, uint64_t delay_ns, actor_ref_t to,
+		     actor_ref_t sender, uint32_t type, const void *data, size_t size,
+		     uint16_t flags, uint32_t request_id, uint64_t *id)
+{
+	return add(sys, delay_ns, 0, to, sender, type, data, size, flags, request_id, id);
+}
+
+int actor__timer_add_periodic(struct actor_system *sys, uint64_t period_ns, actor_ref_t to,
+			      actor_ref_t sender, uint32_t type, const void *data, size_t size,
+			      uint64_t *id)
+{
+	return add(sys, period_ns, period_ns, to, sender, type, data, size, 0, 0, id);
 }
 
 int actor__timer_cancel(struct actor_system *sys, uint64_t id)

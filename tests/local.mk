@@ -15,8 +15,10 @@ tests_stress_mailbox_LDADD = $(TEST_LIBS)
 tests_stress_sched_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(stress_programs)
-TESTS += $(stress_programs) tests/exports.sh tests/includes.sh
-EXTRA_DIST += tests/exports.sh tests/includes.sh tests/lsan.supp
+TESTS += $(stress_programs) tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh
+EXTRA_DIST += tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh tests/lsan.supp
+# tests/headers.sh compiles the public headers with both compilers.
+AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX;
 
 if HAVE_CRITERION
 if !TSAN
@@ -41,3 +43,53 @@ tests_test_deque_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 tests_test_actor_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_actor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Connecting to a node that is up already, or to oneself.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_connect
+TESTS += tests/test_connect
+endif
+endif
+tests_test_connect_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_connect_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Exit reasons as text and the dead-letter hooks.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_reason
+TESTS += tests/test_reason
+endif
+endif
+tests_test_reason_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_reason_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Periodic sends.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_timer
+TESTS += tests/test_timer
+endif
+endif
+tests_test_timer_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_timer_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Spawn arguments copied at the spawn.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_spawn
+TESTS += tests/test_spawn
+endif
+endif
+tests_test_spawn_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_spawn_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Supervisors.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_supervisor
+TESTS += tests/test_supervisor
+endif
+endif
+tests_test_supervisor_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_supervisor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

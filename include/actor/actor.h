@@ -17,15 +17,29 @@ ACTOR_BEGIN_DECLS
 
 /*
  * Spawning: from a handler with actor_spawn(), from any other thread with
- * actor_system_spawn(). A spec with init gets a first turn at once (on the
- * current worker, from a handler); otherwise the actor first runs when it
- * gets mail. 0 or a negative errno: -ENOSPC (max_actors reached), -ENOMEM,
- * -EINVAL, -ESHUTDOWN (the system is shutting down).
+ * actor_system_spawn(). A spec with init is scheduled at once and runs init
+ * in its first turn, after the call returns (from a handler: after the
+ * current turn, on the same worker if no other takes it); otherwise the
+ * actor first runs when it gets mail. 0 or a negative errno: -ENOSPC
+ * (max_actors reached), -ENOMEM, -EINVAL, -ESHUTDOWN (the system is
+ * shutting down).
  */
 ACTOR_API int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg,
 			  actor_ref_t *out);
 ACTOR_API int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 				 actor_ref_t *out);
+/*
+ * The argument's lifetime: actor_spawn() passes arg to init as it is, so
+ * what it points to must stay valid until init has run (after the spawn
+ * returns). The _copy variants copy arg_size bytes of it at the spawn
+ * instead, as CAF and Erlang copy spawn arguments: init gets a pointer to
+ * the copy (NULL if arg_size is 0), valid until init returns; init copies
+ * what it keeps into the actor's state. Also -EMSGSIZE (4 GiB or more).
+ */
+ACTOR_API int actor_spawn_copy(actor_ctx_t *ctx, const actor_spec_t *spec, const void *arg,
+			       size_t arg_size, actor_ref_t *out);
+ACTOR_API int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *spec,
+				      const void *arg, size_t arg_size, actor_ref_t *out);
 
 /*
  * Sending: type and a copy of size bytes of data. From a handler the
@@ -85,8 +99,8 @@ ACTOR_API int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t typ
  * Delayed sends: the message is sent delay_ns nanoseconds from now (by the
  * system's timer thread), from the current actor or anonymously. *timer,
  * if not NULL, receives a handle for actor_timer_cancel(). Same errors as
- * the sends; -ESRCH if `to` is already dead when the timer is set (a dead
- * letter). Due timers fire in order of due time, then of setting.
+ * the sends; -ESRCH if `to` is a local actor already dead when the timer
+ * is set (a dead letter). Due timers fire in order of due time, then of setting.
  */
 ACTOR_API int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_ns,
 			       uint32_t type, const void *data, size_t size,
@@ -94,8 +108,22 @@ ACTOR_API int actor_send_after(actor_ctx_t *ctx, actor_ref_t to, uint64_t delay_
 ACTOR_API int actor_system_send_after(actor_system_t *sys, actor_ref_t to, uint64_t delay_ns,
 				      uint32_t type, const void *data, size_t size,
 				      actor_timer_t *timer);
-/* Cancels a delayed send that has not fired: 0, or -ENOENT (fired or
- * cancelled already). Any thread. */
+/*
+ * Periodic sends (Erlang's timer:send_interval): the message is sent every
+ * period_ns, the first time one period from now, at fixed times (start +
+ * k * period: a late tick does not push the later ones back, and ticks
+ * missed by a late timer thread are sent at once), until cancelled or a
+ * tick finds `to` gone. Same errors as the delayed sends, and -EINVAL
+ * (period_ns 0).
+ */
+ACTOR_API int actor_send_interval(actor_ctx_t *ctx, actor_ref_t to, uint64_t period_ns,
+				  uint32_t type, const void *data, size_t size,
+				  actor_timer_t *timer);
+ACTOR_API int actor_system_send_interval(actor_system_t *sys, actor_ref_t to,
+					 uint64_t period_ns, uint32_t type, const void *data,
+					 size_t size, actor_timer_t *timer);
+/* Cancels a delayed send that has not fired, or a periodic send: 0, or
+ * -ENOENT (fired, stopped or cancelled already). Any thread. */
 ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
 
 /*
@@ -103,7 +131,8 @@ ACTOR_API int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer);
  * ahead of the mail already queued, which becomes dead letters; an actor
  * that traps exits gets an ACTOR_MSG_EXIT message instead, unless the
  * reason is ACTOR_EXIT_KILL. Any thread. 0, -ESRCH (no such actor; not a
- * dead letter) or -ENOMEM.
+ * dead letter) or -ENOMEM; for a remote actor also -EAGAIN (its node's
+ * queue is full) and -EHOSTUNREACH (sys is not a node).
  */
 ACTOR_API int actor_exit(actor_system_t *sys, actor_ref_t to, int reason);
 
@@ -126,7 +155,8 @@ ACTOR_API int actor_unregister(actor_system_t *sys, const char *name);
  * when either end stops with a reason other than ACTOR_EXIT_NORMAL, the
  * other stops with the same reason, unless it traps exits, in which case
  * it gets an ACTOR_MSG_EXIT message instead (trapping actors also get
- * normal exits). 0, -ENOMEM, or -ENOENT (unlink: no such link).
+ * normal exits). 0, -ENOMEM, or -ENOENT (unlink: no such link); for a
+ * remote target also -EAGAIN and -EHOSTUNREACH, as actor_exit().
  */
 ACTOR_API int actor_monitor(actor_ctx_t *ctx, actor_ref_t target);
 ACTOR_API int actor_demonitor(actor_ctx_t *ctx, actor_ref_t target);
@@ -135,15 +165,44 @@ ACTOR_API int actor_unlink(actor_ctx_t *ctx, actor_ref_t other);
 ACTOR_API void actor_trap_exit(actor_ctx_t *ctx, bool trap);
 
 /*
- * Spawns a one-for-one supervisor (from any thread): it starts the children
- * and links to them; a child that stops abnormally is restarted with fresh
- * state (a normal or shutdown exit is final); too many restarts within the
- * period stop the supervisor and, through the links, the other children.
- * 0, -EINVAL, or actor_system_spawn()'s errors; a child that cannot be
- * started makes the supervisor stop with that error as its reason.
+ * Spawns a supervisor (Erlang/OTP's): it starts the children in order,
+ * links to them and registers their names; a child that stops is restarted
+ * by its restart type, with the others its strategy names, each with fresh
+ * state, after the old ones' cleanup; too many restarts within the period
+ * stop the supervisor and its children. From a thread that is not one of
+ * sys's workers the children exist and their names are registered when it
+ * returns; from a handler they start in the supervisor's first turn. 0,
+ * -EINVAL, a child's spawn error (the supervisor then stops), or
+ * actor_system_spawn()'s errors.
  */
 ACTOR_API int actor_supervisor_spawn(actor_system_t *sys, const actor_supervisor_spec_t *spec,
 				     actor_ref_t *out);
+/*
+ * A running supervisor's children, from a thread that is not one of sys's
+ * workers (-EDEADLK; from a handler, send the ACTOR_MSG_SUPERVISOR_*
+ * requests instead), waiting at most timeout_ns. children: up to max
+ * references in child order, ACTOR_REF_NONE for one not running now; *n
+ * gets the number of children. start_child: starts and supervises one
+ * more (its name is copied), *out gets it. stop_child: stops a child with
+ * ACTOR_EXIT_SHUTDOWN, waits until it has stopped, and forgets it (-ENOENT:
+ * not a running child). Also actor_system_ask()'s errors.
+ */
+ACTOR_API int actor_supervisor_children(actor_system_t *sys, actor_ref_t sup,
+					actor_ref_t *children, size_t max, size_t *n,
+					uint64_t timeout_ns);
+ACTOR_API int actor_supervisor_start_child(actor_system_t *sys, actor_ref_t sup,
+					   const actor_child_spec_t *child, uint64_t timeout_ns,
+					   actor_ref_t *out);
+ACTOR_API int actor_supervisor_stop_child(actor_system_t *sys, actor_ref_t sup,
+					  actor_ref_t child, uint64_t timeout_ns);
+
+/*
+ * An exit reason or an error as text, for logs: "normal", "killed",
+ * "shutdown", "no such actor", "node down" for ACTOR_EXIT_*, strerror()'s
+ * text for a negative errno, "application-defined reason" for any other
+ * value. A static string; any thread.
+ */
+ACTOR_API const char *actor_reason_string(int reason);
 
 /* Inside a handler. */
 ACTOR_API actor_ref_t actor_self(const actor_ctx_t *ctx);

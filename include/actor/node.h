@@ -57,8 +57,9 @@ typedef struct actor_node_config {
 ACTOR_API void actor_node_config_init(actor_node_config_t *cfg);
 
 /*
- * Makes sys a node: starts its I/O thread and listens. Once per system,
- * before spawning actors whose references travel. 0, or -EALREADY, -EINVAL
+ * Makes sys a node: starts its I/O thread and listens. Once per system;
+ * references made earlier work remotely too (they carry the node id from
+ * the start). 0, or -EALREADY, -EINVAL
  * (no cookie or one too short, bad settings), -EADDRINUSE and other socket
  * errors, -ENOMEM. The node stops with the system.
  */
@@ -96,7 +97,9 @@ ACTOR_API bool actor_node_is_up(const actor_system_t *sys, uint32_t node);
  */
 static inline actor_ref_t actor_node_ref(uint32_t node)
 {
-	return (actor_ref_t){ .id = 0, .node = node };
+	actor_ref_t ref = { 0, node, 0 };	/* no compound literal: C++ too */
+
+	return ref;
 }
 
 /* Looks a name up on node, waiting at most timeout_ns: 0 and *out, or

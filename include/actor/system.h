@@ -12,6 +12,16 @@ ACTOR_BEGIN_DECLS
 typedef void (*actor_dead_letter_t)(void *arg, actor_ref_t to, uint32_t type,
 				    const void *data, size_t size);
 
+/* A message that cannot be delivered, for the dead_letter_info hook; valid
+ * during the call. A struct, so that it can tell more later. */
+typedef struct actor_dead_letter_info {
+	actor_ref_t to;
+	actor_ref_t sender;		/* ACTOR_REF_NONE: from outside the actors */
+	uint32_t type;
+	const void *data;
+	size_t size;
+} actor_dead_letter_info_t;
+
 /*
  * Configuration; fill in with actor_config_init() and change what you need.
  * The idle tiers are CAF's, with CAF's defaults, followed by parking.
@@ -33,6 +43,9 @@ typedef struct actor_config {
 	uint32_t max_actors;
 	actor_dead_letter_t dead_letter;	/* optional hook */
 	void *dead_letter_arg;
+	/* Optional hook that also gets the sender; with dead_letter_arg.
+	 * Either hook, or both, may be set. */
+	void (*dead_letter_info)(void *arg, const actor_dead_letter_info_t *letter);
 } actor_config_t;
 
 /* Per-worker counters; each is monotonic. */

@@ -26,11 +26,16 @@ typedef struct actor_msg actor_msg_t;
  */
 typedef struct actor_ref {
 	uint64_t id;		/* generation << 32 | slot; 0: no actor */
-	uint32_t node;		/* 0: this node */
+	uint32_t node;		/* actor_node_id() of the system that spawned it */
 	uint32_t reserved;
 } actor_ref_t;
 
+/* The reference to no actor; C++ has no compound literals. */
+#ifdef __cplusplus
+#define ACTOR_REF_NONE (actor_ref_t())
+#else
 #define ACTOR_REF_NONE ((actor_ref_t){ 0, 0, 0 })
+#endif
 
 static inline bool actor_ref_is_none(actor_ref_t ref)
 {
@@ -49,8 +54,8 @@ typedef struct actor_timer {
 
 /*
  * What a request's continuation gets: the reply (valid during the call),
- * with error 0; or reply NULL and error -ETIMEDOUT, or -ESRCH when the
- * target stopped without replying.
+ * with error 0; or reply NULL and error -ETIMEDOUT, -ESRCH when the target
+ * stopped without replying, or -EHOSTUNREACH when its node went down.
  */
 typedef void (*actor_then_t)(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
 
@@ -99,6 +104,19 @@ typedef struct actor_spec {
 #define ACTOR_MSG_DOWN 0xffffff01u
 #define ACTOR_MSG_EXIT 0xffffff02u
 #define ACTOR_MSG_WHEREIS 0xffffff03u	/* see actor_node_ref() */
+/* Requests a supervisor answers (see actor_supervisor_children()): its
+ * children's references (an actor_ref_t array, ACTOR_REF_NONE for a child
+ * not running); start a child (payload: an actor_child_spec_t; reply: an
+ * actor_supervisor_reply_t); stop one (payload: its actor_ref_t). */
+#define ACTOR_MSG_SUPERVISOR_CHILDREN 0xffffff10u
+#define ACTOR_MSG_SUPERVISOR_START_CHILD 0xffffff11u
+#define ACTOR_MSG_SUPERVISOR_STOP_CHILD 0xffffff12u
+
+/* When a supervisor restarts a child (Erlang/OTP's restart types). The
+ * default, 0, is transient, as before restart types existed. */
+#define ACTOR_RESTART_TRANSIENT 0	/* after an abnormal exit only */
+#define ACTOR_RESTART_PERMANENT 1	/* after any exit */
+#define ACTOR_RESTART_TEMPORARY 2	/* never; forgotten once it stops */
 
 /* A child of a supervisor: how to make it, and an optional name that the
  * supervisor registers for it, again after every restart. */
@@ -106,16 +124,30 @@ typedef struct actor_child_spec {
 	const actor_spec_t *spec;
 	void *arg;
 	const char *name;
+	int restart;			/* ACTOR_RESTART_* */
 } actor_child_spec_t;
 
-/* A one-for-one supervisor: more than max_restarts restarts within
- * period_ns stop it. It must outlive the supervisor. */
+/* What a child's restart takes with it (Erlang/OTP's strategies). */
+#define ACTOR_ONE_FOR_ONE 0		/* the child alone (the default) */
+#define ACTOR_ONE_FOR_ALL 1		/* every child */
+#define ACTOR_REST_FOR_ONE 2		/* the child and those started after it */
+
+/* A supervisor: more than max_restarts restarts within period_ns stop it.
+ * It must outlive the supervisor. */
 typedef struct actor_supervisor_spec {
 	const actor_child_spec_t *children;
 	size_t nchildren;
 	unsigned max_restarts;
 	uint64_t period_ns;
+	int strategy;			/* ACTOR_ONE_FOR_ONE, ... */
 } actor_supervisor_spec_t;
+
+/* A supervisor's answer to ACTOR_MSG_SUPERVISOR_START_CHILD and
+ * ACTOR_MSG_SUPERVISOR_STOP_CHILD requests. */
+typedef struct actor_supervisor_reply {
+	int error;			/* 0 or a negative errno */
+	actor_ref_t child;		/* the child started */
+} actor_supervisor_reply_t;
 
 typedef struct actor_signal {
 	actor_ref_t from;	/* the actor that stopped, or sent the exit */
