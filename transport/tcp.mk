@@ -1,6 +1,7 @@
 # transport/: TCP on io_uring and on epoll, and the transport factory.
 libactor_core_la_SOURCES += \
 	transport/tcp.h transport/tcp.c \
+	transport/tls.h transport/tls.c \
 	transport/tcp_epoll.c \
 	transport/tcp_uring.c \
 	transport/transport.c
