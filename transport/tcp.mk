@@ -19,3 +19,13 @@ endif
 endif
 tests_test_transport_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_transport_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# TLS between nodes (certificates made at test time with openssl).
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_tls
+TESTS += tests/test_tls
+endif
+endif
+tests_test_tls_CFLAGS = $(CRITERION_TEST_CFLAGS) $(CRYPTO_CFLAGS)
+tests_test_tls_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(CRYPTO_LIBS)
