@@ -16,10 +16,8 @@
 /* First input buffer of a connection (or max_frame + 4 if smaller). */
 #define RBUF_INIT (64 * 1024)
 
-/* TLS in user space: plaintext per record (TLS's largest), and encrypted
- * per round before the ciphertext is written. */
+/* TLS in user space: plaintext per record (TLS's largest). */
 #define TLS_RECORD (16 * 1024)
-#define TLS_ROUND (64 * 1024)
 
 static void no_conn(void *arg, struct actor__conn *c)
 {
@@ -389,8 +387,8 @@ bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n)
 	return false;
 }
 
-/* TLS in user space: encrypts up to TLS_ROUND bytes from the head of the
- * queue, in records of up to TLS_RECORD, and frees the frames done. */
+/* TLS in user space: encrypts up to ACTOR__TLS_ROUND bytes from the head of
+ * the queue, in records of up to TLS_RECORD, and frees the frames done. */
 static int tls_encrypt(struct actor__tcp_conn *c)
 {
 	unsigned char rec[TLS_RECORD];
@@ -398,13 +396,14 @@ static int tls_encrypt(struct actor__tcp_conn *c)
 	size_t off = c->out.off, total = 0;
 	int err;
 
-	while (e != NULL && total < TLS_ROUND) {
-		size_t fill = 0;
+	while (e != NULL && total < ACTOR__TLS_ROUND) {
+		size_t fill = 0, room = ACTOR__TLS_ROUND - total;
 
+		if (room > sizeof(rec))
+			room = sizeof(rec);
 		/* Small frames share a record: one seal for many. */
-		while (e != NULL && fill < sizeof(rec)) {
-			size_t k = e->size - off < sizeof(rec) - fill ? e->size - off :
-									   sizeof(rec) - fill;
+		while (e != NULL && fill < room) {
+			size_t k = e->size - off < room - fill ? e->size - off : room - fill;
 
 			memcpy(rec + fill, (unsigned char *)e->data + off, k);
 			fill += k;

@@ -123,7 +123,7 @@ bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n);
 
 /* What the backends write, TLS or not: whether anything waits; up to max
  * iovecs of it (with TLS in user space, one of ciphertext, made from the
- * queue as needed), or -ENOMEM; n bytes of them were written, true when
+ * queue as needed), or a negative error; n bytes of them were written, true when
  * writable() is due. */
 bool actor__tcp_out_pending(const struct actor__tcp_conn *c);
 int actor__tcp_out_iov(struct actor__tcp_conn *c, struct iovec *iov, int max);

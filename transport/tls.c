@@ -22,6 +22,8 @@
 #include "transport/tls.h"
 
 #define RSPACE (16 * 1024)
+/* A round of plaintext sealed (22 bytes a record) and room for alerts. */
+#define OUT_CAP (ACTOR__TLS_ROUND + 4096)
 #define SECRET_MAX 48			/* SHA-384 */
 
 struct actor__tls_ctx {
@@ -45,7 +47,7 @@ struct actor__tls {
 	const unsigned char *in;
 	size_t in_len;
 	unsigned char *out;
-	size_t out_off, out_len, out_cap;
+	size_t out_off, out_len;
 	unsigned char *rbuf;
 };
 
@@ -100,18 +102,9 @@ static int bio_write(BIO *b, const char *buf, int len)
 			s->err = errno;
 		return -1;
 	}
-	if (s->out_cap - s->out_len < (size_t)len) {
-		size_t cap = s->out_cap ? s->out_cap : 64 * 1024;
-		unsigned char *p;
-
-		while (cap - s->out_len < (size_t)len)
-			cap *= 2;
-		if ((p = realloc(s->out, cap)) == NULL) {
-			s->err = ENOMEM;
-			return -1;
-		}
-		s->out = p;
-		s->out_cap = cap;
+	if (OUT_CAP - s->out_len < (size_t)len) {
+		s->err = ENOBUFS;
+		return -1;
 	}
 	memcpy(s->out + s->out_len, buf, (size_t)len);
 	s->out_len += (size_t)len;
@@ -430,7 +423,8 @@ int actor__tls_handshake(struct actor__tls *s, int *want)
 	if (r == 1) {
 		s->done = true;
 		ktls_install(s);
-		if (s->rx_user && (s->rbuf = malloc(RSPACE)) == NULL)
+		if ((s->rx_user && (s->rbuf = malloc(RSPACE)) == NULL) ||
+		    (s->tx_user && (s->out = malloc(OUT_CAP)) == NULL))
 			return -ENOMEM;
 		return 1;
 	}
@@ -491,7 +485,11 @@ int actor__tls_write(struct actor__tls *s, const void *p, size_t n)
 	r = SSL_write(s->ssl, p, (int)n);
 	if (r == (int)n)
 		return 0;
-	return s->err == ENOMEM ? (ERR_clear_error(), -ENOMEM) : failure(s, SSL_get_error(s->ssl, r));
+	if (s->err == ENOBUFS) {
+		ERR_clear_error();
+		return -ENOBUFS;
+	}
+	return failure(s, SSL_get_error(s->ssl, r));
 }
 
 size_t actor__tls_out(const struct actor__tls *s, const unsigned char **p)

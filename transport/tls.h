@@ -84,8 +84,14 @@ void actor__tls_feed(struct actor__tls *s, const unsigned char *p, size_t n);
  * negative error. */
 long actor__tls_read(struct actor__tls *s, unsigned char *p, size_t len);
 
-/* Outbound, user space: encrypts n bytes into the outbound buffer (one
- * record per 16 KiB). 0 or -ENOMEM. */
+/*
+ * Outbound, user space: encrypts n bytes (at most 16 KiB: one record) into
+ * the outbound buffer, which holds ACTOR__TLS_ROUND bytes of plaintext
+ * sealed, and is never moved: a send from it may be in flight while
+ * OpenSSL appends an alert. Write only when actor__tls_out() is 0, and no
+ * more than ACTOR__TLS_ROUND until it is again. 0, or -ENOBUFS.
+ */
+#define ACTOR__TLS_ROUND (64 * 1024)
 int actor__tls_write(struct actor__tls *s, const void *p, size_t n);
 /* The ciphertext not yet sent (*p valid until the next write or sent). */
 size_t actor__tls_out(const struct actor__tls *s, const unsigned char **p);
