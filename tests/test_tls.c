@@ -25,6 +25,7 @@
 #include <actor/actor.h>
 
 #include "tests/leakcheck.h"
+#include "tests/tls_certs.h"
 
 #define SEC 1000000000ull
 #define MS 1000000ull
@@ -35,26 +36,6 @@ static const char cookie[] = "tls-test-cookie-0123456789";
 static char dir[64];			/* the certificates */
 static bool ktls;			/* this test's variant */
 static _Atomic long got, order_errors;
-
-/* ca signs node and old (expired in 2020); other signs stranger. */
-static const char make_certs[] =
-	"set -e\n"
-	"ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes'\n"
-	"ca() { openssl req -x509 $ec -keyout $1.key -out $1.pem -days 2 -subj /CN=$1; }\n"
-	"csr() { openssl req $ec -keyout $1.key -out $1.csr -subj /CN=$1; }\n"
-	"leaf() { csr $1; openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key"
-	" -CAcreateserial -days 2 -out $1.pem; }\n"
-	"ca ca; ca other; leaf node ca; leaf peer ca; leaf stranger other; csr old\n"
-	": > index.txt; echo 01 > serial\n"
-	"printf '[ca]\\ndefault_ca=c\\n[c]\\ndatabase=index.txt\\nnew_certs_dir=.\\n"
-	"serial=serial\\ndefault_md=sha256\\npolicy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf\n"
-	"openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in old.csr -out old.pem"
-	" -startdate 20200101000000Z -enddate 20200102000000Z -notext\n";
-
-static bool openssl_runs(void)
-{
-	return system("openssl version >/dev/null 2>&1") == 0;
-}
 
 static bool uring_works(void)
 {
@@ -122,10 +103,7 @@ static int ktls_sockets(void)
 
 static void setup(const char *transport, bool kernel)
 {
-	char cmd[256];
-	FILE *f;
-
-	if (!openssl_runs())
+	if (!tls_certs_possible())
 		cr_skip_test("the openssl command cannot run here");
 	if (strcmp(transport, "uring") == 0 && !uring_works())
 		cr_skip_test("io_uring is not available here");
@@ -133,24 +111,14 @@ static void setup(const char *transport, bool kernel)
 		cr_skip_test("the kernel has no kTLS (no \"tls\" module)");
 	ktls = kernel;
 	setenv("ACTOR_KTLS", kernel ? "1" : "0", 1);
-	strcpy(dir, "/tmp/actor-tls-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cmd, sizeof cmd, "%s/make-certs", dir);
-	cr_assert_not_null(f = fopen(cmd, "w"));
-	fputs(make_certs, f);
-	fclose(f);
-	snprintf(cmd, sizeof cmd, "cd %s && sh make-certs >make-certs.log 2>&1", dir);
-	cr_assert_eq(system(cmd), 0, "making the certificates failed (see %s/make-certs.log)", dir);
+	cr_assert_eq(tls_certs_make(dir), 0, "making the certificates failed (see %s/make-certs.log)",
+		     dir);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	if (dir[0] != '\0') {
-		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-		(void)!system(cmd);
-	}
+	if (dir[0] != '\0')
+		tls_certs_remove(dir);
 }
 
 static char *path(const char *name, const char *ext)

@@ -20,12 +20,18 @@ endif
 tests_test_transport_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_transport_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 
-# TLS between nodes (certificates made at test time with openssl).
+# TLS between nodes (certificates made at test time with openssl), and
+# the same traffic as a plain TAP program, for TSan.
+check_PROGRAMS += tests/stress_tls
+TESTS += tests/stress_tls
+tests_stress_tls_SOURCES = tests/stress_tls.c tests/tls_certs.h
+tests_stress_tls_LDADD = $(TEST_LIBS)
 if HAVE_CRITERION
 if !TSAN
 check_PROGRAMS += tests/test_tls
 TESTS += tests/test_tls
 endif
 endif
+tests_test_tls_SOURCES = tests/test_tls.c tests/tls_certs.h
 tests_test_tls_CFLAGS = $(CRITERION_TEST_CFLAGS) $(CRYPTO_CFLAGS)
 tests_test_tls_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(CRYPTO_LIBS)
