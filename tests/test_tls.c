@@ -20,12 +20,14 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <actor/actor.h>
 
 #include "tests/leakcheck.h"
 #include "tests/tls_certs.h"
+#include "transport/tls.h"
 
 #define SEC 1000000000ull
 #define MS 1000000ull
@@ -381,6 +383,119 @@ static void hostile(const char *transport)
 	cr_assert_eq(connect_to(b, a, NULL), 0, "the node no longer accepts good peers");
 	actor_system_destroy(a);
 	actor_system_destroy(b);
+	assert_no_leaks();
+}
+
+/* --- the kernel's keys -------------------------------------------------------------- */
+
+/* The kernel's TLS cannot run here, but what it would be given can be
+ * checked: the parameters made from a client's traffic secret must open
+ * the first record that OpenSSL seals with it. */
+static unsigned char secret[48];
+static size_t secret_len;
+
+static void keylog(const SSL *ssl, const char *line)
+{
+	const char *p = strrchr(line, ' ');
+
+	if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) != 0 || p == NULL)
+		return;
+	for (secret_len = 0, p++; p[0] != '\0' && secret_len < sizeof secret; p += 2)
+		sscanf(p, "%2hhx", &secret[secret_len++]);
+}
+
+/* Moves what one side wrote to the other. */
+static void pump(SSL *from, SSL *to)
+{
+	char buf[16384];
+	int n;
+
+	while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof buf)) > 0)
+		BIO_write(SSL_get_rbio(to), buf, n);
+}
+
+static void opens_first_record(const char *suite_name, unsigned suite, const EVP_CIPHER *cipher)
+{
+	static const char text[] = "to the kernel";
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method()), *sctx = SSL_CTX_new(TLS_server_method());
+	SSL *c, *sv;
+	unsigned char rec[256], out[256], nonce[12];
+	const unsigned char *key;
+	union actor__tls_kernel ci;
+	socklen_t len;
+	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+	int n, outl, fin;
+
+	cr_assert_eq(SSL_CTX_use_certificate_file(sctx, path("node", "pem"), SSL_FILETYPE_PEM), 1);
+	cr_assert_eq(SSL_CTX_use_PrivateKey_file(sctx, path("node", "key"), SSL_FILETYPE_PEM), 1);
+	SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
+	SSL_CTX_set_ciphersuites(cctx, suite_name);
+	SSL_CTX_set_keylog_callback(cctx, keylog);
+	c = SSL_new(cctx);
+	sv = SSL_new(sctx);
+	SSL_set_bio(c, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+	SSL_set_bio(sv, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(sv);
+	for (int i = 0; i < 10 && (!SSL_is_init_finished(c) || !SSL_is_init_finished(sv)); i++) {
+		SSL_do_handshake(c);
+		pump(c, sv);
+		SSL_do_handshake(sv);
+		pump(sv, c);
+	}
+	cr_assert(SSL_is_init_finished(c) && SSL_is_init_finished(sv), "%s: no handshake",
+		  suite_name);
+	cr_assert_eq(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(c)), suite);
+
+	cr_assert_eq(actor__tls_kernel_params(suite, secret, secret_len, &ci, &len), 0);
+	cr_assert_eq(ci.info.version, TLS_1_3_VERSION);
+	if (suite == 0x1303) {
+		cr_assert_eq(len, sizeof ci.chacha);
+		memcpy(nonce, ci.chacha.iv, 12);
+		key = ci.chacha.key;
+	} else if (suite == 0x1302) {
+		cr_assert_eq(len, sizeof ci.gcm256);
+		memcpy(nonce, ci.gcm256.salt, 4);
+		memcpy(nonce + 4, ci.gcm256.iv, 8);
+		key = ci.gcm256.key;
+	} else {
+		cr_assert_eq(len, sizeof ci.gcm128);
+		memcpy(nonce, ci.gcm128.salt, 4);
+		memcpy(nonce + 4, ci.gcm128.iv, 8);
+		key = ci.gcm128.key;
+	}
+
+	/* Sequence 0: the nonce is the IV itself. The record: a 5-byte
+	 * header (the additional data), the text and its type byte (23)
+	 * sealed, a 16-byte tag. */
+	cr_assert_eq(SSL_write(c, text, sizeof text - 1), sizeof text - 1);
+	n = BIO_read(SSL_get_wbio(c), rec, sizeof rec);
+	cr_assert_eq(n, 5 + (int)sizeof text - 1 + 1 + 16);
+	cr_assert_eq(EVP_DecryptInit_ex(e, cipher, NULL, key, nonce), 1);
+	cr_assert_eq(EVP_DecryptUpdate(e, NULL, &outl, rec, 5), 1);
+	cr_assert_eq(EVP_DecryptUpdate(e, out, &outl, rec + 5, n - 5 - 16), 1);
+	cr_assert_eq(EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_SET_TAG, 16, rec + n - 16), 1);
+	cr_assert_eq(EVP_DecryptFinal_ex(e, out + outl, &fin), 1, "%s: the tag does not match",
+		     suite_name);
+	cr_assert_eq(outl, (int)sizeof text);
+	cr_assert_eq(memcmp(out, text, sizeof text - 1), 0);
+	cr_assert_eq(out[sizeof text - 1], 23, "not application data");
+
+	cr_assert_eq(actor__tls_kernel_params(0x1304, secret, secret_len, &ci, &len), -ENOTSUP);
+	cr_assert_eq(actor__tls_kernel_params(suite, secret, secret_len - 1, &ci, &len), -EINVAL);
+	EVP_CIPHER_CTX_free(e);
+	SSL_free(c);
+	SSL_free(sv);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+}
+
+Test(tls_keys, kernel_parameters_open_openssl_records, .fini = teardown)
+{
+	setup("epoll", false);
+	opens_first_record("TLS_AES_128_GCM_SHA256", 0x1301, EVP_aes_128_gcm());
+	opens_first_record("TLS_AES_256_GCM_SHA384", 0x1302, EVP_aes_256_gcm());
+	opens_first_record("TLS_CHACHA20_POLY1305_SHA256", 0x1303, EVP_chacha20_poly1305());
 	assert_no_leaks();
 }
 

@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -327,12 +326,60 @@ static int expand_label(const EVP_MD *md, const unsigned char *secret, size_t sl
 	return err;
 }
 
-union crypto_info {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
+int actor__tls_kernel_params(unsigned suite, const unsigned char *secret, size_t slen,
+			     union actor__tls_kernel *ci, socklen_t *len)
+{
+	unsigned char key[32], iv[12];
+	const EVP_MD *md;
+	size_t klen;
+	int err;
+
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = TLS_1_3_VERSION;
+	switch (suite) {
+	case 0x1301:			/* TLS_AES_128_GCM_SHA256 */
+		md = EVP_sha256(), klen = 16, *len = sizeof(ci->gcm128);
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		break;
+	case 0x1302:			/* TLS_AES_256_GCM_SHA384 */
+		md = EVP_sha384(), klen = 32, *len = sizeof(ci->gcm256);
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		break;
+	case 0x1303:			/* TLS_CHACHA20_POLY1305_SHA256 */
+		md = EVP_sha256(), klen = 32, *len = sizeof(ci->chacha);
+		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	if (slen != (size_t)EVP_MD_size(md))
+		return -EINVAL;
+	if ((err = expand_label(md, secret, slen, "key", key, klen)) < 0 ||
+	    (err = expand_label(md, secret, slen, "iv", iv, sizeof(iv))) < 0)
+		goto out;
+	/* The kernel splits the 12-byte IV of GCM into a 4-byte salt and the
+	 * rest; ChaCha20 takes it whole. rec_seq stays 0. */
+	switch (ci->info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		memcpy(ci->gcm128.salt, iv, 4);
+		memcpy(ci->gcm128.iv, iv + 4, 8);
+		memcpy(ci->gcm128.key, key, klen);
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		memcpy(ci->gcm256.salt, iv, 4);
+		memcpy(ci->gcm256.iv, iv + 4, 8);
+		memcpy(ci->gcm256.key, key, klen);
+		break;
+	default:
+		memcpy(ci->chacha.iv, iv, 12);
+		memcpy(ci->chacha.key, key, klen);
+		break;
+	}
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
+	return err;
+}
 
 /* Hands one direction (TLS_TX or TLS_RX) to the kernel, at sequence 0:
  * nothing was sent or received under the application keys yet. */
@@ -340,58 +387,13 @@ static int ktls_direction(struct actor__tls *s, int dir)
 {
 	int mine = SSL_is_server(s->ssl) ? 1 : 0;
 	int i = dir == TLS_TX ? mine : 1 - mine;
-	union crypto_info ci;
-	unsigned char key[32], iv[12];
-	const EVP_MD *md;
-	size_t klen;
+	unsigned suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(s->ssl));
+	union actor__tls_kernel ci;
 	socklen_t len;
-	int err;
+	int err = actor__tls_kernel_params(suite, s->secret[i], s->secret_len[i], &ci, &len);
 
-	memset(&ci, 0, sizeof(ci));
-	ci.info.version = TLS_1_3_VERSION;
-	switch (SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(s->ssl))) {
-	case 0x1301:			/* TLS_AES_128_GCM_SHA256 */
-		md = EVP_sha256(), klen = 16, len = sizeof(ci.gcm128);
-		ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		break;
-	case 0x1302:			/* TLS_AES_256_GCM_SHA384 */
-		md = EVP_sha384(), klen = 32, len = sizeof(ci.gcm256);
-		ci.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		break;
-	case 0x1303:			/* TLS_CHACHA20_POLY1305_SHA256 */
-		md = EVP_sha256(), klen = 32, len = sizeof(ci.chacha);
-		ci.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		break;
-	default:
-		return -ENOTSUP;
-	}
-	if (s->secret_len[i] != (size_t)EVP_MD_size(md))
-		return -EINVAL;
-	if ((err = expand_label(md, s->secret[i], s->secret_len[i], "key", key, klen)) < 0 ||
-	    (err = expand_label(md, s->secret[i], s->secret_len[i], "iv", iv, sizeof(iv))) < 0)
-		goto out;
-	/* The kernel splits the 12-byte IV of GCM into a 4-byte salt and the
-	 * rest; ChaCha20 takes it whole. */
-	switch (ci.info.cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		memcpy(ci.gcm128.salt, iv, 4);
-		memcpy(ci.gcm128.iv, iv + 4, 8);
-		memcpy(ci.gcm128.key, key, klen);
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		memcpy(ci.gcm256.salt, iv, 4);
-		memcpy(ci.gcm256.iv, iv + 4, 8);
-		memcpy(ci.gcm256.key, key, klen);
-		break;
-	default:
-		memcpy(ci.chacha.iv, iv, 12);
-		memcpy(ci.chacha.key, key, klen);
-		break;
-	}
-	err = setsockopt(s->fd, SOL_TLS, dir, &ci, len) < 0 ? -errno : 0;
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	OPENSSL_cleanse(iv, sizeof(iv));
+	if (err == 0 && setsockopt(s->fd, SOL_TLS, dir, &ci, len) < 0)
+		err = -errno;
 	OPENSSL_cleanse(&ci, sizeof(ci));
 	return err;
 }

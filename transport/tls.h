@@ -40,8 +40,10 @@
 #ifndef ACTOR_TRANSPORT_TLS_H
 #define ACTOR_TRANSPORT_TLS_H
 
+#include <linux/tls.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "transport/transport.h"
 
@@ -96,5 +98,23 @@ int actor__tls_write(struct actor__tls *s, const void *p, size_t n);
 /* The ciphertext not yet sent (*p valid until the next write or sent). */
 size_t actor__tls_out(const struct actor__tls *s, const unsigned char **p);
 void actor__tls_sent(struct actor__tls *s, size_t n);
+
+/* What TLS_TX and TLS_RX take, per cipher. */
+union actor__tls_kernel {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/*
+ * The kernel's parameters for one direction of a TLS 1.3 connection at
+ * record sequence 0, from its cipher suite (0x1301 to 0x1303) and its
+ * traffic secret: key and IV by HKDF-Expand-Label (RFC 8446 7.3). *len
+ * gets the size of the member used. -ENOTSUP for another suite, -EINVAL
+ * for a secret of the wrong size. The caller wipes *ci.
+ */
+int actor__tls_kernel_params(unsigned suite, const unsigned char *secret, size_t slen,
+			     union actor__tls_kernel *ci, socklen_t *len);
 
 #endif /* ACTOR_TRANSPORT_TLS_H */
