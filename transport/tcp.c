@@ -329,7 +329,10 @@ int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n
 
 int actor__tcp_eof(const struct actor__tcp_conn *c)
 {
-	return c->in.end == c->in.start ? 0 : -ECONNRESET;
+	/* With TLS, part of a record counts as part of a frame. */
+	bool partial = tls_rx(c) && actor__tls_input_pending(c->tls);
+
+	return c->in.end == c->in.start && !partial ? 0 : -ECONNRESET;
 }
 
 void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n)

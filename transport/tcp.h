@@ -112,7 +112,8 @@ int actor__tcp_received(struct actor__tcp_conn *c, size_t n);
 /* Delivers bytes read elsewhere (a provided buffer), keeping only the
  * trailing partial frame. 0, -EMSGSIZE, -ENOMEM or a TLS error. */
 int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n);
-/* The reason for an EOF now: 0 at a frame boundary, else -ECONNRESET. */
+/* The reason for an EOF now: 0 at a frame (and TLS record) boundary, else
+ * -ECONNRESET. */
 int actor__tcp_eof(const struct actor__tcp_conn *c);
 
 void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n);

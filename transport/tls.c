@@ -480,6 +480,11 @@ long actor__tls_read(struct actor__tls *s, unsigned char *p, size_t len)
 	return failure(s, e);
 }
 
+bool actor__tls_input_pending(const struct actor__tls *s)
+{
+	return SSL_has_pending(s->ssl);
+}
+
 int actor__tls_write(struct actor__tls *s, const void *p, size_t n)
 {
 	int r;

@@ -85,6 +85,8 @@ void actor__tls_feed(struct actor__tls *s, const unsigned char *p, size_t n);
 /* Plaintext into p: bytes (> 0), 0 when the fed bytes are used up, or a
  * negative error. */
 long actor__tls_read(struct actor__tls *s, unsigned char *p, size_t len);
+/* Whether OpenSSL holds part of a record, or plaintext not yet read. */
+bool actor__tls_input_pending(const struct actor__tls *s);
 
 /*
  * Outbound, user space: encrypts n bytes (at most 16 KiB: one record) into
