@@ -249,15 +249,15 @@ static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup)
 }
 
 /* A step of the TLS handshake; once it is done, what the socket holds is
- * read and what was queued meanwhile is written. */
-static void ep_handshake(struct ep_transport *t, struct ep_conn *c)
+ * read (hup: as ep_read) and what was queued meanwhile is written. */
+static void ep_handshake(struct ep_transport *t, struct ep_conn *c, bool hup)
 {
 	int want, r = actor__tcp_tls_step(&c->tcp, &want);
 
 	if (r < 0) {
 		ep_close((struct actor__conn *)c, r);
 	} else if (r == 1) {
-		ep_read(t, c, false);
+		ep_read(t, c, hup);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 			ep_flush_later(t, c);
 	}
@@ -290,7 +290,7 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 			ep_flush_later(t, c);
 	}
 	if (actor__tcp_handshaking(&c->tcp)) {
-		ep_handshake(t, c);
+		ep_handshake(t, c, hup);
 		return;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -331,7 +331,7 @@ static void ep_accept(struct ep_transport *t, struct ep_listener *l)
 		}
 		b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
 		if (!c->tcp.closing && actor__tcp_handshaking(&c->tcp))
-			ep_handshake(t, c);
+			ep_handshake(t, c, false);
 	}
 }
 
