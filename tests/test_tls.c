@@ -343,8 +343,8 @@ static bool closed_by_node(int fd)
 	return r == 0 || (r < 0 && errno == ECONNRESET);
 }
 
-/* A good client certificate, then a record that does not decrypt; and a
- * handshake that never ends: each connection is closed, the node stays. */
+/* A good client certificate, then a record that does not decrypt; TLS 1.2;
+ * handshakes that never end: each connection is closed, the node stays. */
 static void hostile(const char *transport)
 {
 	actor_system_t *a, *b;
@@ -367,6 +367,15 @@ static void hostile(const char *transport)
 	cr_assert_eq(send(fd, bad_record, sizeof bad_record, MSG_NOSIGNAL), sizeof bad_record);
 	cr_assert(closed_by_node(fd), "a bad record did not close the connection");
 	SSL_free(ssl);
+
+	/* The same certificate, but no more than TLS 1.2. */
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	fd = raw_connect(a);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	cr_assert_neq(SSL_connect(ssl), 1, "TLS 1.2 was accepted");
+	SSL_free(ssl);
+	close(fd);
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 
