@@ -292,8 +292,8 @@ static int run_distributed(struct bench_flag *flags, int n, int rounds)
 	workers = actor_system_workers(d.sys);
 	dist_finish(&d);
 	printf("result bench=big system=libactor mode=distributed actors=%d rounds=%d workers=%u "
-	       "nodes=%d transport=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f\n", n, rounds, workers,
-	       d.nodes, d.transport_name, msgs, wall, (double)msgs / wall);
+	       "nodes=%d transport=%s tls=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f\n", n, rounds,
+	       workers, d.nodes, d.transport_name, d.tls_mode, msgs, wall, (double)msgs / wall);
 	free(su);
 	sem_destroy(&c.sem);
 	return 0;

@@ -1,13 +1,18 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +62,8 @@ void dist_init(struct dist *d, const struct bench_flag *flags, int max_nodes)
 	else
 		bench_die("--transport: uring, epoll or auto");
 	d->transport_name = d->transport != NULL ? d->transport : "auto";
+	d->tls_dir = bench_str(flags, "tls");
+	d->tls_mode = *d->tls_dir != '\0' ? "user" : "off";
 	if (*d->role != '\0') {
 		if (strcmp(d->role, "server") != 0 && strcmp(d->role, "client") != 0)
 			bench_die("--role: server or client");
@@ -196,6 +203,16 @@ actor_system_t *dist_start(struct dist *d)
 	}
 	cfg.node_event = node_event;
 	cfg.node_event_arg = d;
+	if (*d->tls_dir != '\0') {
+		static char files[3][PATH_MAX];
+		static const char *const names[3] = { "ca.pem", "node.pem", "node.key" };
+
+		for (int i = 0; i < 3; i++)
+			snprintf(files[i], sizeof files[i], "%s/%s", d->tls_dir, names[i]);
+		cfg.tls_ca_file = files[0];
+		cfg.tls_cert_file = files[1];
+		cfg.tls_key_file = files[2];
+	}
 	err = actor_node_start(d->sys, &cfg);
 	if (err < 0)
 		bench_die("node %d: actor_node_start: %s", d->index, strerror(-err));
@@ -357,29 +374,51 @@ _Noreturn void dist_child_run(struct dist *d)
 	exit(0);
 }
 
+/* Whether a TCP socket of this process has the kernel's TLS attached. */
+static bool ktls_in_use(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	bool found = false;
+
+	while (dir != NULL && !found && (e = readdir(dir)) != NULL) {
+		char ulp[16] = "";
+		socklen_t len = sizeof ulp;
+
+		found = getsockopt(atoi(e->d_name), IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 &&
+			strcmp(ulp, "tls") == 0;
+	}
+	if (dir != NULL)
+		closedir(dir);
+	return found;
+}
+
 void dist_mesh(struct dist *d)
 {
 	if (strcmp(d->role, "client") == 0) {
 		d->table[1].port = d->port;
 		d->table[1].node = connect_to(d, d->host, d->port);
-		return;
-	}
-	for (int i = 1; i < d->nodes; i++)
-		if (!read_full(d->up_fd[i], &d->table[i], sizeof(d->table[0]), SETUP_TIMEOUT_MS))
-			child_failed(d, i, "starting");
-	for (int i = 1; i < d->nodes; i++)
-		write_full(d->down_fd[i], d->table, (size_t)d->nodes * sizeof(d->table[0]),
-			   "table");
-	for (int i = 1; i < d->nodes; i++)
-		if (connect_to(d, "127.0.0.1", d->table[i].port) != d->table[i].node)
-			bench_die("node 0: node %d has another id", i);
-	for (int i = 1; i < d->nodes; i++) {
-		char ready;
+	} else {
+		for (int i = 1; i < d->nodes; i++)
+			if (!read_full(d->up_fd[i], &d->table[i], sizeof(d->table[0]),
+				       SETUP_TIMEOUT_MS))
+				child_failed(d, i, "starting");
+		for (int i = 1; i < d->nodes; i++)
+			write_full(d->down_fd[i], d->table,
+				   (size_t)d->nodes * sizeof(d->table[0]), "table");
+		for (int i = 1; i < d->nodes; i++)
+			if (connect_to(d, "127.0.0.1", d->table[i].port) != d->table[i].node)
+				bench_die("node 0: node %d has another id", i);
+		for (int i = 1; i < d->nodes; i++) {
+			char ready;
 
-		if (!read_full(d->up_fd[i], &ready, 1, SETUP_TIMEOUT_MS))
-			child_failed(d, i, "connecting");
+			if (!read_full(d->up_fd[i], &ready, 1, SETUP_TIMEOUT_MS))
+				child_failed(d, i, "connecting");
+		}
+		wait_up(d);
 	}
-	wait_up(d);
+	if (*d->tls_dir != '\0' && ktls_in_use())
+		d->tls_mode = "kernel";
 }
 
 actor_ref_t dist_whereis(struct dist *d, int index, const char *name)

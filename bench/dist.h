@@ -40,7 +40,9 @@
 	{ "host", "127.0.0.1", "distributed client: the server's address" },              \
 	{ "port", "0", "distributed: the server's port (the server: 0 = any)" },          \
 	{ "cookie", "", "distributed: the cookie in hex, >= 16 bytes (empty: random; "   \
-			"needed with --role)" }
+			"needed with --role)" },                                          \
+	{ "tls", "", "distributed: TLS with DIR/ca.pem, DIR/node.pem and DIR/node.key " \
+		     "(empty: none; ACTOR_KTLS=0 keeps the records out of the kernel)" }
 
 /* What a node tells the others about itself. */
 struct dist_node {
@@ -56,6 +58,8 @@ struct dist {
 	uint16_t port;		/* --port */
 	const char *transport;	/* NULL: auto */
 	const char *transport_name;	/* for the result line */
+	const char *tls_dir;		/* --tls; "": none */
+	const char *tls_mode;		/* for the result line: off, kernel or user */
 	unsigned char cookie[DIST_COOKIE_MAX];
 	size_t cookie_len;
 	actor_system_t *sys;

@@ -368,7 +368,7 @@ int main(int argc, char **argv)
 	       op == OP_REQUEST ? "request" : op == OP_STREAM ? "stream" : "send", pairs, rounds,
 	       size, workers);
 	if (distributed)
-		printf("nodes=2 transport=%s ", d.transport_name);
+		printf("nodes=2 transport=%s tls=%s ", d.transport_name, d.tls_mode);
 	if (op == OP_STREAM) {
 		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f MB_per_s=%.1f eagain=%lld\n",
 		       pairs * rounds, wall, (double)(pairs * rounds) / wall,

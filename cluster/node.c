@@ -294,6 +294,12 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 				l->peer_name[0] ? l->peer_name : "a new peer");
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
+	if (l->state != LINK_UP && (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
+		actor__node_log(n, "closed a connection: TLS handshake failed: %s",
+				reason == -EKEYREJECTED ? "a certificate was refused" :
+							  "the peer does not speak TLS 1.3");
+		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
+	}
 	if (l->state == LINK_UP)
 		peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
@@ -485,6 +491,13 @@ static void node_free(struct actor__router *r)
 
 static int node_check(const actor_node_config_t *cfg)
 {
+	int tls = (cfg->tls_ca_file != NULL) + (cfg->tls_cert_file != NULL) +
+		  (cfg->tls_key_file != NULL);
+
+	/* TLS is all or nothing, and for TCP only. */
+	if (tls != 0 && (tls != 3 || (cfg->transport != NULL &&
+				      strcmp(cfg->transport, "loopback") == 0)))
+		return -EINVAL;
 	if (cfg->cookie == NULL || cfg->cookie_len < MIN_COOKIE || cfg->name == NULL ||
 	    cfg->name[0] == '\0' || strlen(cfg->name) > ACTOR__NODE_NAME_MAX ||
 	    cfg->heartbeat_interval_ns == 0 ||
@@ -547,6 +560,9 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	tc.tick_ns = cfg->heartbeat_interval_ns / 2 < TICK_MAX_NS ? cfg->heartbeat_interval_ns / 2 :
 								     TICK_MAX_NS;
 	tc.loopback = cfg->loopback;
+	tc.tls_ca = cfg->tls_ca_file;
+	tc.tls_cert = cfg->tls_cert_file;
+	tc.tls_key = cfg->tls_key_file;
 	tc.thread_name = "actor-io";
 	cb.arg = n;
 	err = actor__transport_create(&tc, &cb, &n->t);

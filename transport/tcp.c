@@ -16,6 +16,9 @@
 /* First input buffer of a connection (or max_frame + 4 if smaller). */
 #define RBUF_INIT (64 * 1024)
 
+/* TLS in user space: plaintext per record (TLS's largest). */
+#define TLS_RECORD (16 * 1024)
+
 static void no_conn(void *arg, struct actor__conn *c)
 {
 }
@@ -187,7 +190,7 @@ static long deliver(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
 	return (long)done;
 }
 
-int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len)
+static int plain_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len)
 {
 	struct actor__tcp_rbuf *rb = &c->in;
 
@@ -223,8 +226,58 @@ static int rbuf_deliver(struct actor__tcp_conn *c)
 	return 0;
 }
 
+/* TLS in user space: decrypts p[0, n) and delivers the frames. */
+static int tls_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
+{
+	int err = 0;
+
+	actor__tls_feed(c->tls, p, n);
+	while (!c->closing && err == 0) {
+		unsigned char *q;
+		size_t len;
+		long r;
+
+		if ((err = plain_rspace(c, &q, &len)) < 0)
+			break;
+		if ((r = actor__tls_read(c->tls, q, len)) <= 0) {
+			err = (int)r;
+			break;
+		}
+		c->in.end += (size_t)r;
+		err = rbuf_deliver(c);
+	}
+	actor__tls_feed(c->tls, NULL, 0);
+	return err;
+}
+
+static bool tls_rx(const struct actor__tcp_conn *c)
+{
+	return c->tls != NULL && actor__tls_rx_user(c->tls);
+}
+
+static bool tls_tx(const struct actor__tcp_conn *c)
+{
+	return c->tls != NULL && actor__tls_tx_user(c->tls);
+}
+
+int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len)
+{
+	if (tls_rx(c)) {
+		actor__tls_rspace(c->tls, p, len);
+		return 0;
+	}
+	return plain_rspace(c, p, len);
+}
+
 int actor__tcp_received(struct actor__tcp_conn *c, size_t n)
 {
+	if (tls_rx(c)) {
+		unsigned char *p;
+		size_t len;
+
+		actor__tls_rspace(c->tls, &p, &len);
+		return tls_input(c, p, n);
+	}
 	c->in.end += n;
 	return rbuf_deliver(c);
 }
@@ -234,6 +287,8 @@ int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n
 	struct actor__tcp_rbuf *rb = &c->in;
 	int err;
 
+	if (tls_rx(c))
+		return tls_input(c, p, n);
 	while (n > 0 && !c->closing) {
 		size_t have = rb->end - rb->start, need;
 
@@ -274,7 +329,10 @@ int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n
 
 int actor__tcp_eof(const struct actor__tcp_conn *c)
 {
-	return c->in.end == c->in.start ? 0 : -ECONNRESET;
+	/* With TLS, part of a record counts as part of a frame. */
+	bool partial = tls_rx(c) && actor__tls_input_pending(c->tls);
+
+	return c->in.end == c->in.start && !partial ? 0 : -ECONNRESET;
 }
 
 void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n)
@@ -332,6 +390,93 @@ bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n)
 	return false;
 }
 
+/* TLS in user space: encrypts up to ACTOR__TLS_ROUND bytes from the head of
+ * the queue, in records of up to TLS_RECORD, and frees the frames done. */
+static int tls_encrypt(struct actor__tcp_conn *c)
+{
+	unsigned char rec[TLS_RECORD];
+	struct actor__env *e = c->out.head;
+	size_t off = c->out.off, total = 0;
+	int err;
+
+	while (e != NULL && total < ACTOR__TLS_ROUND) {
+		size_t fill = 0, room = ACTOR__TLS_ROUND - total;
+
+		if (room > sizeof(rec))
+			room = sizeof(rec);
+		/* Small frames share a record: one seal for many. */
+		while (e != NULL && fill < room) {
+			size_t k = e->size - off < room - fill ? e->size - off : room - fill;
+
+			memcpy(rec + fill, (unsigned char *)e->data + off, k);
+			fill += k;
+			off += k;
+			if (off == e->size) {
+				e = e->next;
+				off = 0;
+			}
+		}
+		if ((err = actor__tls_write(c->tls, rec, fill)) < 0)
+			return err;
+		total += fill;
+	}
+	if (actor__tcp_outq_sent(c, total))
+		c->writable_due = true;
+	return 0;
+}
+
+bool actor__tcp_out_pending(const struct actor__tcp_conn *c)
+{
+	const unsigned char *p;
+
+	return c->out.head != NULL || (c->tls != NULL && actor__tls_out(c->tls, &p) > 0);
+}
+
+int actor__tcp_out_iov(struct actor__tcp_conn *c, struct iovec *iov, int max)
+{
+	const unsigned char *p;
+	size_t n;
+	int err;
+
+	if (!tls_tx(c))
+		return actor__tcp_outq_iov(&c->out, iov, max);
+	if (actor__tls_out(c->tls, &p) == 0 && (err = tls_encrypt(c)) < 0)
+		return err;
+	if ((n = actor__tls_out(c->tls, &p)) == 0)
+		return 0;
+	iov[0].iov_base = (void *)p;
+	iov[0].iov_len = n;
+	return 1;
+}
+
+bool actor__tcp_out_sent(struct actor__tcp_conn *c, size_t n)
+{
+	bool due = c->writable_due;
+
+	if (!tls_tx(c))
+		return actor__tcp_outq_sent(c, n);
+	actor__tls_sent(c->tls, n);
+	c->writable_due = false;
+	return due;
+}
+
+int actor__tcp_tls_begin(struct actor__tcp_conn *c, struct actor__tls_ctx *x, bool server)
+{
+	return x != NULL ? actor__tls_new(x, c->fd, server, &c->tls) : 0;
+}
+
+int actor__tcp_tls_step(struct actor__tcp_conn *c, int *want)
+{
+	int r = actor__tls_handshake(c->tls, want);
+
+	/* Both directions in the kernel: plain TCP from here on. */
+	if (r == 1 && !actor__tls_rx_user(c->tls) && !actor__tls_tx_user(c->tls)) {
+		actor__tls_free(c->tls);
+		c->tls = NULL;
+	}
+	return r;
+}
+
 void actor__tcp_conn_fini(struct actor__tcp_conn *c)
 {
 	struct actor__env *e, *next;
@@ -345,6 +490,8 @@ void actor__tcp_conn_fini(struct actor__tcp_conn *c)
 	free(c->in.buf);
 	c->in.buf = NULL;
 	c->in.cap = c->in.start = c->in.end = 0;
+	actor__tls_free(c->tls);
+	c->tls = NULL;
 }
 
 int actor__tcp_wake_init(struct actor__tcp_wake *w)

@@ -1,7 +1,8 @@
 /*
  * What the two TCP transports (tcp_epoll.c, tcp_uring.c) share: addresses
- * and sockets, the inbound frame reassembler, the outbound frame queue, the
- * wake-up protocol and the configuration defaults.
+ * and sockets, the inbound frame reassembler, the outbound frame queue, TLS
+ * (tls.h) between them and the socket, the wake-up protocol and the
+ * configuration defaults.
  *
  * Everything here except actor__tcp_wake() and the socket helpers runs on
  * the I/O thread only.
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 /* Frames per sendmsg (IOV_MAX is 1024). With 24-byte frames over
@@ -73,22 +75,45 @@ struct actor__tcp_conn {
 	int fd;
 	bool closing;			/* close() was called: no more callbacks but closed() */
 	int reason;
+	bool writable_due;		/* TLS: writable() owed once the ciphertext is out */
 	struct actor__tcp_rbuf in;
 	struct actor__tcp_outq out;
+	/* NULL: plain TCP, or TLS with both directions in the kernel. */
+	struct actor__tls *tls;
 };
 
 /*
- * Room to read into at the end of the input buffer (compacting or growing
- * it as the partial frame needs); *len 0 never happens. -ENOMEM.
+ * TLS. With a context (else nothing to do), c starts its handshake as the
+ * server or the client: 0 or -ENOMEM. While actor__tcp_handshaking(c), the
+ * backend calls actor__tcp_tls_step() whenever the socket may be readable
+ * or writable (it reads and writes the socket itself; nothing else may),
+ * sends nothing and does not read. 1 ends it: then the backend reads what
+ * the socket holds and sends what was queued meanwhile, through the calls
+ * below, which encrypt and decrypt whatever the kernel does not. 0 and
+ * *want (ACTOR__TLS_WANT_READ or _WRITE): waiting; < 0: failed.
+ */
+int actor__tcp_tls_begin(struct actor__tcp_conn *c, struct actor__tls_ctx *x, bool server);
+int actor__tcp_tls_step(struct actor__tcp_conn *c, int *want);
+
+static inline bool actor__tcp_handshaking(const struct actor__tcp_conn *c)
+{
+	return c->tls != NULL && actor__tls_handshaking(c->tls);
+}
+
+/*
+ * Room to read socket bytes into: the end of the input buffer (compacting
+ * or growing it as the partial frame needs), or TLS's ciphertext buffer;
+ * *len 0 never happens. -ENOMEM.
  */
 int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len);
 /* n bytes were read into the room given by actor__tcp_rspace: delivers the
- * complete frames. 0, or -EMSGSIZE for a bad length prefix. */
+ * complete frames. 0, or -EMSGSIZE for a bad length prefix, or a TLS error. */
 int actor__tcp_received(struct actor__tcp_conn *c, size_t n);
 /* Delivers bytes read elsewhere (a provided buffer), keeping only the
- * trailing partial frame. 0, -EMSGSIZE or -ENOMEM. */
+ * trailing partial frame. 0, -EMSGSIZE, -ENOMEM or a TLS error. */
 int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n);
-/* The reason for an EOF now: 0 at a frame boundary, else -ECONNRESET. */
+/* The reason for an EOF now: 0 at a frame (and TLS record) boundary, else
+ * -ECONNRESET. */
 int actor__tcp_eof(const struct actor__tcp_conn *c);
 
 void actor__tcp_outq_push(struct actor__tcp_conn *c, struct actor__env **frames, size_t n);
@@ -97,7 +122,15 @@ int actor__tcp_outq_iov(const struct actor__tcp_outq *q, struct iovec *iov, int 
 /* n bytes were written: frees the frames done. True when writable() is due. */
 bool actor__tcp_outq_sent(struct actor__tcp_conn *c, size_t n);
 
-/* Frees both buffers and every frame still queued. */
+/* What the backends write, TLS or not: whether anything waits; up to max
+ * iovecs of it (with TLS in user space, one of ciphertext, made from the
+ * queue as needed), or a negative error; n bytes of them were written, true when
+ * writable() is due. */
+bool actor__tcp_out_pending(const struct actor__tcp_conn *c);
+int actor__tcp_out_iov(struct actor__tcp_conn *c, struct iovec *iov, int max);
+bool actor__tcp_out_sent(struct actor__tcp_conn *c, size_t n);
+
+/* Frees both buffers, every frame still queued and the TLS state. */
 void actor__tcp_conn_fini(struct actor__tcp_conn *c);
 
 /*

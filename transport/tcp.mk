@@ -1,6 +1,7 @@
 # transport/: TCP on io_uring and on epoll, and the transport factory.
 libactor_core_la_SOURCES += \
 	transport/tcp.h transport/tcp.c \
+	transport/tls.h transport/tls.c \
 	transport/tcp_epoll.c \
 	transport/tcp_uring.c \
 	transport/transport.c
@@ -18,3 +19,19 @@ endif
 endif
 tests_test_transport_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_transport_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# TLS between nodes (certificates made at test time with openssl), and
+# the same traffic as a plain TAP program, for TSan.
+check_PROGRAMS += tests/stress_tls
+TESTS += tests/stress_tls
+tests_stress_tls_SOURCES = tests/stress_tls.c tests/tls_certs.h
+tests_stress_tls_LDADD = $(TEST_LIBS)
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_tls
+TESTS += tests/test_tls
+endif
+endif
+tests_test_tls_SOURCES = tests/test_tls.c tests/tls_certs.h
+tests_test_tls_CFLAGS = $(CRITERION_TEST_CFLAGS) $(CRYPTO_CFLAGS)
+tests_test_tls_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(CRYPTO_LIBS)

@@ -10,6 +10,11 @@
  * after the others have had their turn, so one busy peer cannot starve the
  * rest. The eventfd and the tick timerfd are level-triggered.
  *
+ * TLS (tls.h): the handshake runs on the same edges, before any read or
+ * write of the connection's own, and once it is done the socket is read
+ * at once (the peer's first records may have come with its Finished, and
+ * no further edge would tell).
+ *
  * One loop iteration: wait, handle the events, read the `again` list, run
  * woken(), write every connection that send() marked (so that all the
  * frames queued during one iteration go out in as few sendmsg() calls as
@@ -128,7 +133,7 @@ static void ep_finish(struct ep_transport *t, struct ep_conn *c)
 	free(c);
 }
 
-static struct ep_conn *ep_conn_new(struct ep_transport *t, int fd)
+static struct ep_conn *ep_conn_new(struct ep_transport *t, int fd, bool server)
 {
 	struct ep_conn *c = calloc(1, sizeof(*c));
 
@@ -136,6 +141,10 @@ static struct ep_conn *ep_conn_new(struct ep_transport *t, int fd)
 		return NULL;
 	c->tcp.base.t = &t->base;
 	c->tcp.fd = fd;
+	if (actor__tcp_tls_begin(&c->tcp, t->base.cfg.tls, server) < 0) {
+		free(c);
+		return NULL;
+	}
 	c->next = t->conns;
 	if (t->conns != NULL)
 		t->conns->prev = c;
@@ -148,11 +157,16 @@ static void ep_write(struct ep_transport *t, struct ep_conn *c)
 	struct actor__transport *b = &t->base;
 	struct iovec iov[ACTOR__TCP_IOV];
 
-	while (c->tcp.out.head != NULL && !c->tcp.closing) {
+	while (actor__tcp_out_pending(&c->tcp) && !c->tcp.closing) {
 		struct msghdr m = { .msg_iov = iov };
+		int n = actor__tcp_out_iov(&c->tcp, iov, ACTOR__TCP_IOV);
 		ssize_t r;
 
-		m.msg_iovlen = (size_t)actor__tcp_outq_iov(&c->tcp.out, iov, ACTOR__TCP_IOV);
+		if (n < 0) {
+			ep_close((struct actor__conn *)c, n);
+			return;
+		}
+		m.msg_iovlen = (size_t)n;
 		r = sendmsg(c->tcp.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -163,14 +177,14 @@ static void ep_write(struct ep_transport *t, struct ep_conn *c)
 				ep_close((struct actor__conn *)c, -errno);
 			return;
 		}
-		if (actor__tcp_outq_sent(&c->tcp, (size_t)r))
+		if (actor__tcp_out_sent(&c->tcp, (size_t)r))
 			b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 	}
 }
 
 static void ep_flush_later(struct ep_transport *t, struct ep_conn *c)
 {
-	if (c->in_flush || c->connecting || c->blocked)
+	if (c->in_flush || c->connecting || c->blocked || actor__tcp_handshaking(&c->tcp))
 		return;
 	c->in_flush = true;
 	c->flush_next = t->flush;
@@ -234,6 +248,21 @@ static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup)
 	}
 }
 
+/* A step of the TLS handshake; once it is done, what the socket holds is
+ * read (hup: as ep_read) and what was queued meanwhile is written. */
+static void ep_handshake(struct ep_transport *t, struct ep_conn *c, bool hup)
+{
+	int want, r = actor__tcp_tls_step(&c->tcp, &want);
+
+	if (r < 0) {
+		ep_close((struct actor__conn *)c, r);
+	} else if (r == 1) {
+		ep_read(t, c, hup);
+		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
+			ep_flush_later(t, c);
+	}
+}
+
 static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev)
 {
 	struct actor__transport *b = &t->base;
@@ -260,6 +289,10 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 		if (c->tcp.out.head != NULL)
 			ep_flush_later(t, c);
 	}
+	if (actor__tcp_handshaking(&c->tcp)) {
+		ep_handshake(t, c, hup);
+		return;
+	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep_read(t, c, hup);
 	if ((ev & EPOLLOUT) && c->blocked && !c->tcp.closing) {
@@ -284,7 +317,7 @@ static void ep_accept(struct ep_transport *t, struct ep_listener *l)
 			return;
 		}
 		actor__tcp_nodelay(fd);
-		c = ep_conn_new(t, fd);
+		c = ep_conn_new(t, fd, true);
 		if (c == NULL) {
 			close(fd);
 			continue;
@@ -297,6 +330,8 @@ static void ep_accept(struct ep_transport *t, struct ep_listener *l)
 			continue;
 		}
 		b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
+		if (!c->tcp.closing && actor__tcp_handshaking(&c->tcp))
+			ep_handshake(t, c, false);
 	}
 }
 
@@ -339,7 +374,7 @@ static int ep_connect(struct actor__transport *b, const char *host, uint16_t por
 		return err;
 	if ((fd = actor__tcp_socket(ss.ss_family)) < 0)
 		return fd;
-	c = ep_conn_new(t, fd);
+	c = ep_conn_new(t, fd, false);
 	if (c == NULL) {
 		close(fd);
 		return -ENOMEM;
@@ -456,6 +491,7 @@ static void ep_destroy(struct actor__transport *b)
 	close(t->tfd);
 	close(t->epfd);
 	actor__tcp_wake_fini(&t->wake);
+	actor__tls_ctx_destroy(t->base.cfg.tls);
 	free(t);
 }
 

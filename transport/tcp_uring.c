@@ -13,7 +13,9 @@
  * where buffer rings are missing (or ACTOR_URING_PBUF=0); at most one
  * SENDMSG per connection, with up to ACTOR__TCP_IOV queued frames, so that
  * a short send is simply resumed by the next one; a read of the wake-up
- * eventfd; a timeout for the ticks.
+ * eventfd; a timeout for the ticks. With TLS (tls.h), the handshake comes
+ * first: OpenSSL reads and writes the socket itself when a single-shot poll
+ * says it may, and the recv is armed and the queue sent once it is done.
  *
  * user_data is a pointer with the request's kind in its low 3 bits, and
  * every connection counts its requests in flight. close() only marks the
@@ -24,6 +26,7 @@
  */
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +45,7 @@
 #define RING_ENTRIES 256
 #define MAX_CQES 1024			/* per round, before the loop settles */
 
-enum { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CONNECT, OP_WAKE, OP_TICK, OP_MASK = 7 };
+enum { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CONNECT, OP_WAKE, OP_TICK, OP_POLL, OP_MASK = 7 };
 
 struct ur_conn {
 	struct actor__tcp_conn tcp;
@@ -157,11 +160,17 @@ static void ur_recv_arm(struct ur_transport *t, struct ur_conn *c)
 
 static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
 {
-	struct io_uring_sqe *sqe = ur_sqe(t, c, OP_SEND);
+	int n = actor__tcp_out_iov(&c->tcp, c->iov, ACTOR__TCP_IOV);
+	struct io_uring_sqe *sqe;
 
+	if (n < 0) {
+		ur_close((struct actor__conn *)c, n);
+		return;
+	}
+	sqe = ur_sqe(t, c, OP_SEND);
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = (size_t)actor__tcp_outq_iov(&c->tcp.out, c->iov, ACTOR__TCP_IOV);
+	c->msg.msg_iovlen = (size_t)n;
 	io_uring_prep_sendmsg(sqe, c->tcp.fd, &c->msg, MSG_NOSIGNAL);
 	c->sending = true;
 	c->ops++;
@@ -169,14 +178,14 @@ static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
 
 static void ur_flush_later(struct ur_transport *t, struct ur_conn *c)
 {
-	if (c->in_flush || c->sending || c->connecting)
+	if (c->in_flush || c->sending || c->connecting || actor__tcp_handshaking(&c->tcp))
 		return;
 	c->in_flush = true;
 	c->flush_next = t->flush;
 	t->flush = c;
 }
 
-static struct ur_conn *ur_conn_new(struct ur_transport *t, int fd)
+static struct ur_conn *ur_conn_new(struct ur_transport *t, int fd, bool server)
 {
 	struct ur_conn *c = calloc(1, sizeof(*c));
 
@@ -184,6 +193,10 @@ static struct ur_conn *ur_conn_new(struct ur_transport *t, int fd)
 		return NULL;
 	c->tcp.base.t = &t->base;
 	c->tcp.fd = fd;
+	if (actor__tcp_tls_begin(&c->tcp, t->base.cfg.tls, server) < 0) {
+		free(c);
+		return NULL;
+	}
 	c->next = t->conns;
 	if (t->conns != NULL)
 		t->conns->prev = c;
@@ -226,7 +239,7 @@ static void ur_settle(struct ur_transport *t)
 		while ((c = t->flush) != NULL) {
 			t->flush = c->flush_next;
 			c->in_flush = false;
-			if (!c->tcp.closing && !c->sending && c->tcp.out.head != NULL)
+			if (!c->tcp.closing && !c->sending && actor__tcp_out_pending(&c->tcp))
 				ur_send_arm(t, c);
 		}
 		while ((c = t->dying) != NULL) {
@@ -311,13 +324,52 @@ static void ur_send_done(struct ur_transport *t, struct ur_conn *c, int res)
 		if (res < 0) {
 			ur_close((struct actor__conn *)c, res);
 		} else {
-			if (actor__tcp_outq_sent(&c->tcp, (size_t)res))
+			if (actor__tcp_out_sent(&c->tcp, (size_t)res))
 				b->cb.writable(b->cb.arg, (struct actor__conn *)c);
-			if (!c->tcp.closing && c->tcp.out.head != NULL)
+			if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 				ur_send_arm(t, c);
 		}
 	}
 	ur_op_done(t, c);
+}
+
+/* A step of the TLS handshake: a poll for what it waits for, or, once it
+ * is done, the recv and the frames queued meanwhile. */
+static void ur_handshake(struct ur_transport *t, struct ur_conn *c)
+{
+	int want, r = actor__tcp_tls_step(&c->tcp, &want);
+
+	if (r < 0) {
+		ur_close((struct actor__conn *)c, r);
+	} else if (r == 0) {
+		io_uring_prep_poll_add(ur_sqe(t, c, OP_POLL), c->tcp.fd,
+				       want == ACTOR__TLS_WANT_READ ? POLLIN : POLLOUT);
+		c->ops++;
+	} else {
+		ur_recv_arm(t, c);
+		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
+			ur_flush_later(t, c);
+	}
+}
+
+static void ur_poll_done(struct ur_transport *t, struct ur_conn *c, int res)
+{
+	if (!c->tcp.closing) {
+		if (res < 0)
+			ur_close((struct actor__conn *)c, res);
+		else
+			ur_handshake(t, c);
+	}
+	ur_op_done(t, c);
+}
+
+/* A new connection is up: reads start, or the TLS handshake does. */
+static void ur_conn_start(struct ur_transport *t, struct ur_conn *c)
+{
+	if (actor__tcp_handshaking(&c->tcp))
+		ur_handshake(t, c);
+	else
+		ur_recv_arm(t, c);
 }
 
 static void ur_connect_done(struct ur_transport *t, struct ur_conn *c, int res)
@@ -329,7 +381,7 @@ static void ur_connect_done(struct ur_transport *t, struct ur_conn *c, int res)
 		if (res < 0) {
 			ur_close((struct actor__conn *)c, res);
 		} else {
-			ur_recv_arm(t, c);
+			ur_conn_start(t, c);
 			b->cb.connected(b->cb.arg, (struct actor__conn *)c);
 			if (!c->tcp.closing && c->tcp.out.head != NULL)
 				ur_flush_later(t, c);
@@ -357,12 +409,12 @@ static void ur_accept_done(struct ur_transport *t, struct ur_listener *l, int re
 	}
 	if (res < 0)
 		return;
-	if (t->stopping || (c = ur_conn_new(t, res)) == NULL) {
+	if (t->stopping || (c = ur_conn_new(t, res, true)) == NULL) {
 		close(res);
 		return;
 	}
 	actor__tcp_nodelay(res);
-	ur_recv_arm(t, c);
+	ur_conn_start(t, c);
 	b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
 }
 
@@ -394,6 +446,9 @@ static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
 		break;
 	case OP_CONNECT:
 		ur_connect_done(t, p, res);
+		break;
+	case OP_POLL:
+		ur_poll_done(t, p, res);
 		break;
 	case OP_WAKE:
 		t->ops--;
@@ -478,7 +533,7 @@ static int ur_connect(struct actor__transport *b, const char *host, uint16_t por
 		return err;
 	if ((fd = actor__tcp_socket(ss.ss_family)) < 0)
 		return fd;
-	if ((c = ur_conn_new(t, fd)) == NULL) {
+	if ((c = ur_conn_new(t, fd, false)) == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}
@@ -615,6 +670,7 @@ static void ur_destroy(struct actor__transport *b)
 	pthread_join(t->thread, NULL);
 	actor__tcp_wake_fini(&t->wake);
 	sem_destroy(&t->started);
+	actor__tls_ctx_destroy(t->base.cfg.tls);
 	free(t);
 }
 

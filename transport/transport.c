@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 /* kernel.io_uring_disabled (Linux 6.6+), 0 when unset or unreadable. */
@@ -42,8 +43,8 @@ int actor__transport_kind_of(const char *name, enum actor__transport_kind *kind)
 	return -EINVAL;
 }
 
-int actor__transport_create(const struct actor__transport_config *cfg,
-			    const struct actor__transport_cb *cb, struct actor__transport **out)
+static int pick(const struct actor__transport_config *cfg, const struct actor__transport_cb *cb,
+		struct actor__transport **out)
 {
 	enum actor__transport_kind kind;
 	const char *env;
@@ -82,4 +83,20 @@ int actor__transport_create(const struct actor__transport_config *cfg,
 	else
 		fprintf(stderr, "libactor: io_uring unavailable (%s), using epoll\n", strerror(-err));
 	return actor__epoll_create(cfg, cb, out);
+}
+
+int actor__transport_create(const struct actor__transport_config *cfg,
+			    const struct actor__transport_cb *cb, struct actor__transport **out)
+{
+	struct actor__transport_config c = *cfg;
+	int err;
+
+	/* Before picking: a bad file is not a reason to try epoll. */
+	c.tls = NULL;
+	if (c.tls_ca != NULL && c.kind != ACTOR__TRANSPORT_LOOPBACK &&
+	    (err = actor__tls_ctx_create(&c, &c.tls)) < 0)
+		return err;
+	if ((err = pick(&c, cb, out)) < 0)
+		actor__tls_ctx_destroy(c.tls);
+	return err;
 }

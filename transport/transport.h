@@ -77,6 +77,10 @@ struct actor__transport_config {
 	size_t high_water, low_water;	/* queued bytes; 0: 1 MiB and 256 KiB */
 	uint64_t tick_ns;		/* 0: 100 ms */
 	struct actor_loopback *loopback;	/* LOOPBACK: the hub to meet on */
+	/* TCP: TLS (tls.h) when tls_ca is set. actor__transport_create
+	 * reads the PEM files into tls, which the backend owns once made. */
+	const char *tls_ca, *tls_cert, *tls_key;
+	struct actor__tls_ctx *tls;
 	const char *thread_name;	/* NULL: "actor-io" */
 };
 

@@ -29,6 +29,14 @@ typedef struct actor_node_config {
 	 * HMAC-SHA-256 over nonces from both sides. */
 	const void *cookie;
 	size_t cookie_len;
+	/* TLS 1.3 on TCP, off by default: set all three (PEM files, read by
+	 * actor_node_start) and every connection is encrypted, with
+	 * certificates checked both ways: the peer's must be signed by the
+	 * CA. The cookie handshake then runs inside TLS. See
+	 * libactor-protocol(7). */
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
 	/* "uring", "epoll", "loopback", or NULL: $ACTOR_TRANSPORT, else
 	 * io_uring, else epoll. */
 	const char *transport;
