@@ -22,7 +22,7 @@ use warnings;
 
 my $srcdir = $ENV{srcdir} // '.';
 my @dirs = qw(sched cluster transport mailbox);
-my (%body, %public);
+my (%body, %file_of, %public);
 
 for my $h (glob "$srcdir/include/actor/*.h") {
 	open my $fh, '<', $h or die "$h: $!";
@@ -36,12 +36,20 @@ for my $f (map { glob "$srcdir/$_/*.[ch]" } @dirs) {
 	open my $fh, '<', $f or die "$f: $!";
 	my ($name, $text);
 	while (my $line = <$fh>) {
-		if (!defined $name && $line =~ /^(?:static\s+)?(?:inline\s+)?[a-z_][\w ]*?[\s*](\w+)\(/ &&
+		if (!defined $name && $line =~ /^(static\s+)?(?:inline\s+)?[a-z_][\w ]*?[\s*](\w+)\(/ &&
 		    $line !~ /;\s*$/) {
-			($name, $text) = ($1, '');
+			# A static function is known by its file too: two files may
+			# each have their own `failure` or `flush`.
+			($name, $text) = ($1 ? "$f:$2" : $2, '');
+			$file_of{$name} = $f;
 		}
 		next unless defined $name;
 		$text .= $line;
+		# A prototype over several lines ends with `;` before any `{`.
+		if ($text !~ /\{/ && $line =~ /;\s*$/) {
+			undef $name;
+			next;
+		}
 		if ($line =~ /^}/) {
 			$body{$name} .= $text;
 			undef $name;
@@ -76,6 +84,8 @@ sub codes_of {
 	(my $inner = $text) =~ s/^[^(]*\(//;	# not the definition's own name
 	while ($inner =~ /(\S?)\s*\b(\w+)\s*\(/g) {
 		my ($before, $callee) = ($1, $2);
+		my $local = "$file_of{$fn}:$callee";
+		$callee = $local if exists $body{$local};
 		next if $callee eq $fn || !exists $body{$callee} || $public{$callee};
 		# A call that is a statement of its own discards its result.
 		next if $before =~ /^[;{})]$/;
