@@ -79,7 +79,8 @@ static void supervisor(actor_ctx_t *ctx, const actor_msg_t *msg)
 	struct supervisor *s = actor_self_state(ctx);
 	const actor_signal_t *sig = actor_msg_data(msg);
 
-	if (actor_msg_type(msg) != ACTOR_MSG_EXIT)
+	/* Anyone may send mail of this type: only the runtime's has this size. */
+	if (actor_msg_type(msg) != ACTOR_MSG_EXIT || actor_msg_size(msg) != sizeof *sig)
 		return;
 	for (size_t i = 0; i < s->spec->nchildren; i++) {
 		if (!actor_ref_equal(s->children[i], sig->from))
