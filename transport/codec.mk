@@ -16,7 +16,7 @@ dist_man7_MANS += man/libactor-protocol.7
 frame_corpus = \
 	tests/fuzz/corpus/frame/auth \
 	tests/fuzz/corpus/frame/hello \
-	tests/fuzz/corpus/frame/hello-v2 \
+	tests/fuzz/corpus/frame/hello-v1 \
 	tests/fuzz/corpus/frame/msg-empty \
 	tests/fuzz/corpus/frame/msg-max \
 	tests/fuzz/corpus/frame/msg-small \
