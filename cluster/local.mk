@@ -2,7 +2,9 @@
 libactor_core_la_SOURCES += \
 	cluster/internal.h \
 	cluster/node.c \
-	cluster/handshake.c \
+	cluster/handshake.h cluster/handshake.c \
+	cluster/admit.c \
+	cluster/log.c \
 	cluster/route.c \
 	cluster/track.c
 

@@ -1,0 +1,105 @@
+/*
+ * Admission: the node's side of the handshake. handshake.c's machine runs
+ * on each new connection; this adds what only the node knows (a peer that
+ * is up already), the limit on frames before authentication, and the log
+ * lines and counters of refusals.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cluster/internal.h"
+
+/*
+ * The largest body accepted before the handshake is done: a HELLO takes
+ * at most 303 bytes and an AUTH 35, and later versions keep HELLO within
+ * this (libactor-protocol(7)), so that one is refused for its version.
+ */
+#define HANDSHAKE_FRAME_MAX 512
+
+int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l)
+{
+	struct actor__frame hello;
+
+	if (actor__handshake_start(&l->hs, l->host[0] != '\0', n->sys->node_id, n->cfg.name,
+				   &hello) != 0)
+		return -EIO;
+	actor__conn_set_max_frame(c, HANDSHAKE_FRAME_MAX);
+	actor__node_send_now(n, c, &hello);
+	return 0;
+}
+
+static void refused(struct actor__node *n)
+{
+	atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
+}
+
+/*
+ * The peer's HELLO, before the machine sees it: its id and name for the
+ * logs, and a node that is up already is refused before anything is
+ * proven. The acceptor then waits for the dialer to see our HELLO and
+ * close (a close now could drop our HELLO, and the dialer could not tell
+ * "connected already" from a reset); the handshake timeout ends the wait.
+ */
+static int on_hello(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+{
+	struct actor__peer *p = actor__peer_find(n, f->hello.node);
+
+	l->peer_node = f->hello.node;
+	if (memchr(f->hello.name, '\0', f->hello.name_len) != NULL) {
+		/* The name goes into logs as a C string. */
+		actor__node_log_limited(n, "refused node %08x: a NUL in its name", l->peer_node);
+		refused(n);
+		return -EPROTO;
+	}
+	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
+	l->peer_name[f->hello.name_len] = '\0';
+	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
+		return 0;
+	/* Dialing a node that is up already: done (the caller hears 0). */
+	if (l->hs.dialer)
+		return -EEXIST;
+	actor__node_log_limited(n, "refused node %08x (%s): a node with its id is connected",
+				l->peer_node, l->peer_name);
+	refused(n);
+	l->hs.state = HS_FAILED;
+	return 0;
+}
+
+int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
+			   const struct actor__frame *f)
+{
+	struct actor__frame out;
+	int err;
+
+	if (l->hs.state == HS_FAILED)
+		return 0;	/* refused by on_hello: waiting for the close */
+	if (f->kind == ACTOR__F_HELLO && l->hs.state == HS_HELLO &&
+	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == HS_FAILED))
+		return err;
+	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
+	if (out.kind != 0)
+		actor__node_send_now(n, c, &out);
+	switch (err) {
+	case 1:
+		actor__conn_set_max_frame(c, 0);
+		break;
+	case -EACCES:
+		actor__node_log_limited(n, "refused node %08x (%s): wrong cookie", l->peer_node,
+					l->peer_name);
+		refused(n);
+		break;
+	case -EEXIST:
+		actor__node_log_limited(n, "refused a peer with this node's own id %08x",
+					l->peer_node);
+		refused(n);
+		break;
+	case -EPROTO:
+		actor__node_log_limited(n, "closed a connection: frame kind %u during the handshake",
+					f->kind);
+		refused(n);
+		break;
+	}
+	return err;
+}
