@@ -674,17 +674,19 @@ int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
 {
 	void *reply = NULL;
 	size_t size = 0;
-	uint32_t type;
+	uint32_t type, ref_node;
+	uint64_t id;
 	int err;
 
 	if (name == NULL || strlen(name) > ACTOR__NODE_NAME_MAX || out == NULL)
 		return -EINVAL;
 	err = actor_system_ask(sys, actor_node_ref(node), ACTOR_MSG_WHEREIS, name, strlen(name),
 			       timeout_ns, &type, &reply, &size);
-	if (err == 0 && (type != ACTOR_MSG_WHEREIS || size != sizeof *out))
+	if (err == 0 && (type != ACTOR_MSG_WHEREIS ||
+			 actor__frame_ref_decode(reply, size, &id, &ref_node) != 0))
 		err = -EBADMSG;
 	if (err == 0)
-		memcpy(out, reply, sizeof *out);
+		*out = (actor_ref_t){ .id = id, .node = ref_node };
 	free(reply);
 	if (err == 0 && actor_ref_is_none(*out))
 		err = -ENOENT;

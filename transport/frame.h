@@ -113,6 +113,17 @@ struct actor__frame {
 size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap);
 
 /*
+ * An actor reference as a msgpack array [id uint64, node uint32], the
+ * payload of a whereis reply (libactor-protocol(7)): the same bytes on
+ * hosts of either byte order. Encode returns the bytes written (at most
+ * ACTOR__REF_WIRE_MAX), or 0 if cap is too small; decode returns 0, or
+ * -EBADMSG for anything but exactly such an array.
+ */
+#define ACTOR__REF_WIRE_MAX 15
+size_t actor__frame_ref_encode(uint64_t id, uint32_t node, void *buf, size_t cap);
+int actor__frame_ref_decode(const void *p, size_t len, uint64_t *id, uint32_t *node);
+
+/*
  * Decoding state: the parsed elements of the last body, so that decoding
  * never allocates. One thread at a time. The decoder reads the flat array
  * itself in the same bounded pass that validates it (msgpack-c's unpacker
