@@ -21,3 +21,14 @@ tests_test_node_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/stress_node
 TESTS += tests/stress_node
 tests_stress_node_LDADD = $(TEST_LIBS)
+
+# The handshake and the protocol's rules against raw-socket peers.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_handshake
+TESTS += tests/test_handshake
+endif
+endif
+tests_test_handshake_SOURCES = tests/test_handshake.c tests/rawpeer.h tests/rawpeer.c
+tests_test_handshake_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_handshake_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
