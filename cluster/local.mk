@@ -32,3 +32,12 @@ endif
 tests_test_handshake_SOURCES = tests/test_handshake.c tests/rawpeer.h tests/rawpeer.c
 tests_test_handshake_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_handshake_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_wire
+TESTS += tests/test_wire
+endif
+endif
+tests_test_wire_SOURCES = tests/test_wire.c tests/rawpeer.h tests/rawpeer.c
+tests_test_wire_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_wire_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
