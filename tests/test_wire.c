@@ -147,6 +147,8 @@ static void runtime_types(void)
 	struct actor__frame f;
 
 	cr_assert_eq(actor_supervisor_spawn(a, &spec, &sup), 0);
+	for (int i = 0; i < 5000 && live(a) < 2; i++)	/* its init spawns the child */
+		usleep(1000);
 	cr_assert_eq(live(a), 2);
 	f = msg(a, sup, ACTOR_MSG_EXIT, 0, 0);
 	f.msg.from_id = 0;
