@@ -41,3 +41,12 @@ endif
 tests_test_wire_SOURCES = tests/test_wire.c tests/rawpeer.h tests/rawpeer.c
 tests_test_wire_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_wire_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The handshake's libFuzzer target and seeds (.ci/fuzz, make fuzz).
+handshake_corpus = \
+	tests/fuzz/corpus/handshake/hello-injected \
+	tests/fuzz/corpus/handshake/honest-dial \
+	tests/fuzz/corpus/handshake/inject-hello-auth \
+	tests/fuzz/corpus/handshake/reflect \
+	tests/fuzz/corpus/handshake/splice
+EXTRA_DIST += tests/fuzz/fuzz_handshake.c $(handshake_corpus)

@@ -12,7 +12,7 @@ tests_test_frame_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(MSGPACK_LIBS)
 
 dist_man7_MANS += man/libactor-protocol.7
 
-# The libFuzzer target is built by .ci/fuzz with clang, outside automake.
+# The libFuzzer targets are built by .ci/fuzz with clang, outside automake.
 frame_corpus = \
 	tests/fuzz/corpus/frame/auth \
 	tests/fuzz/corpus/frame/hello \
