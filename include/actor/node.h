@@ -100,8 +100,9 @@ ACTOR_API bool actor_node_is_up(const actor_system_t *sys, uint32_t node);
 /*
  * The name service of node: a request to it of type ACTOR_MSG_WHEREIS
  * with a registered name as payload is answered with a reply of the same
- * type whose payload is the actor_ref_t (ACTOR_REF_NONE: no such name).
- * Works for this node's id too.
+ * type from (0, node) whose payload is the msgpack array [id, node] ([0, 0]:
+ * no such name); actor_node_whereis() decodes it. Works for this node's id
+ * too.
  */
 static inline actor_ref_t actor_node_ref(uint32_t node)
 {
