@@ -240,7 +240,7 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 	if (l == NULL)
 		return;		/* closing */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
-	if (err == -EPROTONOSUPPORT) {
+	if (err == -EPROTONOSUPPORT && l->state != LINK_UP) {
 		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
 					f.hello.version, ACTOR__PROTO_VERSION);
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
