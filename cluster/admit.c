@@ -67,6 +67,38 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
 	return 0;
 }
 
+/*
+ * Both nodes dialed each other at once: another handshake with l's peer, in
+ * the other direction, or NULL. The one dialed by the node with the lower
+ * id wins, on both nodes alike. (An acceptor finishes before its dialer,
+ * so without this rule each node kept the connection the other dialed,
+ * and each closed the other's.)
+ */
+static struct actor__link *crossing(struct actor__node *n, const struct actor__link *l)
+{
+	for (struct actor__link *o = n->links; o != NULL; o = o->next)
+		if (o != l && o->state != LINK_UP && o->hs.state != HS_FAILED &&
+		    o->peer_node == l->peer_node && o->hs.dialer != l->hs.dialer)
+			return o;
+	return NULL;
+}
+
+static bool loses(const struct actor__node *n, const struct actor__link *l)
+{
+	return l->hs.dialer != (n->sys->node_id < l->peer_node);
+}
+
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l)
+{
+	struct actor__link *o = l->peer_node != 0 ? crossing(n, l) : NULL;
+
+	if (o == NULL || l->dial == NULL || o->dial != NULL)
+		return false;
+	o->dial = l->dial;
+	l->dial = NULL;
+	return true;
+}
+
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
 			   const struct actor__frame *f)
 {
@@ -78,6 +110,14 @@ int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct 
 	if (f->kind == ACTOR__F_HELLO && l->hs.state == HS_HELLO &&
 	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == HS_FAILED))
 		return err;
+	/* A losing dialer gives up before its AUTH, a losing acceptor before
+	 * its own: the peer then gives up its side too, or never starts it. */
+	if (((l->hs.dialer && f->kind == ACTOR__F_HELLO) ||
+	     (!l->hs.dialer && f->kind == ACTOR__F_AUTH && l->hs.state == HS_AUTH)) &&
+	    crossing(n, l) != NULL && loses(n, l)) {
+		actor__handshake_hand_over(n, l);
+		return -EEXIST;
+	}
 	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
 	if (out.kind != 0)
 		actor__node_send_now(n, c, &out);

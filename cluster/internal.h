@@ -171,6 +171,9 @@ int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct 
  * (logged and counted here). */
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
 			   const struct actor__frame *f);
+/* l closes before it is up: a caller waiting on it waits instead on a
+ * handshake with the same node in the other direction, if there is one. */
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l);
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,

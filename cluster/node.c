@@ -302,7 +302,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
-	if (l->dial != NULL) {		/* it never came up */
+	if (l->dial != NULL && !actor__handshake_hand_over(n, l)) {	/* it never came up */
 		/* Connected already: this node saw it (-EEXIST) or the peer
 		 * did and closed at its HELLO. */
 		if ((reason == -EEXIST || reason == 0) && l->peer_node != 0 &&

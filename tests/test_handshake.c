@@ -396,3 +396,51 @@ FOR_EACH_TCP(handshake, handshakes_at_once_are_bounded, bounded_handshakes)
 Test(handshake, duplicate_node_refused_at_hello) { duplicate_refused("epoll"); }
 Test(handshake, old_version_refused_for_its_version) { old_version("epoll"); }
 Test(handshake, log_lines_rate_limited) { log_rate_limited("epoll"); }
+
+/* --- both nodes dial at once ---------------------------------------------------- */
+
+struct dialer {
+	actor_system_t *from, *to;
+	int err;
+};
+
+static void *dial_thread(void *arg)
+{
+	struct dialer *d = arg;
+	uint32_t id;
+
+	d->err = actor_node_connect(d->from, "127.0.0.1", port_of(d->to), 5 * SEC, &id);
+	return NULL;
+}
+
+/*
+ * Two nodes that dial each other at the same moment: both connects
+ * succeed, and the nodes agree on one connection and stay up. (With the
+ * acceptor finishing its handshake first, each node used to keep the
+ * connection the other dialed, and both closed the other's.)
+ */
+static void crossing_dials(const char *transport)
+{
+	for (int round = 0; round < 10; round++) {
+		actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+		struct dialer da = { a, b, 1 }, db = { b, a, 1 };
+		pthread_t ta, tb;
+
+		cr_assert_eq(pthread_create(&ta, NULL, dial_thread, &da), 0);
+		cr_assert_eq(pthread_create(&tb, NULL, dial_thread, &db), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		cr_assert_eq(da.err, 0, "round %d: a's connect gave %d", round, da.err);
+		cr_assert_eq(db.err, 0, "round %d: b's connect gave %d", round, db.err);
+		usleep(300 * 1000);
+		cr_assert_eq(stats(a).peers_up, 1, "round %d", round);
+		cr_assert_eq(stats(b).peers_up, 1, "round %d", round);
+		cr_assert_eq(stats(a).nodes_down, 0, "round %d", round);
+		cr_assert_eq(stats(b).nodes_down, 0, "round %d", round);
+		actor_system_destroy(a);
+		actor_system_destroy(b);
+	}
+	assert_no_leaks();
+}
+
+FOR_EACH_TCP(handshake, crossing_dials_agree_on_one_connection, crossing_dials)
