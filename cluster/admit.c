@@ -70,9 +70,11 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
 /*
  * Both nodes dialed each other at once: another handshake with l's peer, in
  * the other direction, or NULL. The one dialed by the node with the lower
- * id wins, on both nodes alike. (An acceptor finishes before its dialer,
- * so without this rule each node kept the connection the other dialed,
- * and each closed the other's.)
+ * id wins, on both nodes alike: an acceptor that has checked the dialer's
+ * proof does not send its own if its dial to that node wins. (An acceptor
+ * finishes before its dialer, so without this rule each node kept the
+ * connection the other dialed, and each closed the other's.) Only a proven
+ * peer gets this far: a peer without the cookie cannot cancel a dial.
  */
 static struct actor__link *crossing(struct actor__node *n, const struct actor__link *l)
 {
@@ -110,15 +112,9 @@ int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct 
 	if (f->kind == ACTOR__F_HELLO && l->hs.state == HS_HELLO &&
 	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == HS_FAILED))
 		return err;
-	/* A losing dialer gives up before its AUTH, a losing acceptor before
-	 * its own: the peer then gives up its side too, or never starts it. */
-	if (((l->hs.dialer && f->kind == ACTOR__F_HELLO) ||
-	     (!l->hs.dialer && f->kind == ACTOR__F_AUTH && l->hs.state == HS_AUTH)) &&
-	    crossing(n, l) != NULL && loses(n, l)) {
-		actor__handshake_hand_over(n, l);
-		return -EEXIST;
-	}
 	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
+	if (err == 1 && !l->hs.dialer && crossing(n, l) != NULL && loses(n, l))
+		return -EEXIST;		/* its AUTH unsent: our dial wins */
 	if (out.kind != 0)
 		actor__node_send_now(n, c, &out);
 	switch (err) {
