@@ -1,17 +1,16 @@
 /*
- * The handshake (libactor-protocol(7)): both sides send HELLO with a fresh
- * random nonce, then AUTH, an HMAC-SHA-256 keyed with the cookie over both
- * nonces and both node ids in the sender's order. A side that verified the
- * peer's AUTH and sent its own has proven the cookie both ways without
- * sending it; the nonces make every AUTH good for one connection only, and
- * the order of the fields makes a reflected AUTH useless.
+ * The handshake (handshake.h, libactor-protocol(7)).
+ *
+ * Version 1 had both sides send AUTH on the peer's HELLO, under one label:
+ * someone without the cookie could connect to two listening nodes and relay
+ * each one's AUTH to the other (a splice). Now the labels differ by role
+ * and the acceptor checks the dialer's proof before giving its own, so an
+ * acceptor never answers anyone who has not shown the cookie first.
  *
  * Why OpenSSL's libcrypto rather than libsodium: it is on every Linux
- * system already, its HMAC and RAND_bytes are all this needs, and TLS,
- * the next step for untrusted networks, would come from the same library.
+ * system already, its HMAC and RAND_bytes are all this needs, and TLS
+ * comes from the same library.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <string.h>
 
@@ -20,9 +19,11 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "cluster/internal.h"
+#include "cluster/handshake.h"
 
-static const char auth_label[16] = "libactor-auth-v1";
+#define LABEL_LEN 16
+static const char dialer_label[LABEL_LEN] = "libactor-dial-v2";
+static const char acceptor_label[LABEL_LEN] = "libactor-acpt-v2";
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -32,97 +33,96 @@ static void put_be32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-/* The MAC that `sender` sends to `receiver`. */
-static int mac_of(const struct actor__node *n, const uint8_t *receiver_nonce,
-		  const uint8_t *sender_nonce, uint32_t sender, uint32_t receiver,
-		  uint8_t out[ACTOR__MAC_LEN])
+int actor__handshake_mac(const void *cookie, size_t cookie_len, bool dialer,
+			 const uint8_t *receiver_nonce, const uint8_t *sender_nonce,
+			 uint32_t sender, uint32_t receiver, uint8_t out[ACTOR__MAC_LEN])
 {
-	unsigned char msg[sizeof auth_label + 2 * ACTOR__NONCE_LEN + 8];
+	unsigned char msg[LABEL_LEN + 2 * ACTOR__NONCE_LEN + 8];
 	unsigned int len = 0;
 
-	memcpy(msg, auth_label, sizeof auth_label);
-	memcpy(msg + 16, receiver_nonce, ACTOR__NONCE_LEN);
-	memcpy(msg + 16 + ACTOR__NONCE_LEN, sender_nonce, ACTOR__NONCE_LEN);
-	put_be32(msg + 16 + 2 * ACTOR__NONCE_LEN, sender);
-	put_be32(msg + 20 + 2 * ACTOR__NONCE_LEN, receiver);
-	if (HMAC(EVP_sha256(), n->cookie, (int)n->cfg.cookie_len, msg, sizeof msg, out, &len) ==
-		    NULL ||
+	memcpy(msg, dialer ? dialer_label : acceptor_label, LABEL_LEN);
+	memcpy(msg + LABEL_LEN, receiver_nonce, ACTOR__NONCE_LEN);
+	memcpy(msg + LABEL_LEN + ACTOR__NONCE_LEN, sender_nonce, ACTOR__NONCE_LEN);
+	put_be32(msg + LABEL_LEN + 2 * ACTOR__NONCE_LEN, sender);
+	put_be32(msg + LABEL_LEN + 2 * ACTOR__NONCE_LEN + 4, receiver);
+	if (HMAC(EVP_sha256(), cookie, (int)cookie_len, msg, sizeof msg, out, &len) == NULL ||
 	    len != ACTOR__MAC_LEN)
 		return -EIO;
 	return 0;
 }
 
-int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l)
+int actor__handshake_start(struct actor__handshake *h, bool dialer, uint32_t self,
+			   const char *name, struct actor__frame *hello)
 {
-	struct actor__frame f = { .kind = ACTOR__F_HELLO };
-
-	if (RAND_bytes(l->nonce, sizeof l->nonce) != 1)
+	memset(h, 0, sizeof(*h));
+	h->dialer = dialer;
+	h->self = self;
+	if (RAND_bytes(h->nonce, sizeof h->nonce) != 1)
 		return -EIO;
-	f.hello.version = ACTOR__PROTO_VERSION;
-	f.hello.node = n->sys->node_id;
-	f.hello.name = n->cfg.name;
-	f.hello.name_len = strlen(n->cfg.name);
-	f.hello.nonce = l->nonce;
-	l->state = LINK_HELLO;
-	actor__node_send_now(n, c, &f);
+	*hello = (struct actor__frame){ .kind = ACTOR__F_HELLO };
+	hello->hello.version = ACTOR__PROTO_VERSION;
+	hello->hello.node = self;
+	hello->hello.name = name;
+	hello->hello.name_len = strlen(name);
+	hello->hello.nonce = h->nonce;
+	h->state = HS_HELLO;
 	return 0;
 }
 
-static int on_hello(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
-		    const struct actor__frame *f)
+/* Sets *out to our AUTH for the peer. */
+static int prove(struct actor__handshake *h, const void *cookie, size_t cookie_len,
+		 struct actor__frame *out)
 {
-	struct actor__frame auth = { .kind = ACTOR__F_AUTH };
-	struct actor__peer *p = actor__peer_find(n, f->hello.node);
-	uint8_t mac[ACTOR__MAC_LEN];
+	if (actor__handshake_mac(cookie, cookie_len, h->dialer, h->peer_nonce, h->nonce, h->self,
+				 h->peer, h->mac) != 0)
+		return -EIO;
+	out->kind = ACTOR__F_AUTH;
+	out->auth.mac = h->mac;
+	return 0;
+}
 
-	l->peer_node = f->hello.node;
-	if (memchr(f->hello.name, '\0', f->hello.name_len) != NULL) {
-		actor__node_log(n, "refused node %08x: a NUL in its name", f->hello.node);
+static int on_hello(struct actor__handshake *h, const void *cookie, size_t cookie_len,
+		    const struct actor__frame *in, struct actor__frame *out)
+{
+	if (memchr(in->hello.name, '\0', in->hello.name_len) != NULL)
 		return -EPROTO;
-	}
-	/* This node dialed itself (ids are random per system): the dialing
-	 * end fails the call with -EEXIST and closes both ends. The accepting
-	 * end waits for that rather than closing first, which would reach the
-	 * dialer as a reset before it had read this HELLO. Nothing to log. */
-	if (f->hello.node == n->sys->node_id)
-		return l->host[0] != '\0' ? -EEXIST : 0;
-	/* Dialing a node that is up already: done (the caller hears 0). The
-	 * accepting side leaves it to the dialer, so both see the same end. */
-	if (l->host[0] != '\0' && p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
+	if (in->hello.node == h->self)
 		return -EEXIST;
-	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
-	l->peer_name[f->hello.name_len] = '\0';
-	memcpy(l->peer_nonce, f->hello.nonce, ACTOR__NONCE_LEN);
-	if (mac_of(n, l->peer_nonce, l->nonce, n->sys->node_id, l->peer_node, mac) != 0)
-		return -EIO;
-	auth.auth.mac = mac;
-	actor__node_send_now(n, c, &auth);
-	l->state = LINK_AUTH;
-	return 0;
+	h->peer = in->hello.node;
+	memcpy(h->peer_nonce, in->hello.nonce, ACTOR__NONCE_LEN);
+	h->state = HS_AUTH;
+	return h->dialer ? prove(h, cookie, cookie_len, out) : 0;
 }
 
-static int on_auth(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+static int on_auth(struct actor__handshake *h, const void *cookie, size_t cookie_len,
+		   const struct actor__frame *in, struct actor__frame *out)
 {
 	uint8_t want[ACTOR__MAC_LEN];
 
-	if (mac_of(n, l->nonce, l->peer_nonce, l->peer_node, n->sys->node_id, want) != 0)
+	if (actor__handshake_mac(cookie, cookie_len, !h->dialer, h->nonce, h->peer_nonce, h->peer,
+				 h->self, want) != 0)
 		return -EIO;
-	if (CRYPTO_memcmp(want, f->auth.mac, ACTOR__MAC_LEN) != 0) {
-		actor__node_log(n, "refused node %08x (%s): wrong cookie", l->peer_node,
-				l->peer_name);
-		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
+	if (CRYPTO_memcmp(want, in->auth.mac, ACTOR__MAC_LEN) != 0)
 		return -EACCES;
-	}
+	if (!h->dialer && prove(h, cookie, cookie_len, out) != 0)
+		return -EIO;
+	h->state = HS_UP;
 	return 1;
 }
 
-int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
-			   const struct actor__frame *f)
+int actor__handshake_step(struct actor__handshake *h, const void *cookie, size_t cookie_len,
+			  const struct actor__frame *in, struct actor__frame *out)
 {
-	if (l->state == LINK_HELLO && f->kind == ACTOR__F_HELLO)
-		return on_hello(n, c, l, f);
-	if (l->state == LINK_AUTH && f->kind == ACTOR__F_AUTH)
-		return on_auth(n, l, f);
-	actor__node_log(n, "closed a connection: frame kind %u during the handshake", f->kind);
-	return -EPROTO;
+	int r = -EPROTO;
+
+	out->kind = 0;
+	if (h->state == HS_HELLO && in->kind == ACTOR__F_HELLO)
+		r = on_hello(h, cookie, cookie_len, in, out);
+	else if (h->state == HS_AUTH && in->kind == ACTOR__F_AUTH)
+		r = on_auth(h, cookie, cookie_len, in, out);
+	if (r < 0) {
+		h->state = HS_FAILED;
+		out->kind = 0;
+	}
+	return r;
 }

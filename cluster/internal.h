@@ -29,6 +29,7 @@
 
 #include <actor/actor.h>
 
+#include "cluster/handshake.h"
 #include "sched/internal.h"
 #include "transport/frame.h"
 #include "transport/transport.h"
@@ -75,14 +76,14 @@ struct actor__peer {
 };
 
 /* One connection, from accept or connect to its closed() callback. */
-enum { LINK_HELLO, LINK_AUTH, LINK_UP };
+enum { LINK_HANDSHAKE, LINK_UP };
 
 struct actor__link {
 	struct actor__link *prev, *next;	/* the node's list */
 	struct actor__conn *conn;
 	int state;
 	uint64_t deadline;		/* for the handshake */
-	uint8_t nonce[ACTOR__NONCE_LEN], peer_nonce[ACTOR__NONCE_LEN];
+	struct actor__handshake hs;
 	uint32_t peer_node;
 	char peer_name[ACTOR__NODE_NAME_MAX + 1];
 	struct actor__peer *peer;	/* once up, or the peer being redialed */
@@ -101,6 +102,13 @@ struct actor__dial {
 	bool done, abandoned;
 	int result;
 	uint32_t node;
+};
+
+/* log.c's rate limit (the I/O thread's). */
+struct actor__log_limit {
+	uint64_t window;		/* start of the current second */
+	uint32_t lines;			/* written in it */
+	uint64_t suppressed;		/* in it, not yet reported */
 };
 
 struct actor__node {
@@ -127,30 +135,45 @@ struct actor__node {
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
 	struct actor__link *links;	/* connections not yet up, and up */
+	uint32_t handshaking;		/* links not yet up */
 	uint64_t last_sweep;
+	struct actor__log_limit log_limit;
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
-		bad_frames, queue_full;
+		bad_frames, queue_full, handshakes_busy, log_suppressed;
 };
 
 /* node.c */
 struct actor__node *actor__node_of(const struct actor_system *sys);
-void actor__node_log(const struct actor__node *n, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* The peer with that id, or NULL; any thread. */
 struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
 /* Sends a control frame on a connection now, bypassing the queues. */
 void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 			  const struct actor__frame *f);
 
-/* handshake.c: HELLO and AUTH; see libactor-protocol(7). */
+/* log.c: lines to the node config's log callback, or stderr. */
+void actor__node_log(const struct actor__node *n, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* For what the network can cause (refused handshakes, bad frames, timeouts):
+ * at most a burst a second; the rest are counted and said in one line.
+ * I/O thread. */
+void actor__node_log_limited(struct actor__node *n, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Reports the lines suppressed in a second that has passed (on_tick). */
+void actor__node_log_tick(struct actor__node *n, uint64_t now);
+
+/* admit.c: the node's side of the handshake (handshake.h). */
 struct actor__link;
 /* Starts the handshake on a new connection: sends our HELLO. */
 int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l);
 /* A frame before the connection is up: 1 when it completed the handshake
- * (*peer_node, *peer_name set), 0 to go on, or -errno to close. */
+ * (l->peer_node and l->peer_name set), 0 to go on, or -errno to close
+ * (logged and counted here). */
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
 			   const struct actor__frame *f);
+/* l closes before it is up: a caller waiting on it waits instead on a
+ * handshake with the same node in the other direction, if there is one. */
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l);
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,

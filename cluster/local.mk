@@ -2,7 +2,9 @@
 libactor_core_la_SOURCES += \
 	cluster/internal.h \
 	cluster/node.c \
-	cluster/handshake.c \
+	cluster/handshake.h cluster/handshake.c \
+	cluster/admit.c \
+	cluster/log.c \
 	cluster/route.c \
 	cluster/track.c
 
@@ -19,3 +21,32 @@ tests_test_node_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/stress_node
 TESTS += tests/stress_node
 tests_stress_node_LDADD = $(TEST_LIBS)
+
+# The handshake and the protocol's rules against raw-socket peers.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_handshake
+TESTS += tests/test_handshake
+endif
+endif
+tests_test_handshake_SOURCES = tests/test_handshake.c tests/rawpeer.h tests/rawpeer.c
+tests_test_handshake_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_handshake_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_wire
+TESTS += tests/test_wire
+endif
+endif
+tests_test_wire_SOURCES = tests/test_wire.c tests/rawpeer.h tests/rawpeer.c
+tests_test_wire_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_wire_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The handshake's libFuzzer target and seeds (.ci/fuzz, make fuzz).
+handshake_corpus = \
+	tests/fuzz/corpus/handshake/hello-injected \
+	tests/fuzz/corpus/handshake/honest-dial \
+	tests/fuzz/corpus/handshake/inject-hello-auth \
+	tests/fuzz/corpus/handshake/reflect \
+	tests/fuzz/corpus/handshake/splice
+EXTRA_DIST += tests/fuzz/fuzz_handshake.c $(handshake_corpus)

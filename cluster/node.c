@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,22 +29,12 @@ void actor_node_config_init(actor_node_config_t *cfg)
 	cfg->reconnect_max_ns = 5000ull * 1000 * 1000;
 	cfg->max_frame = 4u << 20;
 	cfg->max_queued = 65536;
+	cfg->max_handshakes = 64;
 }
 
 struct actor__node *actor__node_of(const struct actor_system *sys)
 {
 	return (struct actor__node *)atomic_load_explicit(&sys->router, memory_order_acquire);
-}
-
-void actor__node_log(const struct actor__node *n, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "libactor: node %s (%08x): ", n->cfg.name, n->sys->node_id);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* --- peers ----------------------------------------------------------------- */
@@ -118,6 +107,7 @@ static struct actor__link *link_new(struct actor__node *n, struct actor__conn *c
 		return NULL;
 	l->conn = c;
 	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
+	n->handshaking++;
 	l->next = n->links;
 	if (n->links != NULL)
 		n->links->prev = l;
@@ -127,6 +117,8 @@ static struct actor__link *link_new(struct actor__node *n, struct actor__conn *c
 
 static void link_free(struct actor__node *n, struct actor__link *l)
 {
+	if (l->state != LINK_UP)
+		n->handshaking--;
 	if (l->prev != NULL)
 		l->prev->next = l->next;
 	else
@@ -181,6 +173,7 @@ static void peer_up(struct actor__node *n, struct actor__link *l)
 	if (l->peer != NULL && l->peer != p)
 		l->peer->redial = false;	/* it restarted as p */
 	l->state = LINK_UP;
+	n->handshaking--;
 	l->peer = p;
 	memcpy(p->name, l->peer_name, sizeof p->name);
 	p->conn = l->conn;
@@ -202,8 +195,6 @@ static void peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 {
 	uint64_t jitter = p->backoff_ns / 4 * (actor__now_ns() % 1024) / 1024;
 
-	if (reason == 0)
-		reason = -ECONNRESET;	/* the peer closed it */
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
 	actor__route_peer_down(n, p);
@@ -215,8 +206,15 @@ static void peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 static void on_accepted(void *arg, struct actor__conn *c)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l = link_new(n, c);
+	struct actor__link *l;
 
+	/* Unauthenticated connections cost memory and time: a bounded number. */
+	if (n->handshaking >= n->cfg.max_handshakes) {
+		atomic_fetch_add_explicit(&n->handshakes_busy, 1, memory_order_relaxed);
+		n->t->ops->close(c, -EBUSY);
+		return;
+	}
+	l = link_new(n, c);
 	actor__conn_set_data(c, l);
 	if (l == NULL || actor__handshake_begin(n, c, l) != 0)
 		n->t->ops->close(c, -ENOMEM);
@@ -242,7 +240,13 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 	if (l == NULL)
 		return;		/* closing */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
-	if (err == 0 && l->state != LINK_UP) {
+	if (err == -EPROTONOSUPPORT && l->state != LINK_UP) {
+		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
+					f.hello.version, ACTOR__PROTO_VERSION);
+		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
+		l->hs.state = HS_FAILED;	/* counted: not a TLS failure in on_closed */
+		why = NULL;
+	} else if (err == 0 && l->state != LINK_UP) {
 		err = actor__handshake_frame(n, c, l, &f);
 		if (err == 1)
 			peer_up(n, l);
@@ -264,8 +268,8 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 			return;
 	}
 	if (why != NULL) {
-		actor__node_log(n, "closed the connection to %s: bad frame: %s",
-				l->peer_name[0] ? l->peer_name : "a new peer", why);
+		actor__node_log_limited(n, "closed the connection to %s: bad frame: %s",
+					l->peer_name[0] ? l->peer_name : "a new peer", why);
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
 	n->t->ops->close(c, err);
@@ -290,12 +294,15 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 	if (l == NULL)
 		return;
 	if (reason == -EMSGSIZE) {	/* the transport's verdict on a length prefix */
-		actor__node_log(n, "closed the connection to %s: bad frame: length 0 or above max_frame",
-				l->peer_name[0] ? l->peer_name : "a new peer");
+		actor__node_log_limited(n, "closed the connection to %s: bad frame: length 0 or above %s",
+					l->peer_name[0] ? l->peer_name : "a new peer",
+					l->state == LINK_UP ? "max_frame" : "the handshake's limit");
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
-	if (l->state != LINK_UP && (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
-		actor__node_log(n, "closed a connection: TLS handshake failed: %s",
+	/* The transport's verdicts on a TLS handshake (before any frame). */
+	if (l->state != LINK_UP && l->hs.state != HS_FAILED &&
+	    (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
+		actor__node_log_limited(n, "closed a connection: TLS handshake failed: %s",
 				reason == -EKEYREJECTED ? "a certificate was refused" :
 							  "the peer does not speak TLS 1.3");
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
@@ -304,10 +311,12 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
-	if (l->dial != NULL) {		/* it never came up */
-		if (reason == -EEXIST && l->peer_node != n->sys->node_id &&
-		    actor_node_is_up(n->sys, l->peer_node))
-			reason = 0;	/* connected already */
+	if (l->dial != NULL && !actor__handshake_hand_over(n, l)) {	/* it never came up */
+		/* Connected already: this node saw it (-EEXIST) or the peer
+		 * did and closed at its HELLO. */
+		if ((reason == -EEXIST || reason == 0) && l->peer_node != 0 &&
+		    l->peer_node != n->sys->node_id && actor_node_is_up(n->sys, l->peer_node))
+			reason = 0;
 		else if (reason == 0)
 			reason = -ECONNRESET;
 		dial_done(n, l, reason);
@@ -426,7 +435,7 @@ static void on_tick(void *arg)
 	for (struct actor__link *l = n->links, *next; l != NULL; l = next) {
 		next = l->next;
 		if (l->state != LINK_UP && now > l->deadline) {
-			actor__node_log(n, "closed a connection: handshake timed out");
+			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);
 		}
 	}
@@ -444,6 +453,7 @@ static void on_tick(void *arg)
 	}
 	if (sweep)
 		n->last_sweep = now;
+	actor__node_log_tick(n, now);
 }
 
 /* --- the router's life ------------------------------------------------------- */
@@ -503,7 +513,8 @@ static int node_check(const actor_node_config_t *cfg)
 	    cfg->heartbeat_interval_ns == 0 ||
 	    cfg->heartbeat_timeout_ns <= cfg->heartbeat_interval_ns ||
 	    cfg->handshake_timeout_ns == 0 || cfg->max_frame < 1024 || cfg->max_queued == 0 ||
-	    cfg->reconnect_min_ns == 0 || cfg->reconnect_max_ns > UINT64_MAX / 4)
+	    cfg->reconnect_min_ns == 0 || cfg->reconnect_max_ns > UINT64_MAX / 4 ||
+	    cfg->max_handshakes == 0)
 		return -EINVAL;
 	if (!cfg->no_listen && cfg->listen_host == NULL)
 		return -EINVAL;
@@ -682,17 +693,19 @@ int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
 {
 	void *reply = NULL;
 	size_t size = 0;
-	uint32_t type;
+	uint32_t type, ref_node;
+	uint64_t id;
 	int err;
 
 	if (name == NULL || strlen(name) > ACTOR__NODE_NAME_MAX || out == NULL)
 		return -EINVAL;
 	err = actor_system_ask(sys, actor_node_ref(node), ACTOR_MSG_WHEREIS, name, strlen(name),
 			       timeout_ns, &type, &reply, &size);
-	if (err == 0 && (type != ACTOR_MSG_WHEREIS || size != sizeof *out))
+	if (err == 0 && (type != ACTOR_MSG_WHEREIS ||
+			 actor__frame_ref_decode(reply, size, &id, &ref_node) != 0))
 		err = -EBADMSG;
 	if (err == 0)
-		memcpy(out, reply, sizeof *out);
+		*out = (actor_ref_t){ .id = id, .node = ref_node };
 	free(reply);
 	if (err == 0 && actor_ref_is_none(*out))
 		err = -ENOENT;
@@ -714,6 +727,8 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	out->refused = atomic_load_explicit(&n->refused, memory_order_relaxed);
 	out->bad_frames = atomic_load_explicit(&n->bad_frames, memory_order_relaxed);
 	out->queue_full = atomic_load_explicit(&n->queue_full, memory_order_relaxed);
+	out->handshakes_busy = atomic_load_explicit(&n->handshakes_busy, memory_order_relaxed);
+	out->log_suppressed = atomic_load_explicit(&n->log_suppressed, memory_order_relaxed);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
 		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_relaxed);
 

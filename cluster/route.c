@@ -26,7 +26,20 @@
 
 /* --- envelope -> frame ---------------------------------------------------- */
 
-/* Fills f for e; false for mail that never crosses (timers, spawns). */
+/*
+ * Runtime messages cross as SIGNAL frames, whose payloads the receiving
+ * node makes: as MSG anyone could fake them. The name service's requests
+ * and replies are the one exception.
+ */
+static bool msg_type_ok(uint32_t type, uint32_t wire_flags, uint64_t to_id)
+{
+	return type < ACTOR_MSG_RESERVED ||
+	       (type == ACTOR_MSG_WHEREIS &&
+		(wire_flags & (to_id == 0 ? ACTOR__WIRE_REQUEST : ACTOR__WIRE_REPLY)) != 0);
+}
+
+/* Fills f for e; false for mail that never crosses (timers, spawns, and
+ * runtime types sent by hand, which the peer would refuse). */
 static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struct actor__env *e,
 		     struct actor__frame *f)
 {
@@ -41,17 +54,22 @@ static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struc
 		f->msg.to_id = to.id;
 		f->msg.to_node = to.node;
 		f->msg.from_id = e->sender;
-		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : sys->node_id) : 0;
+		/* (0, node): a node's name service answering. */
+		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : sys->node_id) :
+						    e->sender_node;
 		f->msg.type = e->type;
 		f->msg.flags = (e->flags & ACTOR__ENV_URGENT ? ACTOR__WIRE_URGENT : 0) |
 			       (e->flags & ACTOR__ENV_REQUEST ? ACTOR__WIRE_REQUEST : 0) |
 			       (e->flags & ACTOR__ENV_REPLY ? ACTOR__WIRE_REPLY : 0);
-		f->msg.request_id = e->request_id;
+		f->msg.request_id = f->msg.flags & (ACTOR__WIRE_REQUEST | ACTOR__WIRE_REPLY) ?
+					    e->request_id : 0;
 		f->msg.payload = e->data;
 		f->msg.size = e->size;
-		return true;
+		return msg_type_ok(f->msg.type, f->msg.flags, f->msg.to_id);
 	}
 	if (!(e->flags & ACTOR__ENV_SYSTEM)) {
+		if (e->size != sizeof *sig)
+			return false;	/* not the runtime's: sent by hand */
 		op = e->type == ACTOR_MSG_DOWN ? ACTOR__SIG_DOWN : ACTOR__SIG_EXIT_MSG;
 		ref = sig->from;
 		reason = sig->reason;
@@ -132,22 +150,28 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 {
 	char name[ACTOR__NODE_NAME_MAX + 1];
 	actor_ref_t ref = ACTOR_REF_NONE;
+	unsigned char payload[ACTOR__REF_WIRE_MAX];
 	struct actor__env *reply;
+	size_t size;
 
 	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
 		actor__dead_letter(sys, w, actor_node_ref(sys->node_id), e);
 		return -ESRCH;
 	}
-	if (e->size < sizeof name) {
+	/* A name with a NUL names nothing (as a C string it would be another). */
+	if (e->size < sizeof name && memchr(e->data, '\0', e->size) == NULL) {
 		memcpy(name, e->data, e->size);
 		name[e->size] = '\0';
 		if (actor_lookup(sys, name, &ref) != 0)
 			ref = ACTOR_REF_NONE;
 	}
-	reply = actor__env_make(actor__pool_of(w), actor_node_ref(sys->node_id), ACTOR_MSG_WHEREIS,
-				&ref, sizeof ref, ACTOR__ENV_REPLY, e->request_id);
-	if (reply != NULL)
+	size = actor__frame_ref_encode(ref.id, ref.node, payload, sizeof payload);
+	reply = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, payload,
+				size, ACTOR__ENV_REPLY, e->request_id);
+	if (reply != NULL) {
+		reply->sender_node = sys->node_id;	/* from (0, node) */
 		actor__deliver(sys, w, actor__sender_of(e), reply);
+	}
 	actor__env_free(actor__pool_of(w), e);
 	return 0;
 }
@@ -378,12 +402,44 @@ static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_re
 	}
 }
 
+/*
+ * The rules of libactor-protocol(7) that the decoder cannot check alone:
+ * what a frame from peer p breaks, or NULL.
+ */
+static const char *broken_rule(const struct actor__peer *p, const struct actor__frame *f)
+{
+	uint32_t rr;
+
+	if (f->kind == ACTOR__F_SIGNAL) {
+		/* Only DOWN and EXIT_MSG name another node's actor: the one
+		 * that stopped. */
+		if (f->signal.ref_id != 0 && f->signal.ref_node != p->node &&
+		    f->signal.op != ACTOR__SIG_DOWN && f->signal.op != ACTOR__SIG_EXIT_MSG)
+			return "SIGNAL: ref is not an actor of the sending node";
+		return NULL;
+	}
+	if (!msg_type_ok(f->msg.type, f->msg.flags, f->msg.to_id))
+		return "MSG: a runtime message type";
+	rr = f->msg.flags & (ACTOR__WIRE_REQUEST | ACTOR__WIRE_REPLY);
+	if (rr == (ACTOR__WIRE_REQUEST | ACTOR__WIRE_REPLY))
+		return "MSG: both REQUEST and REPLY";
+	if ((rr != 0) != (f->msg.request_id != 0))
+		return "MSG: request_id 0 with REQUEST or REPLY, or not 0 without";
+	/* Any actor may be claimed as the sender (a forwarded message keeps
+	 * its own), but a node speaks only for itself. */
+	if (f->msg.from_id == 0 && f->msg.from_node != 0 && f->msg.from_node != p->node)
+		return "MSG: from another node's name service";
+	return NULL;
+}
+
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why)
 {
 	uint32_t self = n->sys->node_id;
 	actor_ref_t to, from;
 
+	if ((*why = broken_rule(p, f)) != NULL)
+		return -EPROTO;
 	if (f->kind == ACTOR__F_SIGNAL) {
 		if (f->signal.to_node != self) {
 			*why = "SIGNAL for another node";

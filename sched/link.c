@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sched/internal.h"
 
@@ -177,10 +178,20 @@ void actor_trap_exit(actor_ctx_t *ctx, bool trap)
 		r->trap_exit = trap;
 }
 
+/* The actor_ref_t a system message carries; none if it has no such payload. */
+static actor_ref_t ref_in(const struct actor__env *e)
+{
+	actor_ref_t who = ACTOR_REF_NONE;
+
+	if (e->size == sizeof who)
+		memcpy(&who, e->data, sizeof who);
+	return who;
+}
+
 bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 {
 	struct actor__relations *r;
-	actor_ref_t who = *(const actor_ref_t *)e->data;
+	actor_ref_t who = ref_in(e);
 
 	switch (e->type) {
 	case ACTOR__SYS_MONITOR:
@@ -202,14 +213,23 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 			set_remove(&r->links, who);
 		return true;
 	case ACTOR__SYS_LINK_EXIT: {
-		const actor_signal_t *sig = (const actor_signal_t *)e->data;
+		actor_signal_t sig;
 
-		link_exit(ctx, sig->from, sig->reason);
+		if (e->size == sizeof sig) {
+			memcpy(&sig, e->data, sizeof sig);
+			link_exit(ctx, sig.from, sig.reason);
+		}
 		return true;
 	}
-	case ACTOR__SYS_EXIT:
-		direct_exit(ctx, actor__sender_of(e), *(const int *)e->data);
+	case ACTOR__SYS_EXIT: {
+		int reason;
+
+		if (e->size == sizeof reason) {
+			memcpy(&reason, e->data, sizeof reason);
+			direct_exit(ctx, actor__sender_of(e), reason);
+		}
 		return true;
+	}
 	}
 	return false;
 }
@@ -217,7 +237,7 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 void actor__link_queued(struct actor_system *sys, struct actor__worker *w,
 			const struct actor__env *e, actor_ref_t self, int reason)
 {
-	actor_ref_t who = *(const actor_ref_t *)e->data;
+	actor_ref_t who = ref_in(e);
 
 	if (e->type == ACTOR__SYS_MONITOR)
 		actor__send_signal(sys, w, who, ACTOR_MSG_DOWN, false, self, reason);

@@ -189,7 +189,8 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 		if (e->type == ACTOR__SYS_TIMEOUT)
 			finish(ctx, e->request_id, NULL, -ETIMEDOUT);
 		else if (e->type == ACTOR__SYS_FAILED)
-			finish(ctx, e->request_id, NULL, *(const int *)e->data);
+			finish(ctx, e->request_id, NULL,
+			       e->size == sizeof(int) ? *(const int *)e->data : -EIO);
 		else
 			return false;
 		return true;

@@ -301,6 +301,11 @@ static void supervisor(actor_ctx_t *ctx, const actor_msg_t *msg)
 	const actor_signal_t *sig = actor_msg_data(msg);
 	int err;
 
+	/* Anyone may send mail of these types: only the runtime's has a
+	 * signal's size. */
+	if ((actor_msg_type(msg) == ACTOR_MSG_DOWN || actor_msg_type(msg) == ACTOR_MSG_EXIT) &&
+	    actor_msg_size(msg) != sizeof *sig)
+		return;
 	switch (actor_msg_type(msg)) {
 	case SUP_START:
 		if ((err = start_all(ctx, s)) != 0)

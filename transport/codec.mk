@@ -12,11 +12,11 @@ tests_test_frame_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(MSGPACK_LIBS)
 
 dist_man7_MANS += man/libactor-protocol.7
 
-# The libFuzzer target is built by .ci/fuzz with clang, outside automake.
+# The libFuzzer targets are built by .ci/fuzz with clang, outside automake.
 frame_corpus = \
 	tests/fuzz/corpus/frame/auth \
 	tests/fuzz/corpus/frame/hello \
-	tests/fuzz/corpus/frame/hello-v2 \
+	tests/fuzz/corpus/frame/hello-v1 \
 	tests/fuzz/corpus/frame/msg-empty \
 	tests/fuzz/corpus/frame/msg-max \
 	tests/fuzz/corpus/frame/msg-small \

@@ -123,6 +123,18 @@ size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap)
 	return (size_t)(w.p - start);
 }
 
+size_t actor__frame_ref_encode(uint64_t id, uint32_t node, void *buf, size_t cap)
+{
+	struct wbuf w = { buf, (unsigned char *)buf + cap, false };
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, &w, wbuf_write);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_uint32(&pk, node);
+	return w.full ? 0 : (size_t)(w.p - (unsigned char *)buf);
+}
+
 /* --- decoding ------------------------------------------------------------ */
 
 /*
@@ -406,4 +418,17 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 	default:	/* PING */
 		return 0;
 	}
+}
+
+int actor__frame_ref_decode(const void *p, size_t len, uint64_t *id, uint32_t *node)
+{
+	struct item a[FIELDS_MAX];
+	const char *why;
+
+	if (scan(p, len, a, &why) != 2 || !is_uint(&a[0], UINT64_MAX) ||
+	    !is_uint(&a[1], UINT32_MAX))
+		return -EBADMSG;
+	*id = a[0].u;
+	*node = (uint32_t)a[1].u;
+	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * The wire format, protocol version 1 (man/libactor-protocol.7 is the
+ * The wire format, protocol version 2 (man/libactor-protocol.7 is the
  * reference for implementers in other languages).
  *
  * A frame is a 4-byte big-endian body length (transport.h), then a body:
@@ -9,13 +9,14 @@
  * bytes, nesting, maps, floats and ext types are errors.
  *
  *  HELLO  [1, version, node, name, nonce]
- *	version uint (1), node uint32 != 0, name str of 1..255 bytes,
+ *	version uint (2), node uint32 != 0, name str of 1..255 bytes,
  *	nonce bin of 32 bytes. Both sides send HELLO first.
  *  AUTH   [2, mac]
- *	mac bin of 32 bytes: HMAC-SHA-256 over (cluster/handshake.c) the
- *	peer's nonce, the sender's nonce and both node ids, keyed with the
- *	cookie. Sent after the peer's HELLO; nothing else is accepted before
- *	both AUTHs are checked.
+ *	mac bin of 32 bytes: HMAC-SHA-256 over (cluster/handshake.h) the
+ *	sender's role, the peer's nonce, the sender's nonce and both node
+ *	ids, keyed with the cookie. The dialer sends it on the acceptor's
+ *	HELLO, the acceptor once it has checked the dialer's; nothing else is
+ *	accepted before both AUTHs are checked.
  *  MSG    [3, to_id, to_node, from_id, from_node, type, flags, request_id, payload]
  *	to_id uint64, to_node uint32, from_id uint64, from_node uint32,
  *	type uint32, flags uint (ACTOR__WIRE_*), request_id uint32,
@@ -33,7 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACTOR__PROTO_VERSION 1
+/* 2: the handshake binds each side's role (version 1 could be spliced). */
+#define ACTOR__PROTO_VERSION 2
 #define ACTOR__NONCE_LEN 32
 #define ACTOR__MAC_LEN 32
 #define ACTOR__NODE_NAME_MAX 255
@@ -109,6 +111,17 @@ struct actor__frame {
  * a valid frame (a name too long, an unknown kind).
  */
 size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap);
+
+/*
+ * An actor reference as a msgpack array [id uint64, node uint32], the
+ * payload of a whereis reply (libactor-protocol(7)): the same bytes on
+ * hosts of either byte order. Encode returns the bytes written (at most
+ * ACTOR__REF_WIRE_MAX), or 0 if cap is too small; decode returns 0, or
+ * -EBADMSG for anything but exactly such an array.
+ */
+#define ACTOR__REF_WIRE_MAX 15
+size_t actor__frame_ref_encode(uint64_t id, uint32_t node, void *buf, size_t cap);
+int actor__frame_ref_decode(const void *p, size_t len, uint64_t *id, uint32_t *node);
 
 /*
  * Decoding state: the parsed elements of the last body, so that decoding

@@ -149,8 +149,8 @@ int actor__tcp_socket(int family)
 static int rbuf_reserve(struct actor__tcp_conn *c, size_t need)
 {
 	struct actor__tcp_rbuf *rb = &c->in;
-	size_t limit = c->base.t->cfg.max_frame + ACTOR__FRAME_PREFIX;
-	size_t cap = rb->cap ? rb->cap * 2 : RBUF_INIT;
+	size_t limit = actor__conn_max_frame((struct actor__conn *)c) + ACTOR__FRAME_PREFIX;
+	size_t cap = rb->cap * 2 > RBUF_INIT ? rb->cap * 2 : RBUF_INIT;
 	unsigned char *p;
 
 	if (need <= rb->cap)
@@ -180,7 +180,8 @@ static long deliver(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
 	while (!c->closing && n - done >= ACTOR__FRAME_PREFIX) {
 		uint32_t len = actor__frame_body_len(p + done);
 
-		if (len == 0 || len > t->cfg.max_frame)
+		/* Read each time: a frame may raise the limit (a handshake done). */
+		if (len == 0 || len > actor__conn_max_frame((struct actor__conn *)c))
 			return -EMSGSIZE;
 		if (n - done - ACTOR__FRAME_PREFIX < len)
 			break;

@@ -21,8 +21,9 @@
  *
  * Inbound: the transport reassembles the byte stream into frames and calls
  * frame() with each body (without its length prefix); the body is valid
- * during the call only. A length of 0 or above max_frame closes the
- * connection with -EMSGSIZE before any of that frame's body is read.
+ * during the call only. A length of 0 or above max_frame (or the
+ * connection's own limit, actor__conn_set_max_frame) closes the connection
+ * with -EMSGSIZE before any of that frame's body is read.
  *
  * Outbound: send() takes frames on the I/O thread and writes them in
  * batches (many frames per system call, short writes resumed). queued()
@@ -119,6 +120,7 @@ struct actor__transport {
 struct actor__conn_base {
 	struct actor__transport *t;
 	void *data;			/* the layer above's, see below */
+	size_t max_frame;		/* this connection's limit; 0: cfg.max_frame */
 };
 
 /*
@@ -150,6 +152,22 @@ static inline void *actor__conn_data(const struct actor__conn *c)
 static inline void actor__conn_set_data(struct actor__conn *c, void *data)
 {
 	((struct actor__conn_base *)c)->data = data;
+}
+
+/* A lower limit on the bodies c accepts (a peer not yet authenticated),
+ * or 0 for the transport's max_frame again. On the I/O thread. The
+ * loopback transport, in-process, checks no limit. */
+static inline void actor__conn_set_max_frame(struct actor__conn *c, size_t max_frame)
+{
+	((struct actor__conn_base *)c)->max_frame = max_frame;
+}
+
+static inline size_t actor__conn_max_frame(const struct actor__conn *c)
+{
+	const struct actor__conn_base *b = (const struct actor__conn_base *)c;
+
+	return b->max_frame != 0 && b->max_frame < b->t->cfg.max_frame ? b->max_frame :
+									 b->t->cfg.max_frame;
 }
 
 static inline struct actor__transport *actor__conn_transport(const struct actor__conn *c)

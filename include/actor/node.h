@@ -56,9 +56,18 @@ typedef struct actor_node_config {
 	uint32_t max_queued;
 	/* Optional: told on the I/O thread when a node comes up (reason 0)
 	 * or goes down (reason -errno: -ETIMEDOUT for missed heartbeats,
-	 * -ECONNRESET, ...). It must not block. */
+	 * -ECONNRESET, ...; 0 when the peer closed the connection between
+	 * frames, its orderly goodbye). It must not block. */
 	void (*node_event)(void *arg, uint32_t node, const char *name, bool up, int reason);
 	void *node_event_arg;
+	/* Inbound connections in the handshake at once; more are closed at
+	 * once (stats: handshakes_busy). Default 64. */
+	uint32_t max_handshakes;
+	/* Optional: takes the node's log lines (one line, no newline, valid
+	 * during the call) on the I/O thread instead of stderr. It must not
+	 * block. Lines the network can cause are rate-limited. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 } actor_node_config_t;
 
 /* Fills in the defaults. */
@@ -100,8 +109,9 @@ ACTOR_API bool actor_node_is_up(const actor_system_t *sys, uint32_t node);
 /*
  * The name service of node: a request to it of type ACTOR_MSG_WHEREIS
  * with a registered name as payload is answered with a reply of the same
- * type whose payload is the actor_ref_t (ACTOR_REF_NONE: no such name).
- * Works for this node's id too.
+ * type from (0, node) whose payload is the msgpack array [id, node] ([0, 0]:
+ * no such name); actor_node_whereis() decodes it. Works for this node's id
+ * too.
  */
 static inline actor_ref_t actor_node_ref(uint32_t node)
 {
@@ -124,6 +134,8 @@ typedef struct actor_node_stats {
 	uint64_t refused;		/* handshakes refused (bad cookie, ...) */
 	uint64_t bad_frames;		/* connections closed for a bad frame */
 	uint64_t queue_full;		/* sends refused with -EAGAIN */
+	uint64_t handshakes_busy;	/* connections closed: max_handshakes */
+	uint64_t log_suppressed;	/* log lines dropped by the rate limit */
 } actor_node_stats_t;
 
 /* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */

@@ -98,7 +98,8 @@ typedef struct actor_spec {
 /*
  * Message types at or above ACTOR_MSG_RESERVED are the runtime's: a
  * monitor's down message and a trapped exit. Their payload is an
- * actor_signal_t and their sender the actor concerned.
+ * actor_signal_t and their sender the actor concerned. Mail of these
+ * types sent by hand is not sent to other nodes (they would refuse it).
  */
 #define ACTOR_MSG_RESERVED 0xffffff00u
 #define ACTOR_MSG_DOWN 0xffffff01u

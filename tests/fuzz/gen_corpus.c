@@ -64,8 +64,8 @@ int main(int argc, char **argv)
 	f.hello.name_len = strlen(f.hello.name);
 	f.hello.nonce = key;
 	frame("hello", &f);
-	f.hello.version = 2;
-	frame("hello-v2", &f);
+	f.hello.version = 1;	/* an old node's */
+	frame("hello-v1", &f);
 
 	f = (struct actor__frame){ .kind = ACTOR__F_AUTH, .auth.mac = key };
 	frame("auth", &f);

@@ -1,0 +1,166 @@
+/*
+ * Admission: the node's side of the handshake. handshake.c's machine runs
+ * on each new connection; this adds what only the node knows (a peer that
+ * is up already), the limit on frames before authentication, and the log
+ * lines and counters of refusals.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cluster/internal.h"
+
+/*
+ * The largest body accepted before the handshake is done: a HELLO takes
+ * at most 303 bytes and an AUTH 35, and later versions keep HELLO within
+ * this (libactor-protocol(7)), so that one is refused for its version.
+ */
+#define HANDSHAKE_FRAME_MAX 512
+
+int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l)
+{
+	struct actor__frame hello;
+
+	if (actor__handshake_start(&l->hs, l->host[0] != '\0', n->sys->node_id, n->cfg.name,
+				   &hello) != 0)
+		return -EIO;
+	actor__conn_set_max_frame(c, HANDSHAKE_FRAME_MAX);
+	actor__node_send_now(n, c, &hello);
+	return 0;
+}
+
+static void refused(struct actor__node *n)
+{
+	atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
+}
+
+/*
+ * The peer's HELLO, before the machine sees it: its id and name for the
+ * logs, and a node that is up already is refused before anything is
+ * proven. The acceptor then waits for the dialer to see our HELLO and
+ * close (a close now could drop our HELLO, and the dialer could not tell
+ * "connected already" from a reset); the handshake timeout ends the wait.
+ */
+/*
+ * A HELLO with this node's own id: its own dial reached itself (ids are
+ * random per system, a user may well dial its own port), or someone sent
+ * our HELLO back. The dialing end fails the call with -EEXIST and closes;
+ * the accepting end of our own dial (it holds the nonce one of our dials
+ * sent) waits for that close rather than closing first, which would reach
+ * the dialer as a reset. Neither is logged. A reflection is refused by the
+ * handshake, logged and counted.
+ */
+static int self_dialed(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+{
+	if (l->hs.dialer)
+		return -EEXIST;
+	for (struct actor__link *o = n->links; o != NULL; o = o->next) {
+		if (o->hs.dialer && o->hs.state != HS_FAILED &&
+		    memcmp(o->hs.nonce, f->hello.nonce, ACTOR__NONCE_LEN) == 0) {
+			l->hs.state = HS_FAILED;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int on_hello(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+{
+	struct actor__peer *p = actor__peer_find(n, f->hello.node);
+
+	l->peer_node = f->hello.node;
+	if (memchr(f->hello.name, '\0', f->hello.name_len) != NULL) {
+		/* The name goes into logs as a C string. */
+		actor__node_log_limited(n, "refused node %08x: a NUL in its name", l->peer_node);
+		refused(n);
+		return -EPROTO;
+	}
+	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
+	l->peer_name[f->hello.name_len] = '\0';
+	if (l->peer_node == n->sys->node_id)
+		return self_dialed(n, l, f);
+	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
+		return 0;
+	/* Dialing a node that is up already: done (the caller hears 0). */
+	if (l->hs.dialer)
+		return -EEXIST;
+	actor__node_log_limited(n, "refused node %08x (%s): a node with its id is connected",
+				l->peer_node, l->peer_name);
+	refused(n);
+	l->hs.state = HS_FAILED;
+	return 0;
+}
+
+/*
+ * Both nodes dialed each other at once: another handshake with l's peer, in
+ * the other direction, or NULL. The one dialed by the node with the lower
+ * id wins, on both nodes alike: an acceptor that has checked the dialer's
+ * proof does not send its own if its dial to that node wins. (An acceptor
+ * finishes before its dialer, so without this rule each node kept the
+ * connection the other dialed, and each closed the other's.) Only a proven
+ * peer gets this far: a peer without the cookie cannot cancel a dial.
+ */
+static struct actor__link *crossing(struct actor__node *n, const struct actor__link *l)
+{
+	for (struct actor__link *o = n->links; o != NULL; o = o->next)
+		if (o != l && o->state != LINK_UP && o->hs.state != HS_FAILED &&
+		    o->peer_node == l->peer_node && o->hs.dialer != l->hs.dialer)
+			return o;
+	return NULL;
+}
+
+static bool loses(const struct actor__node *n, const struct actor__link *l)
+{
+	return l->hs.dialer != (n->sys->node_id < l->peer_node);
+}
+
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l)
+{
+	struct actor__link *o = l->peer_node != 0 ? crossing(n, l) : NULL;
+
+	if (o == NULL || l->dial == NULL || o->dial != NULL)
+		return false;
+	o->dial = l->dial;
+	l->dial = NULL;
+	return true;
+}
+
+int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
+			   const struct actor__frame *f)
+{
+	struct actor__frame out;
+	int err;
+
+	if (l->hs.state == HS_FAILED)
+		return 0;	/* refused by on_hello: waiting for the close */
+	if (f->kind == ACTOR__F_HELLO && l->hs.state == HS_HELLO &&
+	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == HS_FAILED))
+		return err;
+	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
+	if (err == 1 && !l->hs.dialer && crossing(n, l) != NULL && loses(n, l))
+		return -EEXIST;		/* its AUTH unsent: our dial wins */
+	if (out.kind != 0)
+		actor__node_send_now(n, c, &out);
+	switch (err) {
+	case 1:
+		actor__conn_set_max_frame(c, 0);
+		break;
+	case -EACCES:
+		actor__node_log_limited(n, "refused node %08x (%s): wrong cookie", l->peer_node,
+					l->peer_name);
+		refused(n);
+		break;
+	case -EEXIST:
+		actor__node_log_limited(n, "refused a peer with this node's own id %08x",
+					l->peer_node);
+		refused(n);
+		break;
+	case -EPROTO:
+		actor__node_log_limited(n, "closed a connection: frame kind %u during the handshake",
+					f->kind);
+		refused(n);
+		break;
+	}
+	return err;
+}

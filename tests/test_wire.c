@@ -1,0 +1,305 @@
+/*
+ * The protocol's rules after the handshake (issue 12), against an
+ * authenticated raw-socket peer (tests/rawpeer.h): runtime message types
+ * and request ids in MSG frames, the references a SIGNAL may carry, the
+ * whereis reply, and a half-close as an orderly goodbye. A frame that
+ * breaks a rule closes its connection and is counted; nothing else stops.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <actor/actor.h>
+
+#include "tests/leakcheck.h"
+#include "tests/rawpeer.h"
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+#define PEER 0x0badf00du	/* the raw peer's node id */
+
+static const char cookie[] = "test-cookie-0123456789";
+
+static _Atomic int downs, down_reason;
+
+static void reset(void)
+{
+	atomic_store(&downs, 0);
+	atomic_store(&down_reason, 1);
+}
+
+static void on_event(void *arg, uint32_t node, const char *name, bool up, int reason)
+{
+	if (!up) {
+		atomic_store(&down_reason, reason);
+		atomic_fetch_add(&downs, 1);
+	}
+}
+
+static void quiet(void *arg, const char *line)
+{
+}
+
+static actor_system_t *node(void)
+{
+	actor_system_t *s;
+	actor_node_config_t cfg;
+
+	actor_node_config_init(&cfg);
+	cfg.name = "a";
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.heartbeat_timeout_ns = 30 * SEC;	/* raw peers send no PING */
+	cfg.node_event = on_event;
+	cfg.log = quiet;
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	cr_assert_eq(actor_node_start(s, &cfg), 0);
+	return s;
+}
+
+static struct rawpeer *peer(actor_system_t *s)
+{
+	struct rawpeer *rp = rawpeer_connect((uint16_t)actor_node_port(s));
+
+	cr_assert_not_null(rp);
+	cr_assert_eq(rawpeer_handshake(rp, cookie, sizeof cookie - 1, PEER, "raw"), 0);
+	return rp;
+}
+
+static uint64_t bad_frames(actor_system_t *s)
+{
+	actor_node_stats_t st;
+
+	cr_assert_eq(actor_node_stats(s, &st), 0);
+	return st.bad_frames;
+}
+
+static uint64_t live(actor_system_t *s)
+{
+	actor_system_stats_t st;
+
+	actor_system_stats(s, &st);
+	return st.live;
+}
+
+/* A MSG frame to `to` on node s, from the raw peer's actor 7. */
+static struct actor__frame msg(actor_system_t *s, actor_ref_t to, uint32_t type, uint32_t flags,
+			       uint32_t request_id)
+{
+	struct actor__frame f = { .kind = ACTOR__F_MSG };
+
+	f.msg.to_id = to.id;
+	f.msg.to_node = actor_node_id(s);
+	f.msg.from_id = 7;
+	f.msg.from_node = PEER;
+	f.msg.type = type;
+	f.msg.flags = flags;
+	f.msg.request_id = request_id;
+	f.msg.payload = "";
+	return f;
+}
+
+/* Sends f on a fresh authenticated connection: the node must close it and
+ * count one more bad frame. */
+static void refused(actor_system_t *s, const struct actor__frame *f)
+{
+	uint64_t before = bad_frames(s);
+	struct rawpeer *rp = peer(s);
+
+	cr_assert(rawpeer_send(rp, f));
+	cr_assert(rawpeer_closed(rp, 5000), "the node kept a connection that sent kind %u",
+		  f->kind);
+	for (int i = 0; i < 5000 && bad_frames(s) == before; i++)
+		usleep(1000);
+	cr_assert_eq(bad_frames(s), before + 1);
+	/* Down before the next connection claims the same id. */
+	while (actor_node_is_up(s, PEER))
+		usleep(1000);
+	rawpeer_close(rp);
+}
+
+/* --- actors ------------------------------------------------------------------- */
+
+static void idle_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+}
+
+static const actor_spec_t idle_spec = { .name = "idle", .handler = idle_handler };
+
+/* --- runtime message types ------------------------------------------------------ */
+
+/*
+ * One anonymous empty MSG of type ACTOR_MSG_EXIT used to stop a supervisor
+ * and its child (the supervisor read an actor_signal_t from 0 bytes). Now
+ * the connection closes, and the same mail sent in-process is ignored.
+ */
+static void runtime_types(void)
+{
+	actor_system_t *a = node();
+	actor_child_spec_t child = { .spec = &idle_spec };
+	actor_supervisor_spec_t spec = { .children = &child, .nchildren = 1, .max_restarts = 3,
+					 .period_ns = SEC };
+	actor_ref_t sup;
+	struct actor__frame f;
+
+	cr_assert_eq(actor_supervisor_spawn(a, &spec, &sup), 0);
+	for (int i = 0; i < 5000 && live(a) < 2; i++)	/* its init spawns the child */
+		usleep(1000);
+	cr_assert_eq(live(a), 2);
+	f = msg(a, sup, ACTOR_MSG_EXIT, 0, 0);
+	f.msg.from_id = 0;
+	f.msg.from_node = 0;
+	refused(a, &f);
+	refused(a, (f = msg(a, sup, ACTOR_MSG_DOWN, ACTOR__WIRE_URGENT, 0), &f));
+	refused(a, (f = msg(a, sup, ACTOR_MSG_RESERVED, 0, 0), &f));
+	/* WHEREIS only as the name service's request or reply. */
+	refused(a, (f = msg(a, sup, ACTOR_MSG_WHEREIS, 0, 0), &f));
+	cr_assert_eq(actor_system_send(a, sup, ACTOR_MSG_EXIT, NULL, 0), 0);
+	usleep(100 * 1000);
+	cr_assert_eq(live(a), 2, "the supervisor or its child stopped");
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+/* --- request ids ------------------------------------------------------------------ */
+
+static void request_ids(void)
+{
+	actor_system_t *a = node();
+	actor_ref_t idle;
+	struct actor__frame f;
+
+	cr_assert_eq(actor_system_spawn(a, &idle_spec, NULL, &idle), 0);
+	refused(a, (f = msg(a, idle, 1, ACTOR__WIRE_REQUEST, 0), &f));
+	refused(a, (f = msg(a, idle, 1, ACTOR__WIRE_REPLY, 0), &f));
+	refused(a, (f = msg(a, idle, 1, 0, 5), &f));
+	refused(a, (f = msg(a, idle, 1, ACTOR__WIRE_REQUEST | ACTOR__WIRE_REPLY, 5), &f));
+	/* A node speaks for itself only: (0, another node) is no sender. */
+	f = msg(a, idle, 1, 0, 0);
+	f.msg.from_id = 0;
+	f.msg.from_node = 0x7417d;
+	refused(a, &f);
+	cr_assert_eq(live(a), 1);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+/* --- signals ---------------------------------------------------------------------- */
+
+static struct actor__frame exit_signal(actor_system_t *s, actor_ref_t to, uint64_t ref_id,
+				       uint32_t ref_node)
+{
+	struct actor__frame f = { .kind = ACTOR__F_SIGNAL };
+
+	f.signal.op = ACTOR__SIG_EXIT;
+	f.signal.to_id = to.id;
+	f.signal.to_node = actor_node_id(s);
+	f.signal.ref_id = ref_id;
+	f.signal.ref_node = ref_node;
+	f.signal.reason = ACTOR_EXIT_KILL;
+	return f;
+}
+
+/* An EXIT in the name of an actor of a third node is refused; one from
+ * the peer's own actor is obeyed. */
+static void signal_refs(void)
+{
+	actor_system_t *a = node();
+	actor_ref_t idle;
+	struct actor__frame f;
+	struct rawpeer *rp;
+
+	cr_assert_eq(actor_system_spawn(a, &idle_spec, NULL, &idle), 0);
+	refused(a, (f = exit_signal(a, idle, 9, 0x7417d), &f));
+	refused(a, (f = exit_signal(a, idle, 9, actor_node_id(a)), &f));
+	cr_assert_eq(live(a), 1);
+	rp = peer(a);
+	f = exit_signal(a, idle, 9, PEER);
+	cr_assert(rawpeer_send(rp, &f));
+	for (int i = 0; i < 5000 && live(a) > 0; i++)
+		usleep(1000);
+	cr_assert_eq(live(a), 0);
+	rawpeer_close(rp);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+/* --- whereis ---------------------------------------------------------------------- */
+
+/* Asks node s for name over rp: the reply's sender and decoded payload. */
+static void whereis(actor_system_t *s, struct rawpeer *rp, const void *name, size_t len,
+		    actor_ref_t *found)
+{
+	struct actor__frame f = msg(s, ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, ACTOR__WIRE_REQUEST, 3);
+
+	f.msg.payload = name;
+	f.msg.size = len;
+	cr_assert(rawpeer_send(rp, &f));
+	cr_assert_eq(rawpeer_recv(rp, &f, 5000), 0);
+	cr_assert_eq(f.kind, ACTOR__F_MSG);
+	cr_assert_eq(f.msg.type, ACTOR_MSG_WHEREIS);
+	cr_assert_eq(f.msg.flags, ACTOR__WIRE_REPLY);
+	cr_assert_eq(f.msg.request_id, 3);
+	cr_assert_eq(f.msg.to_id, 7);
+	cr_assert_eq(f.msg.to_node, PEER);
+	cr_assert_eq(f.msg.from_id, 0);
+	cr_assert_eq(f.msg.from_node, actor_node_id(s), "the reply is not from (0, node)");
+	*found = ACTOR_REF_NONE;
+	cr_assert_eq(actor__frame_ref_decode(f.msg.payload, f.msg.size, &found->id, &found->node),
+		     0, "the payload is not [id, node] (%zu bytes)", f.msg.size);
+}
+
+static void whereis_reply(void)
+{
+	actor_system_t *a = node();
+	struct rawpeer *rp;
+	actor_ref_t idle, found, local;
+
+	cr_assert_eq(actor_system_spawn(a, &idle_spec, NULL, &idle), 0);
+	cr_assert_eq(actor_register(a, "ec", idle), 0);
+	rp = peer(a);
+	whereis(a, rp, "ec", 2, &found);
+	cr_assert_eq(found.id, idle.id);
+	cr_assert_eq(found.node, actor_node_id(a));
+	whereis(a, rp, "ec\0ho", 5, &found);	/* not "ec" */
+	cr_assert(actor_ref_is_none(found));
+	whereis(a, rp, "nobody", 6, &found);
+	cr_assert(actor_ref_is_none(found));
+	/* The local path decodes the same payload. */
+	cr_assert_eq(actor_node_whereis(a, actor_node_id(a), "ec", 5 * SEC, &local), 0);
+	cr_assert(actor_ref_equal(local, idle));
+	rawpeer_close(rp);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+/* --- goodbye ---------------------------------------------------------------------- */
+
+/* A half-close between frames is the way to leave: reported as reason 0. */
+static void half_close(void)
+{
+	actor_system_t *a = node();
+	struct rawpeer *rp = peer(a);
+
+	cr_assert_eq(shutdown(rp->fd, SHUT_WR), 0);
+	cr_assert(rawpeer_closed(rp, 5000));
+	for (int i = 0; i < 5000 && atomic_load(&downs) == 0; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&downs), 1);
+	cr_assert_eq(atomic_load(&down_reason), 0, "reported as %d", atomic_load(&down_reason));
+	rawpeer_close(rp);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+TestSuite(wire, .init = reset, .timeout = 60);
+
+Test(wire, runtime_types_in_msg_refused) { runtime_types(); }
+Test(wire, request_id_rules) { request_ids(); }
+Test(wire, signal_ref_must_be_the_senders) { signal_refs(); }
+Test(wire, whereis_reply_from_node_as_msgpack) { whereis_reply(); }
+Test(wire, half_close_is_an_orderly_goodbye) { half_close(); }
