@@ -20,6 +20,11 @@ const char *stress_mpsc(unsigned producers, unsigned long per_producer);
  * every item taken exactly once. */
 const char *stress_deque(unsigned thieves, unsigned long items);
 
+/* A mailbox reopened up to `rounds` times (or for `seconds`), alternately
+ * bounded and unbounded, while stale senders push into it: its count never
+ * leaks across incarnations. *done: the rounds run. */
+const char *stress_mpsc_reopen(unsigned long rounds, double seconds, unsigned long *done);
+
 /* `threads` threads allocate envelopes of random sizes from their own pools
  * and pass them to a neighbour who checks and frees them: no corruption, and
  * every pool gets all its envelopes back. */
