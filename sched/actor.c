@@ -21,7 +21,7 @@
 #include "sched/internal.h"
 
 static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
-		 void *arg, actor_ref_t *out)
+		 void *arg, const void *state0, actor_ref_t *out)
 {
 	struct actor__actor *a;
 	struct actor__env *init = NULL;
@@ -36,6 +36,8 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	/* Everything that can fail happens before the actor exists. */
 	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
 		return -ENOMEM;
+	if (state0 != NULL)
+		memcpy(state, state0, spec->state_size);
 	if (spec->init != NULL &&
 	    (init = actor__system_env(w, ACTOR__SYS_INIT, &arg, sizeof arg)) == NULL) {
 		free(state);
@@ -68,13 +70,34 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 
 int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref_t *out)
 {
-	return spawn(ctx->sys, ctx->w, spec, arg, out);
+	/* Inside a live actor's turn: shutdown counts the parent until it
+	 * stops, and by then it sees the child too. */
+	return spawn(ctx->sys, ctx->w, spec, arg, NULL, out);
+}
+
+int actor__system_spawn(struct actor_system *sys, const actor_spec_t *spec, void *arg,
+			const void *state, actor_ref_t *out)
+{
+	int err = -ESHUTDOWN;
+
+	/*
+	 * From outside, spawn and shutdown exclude each other (a Dekker pair,
+	 * seq_cst on both sides): shutdown sets closing, then waits until no
+	 * outside spawn is in progress before its first sweep, so an actor
+	 * spawned here is either refused or seen by the sweep. Model:
+	 * tests/spin/ask.pml.
+	 */
+	atomic_fetch_add(&sys->spawning, 1);
+	if (!atomic_load(&sys->closing))
+		err = spawn(sys, NULL, spec, arg, state, out);
+	atomic_fetch_sub(&sys->spawning, 1);
+	return err;
 }
 
 int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 		       actor_ref_t *out)
 {
-	return spawn(sys, NULL, spec, arg, out);
+	return actor__system_spawn(sys, spec, arg, NULL, out);
 }
 
 void actor__stop(struct actor__actor *a, int reason)

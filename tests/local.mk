@@ -8,7 +8,8 @@ tests_libstress_la_SOURCES = \
 	tests/stress/stress_mpsc_reopen.c \
 	tests/stress/stress_deque.c \
 	tests/stress/stress_envelope.c \
-	tests/stress/stress_sched.c
+	tests/stress/stress_sched.c \
+	tests/stress/stress_ask.c
 TEST_LIBS = tests/libstress.la libactor-core.la
 
 stress_programs = tests/stress_mailbox tests/stress_sched

@@ -74,4 +74,10 @@ const char *stress_sched_link_cascade(unsigned n);
 /* Shutdown while actors bounce messages and an outside thread floods. */
 const char *stress_sched_shutdown(unsigned pairs);
 
+/* Up to `rounds` systems (or for `seconds`), each shut down at a random
+ * moment while 4 outside threads ask an actor in a loop: every ask returns.
+ * *done: the rounds run. */
+const char *stress_sched_ask_shutdown(unsigned long rounds, double seconds,
+				      unsigned long *done);
+
 #endif
