@@ -710,3 +710,72 @@ static void forward_across(const char *transport)
 }
 
 FOR_EACH_TRANSPORT(node, forwarded_requests_across_three_nodes, forward_across)
+
+/* --- loopback frames and the life of their sender ------------------------------ */
+
+static _Atomic bool sender_gone;
+
+/* Holds a's I/O thread in its first dead letter until b is destroyed. */
+static void slow_dead_letter(void *arg, actor_ref_t to, uint32_t type, const void *data,
+			     size_t size)
+{
+	for (int i = 0; i < 5000 && !atomic_load(&sender_gone); i++)
+		usleep(1000);
+}
+
+static void spray_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const actor_ref_t *to = actor_msg_data(m);
+
+	/* From a worker, so the frames come from b's envelope pools. */
+	for (int i = 0; i < 100; i++)
+		actor_send(ctx, *to, COUNT, &i, sizeof i);
+}
+
+static const actor_spec_t spray_spec = { .name = "spray", .handler = spray_handler };
+
+static bool dead_letters_reach(actor_system_t *s, uint64_t want)
+{
+	actor_system_stats_t st;
+
+	for (int i = 0; i < 10000; i++) {
+		actor_system_stats(s, &st);
+		if (st.dead_letters >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * b's frames still queued on a's side when b is destroyed: a frees them
+ * later, and they must not go back to b's pools, gone by then (issue 11,
+ * bug 4: AddressSanitizer saw a heap-use-after-free in actor__env_free).
+ */
+Test(node, loopback_frames_outlive_their_sender)
+{
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	actor_system_t *a, *b = node("loopback", "b");
+	actor_ref_t nobody, spray;
+
+	atomic_store(&sender_gone, false);
+	actor_config_init(&sc);
+	sc.dead_letter = slow_dead_letter;
+	cr_assert_eq(actor_system_create(&a, &sc), 0);
+	config(&cfg, "loopback", "a");
+	cr_assert_eq(actor_node_start(a, &cfg), 0);
+	connect_to(b, a);
+	nobody = (actor_ref_t){ .id = 1ull << 32 | 4000, .node = actor_node_id(a) };
+	cr_assert_eq(actor_system_spawn(b, &spray_spec, NULL, &spray), 0);
+	cr_assert_eq(actor_system_send(b, spray, 1, &nobody, sizeof nobody), 0);
+	cr_assert(frames_sent(b, 100));
+	/* a's I/O thread is in the hook with the other 99 frames queued. */
+	cr_assert(dead_letters_reach(a, 1));
+	actor_system_destroy(b);
+	atomic_store(&sender_gone, true);
+	/* a's I/O thread frees what it still holds before it stops. */
+	actor_system_destroy(a);
+	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
