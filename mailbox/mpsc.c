@@ -203,9 +203,13 @@ bool actor__mbox_try_block(struct actor__mbox *mb)
 
 	if (mb->urgent != NULL || mb->normal != NULL)
 		return false;
+	/* BLOCKED already: idle, and the next push reports WOKE. An actor's
+	 * consumer never sees it, but a peer's outbound queue can be drained
+	 * once more after it blocked (cluster/route.c). */
 	return atomic_compare_exchange_strong_explicit(&mb->head, &expected, TAG_BLOCKED,
 						       memory_order_release,
-						       memory_order_relaxed);
+						       memory_order_relaxed) ||
+	       expected == TAG_BLOCKED;
 }
 
 struct actor__env *actor__mbox_close(struct actor__mbox *mb)

@@ -81,8 +81,8 @@ size_t actor__mbox_pop_batch(struct actor__mbox *mb, struct actor__env **out, si
 
 /*
  * Consumer. Goes idle if nothing is queued: true means the mailbox is now
- * BLOCKED and the next push will return WOKE; false means mail arrived and
- * the consumer must keep (or get itself re-)scheduled.
+ * BLOCKED (or was already) and the next push will return WOKE; false means
+ * mail arrived and the consumer must keep (or get itself re-)scheduled.
  */
 bool actor__mbox_try_block(struct actor__mbox *mb);
 
