@@ -42,6 +42,7 @@
  * ramps up. No wake-up is lost: a producer does "publish work; seq_cst
  * fence; read park words", a worker going to sleep does "park word :=
  * SLEEPING; seq_cst fence; look for work", so at least one sees the other.
+ * Model of the parking, waking and searching count: tests/spin/park.pml.
  */
 #include "config.h"
 
@@ -484,8 +485,13 @@ void actor__workers_stop(struct actor_system *sys)
 	if (sys->workers == NULL)
 		return;
 	for (unsigned i = 0; i < sys->nworkers; i++) {
-		atomic_store(&sys->workers[i].park, PARK_NOTIFIED);
-		actor__futex_wake(&sys->workers[i].park, 1);
+		uint32_t sleeping = PARK_SLEEPING;
+
+		/* Not NOTIFIED: that would tell the worker it was counted as
+		 * searching. One that is not asleep sees stopping before it
+		 * sleeps (the same store; load pair as notify's). */
+		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, PARK_RUNNING))
+			actor__futex_wake(&sys->workers[i].park, 1);
 	}
 	for (unsigned i = 0; i < sys->nstarted; i++)
 		pthread_join(sys->workers[i].thread, NULL);

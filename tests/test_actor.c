@@ -12,6 +12,7 @@
 
 #include <actor/actor.h>
 
+#include "sched/internal.h"
 #include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
@@ -458,6 +459,23 @@ Test(actor, idle_system_sleeps)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	cpu = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	cr_assert_lt(cpu, 0.025, "an idle system used %.1f ms of CPU in 500 ms", cpu * 1e3);
+}
+
+Test(actor, shutdown_of_parked_workers_leaves_no_searcher)
+{
+	actor_system_t *s;
+	actor_config_t cfg;
+
+	actor_config_init(&cfg);
+	cfg.workers = 2;
+	cfg.aggressive_polls = cfg.moderate_polls = cfg.relaxed_polls = 1;
+	cr_assert_eq(actor_system_create(&s, &cfg), 0);
+	sleep_ms(100);		/* both park for good */
+	actor_system_shutdown(s);
+	/* Woken to stop, a worker used to give back a count it never took
+	 * (the counter wrapped). */
+	cr_assert_eq(atomic_load(&s->nsearching), 0);
+	actor_system_destroy(s);
 }
 
 /* --- registry ---------------------------------------------------------------- */
