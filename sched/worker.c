@@ -250,10 +250,21 @@ static struct actor__actor *poll_once(struct actor__worker *w, unsigned i, unsig
 	return a;
 }
 
-/* A searcher found work: the last one wakes a successor if work remains. */
+/*
+ * A searcher found work: the last one wakes a successor if work remains.
+ * The decrement and the loads in work_visible() are a store-then-load
+ * pair against notify()'s "publish; fence; load nsearching": without the
+ * fence ARMv8 may satisfy the loads before the decrement is visible, and
+ * both sides miss the work until a busy worker or the watcher finds it.
+ * No plain data depends on it, so TSan has nothing to see here (DESIGN.md
+ * section 7). Model: tests/spin/park.pml.
+ */
 static void stop_searching(struct actor_system *sys)
 {
-	if (atomic_fetch_sub(&sys->nsearching, 1) == 1 && work_visible(sys))
+	if (atomic_fetch_sub(&sys->nsearching, 1) != 1)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (work_visible(sys))
 		notify(sys);
 }
 
