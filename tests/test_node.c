@@ -857,3 +857,18 @@ Test(node, late_woke_across_a_reconnect, .timeout = 30)
 	cr_assert(reaches(&got, 2, 5), "a's I/O thread still sends after the late push");
 	finish(a, b);
 }
+
+/* --- the public calls after shutdown -------------------------------------------- */
+
+Test(node, connect_and_disconnect_after_shutdown)
+{
+	actor_system_t *a = node("loopback", "a"), *b = node("loopback", "b");
+	uint32_t id = connect_to(a, b);
+
+	actor_system_shutdown(a);
+	/* The transport is gone: disconnect dereferenced it. */
+	cr_assert_eq(actor_node_disconnect(a, id), -ESHUTDOWN);
+	cr_assert_eq(actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), SEC, &id),
+		     -ESHUTDOWN);
+	finish(a, b);
+}
