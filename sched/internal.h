@@ -99,7 +99,8 @@ struct actor__worker {
 	bool lonely;				/* busy while all others park */
 	uint64_t tick;
 	uint64_t rng;
-	struct actor__actor *free_slots;	/* cached free table slots */
+	struct actor__actor *free_slots;	/* cached free table slots, FIFO */
+	struct actor__actor *free_slots_tail;
 	unsigned nfree_slots;
 
 	/* Counters: written by the owner only, read by anyone. */
