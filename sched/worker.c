@@ -251,8 +251,8 @@ static struct actor__actor *poll_once(struct actor__worker *w, unsigned i, unsig
 }
 
 /*
- * A searcher found work: the last one wakes a successor if work remains.
- * The decrement and the loads in work_visible() are a store-then-load
+ * A searcher found work, or gave up: the last one wakes a successor if
+ * work remains. The decrement and the loads in work_visible() are a store-then-load
  * pair against notify()'s "publish; fence; load nsearching": without the
  * fence ARMv8 may satisfy the loads before the decrement is visible, and
  * both sides miss the work until a busy worker or the watcher finds it.
@@ -342,8 +342,10 @@ static struct actor__actor *idle(struct actor__worker *w)
 			actor__cpu_relax();
 		}
 		if (searching) {
+			/* A producer that saw us searching woke nobody: as the
+			 * last searcher, look again (tests/spin/park.pml). */
 			searching = false;
-			atomic_fetch_sub(&sys->nsearching, 1);
+			stop_searching(sys);
 		}
 		for (unsigned i = 1; i <= c->moderate_polls; i++) {
 			if ((a = poll_once(w, i, c->moderate_steal_interval)) != NULL)
