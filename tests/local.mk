@@ -43,3 +43,14 @@ tests_test_deque_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_deque_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 tests_test_actor_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_actor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Spin models of the lock-free protocols (tests/spin/): each verifies, and
+# each with its fix taken out (-DBUG_...) fails. Run by the plain test
+# driver, which reads exit 77 (no spin) as skipped.
+TEST_EXTENSIONS = .test
+TEST_LOG_COMPILER = $(SHELL)
+TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
+spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
+	tests/spin/ask.pml tests/spin/tcp.pml
+TESTS += tests/spin/models.test
+EXTRA_DIST += tests/spin/models.test $(spin_models)
