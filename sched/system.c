@@ -145,7 +145,8 @@ void actor_system_shutdown(actor_system_t *sys)
 	/* No timer fires into the actors that are about to stop. */
 	actor__timers_stop(sys);
 	/* An outside spawn that got past closing finishes before the first
-	 * sweep, which then sees its actor (see actor__system_spawn). */
+	 * sweep, which then sees its actor (see actor__system_spawn; model:
+	 * tests/spin/ask.pml). */
 	while (atomic_load(&sys->spawning) != 0)
 		nanosleep(&ms, NULL);
 	/* Actors spawned by actors meanwhile are caught by the next sweep. */
