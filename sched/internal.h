@@ -137,7 +137,7 @@ struct actor_system {
 	uint32_t node_id;		/* random, never 0: this incarnation */
 	_Atomic(struct actor__router *) router;
 	unsigned nworkers;
-	unsigned nstarted;		/* worker threads running */
+	_Atomic unsigned nstarted;	/* worker threads running */
 	struct actor__worker *workers;
 
 	/* Scheduling state shared by all workers. */

@@ -412,7 +412,11 @@ void actor__yield(struct actor_system *sys, struct actor__actor *a)
 
 bool actor__on_worker(const struct actor_system *sys)
 {
-	for (unsigned i = 0; i < sys->nstarted; i++)
+	/* Acquire: the thread ids written before each start was counted.
+	 * Atomic: a shutdown sets it to 0 while outside threads ask. */
+	unsigned n = atomic_load_explicit(&sys->nstarted, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
 		if (pthread_equal(sys->workers[i].thread, pthread_self()))
 			return true;
 	return false;
@@ -487,7 +491,7 @@ int actor__workers_start(struct actor_system *sys)
 	for (i = 0; i < sys->nworkers && err == 0; i++) {
 		err = -pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]);
 		if (err == 0)
-			sys->nstarted++;
+			atomic_fetch_add_explicit(&sys->nstarted, 1, memory_order_release);
 	}
 	return err;
 }
@@ -506,9 +510,9 @@ void actor__workers_stop(struct actor_system *sys)
 		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, PARK_RUNNING))
 			actor__futex_wake(&sys->workers[i].park, 1);
 	}
-	for (unsigned i = 0; i < sys->nstarted; i++)
+	for (unsigned i = 0; i < atomic_load(&sys->nstarted); i++)
 		pthread_join(sys->workers[i].thread, NULL);
-	sys->nstarted = 0;
+	atomic_store(&sys->nstarted, 0);
 }
 
 void actor__workers_free(struct actor_system *sys)
