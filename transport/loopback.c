@@ -38,7 +38,7 @@ struct lb_conn {
 	struct actor__conn_base base;
 	struct lb_conn *peer;
 	struct lb_conn *all_next;	/* the hub's list */
-	bool closed;			/* owner thread: closed() is queued */
+	bool closed;			/* closed() is queued; hub lock */
 	bool gone;			/* owner thread: closed() ran */
 	bool above_high;		/* under the hub lock */
 	size_t in_flight;		/* bytes sent, not yet delivered; hub lock */
@@ -289,36 +289,39 @@ static void dispatch(struct lb_transport *t, struct lb_event *ev)
 	const struct actor__transport_cb *cb = &t->base.cb;
 	struct actor_loopback *hub = t->hub;
 	struct lb_conn *c = ev->c, *sender;
-	bool writable = false;
+	bool closed;
 
-	switch (ev->kind) {
-	case EV_ACCEPTED:
-		if (!c->closed)
-			cb->accepted(cb->arg, (struct actor__conn *)c);
-		break;
-	case EV_CONNECTED:
-		if (!c->closed)
-			cb->connected(cb->arg, (struct actor__conn *)c);
-		break;
-	case EV_FRAME:
+	/* The peer's thread closes c too (close_locked): read it locked. */
+	pthread_mutex_lock(&hub->lock);
+	closed = c->closed;
+	if (ev->kind == EV_FRAME) {
 		sender = c->peer;
-		pthread_mutex_lock(&hub->lock);
 		sender->in_flight -= ev->frame->size;
 		if (sender->above_high && sender->in_flight < t->base.cfg.low_water) {
 			sender->above_high = false;
-			writable = true;
+			if (!sender->closed)
+				post(sender, EV_WRITABLE, NULL, 0);
 		}
-		if (writable && !sender->closed)
-			post(sender, EV_WRITABLE, NULL, 0);
-		pthread_mutex_unlock(&hub->lock);
-		if (!c->closed)
+	}
+	pthread_mutex_unlock(&hub->lock);
+	switch (ev->kind) {
+	case EV_ACCEPTED:
+		if (!closed)
+			cb->accepted(cb->arg, (struct actor__conn *)c);
+		break;
+	case EV_CONNECTED:
+		if (!closed)
+			cb->connected(cb->arg, (struct actor__conn *)c);
+		break;
+	case EV_FRAME:
+		if (!closed)
 			cb->frame(cb->arg, (struct actor__conn *)c,
 				  (const unsigned char *)ev->frame->data + ACTOR__FRAME_PREFIX,
 				  ev->frame->size - ACTOR__FRAME_PREFIX);
 		actor__env_free(NULL, ev->frame);
 		break;
 	case EV_WRITABLE:
-		if (!c->closed)
+		if (!closed)
 			cb->writable(cb->arg, (struct actor__conn *)c);
 		break;
 	case EV_CLOSED:
