@@ -36,7 +36,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	/* Everything that can fail happens before the actor exists. */
 	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
 		return -ENOMEM;
-	if (state0 != NULL)
+	if (state0 != NULL && state != NULL)
 		memcpy(state, state0, spec->state_size);
 	if (spec->init != NULL &&
 	    (init = actor__system_env(w, ACTOR__SYS_INIT, &arg, sizeof arg)) == NULL) {
