@@ -15,7 +15,10 @@
  *    means "node down". The push that finds the queue idle (WOKE) puts the
  *    peer on the ready stack and wakes the I/O thread, which hands the
  *    frames to the connection in batches and blocks the queue again when
- *    it is empty.
+ *    it is empty. A WOKE from before a close can still be on its way when
+ *    the queue reopens, so one WOKE per blocked period does not make a peer
+ *    unique on the stack: the peer's queued flag does (route.c; model:
+ *    tests/spin/ready.pml).
  *  - A connection's state (struct link) lives from accept/connect to the
  *    transport's closed() callback, which frees it.
  */
@@ -59,6 +62,7 @@ struct actor__peer {
 	uint32_t node;			/* set once, before publication */
 	_Atomic bool up;
 	struct actor__mbox outq;	/* frames from any thread */
+	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 
 	/* The I/O thread's own from here on. */
@@ -93,6 +97,11 @@ struct actor__link {
 	uint16_t port;
 };
 
+struct actor__node;
+
+/* Tests only: called between a push that got WOKE and the ready push. */
+typedef void (*actor__woke_hook_t)(struct actor__node *n, struct actor__peer *p);
+
 /* A blocking actor_node_connect(), handed to the I/O thread. */
 struct actor__dial {
 	char host[256];
@@ -122,6 +131,7 @@ struct actor__node {
 	/* Peers by node id: open addressing, insert-only, I/O thread writes. */
 	_Atomic(struct actor__peer *) peers[ACTOR__PEER_TABLE];
 	_Atomic(struct actor__peer *) ready;	/* stack of peers with frames */
+	_Atomic(actor__woke_hook_t) woke_hook;	/* tests only; NULL */
 
 	/* Commands from other threads. */
 	pthread_mutex_t lock;

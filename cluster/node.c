@@ -370,9 +370,13 @@ static void run_commands(struct actor__node *n)
 			continue;
 		}
 		pthread_mutex_lock(&n->lock);
-		d->done = true;
-		d->result = -ECONNREFUSED;
-		pthread_cond_broadcast(&n->cond);
+		if (d->abandoned) {
+			free(d);
+		} else {
+			d->done = true;
+			d->result = -ECONNREFUSED;
+			pthread_cond_broadcast(&n->cond);
+		}
 		pthread_mutex_unlock(&n->lock);
 	}
 	for (size_t i = 0; i < ndrop; i++) {
@@ -468,6 +472,20 @@ static void node_stop(struct actor__router *r)
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
+	/* Dials the I/O thread never took fail now, not at their timeout. */
+	pthread_mutex_lock(&n->lock);
+	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
+		next = d->next;
+		if (d->abandoned) {
+			free(d);
+		} else {
+			d->done = true;
+			d->result = -ESHUTDOWN;
+		}
+	}
+	n->dials = NULL;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
 }
 
 static void node_free(struct actor__router *r)
@@ -631,10 +649,9 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 	}
 	d->next = n->dials;
 	n->dials = d;
-	pthread_mutex_unlock(&n->lock);
+	/* Under the lock: node_stop destroys the transport only once it has
+	 * set stopped under it. */
 	n->t->ops->wake(n->t);
-
-	pthread_mutex_lock(&n->lock);
 	while (!d->done && err == 0)
 		err = pthread_cond_timedwait(&n->cond, &n->lock, &until);
 	if (!d->done) {
@@ -660,7 +677,9 @@ int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 	if (actor__peer_find(n, node) == NULL)
 		return -ENOENT;
 	pthread_mutex_lock(&n->lock);
-	if (n->ndisconnects == n->disconnects_cap) {
+	if (n->stopped)
+		err = -ESHUTDOWN;	/* and no transport to wake */
+	else if (n->ndisconnects == n->disconnects_cap) {
 		size_t cap = n->disconnects_cap ? 2 * n->disconnects_cap : 4;
 		uint32_t *v = realloc(n->disconnects, cap * sizeof(*v));
 
@@ -669,11 +688,11 @@ int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 		else
 			n->disconnects = v, n->disconnects_cap = cap;
 	}
-	if (err == 0)
+	if (err == 0) {
 		n->disconnects[n->ndisconnects++] = node;
+		n->t->ops->wake(n->t);	/* under the lock, as in connect */
+	}
 	pthread_mutex_unlock(&n->lock);
-	if (err == 0)
-		n->t->ops->wake(n->t);
 	return err;
 }
 

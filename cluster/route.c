@@ -178,12 +178,20 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 
 /* --- outbound, any thread -------------------------------------------------- */
 
+/*
+ * Puts p on the ready stack, once: a push that got WOKE comes here, but a
+ * WOKE from before a close and reopen of the queue may still be on its way,
+ * so two can be (issue 11, bug 2). The flag is set first and cleared by
+ * flush before it drains p, so frames queued by a caller that finds it set
+ * are drained by that flush. Model: tests/spin/ready.pml.
+ */
 static void ready_push(struct actor__node *n, struct actor__peer *p)
 {
-	struct actor__peer *head = atomic_load_explicit(&n->ready, memory_order_relaxed);
+	struct actor__peer *head;
 
-	/* Only the push that found the queue blocked gets here, so a peer is
-	 * on the stack at most once (peer_down takes it off before closing). */
+	if (atomic_exchange_explicit(&p->queued, true, memory_order_acq_rel))
+		return;
+	head = atomic_load_explicit(&n->ready, memory_order_relaxed);
 	do
 		p->ready_next = head;
 	while (!atomic_compare_exchange_weak_explicit(&n->ready, &head, p, memory_order_release,
@@ -224,8 +232,13 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 	fe->size = (uint32_t)actor__frame_encode(&f, fe->data, ACTOR__MSG_FRAME_MAX(e->size));
 	fe->flags = tracked(&f) ? ACTOR__FRAME_TRACKED : 0;
 	err = actor__mbox_push(&p->outq, fe);
-	if (err == ACTOR__MBOX_WOKE)
+	if (err == ACTOR__MBOX_WOKE) {
+		actor__woke_hook_t hook = atomic_load_explicit(&n->woke_hook, memory_order_relaxed);
+
+		if (actor__unlikely(hook != NULL))
+			hook(n, p);
 		ready_push(n, p);
+	}
 	if (err >= 0) {
 		actor__env_free(pool, e);
 		return 0;
@@ -317,6 +330,9 @@ void actor__route_flush(struct actor__node *n)
 	while (p != NULL) {
 		struct actor__peer *next = p->ready_next;
 
+		/* Before the drain: a WOKE after this pushes p again. Acquire:
+		 * a pusher that found the flag set queued its frame before. */
+		atomic_exchange_explicit(&p->queued, false, memory_order_acq_rel);
 		actor__route_drain(n, p);
 		p = next;
 	}
@@ -508,8 +524,8 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
 	struct actor__env *e, *next;
 	uint64_t now = actor__now_ns();
 
-	/* p must leave the ready stack before its queue closes: reopened, it
-	 * could be pushed again (the caller cleared p->conn, so p sends nothing). */
+	/* The caller cleared p->conn, so this sends nothing for p; a late
+	 * WOKE may put p back on the stack, and ready_push keeps it once. */
 	actor__route_flush(n);
 	e = actor__mbox_close(&p->outq);
 	/* Frames that never left still made promises: note them, then fail

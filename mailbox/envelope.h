@@ -30,6 +30,7 @@ struct actor__pool;
 /* Envelope flags; the low byte is for this layer, the rest for sched/. */
 enum {
 	ACTOR__ENV_URGENT = 1 << 0,	/* goes to the mailbox's urgent lane */
+	ACTOR__ENV_COUNTED = 1 << 1,	/* counted against a mailbox's capacity */
 };
 
 struct actor__env {

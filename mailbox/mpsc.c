@@ -15,6 +15,10 @@
  *    happened since the last fetch, because every push changes the word.
  *  - pop's peek at the word is relaxed: it only decides whether to fetch,
  *    and the fetch itself is the acquire.
+ *  - count and capacity are relaxed: a bound, not a synchronisation. A
+ *    push counts only against the capacity it read and marks what it
+ *    counted (ACTOR__ENV_COUNTED), so a push that straddles a reopen
+ *    leaves the count exact.
  *
  * ARMv8 is other-multi-copy-atomic and every ordering above is on an access
  * to the one head word, so the hardware needs no fences at all: the CAS is
@@ -48,15 +52,14 @@ void actor__mbox_init(struct actor__mbox *mb, uint32_t capacity)
 {
 	atomic_init(&mb->head, TAG_BLOCKED);
 	atomic_init(&mb->count, 0);
-	mb->capacity = capacity;
+	atomic_init(&mb->capacity, capacity);
 	mb->urgent = mb->urgent_tail = NULL;
 	mb->normal = mb->normal_tail = NULL;
 }
 
 void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity)
 {
-	atomic_store_explicit(&mb->count, 0, memory_order_relaxed);
-	mb->capacity = capacity;
+	atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
 	mb->urgent = mb->urgent_tail = NULL;
 	mb->normal = mb->normal_tail = NULL;
 	/* Release: whatever the caller set up before reopening happens before
@@ -64,21 +67,34 @@ void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity)
 	atomic_store_explicit(&mb->head, TAG_BLOCKED, memory_order_release);
 }
 
+/* Gives back env's place in the count, if it took one. */
+static inline void uncount(struct actor__mbox *mb, struct actor__env *env)
+{
+	if (env->flags & ACTOR__ENV_COUNTED) {
+		env->flags &= (uint16_t)~ACTOR__ENV_COUNTED;
+		atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
+	}
+}
+
 int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
 {
 	uintptr_t old, urgent = (env->flags & ACTOR__ENV_URGENT) ? URGENT_BIT : 0;
-	bool counted = mb->capacity != 0 && !urgent;
+	uint32_t cap = urgent ? 0 : atomic_load_explicit(&mb->capacity, memory_order_relaxed);
 
-	if (counted &&
-	    atomic_fetch_add_explicit(&mb->count, 1, memory_order_relaxed) >= mb->capacity) {
-		atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
-		return actor__mbox_closed(mb) ? -EPIPE : -EAGAIN;
+	/* The capacity may belong to the incarnation before a reopen: the mark
+	 * makes whoever takes env out subtract exactly what was added here. */
+	env->flags &= (uint16_t)~ACTOR__ENV_COUNTED;
+	if (cap != 0) {
+		if (atomic_fetch_add_explicit(&mb->count, 1, memory_order_relaxed) >= cap) {
+			atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
+			return actor__mbox_closed(mb) ? -EPIPE : -EAGAIN;
+		}
+		env->flags |= ACTOR__ENV_COUNTED;
 	}
 	old = atomic_load_explicit(&mb->head, memory_order_relaxed);
 	do {
 		if (actor__unlikely(old == TAG_CLOSED)) {
-			if (counted)
-				atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
+			uncount(mb, env);
 			return -EPIPE;
 		}
 		env->next = is_stack(old) ? (struct actor__env *)(old & ~URGENT_BIT) : NULL;
@@ -167,8 +183,8 @@ struct actor__env *actor__mbox_pop(struct actor__mbox *mb)
 
 	fetch(mb);
 	e = take_one(mb);
-	if (e != NULL && mb->capacity != 0 && !(e->flags & ACTOR__ENV_URGENT))
-		atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
+	if (e != NULL)
+		uncount(mb, e);
 	return e;
 }
 
@@ -187,9 +203,13 @@ bool actor__mbox_try_block(struct actor__mbox *mb)
 
 	if (mb->urgent != NULL || mb->normal != NULL)
 		return false;
+	/* BLOCKED already: idle, and the next push reports WOKE. An actor's
+	 * consumer never sees it, but a peer's outbound queue can be drained
+	 * once more after it blocked (cluster/route.c). */
 	return atomic_compare_exchange_strong_explicit(&mb->head, &expected, TAG_BLOCKED,
 						       memory_order_release,
-						       memory_order_relaxed);
+						       memory_order_relaxed) ||
+	       expected == TAG_BLOCKED;
 }
 
 struct actor__env *actor__mbox_close(struct actor__mbox *mb)
@@ -207,6 +227,8 @@ struct actor__env *actor__mbox_close(struct actor__mbox *mb)
 	}
 	mb->urgent = mb->urgent_tail = NULL;
 	mb->normal = mb->normal_tail = NULL;
+	for (struct actor__env *e = all; e != NULL; e = e->next)
+		uncount(mb, e);
 	return all;
 }
 

@@ -33,8 +33,8 @@
 
 struct actor__mbox {
 	_Atomic uintptr_t head;		/* LIFO of envelopes | URGENT, or a tag */
-	_Atomic uint32_t count;		/* queued normal envelopes, if bounded */
-	uint32_t capacity;		/* 0: unbounded */
+	_Atomic uint32_t count;		/* envelopes marked ACTOR__ENV_COUNTED */
+	_Atomic uint32_t capacity;	/* 0: unbounded */
 	struct actor__env *urgent, *urgent_tail;	/* consumer-private */
 	struct actor__env *normal, *normal_tail;	/* consumer-private */
 };
@@ -55,6 +55,12 @@ void actor__mbox_init(struct actor__mbox *mb, uint32_t capacity);
  * Reopens a closed mailbox for a new consumer, BLOCKED and empty, while
  * pushers that still hold the old one may race with it (they then queue
  * for the new consumer, or see CLOSED). The caller owns the mailbox.
+ *
+ * The count is left alone: a pusher may have counted its envelope under
+ * the old capacity and push it into the new incarnation. Each envelope
+ * that was counted carries ACTOR__ENV_COUNTED, and only those are
+ * subtracted when popped or closed, so the count never wraps (issue 11;
+ * model: tests/spin/mailbox.pml).
  */
 void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity);
 
@@ -75,8 +81,8 @@ size_t actor__mbox_pop_batch(struct actor__mbox *mb, struct actor__env **out, si
 
 /*
  * Consumer. Goes idle if nothing is queued: true means the mailbox is now
- * BLOCKED and the next push will return WOKE; false means mail arrived and
- * the consumer must keep (or get itself re-)scheduled.
+ * BLOCKED (or was already) and the next push will return WOKE; false means
+ * mail arrived and the consumer must keep (or get itself re-)scheduled.
  */
 bool actor__mbox_try_block(struct actor__mbox *mb);
 

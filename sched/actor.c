@@ -20,9 +20,10 @@
 
 #include "sched/internal.h"
 
-/* copy: init gets a copy of arg_size bytes at arg, made now, rather than arg. */
+/* copy: init gets a copy of arg_size bytes at arg, made now, rather than arg.
+ * state0: the state's first value (spec->state_size bytes), or NULL for zeros. */
 static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
-		 void *arg, bool copy, size_t arg_size, actor_ref_t *out)
+		 void *arg, bool copy, size_t arg_size, const void *state0, actor_ref_t *out)
 {
 	struct actor__actor *a;
 	struct actor__env *init = NULL;
@@ -41,6 +42,8 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	/* Everything that can fail happens before the actor exists. */
 	if (spec->state_size != 0 && (state = calloc(1, spec->state_size)) == NULL)
 		return -ENOMEM;
+	if (state0 != NULL && state != NULL)
+		memcpy(state, state0, spec->state_size);
 	/* The copy travels in the init message: nothing to free afterwards. */
 	if (spec->init != NULL &&
 	    (init = copy ? actor__system_env(w, ACTOR__SYS_INIT_COPY, arg, arg_size) :
@@ -75,25 +78,51 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 
 int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref_t *out)
 {
-	return spawn(ctx->sys, ctx->w, spec, arg, false, 0, out);
+	/* Inside a live actor's turn: shutdown counts the parent until it
+	 * stops, and by then it sees the child too. */
+	return spawn(ctx->sys, ctx->w, spec, arg, false, 0, NULL, out);
+}
+
+/*
+ * From outside, spawn and shutdown exclude each other (a Dekker pair,
+ * seq_cst on both sides): shutdown sets closing, then waits until no
+ * outside spawn is in progress before its first sweep, so an actor spawned
+ * here is either refused or seen by the sweep. Model: tests/spin/ask.pml.
+ */
+static int spawn_outside(struct actor_system *sys, const actor_spec_t *spec, void *arg,
+			 bool copy, size_t arg_size, const void *state, actor_ref_t *out)
+{
+	int err = -ESHUTDOWN;
+
+	atomic_fetch_add(&sys->spawning, 1);
+	if (!atomic_load(&sys->closing))
+		err = spawn(sys, NULL, spec, arg, copy, arg_size, state, out);
+	atomic_fetch_sub(&sys->spawning, 1);
+	return err;
+}
+
+int actor__system_spawn(struct actor_system *sys, const actor_spec_t *spec, void *arg,
+			const void *state, actor_ref_t *out)
+{
+	return spawn_outside(sys, spec, arg, false, 0, state, out);
 }
 
 int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 		       actor_ref_t *out)
 {
-	return spawn(sys, NULL, spec, arg, false, 0, out);
+	return spawn_outside(sys, spec, arg, false, 0, NULL, out);
 }
 
 int actor_spawn_copy(actor_ctx_t *ctx, const actor_spec_t *spec, const void *arg,
 		     size_t arg_size, actor_ref_t *out)
 {
-	return spawn(ctx->sys, ctx->w, spec, (void *)arg, true, arg_size, out);
+	return spawn(ctx->sys, ctx->w, spec, (void *)arg, true, arg_size, NULL, out);
 }
 
 int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *spec, const void *arg,
 			    size_t arg_size, actor_ref_t *out)
 {
-	return spawn(sys, NULL, spec, (void *)arg, true, arg_size, out);
+	return spawn_outside(sys, spec, (void *)arg, true, arg_size, NULL, out);
 }
 
 void actor__stop(struct actor__actor *a, int reason)

@@ -100,7 +100,8 @@ struct actor__worker {
 	bool lonely;				/* busy while all others park */
 	uint64_t tick;
 	uint64_t rng;
-	struct actor__actor *free_slots;	/* cached free table slots */
+	struct actor__actor *free_slots;	/* cached free table slots, FIFO */
+	struct actor__actor *free_slots_tail;
 	unsigned nfree_slots;
 
 	/* Counters: written by the owner only, read by anyone. */
@@ -137,13 +138,14 @@ struct actor_system {
 	uint32_t node_id;		/* random, never 0: this incarnation */
 	_Atomic(struct actor__router *) router;
 	unsigned nworkers;
-	unsigned nstarted;		/* worker threads running */
+	_Atomic unsigned nstarted;	/* worker threads running */
 	struct actor__worker *workers;
 
 	/* Scheduling state shared by all workers. */
 	ACTOR__ALIGNED_LINE _Atomic unsigned nsearching;	/* workers spinning */
 	_Atomic bool stopping;		/* workers exit */
 	_Atomic bool closing;		/* no more spawns or outside sends */
+	_Atomic unsigned spawning;	/* outside spawns in progress */
 	_Atomic bool shut_down;
 
 	/* Injection queue: actors scheduled from outside the pool, and actors
@@ -222,6 +224,12 @@ bool actor__on_worker(const struct actor_system *sys);
 
 /* actor.c */
 void actor__run(struct actor__worker *w, struct actor__actor *a);
+/* actor_system_spawn, with the state's first contents (spec->state_size
+ * bytes) when state is not NULL: the actor has them before anyone can see
+ * it, so its cleanup, which may run as soon as a shutdown finds it, can
+ * rely on them. */
+int actor__system_spawn(struct actor_system *sys, const actor_spec_t *spec, void *arg,
+			const void *state, actor_ref_t *out);
 /* Stops the running actor after the current message; the first reason wins. */
 void actor__stop(struct actor__actor *a, int reason);
 

@@ -306,11 +306,18 @@ struct ask {
 };
 
 /*
- * The asking actor: its first message makes the request, the continuation
- * keeps the outcome and stops it, and its cleanup, the last thing to touch
- * q, wakes the caller. An actor stopped early (by a shutdown) wakes it with
- * the -ECANCELED that q starts with.
+ * The asking actor. It knows q from birth (its state is set before anyone
+ * can see it) and has no init, so once spawned it always ends with its
+ * cleanup, the last thing to touch q, which wakes the caller: after the
+ * continuation kept the outcome, or with the -ECANCELED that q starts with
+ * when a shutdown stopped it first. Its first message, from the caller,
+ * makes the request. Model: tests/spin/ask.pml.
  */
+struct ask_state {
+	struct ask *q;
+	bool asked;
+};
+
 static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
 {
 	struct ask *q = arg;
@@ -339,14 +346,14 @@ static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void
 
 static void ask_handler(actor_ctx_t *ctx, const actor_msg_t *msg)
 {
-	struct ask **state = actor_self_state(ctx);
-	struct ask *q;
+	struct ask_state *s = actor_self_state(ctx);
+	struct ask *q = s->q;
 	int err;
 
 	/* The first message is ours; the target may send anything after it. */
-	if (*state != NULL || actor_msg_size(msg) != sizeof q)
+	if (s->asked)
 		return;
-	q = *state = *(struct ask *const *)actor_msg_data(msg);
+	s->asked = true;
 	err = actor_request(ctx, q->to, q->type, q->data, q->size, q->timeout_ns, ask_then, q);
 	if (err != 0) {
 		q->error = err;
@@ -356,15 +363,14 @@ static void ask_handler(actor_ctx_t *ctx, const actor_msg_t *msg)
 
 static void ask_cleanup(actor_ctx_t *ctx)
 {
-	struct ask *q = *(struct ask **)actor_self_state(ctx);
+	struct ask_state *s = actor_self_state(ctx);
 
-	if (q != NULL)
-		sem_post(&q->done);
+	sem_post(&s->q->done);
 }
 
 static const actor_spec_t ask_spec = {
 	.name = "ask", .handler = ask_handler, .cleanup = ask_cleanup,
-	.state_size = sizeof(struct ask *),
+	.state_size = sizeof(struct ask_state),
 };
 
 int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const void *data,
@@ -373,7 +379,8 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 {
 	struct ask q = { .to = to, .type = type, .data = data, .size = size,
 			 .timeout_ns = timeout_ns, .error = -ECANCELED };
-	struct ask *qp = &q;
+	struct ask_state state = { .q = &q };
+	struct actor__env *go;
 	actor_ref_t asker;
 	int err;
 
@@ -382,19 +389,17 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 	/* A worker blocked here could be the one the reply needs. */
 	if (actor__on_worker(sys))
 		return -EDEADLK;
+	/* Made first: once the actor exists nothing may fail but its send. */
+	if ((go = actor__env_make(NULL, ACTOR_REF_NONE, 1, NULL, 0, 0, 0)) == NULL)
+		return -ENOMEM;
 	sem_init(&q.done, 0, 0);
-	err = actor_system_spawn(sys, &ask_spec, NULL, &asker);
-	if (err == 0) {
-		/* Urgent, so that it comes before any exit a shutdown sends:
-		 * then the cleanup that wakes us always knows q. */
-		struct actor__env *e = actor__env_make(NULL, ACTOR_REF_NONE, 1, &qp, sizeof qp,
-						       ACTOR__ENV_URGENT, 0);
-
-		err = e != NULL ? actor__deliver(sys, NULL, asker, e) : -ENOMEM;
-		if (err != 0)
-			actor_exit(sys, asker, ACTOR_EXIT_KILL);	/* it never saw q */
-	}
-	if (err == 0) {
+	err = actor__system_spawn(sys, &ask_spec, NULL, &state, &asker);
+	if (err != 0) {
+		actor__env_free(NULL, go);
+	} else {
+		/* Fails only if a shutdown stopped the actor already: its
+		 * cleanup wakes us all the same. */
+		actor__deliver(sys, NULL, asker, go);
 		while (sem_wait(&q.done) != 0)
 			;
 		err = q.error;

@@ -4,6 +4,15 @@
  * loads and never touches freed memory. Free slots go to a small per-worker
  * cache first (spawn and stop on a worker take no lock) and spill to a
  * global list under a mutex.
+ *
+ * Generations are 32 bits (a reference is slot | generation << 32), so a
+ * stale reference names a live actor again once its slot has been reused
+ * 2^32 - 1 times. To spread reuse, the cache is a FIFO that a worker takes
+ * from only while it holds more than CACHE_MIN slots: a slot freed on a
+ * worker comes back after at least CACHE_MIN other spawns there (a LIFO
+ * gave it back to the very next one), so a stale reference outlives some
+ * 2^38 spawns on one worker (7.6 hours at ten million a second) before it
+ * can match again. man/actor_ref_t.3 says so.
  */
 #include "config.h"
 
@@ -13,6 +22,7 @@
 #include "sched/internal.h"
 
 #define CACHE_MAX 256		/* per-worker cached free slots */
+#define CACHE_MIN 64		/* ahead of a freed slot in the FIFO */
 #define CACHE_REFILL 64
 
 int actor__table_init(struct actor_system *sys)
@@ -94,30 +104,54 @@ static struct actor__actor *global_slot(struct actor_system *sys, int *err)
 	return fresh_slot(sys, err);
 }
 
+/* At the back of w's cache: see the top of the file. */
+static void cache_append(struct actor__worker *w, struct actor__actor *a)
+{
+	a->next = NULL;
+	if (w->free_slots_tail != NULL)
+		w->free_slots_tail->next = a;
+	else
+		w->free_slots = a;
+	w->free_slots_tail = a;
+	w->nfree_slots++;
+}
+
+static struct actor__actor *cache_take(struct actor__worker *w)
+{
+	struct actor__actor *a = w->free_slots;
+
+	if ((w->free_slots = a->next) == NULL)
+		w->free_slots_tail = NULL;
+	w->nfree_slots--;
+	return a;
+}
+
 int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
 		      struct actor__actor **out)
 {
-	struct actor__actor *a;
-	int err = 0, ignored;
+	struct actor__actor *a = NULL;
+	int err = 0;
 
-	if (w != NULL && w->free_slots != NULL) {
-		a = w->free_slots;
-		w->free_slots = a->next;
-		w->nfree_slots--;
-		*out = a;
+	if (w != NULL && w->nfree_slots > CACHE_MIN) {
+		*out = cache_take(w);
 		return 0;
 	}
 	pthread_mutex_lock(&sys->table_lock);
-	a = global_slot(sys, &err);
-	/* Refill the worker's cache while we hold the lock. */
-	for (unsigned i = 0; w != NULL && a != NULL && i < CACHE_REFILL; i++) {
-		struct actor__actor *b = global_slot(sys, &ignored);
+	if (w == NULL) {
+		a = global_slot(sys, &err);
+	} else {
+		/* Refill while we hold the lock; what is cached goes first. */
+		for (unsigned i = 0; i < CACHE_REFILL; i++) {
+			struct actor__actor *b = global_slot(sys, &err);
 
-		if (b == NULL)
-			break;
-		b->next = w->free_slots;
-		w->free_slots = b;
-		w->nfree_slots++;
+			if (b == NULL)
+				break;
+			cache_append(w, b);
+		}
+		if (w->free_slots != NULL) {
+			a = cache_take(w);
+			err = 0;
+		}
 	}
 	pthread_mutex_unlock(&sys->table_lock);
 	*out = a;
@@ -128,9 +162,7 @@ void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 			 struct actor__actor *a)
 {
 	if (w != NULL && w->nfree_slots < CACHE_MAX) {
-		a->next = w->free_slots;
-		w->free_slots = a;
-		w->nfree_slots++;
+		cache_append(w, a);
 		return;
 	}
 	pthread_mutex_lock(&sys->table_lock);
@@ -138,10 +170,8 @@ void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 	sys->free_slots = a;
 	/* A full cache gives half back, so no worker hoards slots. */
 	while (w != NULL && w->nfree_slots > CACHE_MAX / 2) {
-		struct actor__actor *b = w->free_slots;
+		struct actor__actor *b = cache_take(w);
 
-		w->free_slots = b->next;
-		w->nfree_slots--;
 		b->next = sys->free_slots;
 		sys->free_slots = b;
 	}

@@ -42,6 +42,7 @@
  * ramps up. No wake-up is lost: a producer does "publish work; seq_cst
  * fence; read park words", a worker going to sleep does "park word :=
  * SLEEPING; seq_cst fence; look for work", so at least one sees the other.
+ * Model of the parking, waking and searching count: tests/spin/park.pml.
  */
 #include "config.h"
 
@@ -249,10 +250,21 @@ static struct actor__actor *poll_once(struct actor__worker *w, unsigned i, unsig
 	return a;
 }
 
-/* A searcher found work: the last one wakes a successor if work remains. */
+/*
+ * A searcher found work, or gave up: the last one wakes a successor if
+ * work remains. The decrement and the loads in work_visible() are a store-then-load
+ * pair against notify()'s "publish; fence; load nsearching": without the
+ * fence ARMv8 may satisfy the loads before the decrement is visible, and
+ * both sides miss the work until a busy worker or the watcher finds it.
+ * No plain data depends on it, so TSan has nothing to see here (DESIGN.md
+ * section 7). Model: tests/spin/park.pml.
+ */
 static void stop_searching(struct actor_system *sys)
 {
-	if (atomic_fetch_sub(&sys->nsearching, 1) == 1 && work_visible(sys))
+	if (atomic_fetch_sub(&sys->nsearching, 1) != 1)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (work_visible(sys))
 		notify(sys);
 }
 
@@ -330,8 +342,10 @@ static struct actor__actor *idle(struct actor__worker *w)
 			actor__cpu_relax();
 		}
 		if (searching) {
+			/* A producer that saw us searching woke nobody: as the
+			 * last searcher, look again (tests/spin/park.pml). */
 			searching = false;
-			atomic_fetch_sub(&sys->nsearching, 1);
+			stop_searching(sys);
 		}
 		for (unsigned i = 1; i <= c->moderate_polls; i++) {
 			if ((a = poll_once(w, i, c->moderate_steal_interval)) != NULL)
@@ -398,7 +412,11 @@ void actor__yield(struct actor_system *sys, struct actor__actor *a)
 
 bool actor__on_worker(const struct actor_system *sys)
 {
-	for (unsigned i = 0; i < sys->nstarted; i++)
+	/* Acquire: the thread ids written before each start was counted.
+	 * Atomic: a shutdown sets it to 0 while outside threads ask. */
+	unsigned n = atomic_load_explicit(&sys->nstarted, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
 		if (pthread_equal(sys->workers[i].thread, pthread_self()))
 			return true;
 	return false;
@@ -473,7 +491,7 @@ int actor__workers_start(struct actor_system *sys)
 	for (i = 0; i < sys->nworkers && err == 0; i++) {
 		err = -pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]);
 		if (err == 0)
-			sys->nstarted++;
+			atomic_fetch_add_explicit(&sys->nstarted, 1, memory_order_release);
 	}
 	return err;
 }
@@ -484,12 +502,17 @@ void actor__workers_stop(struct actor_system *sys)
 	if (sys->workers == NULL)
 		return;
 	for (unsigned i = 0; i < sys->nworkers; i++) {
-		atomic_store(&sys->workers[i].park, PARK_NOTIFIED);
-		actor__futex_wake(&sys->workers[i].park, 1);
+		uint32_t sleeping = PARK_SLEEPING;
+
+		/* Not NOTIFIED: that would tell the worker it was counted as
+		 * searching. One that is not asleep sees stopping before it
+		 * sleeps (the same store; load pair as notify's). */
+		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, PARK_RUNNING))
+			actor__futex_wake(&sys->workers[i].park, 1);
 	}
-	for (unsigned i = 0; i < sys->nstarted; i++)
+	for (unsigned i = 0; i < atomic_load(&sys->nstarted); i++)
 		pthread_join(sys->workers[i].thread, NULL);
-	sys->nstarted = 0;
+	atomic_store(&sys->nstarted, 0);
 }
 
 void actor__workers_free(struct actor_system *sys)

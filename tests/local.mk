@@ -5,9 +5,11 @@ check_LTLIBRARIES = tests/libstress.la
 tests_libstress_la_SOURCES = \
 	tests/stress/stress.h tests/stress/tap.h tests/leakcheck.h \
 	tests/stress/stress_mpsc.c \
+	tests/stress/stress_mpsc_reopen.c \
 	tests/stress/stress_deque.c \
 	tests/stress/stress_envelope.c \
-	tests/stress/stress_sched.c
+	tests/stress/stress_sched.c \
+	tests/stress/stress_ask.c
 TEST_LIBS = tests/libstress.la libactor-core.la
 
 stress_programs = tests/stress_mailbox tests/stress_sched
@@ -93,3 +95,14 @@ endif
 endif
 tests_test_supervisor_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_supervisor_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Spin models of the lock-free protocols (tests/spin/): each verifies, and
+# each with its fix taken out (-DBUG_...) fails. Run by the plain test
+# driver, which reads exit 77 (no spin) as skipped.
+TEST_EXTENSIONS = .test
+TEST_LOG_COMPILER = $(SHELL)
+TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
+spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
+	tests/spin/ask.pml tests/spin/tcp.pml
+TESTS += tests/spin/models.test
+EXTRA_DIST += tests/spin/models.test $(spin_models)

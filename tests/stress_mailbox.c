@@ -17,11 +17,13 @@ int main(void)
 {
 	unsigned long n = BASE * stress_scale();
 
-	tap_plan(5);
+	tap_plan(6);
 	tap_result("mpsc: 8 producers, 1 consumer", stress_mpsc(8, n));
 	tap_result("mpsc: 2 producers, 1 consumer", stress_mpsc(2, 2 * n));
 	tap_result("deque: owner and 3 thieves", stress_deque(3, 4 * n));
 	tap_result("deque: owner and 1 thief", stress_deque(1, 2 * n));
 	tap_result("envelope: 4 threads in a ring", stress_envelope(4, n / 2));
+	tap_result("mpsc: reopened under stale senders",
+		   stress_mpsc_reopen(~0ul, 1.5, NULL));
 	return tap_exit();
 }

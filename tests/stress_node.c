@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
@@ -159,12 +161,117 @@ out:
 	return error;
 }
 
+/* --- sends while the connection goes down and up ------------------------------ */
+
+enum { BURST = 1 };
+
+struct churn {
+	actor_ref_t to;
+	_Atomic bool *stop;
+};
+
+/* Sends a burst to the other node, then asks itself for the next one. */
+static void burst_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct churn *c = actor_msg_data(m);
+
+	if (atomic_load_explicit(c->stop, memory_order_relaxed))
+		return;
+	for (uint64_t i = 0; i < 16; i++) {
+		uint64_t v[2] = { SENDERS, i };	/* no ordered sender: just counted */
+
+		actor_send(ctx, c->to, NUM, v, sizeof v);
+	}
+	actor_send(ctx, actor_self(ctx), BURST, c, sizeof *c);
+}
+
+static const actor_spec_t burst_spec = { .name = "burst", .handler = burst_handler };
+
+static void count_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_fetch_add(&received, 1);
+}
+
+static const actor_spec_t count_spec = { .name = "count", .handler = count_handler };
+
+static bool received_more(long than, double seconds)
+{
+	for (int i = 0; i < seconds * 1000; i++) {
+		if (atomic_load(&received) > than)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * Senders on a never pause while a's link to b is dropped and redialed
+ * for `seconds`: every redial must succeed and mail must flow after each
+ * (a peer on a's ready stack twice, or a drain spinning on a blocked
+ * queue, hung a's I/O thread: issue 11, bug 2).
+ */
+static const char *reconnect_churn(double seconds, unsigned *cycles)
+{
+	actor_loopback_t *hub;
+	actor_system_t *a, *b;
+	_Atomic bool stop = false;
+	struct churn c = { .stop = &stop };
+	actor_ref_t s;
+	struct timespec t0, t;
+	uint32_t id;
+	const char *error = NULL;
+
+	atomic_store(&received, 0);
+	*cycles = 0;
+	if (actor_loopback_create(&hub) != 0 || (a = node("loopback", hub)) == NULL ||
+	    (b = node("loopback", hub)) == NULL)
+		return "setup failed";
+	actor_system_spawn(b, &count_spec, NULL, &c.to);
+	c.to.node = actor_node_id(b);
+	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
+		return "connect failed";
+	for (int i = 0; i < 2; i++) {
+		actor_system_spawn(a, &burst_spec, NULL, &s);
+		actor_system_send(a, s, BURST, &c, sizeof c);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		long before = atomic_load(&received);
+
+		actor_node_disconnect(a, id);
+		for (int i = 0; i < 5000 && actor_node_is_up(a, id); i++)
+			usleep(100);
+		if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 5 * SEC,
+				       &id) != 0) {
+			error = "a redial failed: a's I/O thread is stuck";
+			break;
+		}
+		if (!received_more(before, 5)) {
+			error = "no mail flows after a redial: a's I/O thread is stuck";
+			break;
+		}
+		++*cycles;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+	atomic_store(&stop, true);
+	if (error != NULL)
+		return error;	/* a stuck node cannot be destroyed: leave it */
+	actor_system_destroy(a);
+	actor_system_destroy(b);
+	actor_loopback_destroy(hub);
+	return NULL;
+}
+
 int main(void)
 {
 	static const char *const transports[] = { "loopback", "epoll", "uring" };
 	uint64_t n = 20000 * stress_scale();
 
-	tap_plan(3);
+	const char *churn_error;
+	unsigned cycles;
+	char churn_name[96];
+
+	tap_plan(4);
 	for (int i = 0; i < 3; i++) {
 		char name[64];
 
@@ -177,5 +284,10 @@ int main(void)
 			snprintf(name, sizeof name, "%s # SKIP %s", transports[i], skip_uring);
 		tap_result(name, error == skip_uring ? NULL : error);
 	}
+	churn_error = reconnect_churn(getenv("CHURN_SECONDS") ? atof(getenv("CHURN_SECONDS")) : 2,
+				     &cycles);
+	snprintf(churn_name, sizeof churn_name,
+		 "loopback: sends while the link drops and comes back (%u times)", cycles);
+	tap_result(churn_name, churn_error);
 	return tap_exit();
 }

@@ -17,7 +17,7 @@ int main(void)
 	unsigned long n = BASE * stress_scale();
 	actor_system_t *sys;
 
-	tap_plan(10);
+	tap_plan(11);
 	tap_result("8 outside senders, 1000 actors", stress_sched_senders(8, 1000, 4 * n));
 	if (actor_system_create(&sys, NULL) != 0)
 		return 1;
@@ -31,5 +31,6 @@ int main(void)
 	tap_result("timer cancellation races", stress_sched_timer_cancel(n / 10));
 	tap_result("requests racing their timeouts", stress_sched_requests(n / 20));
 	tap_result("link cascade across 1000 actors", stress_sched_link_cascade(1000));
+	tap_result("asks racing shutdown all return", stress_sched_ask_shutdown(~0ul, 3, NULL));
 	return tap_exit();
 }

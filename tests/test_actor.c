@@ -12,6 +12,7 @@
 
 #include <actor/actor.h>
 
+#include "sched/internal.h"
 #include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
@@ -458,6 +459,72 @@ Test(actor, idle_system_sleeps)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	cpu = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	cr_assert_lt(cpu, 0.025, "an idle system used %.1f ms of CPU in 500 ms", cpu * 1e3);
+}
+
+Test(actor, shutdown_of_parked_workers_leaves_no_searcher)
+{
+	actor_system_t *s;
+	actor_config_t cfg;
+
+	actor_config_init(&cfg);
+	cfg.workers = 2;
+	cfg.aggressive_polls = cfg.moderate_polls = cfg.relaxed_polls = 1;
+	cr_assert_eq(actor_system_create(&s, &cfg), 0);
+	sleep_ms(100);		/* both park for good */
+	actor_system_shutdown(s);
+	/* Woken to stop, a worker used to give back a count it never took
+	 * (the counter wrapped). */
+	cr_assert_eq(atomic_load(&s->nsearching), 0);
+	actor_system_destroy(s);
+}
+
+/* --- slot reuse --------------------------------------------------------------- */
+
+#define REUSE_ROUNDS 300
+
+struct reuse {
+	uint32_t slots[REUSE_ROUNDS];
+	int n;
+};
+
+static void short_lived(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_send(ctx, actor_msg_sender(m), 2, NULL, 0);
+	actor_stop(ctx, ACTOR_EXIT_NORMAL);
+}
+
+static const actor_spec_t short_lived_spec = { .name = "short", .handler = short_lived };
+
+/* Spawns a child, waits for it to stop, spawns the next one. */
+static void reuser(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct reuse *r = actor_self_state(ctx);
+	actor_ref_t child;
+
+	if (r->n == REUSE_ROUNDS) {
+		atomic_store(&counter, 1);
+		return;
+	}
+	cr_assert_eq(actor_spawn(ctx, &short_lived_spec, NULL, &child), 0);
+	r->slots[r->n++] = (uint32_t)child.id;
+	for (int i = r->n - 2; i >= 0 && i > r->n - 1 - 64; i--)
+		if (r->slots[i] == (uint32_t)child.id)
+			atomic_fetch_add(&order_errors, 1);
+	actor_send(ctx, child, 1, NULL, 0);
+}
+
+static const actor_spec_t reuser_spec = { .name = "reuser", .handler = reuser,
+					  .state_size = sizeof(struct reuse) };
+
+Test(actor, a_freed_slot_waits_for_64_spawns)
+{
+	actor_ref_t r;
+
+	cr_assert_eq(actor_system_spawn(sys, &reuser_spec, NULL, &r), 0);
+	cr_assert_eq(actor_system_send(sys, r, 1, NULL, 0), 0);
+	wait_counter(1);
+	/* Its stale references stay stale 64 times longer than with a LIFO. */
+	cr_assert_eq(atomic_load(&order_errors), 0, "a slot came back within 64 spawns");
 }
 
 /* --- registry ---------------------------------------------------------------- */

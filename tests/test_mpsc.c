@@ -95,6 +95,15 @@ Test(mpsc, try_block_only_when_empty)
 	cr_assert_eq(pop_type(), 3);
 }
 
+Test(mpsc, try_block_when_blocked_already)
+{
+	/* A peer's queue drained once more after it blocked (cluster/). */
+	cr_assert(actor__mbox_try_block(&mb), "a new mailbox is BLOCKED");
+	cr_assert(actor__mbox_try_block(&mb));
+	cr_assert_eq(actor__mbox_push(&mb, msg(1, false)), ACTOR__MBOX_WOKE);
+	cr_assert_eq(pop_type(), 1);
+}
+
 Test(mpsc, close_returns_pending_and_refuses)
 {
 	struct actor__env *e, *rest;

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include <actor/actor.h>
 
+#include "cluster/internal.h"
 #include "tests/leakcheck.h"
 #include "tests/stress/stress.h"
 
@@ -710,3 +712,163 @@ static void forward_across(const char *transport)
 }
 
 FOR_EACH_TRANSPORT(node, forwarded_requests_across_three_nodes, forward_across)
+
+/* --- loopback frames and the life of their sender ------------------------------ */
+
+static _Atomic bool sender_gone;
+
+/* Holds a's I/O thread in its first dead letter until b is destroyed. */
+static void slow_dead_letter(void *arg, actor_ref_t to, uint32_t type, const void *data,
+			     size_t size)
+{
+	for (int i = 0; i < 5000 && !atomic_load(&sender_gone); i++)
+		usleep(1000);
+}
+
+static void spray_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const actor_ref_t *to = actor_msg_data(m);
+
+	/* From a worker, so the frames come from b's envelope pools. */
+	for (int i = 0; i < 100; i++)
+		actor_send(ctx, *to, COUNT, &i, sizeof i);
+}
+
+static const actor_spec_t spray_spec = { .name = "spray", .handler = spray_handler };
+
+static bool dead_letters_reach(actor_system_t *s, uint64_t want)
+{
+	actor_system_stats_t st;
+
+	for (int i = 0; i < 10000; i++) {
+		actor_system_stats(s, &st);
+		if (st.dead_letters >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * b's frames still queued on a's side when b is destroyed: a frees them
+ * later, and they must not go back to b's pools, gone by then (issue 11,
+ * bug 4: AddressSanitizer saw a heap-use-after-free in actor__env_free).
+ */
+Test(node, loopback_frames_outlive_their_sender)
+{
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	actor_system_t *a, *b = node("loopback", "b");
+	actor_ref_t nobody, spray;
+
+	atomic_store(&sender_gone, false);
+	actor_config_init(&sc);
+	sc.dead_letter = slow_dead_letter;
+	cr_assert_eq(actor_system_create(&a, &sc), 0);
+	config(&cfg, "loopback", "a");
+	cr_assert_eq(actor_node_start(a, &cfg), 0);
+	connect_to(b, a);
+	nobody = (actor_ref_t){ .id = 1ull << 32 | 4000, .node = actor_node_id(a) };
+	cr_assert_eq(actor_system_spawn(b, &spray_spec, NULL, &spray), 0);
+	cr_assert_eq(actor_system_send(b, spray, 1, &nobody, sizeof nobody), 0);
+	cr_assert(frames_sent(b, 100));
+	/* a's I/O thread is in the hook with the other 99 frames queued. */
+	cr_assert(dead_letters_reach(a, 1));
+	actor_system_destroy(b);
+	atomic_store(&sender_gone, true);
+	/* a's I/O thread frees what it still holds before it stops. */
+	actor_system_destroy(a);
+	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
+
+/* --- a WOKE that straddles a down and up of the peer ----------------------------- */
+
+static _Atomic int hook_state;	/* 0: armed, 1: a sender waits in it, 2: released */
+
+static void hold_first_woke(struct actor__node *n, struct actor__peer *p)
+{
+	int armed = 0;
+
+	if (!atomic_compare_exchange_strong(&hook_state, &armed, 1))
+		return;
+	for (int i = 0; i < 10000 && atomic_load(&hook_state) != 2; i++)
+		usleep(1000);
+}
+
+struct woke_sender {
+	actor_system_t *a;
+	actor_ref_t to;
+};
+
+static void *send_one(void *arg)
+{
+	struct woke_sender *s = arg;
+	int v = 0;
+
+	actor_system_send(s->a, s->to, COUNT, &v, sizeof v);
+	return NULL;
+}
+
+static void count_any(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_fetch_add(&got, 1);
+}
+
+static const actor_spec_t count_any_spec = { .name = "count", .handler = count_any };
+
+/*
+ * A sender preempted between its WOKE and the ready push while the peer
+ * goes down and comes back: its late push finds the queue of the new
+ * connection drained and BLOCKED. The drain must see an idle queue there,
+ * not spin on it (issue 11, bug 2: a's I/O thread busy-looped).
+ */
+Test(node, late_woke_across_a_reconnect, .timeout = 30)
+{
+	actor_system_t *a = node("loopback", "a"), *b = node("loopback", "b");
+	struct woke_sender s = { .a = a };
+	uint32_t id = connect_to(a, b);
+	pthread_t t;
+	int v = 1;
+
+	cr_assert_eq(actor_system_spawn(b, &count_any_spec, NULL, &s.to), 0);
+	s.to.node = id;
+	atomic_store(&hook_state, 0);
+	atomic_store(&actor__node_of(a)->woke_hook, hold_first_woke);
+	pthread_create(&t, NULL, send_one, &s);
+	while (atomic_load(&hook_state) != 1)
+		usleep(1000);
+	cr_assert_eq(actor_node_disconnect(a, id), 0);
+	for (int i = 0; i < 5000 && actor_node_is_up(a, id); i++)
+		usleep(1000);
+	cr_assert_eq(connect_to(a, b), id);
+	cr_assert_eq(actor_system_send(a, s.to, COUNT, &v, sizeof v), 0);
+	cr_assert(reaches(&got, 1, 5), "mail flows on the new connection");
+	atomic_store(&hook_state, 2);	/* the late ready push */
+	pthread_join(t, NULL);
+	/* The old drain could not block the queue: it put the peer back on
+	 * the ready stack and woke itself, for ever. */
+	usleep(50 * 1000);
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_null(atomic_load(&actor__node_of(a)->ready), "a's I/O thread spins");
+		usleep(100);
+	}
+	cr_assert_eq(actor_system_send(a, s.to, COUNT, &v, sizeof v), 0);
+	cr_assert(reaches(&got, 2, 5), "a's I/O thread still sends after the late push");
+	finish(a, b);
+}
+
+/* --- the public calls after shutdown -------------------------------------------- */
+
+Test(node, connect_and_disconnect_after_shutdown)
+{
+	actor_system_t *a = node("loopback", "a"), *b = node("loopback", "b");
+	uint32_t id = connect_to(a, b);
+
+	actor_system_shutdown(a);
+	/* The transport is gone: disconnect dereferenced it. */
+	cr_assert_eq(actor_node_disconnect(a, id), -ESHUTDOWN);
+	cr_assert_eq(actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), SEC, &id),
+		     -ESHUTDOWN);
+	finish(a, b);
+}

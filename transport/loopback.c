@@ -7,7 +7,9 @@
  *
  * Simplicity over speed: one mutex (the hub's) guards every queue, and
  * transports and connections stay allocated until the hub is destroyed,
- * so an event can never outlive what it names.
+ * so an event can never outlive what it names. A frame that crosses is
+ * malloc'd (a copy, if it came from a pool), so it never outlives its
+ * owner either: the systems at the two ends can be destroyed in any order.
  */
 #include "config.h"
 
@@ -36,7 +38,7 @@ struct lb_conn {
 	struct actor__conn_base base;
 	struct lb_conn *peer;
 	struct lb_conn *all_next;	/* the hub's list */
-	bool closed;			/* owner thread: closed() is queued */
+	bool closed;			/* closed() is queued; hub lock */
 	bool gone;			/* owner thread: closed() ran */
 	bool above_high;		/* under the hub lock */
 	size_t in_flight;		/* bytes sent, not yet delivered; hub lock */
@@ -116,6 +118,8 @@ static void post(struct lb_conn *c, enum ev_kind kind, struct actor__env *frame,
 	pthread_cond_signal(&t->cond);
 }
 
+static void close_locked(struct lb_conn *c, int reason);
+
 static struct lb_conn *conn_new(struct actor_loopback *hub, struct lb_transport *t)
 {
 	struct lb_conn *c = calloc(1, sizeof(*c));
@@ -188,14 +192,40 @@ static int lb_connect(struct actor__transport *base, const char *host, uint16_t 
 	return err;
 }
 
+/*
+ * The frame itself if it came from malloc, else a copy from malloc: the
+ * receiving system frees it, maybe after the sender's envelope pools are
+ * gone (issue 11, bug 4). NULL on ENOMEM. The original goes back to its
+ * pool from here, the sender's I/O thread, while that pool surely lives.
+ */
+static struct actor__env *detach(struct actor__env *f)
+{
+	struct actor__env *copy;
+
+	if (f->owner == NULL)
+		return f;
+	copy = actor__env_alloc(NULL, f->size);
+	if (copy != NULL)
+		memcpy(copy->data, f->data, f->size);
+	actor__env_free(NULL, f);
+	return copy;
+}
+
 static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t n)
 {
 	struct lb_conn *c = (struct lb_conn *)base;
 	struct actor_loopback *hub = owner(c)->hub;
 	const struct actor__transport_config *cfg = &c->base.t->cfg;
+	bool lost = false;
 
+	for (size_t i = 0; i < n; i++)
+		lost |= (frames[i] = detach(frames[i])) == NULL;
 	pthread_mutex_lock(&hub->lock);
+	if (lost)	/* a stream with a hole in it is no use */
+		close_locked(c, -ENOMEM);
 	for (size_t i = 0; i < n; i++) {
+		if (frames[i] == NULL)
+			continue;
 		if (c->closed || c->peer == NULL) {
 			actor__env_free(NULL, frames[i]);
 			continue;
@@ -259,36 +289,39 @@ static void dispatch(struct lb_transport *t, struct lb_event *ev)
 	const struct actor__transport_cb *cb = &t->base.cb;
 	struct actor_loopback *hub = t->hub;
 	struct lb_conn *c = ev->c, *sender;
-	bool writable = false;
+	bool closed;
 
-	switch (ev->kind) {
-	case EV_ACCEPTED:
-		if (!c->closed)
-			cb->accepted(cb->arg, (struct actor__conn *)c);
-		break;
-	case EV_CONNECTED:
-		if (!c->closed)
-			cb->connected(cb->arg, (struct actor__conn *)c);
-		break;
-	case EV_FRAME:
+	/* The peer's thread closes c too (close_locked): read it locked. */
+	pthread_mutex_lock(&hub->lock);
+	closed = c->closed;
+	if (ev->kind == EV_FRAME) {
 		sender = c->peer;
-		pthread_mutex_lock(&hub->lock);
 		sender->in_flight -= ev->frame->size;
 		if (sender->above_high && sender->in_flight < t->base.cfg.low_water) {
 			sender->above_high = false;
-			writable = true;
+			if (!sender->closed)
+				post(sender, EV_WRITABLE, NULL, 0);
 		}
-		if (writable && !sender->closed)
-			post(sender, EV_WRITABLE, NULL, 0);
-		pthread_mutex_unlock(&hub->lock);
-		if (!c->closed)
+	}
+	pthread_mutex_unlock(&hub->lock);
+	switch (ev->kind) {
+	case EV_ACCEPTED:
+		if (!closed)
+			cb->accepted(cb->arg, (struct actor__conn *)c);
+		break;
+	case EV_CONNECTED:
+		if (!closed)
+			cb->connected(cb->arg, (struct actor__conn *)c);
+		break;
+	case EV_FRAME:
+		if (!closed)
 			cb->frame(cb->arg, (struct actor__conn *)c,
 				  (const unsigned char *)ev->frame->data + ACTOR__FRAME_PREFIX,
 				  ev->frame->size - ACTOR__FRAME_PREFIX);
 		actor__env_free(NULL, ev->frame);
 		break;
 	case EV_WRITABLE:
-		if (!c->closed)
+		if (!closed)
 			cb->writable(cb->arg, (struct actor__conn *)c);
 		break;
 	case EV_CLOSED:

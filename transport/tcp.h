@@ -139,7 +139,7 @@ void actor__tcp_conn_fini(struct actor__tcp_conn *c);
  * sleeping, then reads pending, and blocks only if nothing is pending. Both
  * sides use sequentially consistent accesses, so at least one of them sees
  * the other's store: either the waker writes the eventfd or the I/O thread
- * does not block.
+ * does not block. Model: tests/spin/tcp.pml.
  */
 struct actor__tcp_wake {
 	int fd;

@@ -20,6 +20,11 @@ const char *stress_mpsc(unsigned producers, unsigned long per_producer);
  * every item taken exactly once. */
 const char *stress_deque(unsigned thieves, unsigned long items);
 
+/* A mailbox reopened up to `rounds` times (or for `seconds`), alternately
+ * bounded and unbounded, while stale senders push into it: its count never
+ * leaks across incarnations. *done: the rounds run. */
+const char *stress_mpsc_reopen(unsigned long rounds, double seconds, unsigned long *done);
+
 /* `threads` threads allocate envelopes of random sizes from their own pools
  * and pass them to a neighbour who checks and frees them: no corruption, and
  * every pool gets all its envelopes back. */
@@ -68,5 +73,11 @@ const char *stress_sched_link_cascade(unsigned n);
 
 /* Shutdown while actors bounce messages and an outside thread floods. */
 const char *stress_sched_shutdown(unsigned pairs);
+
+/* Up to `rounds` systems (or for `seconds`), each shut down at a random
+ * moment while 4 outside threads ask an actor in a loop: every ask returns.
+ * *done: the rounds run. */
+const char *stress_sched_ask_shutdown(unsigned long rounds, double seconds,
+				      unsigned long *done);
 
 #endif
