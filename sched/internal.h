@@ -30,6 +30,7 @@
 #include "mailbox/deque.h"
 #include "mailbox/envelope.h"
 #include "mailbox/mpsc.h"
+#include "util/time.h"
 
 /* Envelope flags, sched/'s byte. */
 #define ACTOR__ENV_SYSTEM (1u << 8)	/* a runtime message, not for the handler */
@@ -247,8 +248,7 @@ void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor
 void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
 			actor_ref_t self, int reason);
 
-/* timer.c */
-uint64_t actor__now_ns(void);
+/* timer.c (the clock, actor__now_ns, is util/time.h's) */
 int actor__timers_init(struct actor_system *sys);
 void actor__timers_stop(struct actor_system *sys);
 void actor__timers_free(struct actor_system *sys);
