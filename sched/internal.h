@@ -80,7 +80,7 @@ struct actor_ctx {
 };
 
 /* The futex word of a worker. */
-enum { PARK_RUNNING = 0, PARK_SLEEPING = 1, PARK_NOTIFIED = 2 };
+enum { ACTOR__PARK_RUNNING = 0, ACTOR__PARK_SLEEPING = 1, ACTOR__PARK_NOTIFIED = 2 };
 
 struct actor__worker {
 	struct actor__deque dq;			/* line-aligned members */
@@ -198,7 +198,8 @@ static inline bool actor__is_local(const struct actor_system *sys, actor_ref_t r
 	return ref.node == 0 || ref.node == sys->node_id;
 }
 
-/* The live actor a reference names, or NULL; a hint, see internal.h. */
+/* The live actor a reference names, or NULL. A hint: it may stop at once
+ * (reading its slot stays safe: slots are type-stable, see the top). */
 static inline struct actor__actor *actor__lookup(const struct actor_system *sys, actor_ref_t ref)
 {
 	struct actor__actor *a;

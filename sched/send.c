@@ -50,7 +50,7 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	} else if (a == NULL) {
 		r = -ESRCH;
 	} else {
-		e->aux = (uint32_t)(to.id >> 32);
+		e->to_gen = (uint32_t)(to.id >> 32);
 		r = actor__mbox_push(&a->mb, e);
 		if (r == ACTOR__MBOX_WOKE)
 			actor__schedule(sys, w, a);
