@@ -44,7 +44,8 @@ struct actor__env {
 	uint16_t flags;			/* ACTOR__ENV_* and sched/'s flags */
 	uint8_t size_class;		/* index into the pool, see envelope.c */
 	uint8_t reserved;
-	uint32_t aux;			/* free for the layer above */
+	uint32_t to_gen;		/* opaque here: the generation of the actor it is
+					 * sent to (sched/: a stale one is a dead letter) */
 	void *data;			/* the payload: inline_data or a buffer */
 	void (*data_free)(void *);	/* frees an external buffer, or NULL */
 	alignas(16) unsigned char inline_data[];

@@ -205,9 +205,9 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 				return;
 			continue;
 		}
-		if (actor__unlikely(e->aux != gen)) {
+		if (actor__unlikely(e->to_gen != gen)) {
 			/* Sent to an earlier incarnation of this slot. */
-			actor_ref_t to = { .id = (uint64_t)e->aux << 32 | a->slot };
+			actor_ref_t to = { .id = (uint64_t)e->to_gen << 32 | a->slot };
 
 			if (e->flags & ACTOR__ENV_SYSTEM)
 				actor__env_free(w->pool, e);

@@ -30,6 +30,7 @@
 #include "mailbox/deque.h"
 #include "mailbox/envelope.h"
 #include "mailbox/mpsc.h"
+#include "util/time.h"
 
 /* Envelope flags, sched/'s byte. */
 #define ACTOR__ENV_SYSTEM (1u << 8)	/* a runtime message, not for the handler */
@@ -79,7 +80,7 @@ struct actor_ctx {
 };
 
 /* The futex word of a worker. */
-enum { PARK_RUNNING = 0, PARK_SLEEPING = 1, PARK_NOTIFIED = 2 };
+enum { ACTOR__PARK_RUNNING = 0, ACTOR__PARK_SLEEPING = 1, ACTOR__PARK_NOTIFIED = 2 };
 
 struct actor__worker {
 	struct actor__deque dq;			/* line-aligned members */
@@ -197,7 +198,8 @@ static inline bool actor__is_local(const struct actor_system *sys, actor_ref_t r
 	return ref.node == 0 || ref.node == sys->node_id;
 }
 
-/* The live actor a reference names, or NULL; a hint, see internal.h. */
+/* The live actor a reference names, or NULL. A hint: it may stop at once
+ * (reading its slot stays safe: slots are type-stable, see the top). */
 static inline struct actor__actor *actor__lookup(const struct actor_system *sys, actor_ref_t ref)
 {
 	struct actor__actor *a;
@@ -247,8 +249,7 @@ void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor
 void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
 			actor_ref_t self, int reason);
 
-/* timer.c */
-uint64_t actor__now_ns(void);
+/* timer.c (the clock, actor__now_ns, is util/time.h's) */
 int actor__timers_init(struct actor_system *sys);
 void actor__timers_stop(struct actor_system *sys);
 void actor__timers_free(struct actor_system *sys);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "sched/internal.h"
+#include "util/array.h"
 
 struct ref_set {
 	actor_ref_t *refs;
@@ -45,18 +46,14 @@ static struct actor__relations *relations(struct actor__actor *a)
 
 static bool set_add(struct ref_set *s, actor_ref_t r)
 {
+	actor_ref_t *refs;
+
 	for (size_t i = 0; i < s->n; i++)
 		if (actor_ref_equal(s->refs[i], r))
 			return true;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 4;
-		actor_ref_t *refs = realloc(s->refs, cap * sizeof(*refs));
-
-		if (refs == NULL)
-			return false;
-		s->refs = refs;
-		s->cap = cap;
-	}
+	if ((refs = actor__array_grow(s->refs, &s->cap, s->n + 1, sizeof(*refs), 4)) == NULL)
+		return false;
+	s->refs = refs;
 	s->refs[s->n++] = r;
 	return true;
 }

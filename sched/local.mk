@@ -1,15 +1,14 @@
 # sched/: the runtime (actor system, workers, actors).
 libactor_core_la_SOURCES += \
 	sched/internal.h sched/futex.h \
-	sched/version.c \
 	sched/system.c \
 	sched/table.c \
 	sched/worker.c \
 	sched/actor.c \
 	sched/send.c \
+	sched/msg.c \
 	sched/timer.c \
 	sched/registry.c \
 	sched/request.c \
 	sched/link.c \
-	sched/supervisor.c \
 	sched/reason.c

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "sched/internal.h"
+#include "util/htab.h"
 
 struct pending_entry {
 	uint32_t id;			/* 0: empty */
@@ -36,78 +37,54 @@ struct pending_entry {
 
 struct actor__pending {
 	uint32_t next_id;		/* wraps past 0 after 2^32 requests */
-	size_t mask, count;		/* capacity - 1 (a power of two) */
-	struct pending_entry *slots;
+	struct actor__htab table;	/* of struct pending_entry, by id */
 };
 
-/* --- the pending table: open addressing, backward-shift deletion -------- */
+/* --- the pending table (util/htab.h) ------------------------------------ */
 
-static size_t slot_of(uint32_t id, size_t mask)
+static size_t id_hash(uint32_t id)
 {
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
-static int pending_grow(struct actor__pending *p)
+static size_t entry_hash(const void *e)
 {
-	size_t cap = p->slots ? 2 * (p->mask + 1) : 16;
-	struct pending_entry *slots = calloc(cap, sizeof(*slots));
-
-	if (slots == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; p->slots != NULL && i <= p->mask; i++) {
-		size_t j;
-
-		if (p->slots[i].id == 0)
-			continue;
-		for (j = slot_of(p->slots[i].id, cap - 1); slots[j].id != 0; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = p->slots[i];
-	}
-	free(p->slots);
-	p->slots = slots;
-	p->mask = cap - 1;
-	return 0;
+	return id_hash(((const struct pending_entry *)e)->id);
 }
+
+static bool entry_used(const void *e)
+{
+	return ((const struct pending_entry *)e)->id != 0;
+}
+
+static bool entry_match(const void *e, const void *id)
+{
+	return ((const struct pending_entry *)e)->id == *(const uint32_t *)id;
+}
+
+static const struct actor__htab_type pending_type = {
+	sizeof(struct pending_entry), entry_hash, entry_used, entry_match,
+};
 
 static int pending_add(struct actor__pending *p, const struct pending_entry *e)
 {
-	size_t i;
+	int err = actor__htab_reserve(&p->table, &pending_type);
 
-	if (p->slots == NULL || 2 * (p->count + 1) > p->mask + 1) {
-		int err = pending_grow(p);
-
-		if (err != 0)
-			return err;
-	}
-	for (i = slot_of(e->id, p->mask); p->slots[i].id != 0; i = (i + 1) & p->mask)
-		;
-	p->slots[i] = *e;
-	p->count++;
-	return 0;
+	if (err == 0)
+		*(struct pending_entry *)actor__htab_add(&p->table, &pending_type, id_hash(e->id)) = *e;
+	return err;
 }
 
 /* Removes id's entry into *out; false if there is none. */
 static bool pending_take(struct actor__pending *p, uint32_t id, struct pending_entry *out)
 {
-	size_t i, j;
+	struct pending_entry *e;
 
-	if (p == NULL || p->slots == NULL || id == 0)
+	if (p == NULL || id == 0 ||
+	    (e = actor__htab_find(&p->table, &pending_type, id_hash(id), &id)) == NULL)
 		return false;
-	for (i = slot_of(id, p->mask); p->slots[i].id != id; i = (i + 1) & p->mask)
-		if (p->slots[i].id == 0)
-			return false;
-	*out = p->slots[i];
-	/* Shift back the entries that probed past the hole. */
-	for (j = (i + 1) & p->mask; p->slots[j].id != 0; j = (j + 1) & p->mask) {
-		size_t home = slot_of(p->slots[j].id, p->mask);
-
-		if (((j - home) & p->mask) >= ((j - i) & p->mask)) {
-			p->slots[i] = p->slots[j];
-			i = j;
-		}
-	}
-	p->slots[i].id = 0;
-	p->count--;
+	*out = *e;
+	actor__htab_del(&p->table, &pending_type, e);
 	return true;
 }
 
@@ -117,10 +94,13 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 
 	if (p == NULL)
 		return;
-	for (size_t i = 0; p->slots != NULL && i <= p->mask; i++)
-		if (p->slots[i].id != 0 && p->slots[i].timer != 0)
-			actor__timer_cancel(sys, p->slots[i].timer);
-	free(p->slots);
+	for (size_t i = 0; i < actor__htab_cap(&p->table); i++) {
+		const struct pending_entry *e = actor__htab_slot(&p->table, &pending_type, i);
+
+		if (e->id != 0 && e->timer != 0)
+			actor__timer_cancel(sys, e->timer);
+	}
+	actor__htab_free(&p->table);
 	free(p);
 	a->pending = NULL;
 }
@@ -318,6 +298,10 @@ struct ask_state {
 	bool asked;
 };
 
+/* The caller's message that starts the ask actor; the handler reads no
+ * type: the first message is this one. */
+enum { ASK_GO = 1 };
+
 static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
 {
 	struct ask *q = arg;
@@ -390,7 +374,7 @@ int actor_system_ask(actor_system_t *sys, actor_ref_t to, uint32_t type, const v
 	if (actor__on_worker(sys))
 		return -EDEADLK;
 	/* Made first: once the actor exists nothing may fail but its send. */
-	if ((go = actor__env_make(NULL, ACTOR_REF_NONE, 1, NULL, 0, 0, 0)) == NULL)
+	if ((go = actor__env_make(NULL, ACTOR_REF_NONE, ASK_GO, NULL, 0, 0, 0)) == NULL)
 		return -ENOMEM;
 	sem_init(&q.done, 0, 0);
 	err = actor__system_spawn(sys, &ask_spec, NULL, &state, &asker);

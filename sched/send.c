@@ -1,6 +1,7 @@
 /*
  * Sending: envelope in, mailbox push, and scheduling the receiver when the
- * push found it idle. Also dead letters and the message accessors.
+ * push found it idle. Also dead letters. The message accessors are in
+ * msg.c.
  */
 #include "config.h"
 
@@ -49,7 +50,7 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	} else if (a == NULL) {
 		r = -ESRCH;
 	} else {
-		e->aux = (uint32_t)(to.id >> 32);
+		e->to_gen = (uint32_t)(to.id >> 32);
 		r = actor__mbox_push(&a->mb, e);
 		if (r == ACTOR__MBOX_WOKE)
 			actor__schedule(sys, w, a);
@@ -226,49 +227,4 @@ int actor_timer_cancel(actor_system_t *sys, actor_timer_t timer)
 int actor_exit(actor_system_t *sys, actor_ref_t to, int reason)
 {
 	return actor__send_system(sys, NULL, to, ACTOR__SYS_EXIT, &reason, sizeof reason);
-}
-
-uint32_t actor_msg_type(const actor_msg_t *msg)
-{
-	return ((const struct actor__env *)msg)->type;
-}
-
-const void *actor_msg_data(const actor_msg_t *msg)
-{
-	return ((const struct actor__env *)msg)->data;
-}
-
-size_t actor_msg_size(const actor_msg_t *msg)
-{
-	return ((const struct actor__env *)msg)->size;
-}
-
-actor_ref_t actor_msg_sender(const actor_msg_t *msg)
-{
-	return actor__sender_of((const struct actor__env *)msg);
-}
-
-void *actor_msg_claim(const actor_msg_t *msg, void (**buf_free)(void *))
-{
-	/* The handler owns the envelope while it runs: const is for its reads. */
-	struct actor__env *e = (struct actor__env *)msg;
-	void *buf = e->data;
-
-	*buf_free = NULL;
-	if (e->size == 0)
-		return NULL;
-	if (e->data == (void *)e->inline_data) {
-		/* Inline in the envelope, which goes back to its pool. */
-		buf = malloc(e->size);
-		if (buf == NULL)
-			return NULL;
-		memcpy(buf, e->inline_data, e->size);
-		*buf_free = free;
-	} else {
-		*buf_free = e->data_free;
-	}
-	e->data = NULL;
-	e->data_free = NULL;
-	e->size = 0;
-	return buf;
 }

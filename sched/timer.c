@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "sched/internal.h"
+#include "util/array.h"
 
 struct timer_node {
 	uint64_t id;			/* 0: free */
@@ -52,20 +53,13 @@ struct actor__timers {
 	pthread_t thread;
 	bool running, stop;
 	struct timer_node *nodes;	/* slot table */
-	uint32_t nnodes, cap_nodes, free_head;	/* free_head: slot + 1, 0 = none */
+	uint32_t nnodes, free_head;	/* free_head: slot + 1, 0 = none */
+	size_t cap_nodes;
 	struct actor__pool *pool;	/* owned by the holder of lock */
 	struct heap_entry *heap;	/* a binary min-heap */
 	size_t nheap, cap_heap;
 	uint32_t generation;
 };
-
-uint64_t actor__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static bool earlier(const struct heap_entry *x, const struct heap_entry *y)
 {
@@ -122,20 +116,17 @@ static void node_free(struct actor__timers *t, uint32_t slot)
 /* A free slot, growing the table as needed; lock held. */
 static int node_alloc(struct actor__timers *t, uint32_t *out)
 {
+	struct timer_node *nodes;
+
 	if (t->free_head != 0) {
 		*out = t->free_head - 1;
 		t->free_head = t->nodes[*out].next_free;
 		return 0;
 	}
-	if (t->nnodes == t->cap_nodes) {
-		uint32_t cap = t->cap_nodes ? 2 * t->cap_nodes : 64;
-		struct timer_node *nodes = realloc(t->nodes, cap * sizeof(*nodes));
-
-		if (nodes == NULL)
-			return -ENOMEM;
-		t->nodes = nodes;
-		t->cap_nodes = cap;
-	}
+	nodes = actor__array_grow(t->nodes, &t->cap_nodes, (size_t)t->nnodes + 1, sizeof(*nodes), 64);
+	if (nodes == NULL)
+		return -ENOMEM;
+	t->nodes = nodes;
 	*out = t->nnodes++;
 	t->nodes[*out].id = 0;
 	return 0;
@@ -144,15 +135,12 @@ static int node_alloc(struct actor__timers *t, uint32_t *out)
 /* Room for one more heap entry; lock held. */
 static int heap_reserve(struct actor__timers *t)
 {
-	if (t->nheap == t->cap_heap) {
-		size_t cap = t->cap_heap ? 2 * t->cap_heap : 64;
-		struct heap_entry *heap = realloc(t->heap, cap * sizeof(*heap));
+	struct heap_entry *heap = actor__array_grow(t->heap, &t->cap_heap, t->nheap + 1,
+						    sizeof(*heap), 64);
 
-		if (heap == NULL)
-			return -ENOMEM;
-		t->heap = heap;
-		t->cap_heap = cap;
-	}
+	if (heap == NULL)
+		return -ENOMEM;
+	t->heap = heap;
 	return 0;
 }
 
@@ -219,9 +207,7 @@ static void *timer_main(void *arg)
 		} else if (t->nheap == 0) {
 			pthread_cond_wait(&t->cond, &t->lock);
 		} else {
-			uint64_t due = t->heap[0].due_ns;
-			struct timespec ts = { (time_t)(due / 1000000000u),
-					       (long)(due % 1000000000u) };
+			struct timespec ts = actor__timespec_of(t->heap[0].due_ns);
 
 			pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 		}
@@ -233,7 +219,6 @@ static void *timer_main(void *arg)
 int actor__timers_init(struct actor_system *sys)
 {
 	struct actor__timers *t = calloc(1, sizeof(*t));
-	pthread_condattr_t attr;
 	pthread_mutexattr_t mattr;
 
 	if (t == NULL)
@@ -250,10 +235,7 @@ int actor__timers_init(struct actor_system *sys)
 	pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_mutex_init(&t->lock, &mattr);
 	pthread_mutexattr_destroy(&mattr);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	actor__cond_init_monotonic(&t->cond);
 	sys->timers = t;
 	if (pthread_create(&t->thread, NULL, timer_main, sys) != 0)
 		return -EAGAIN;

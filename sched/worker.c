@@ -124,14 +124,14 @@ static void notify(struct actor_system *sys)
 	for (unsigned i = 0; i < sys->nworkers; i++) {
 		struct actor__worker *w = &sys->workers[i];
 		unsigned zero = 0;
-		uint32_t sleeping = PARK_SLEEPING;
+		uint32_t sleeping = ACTOR__PARK_SLEEPING;
 
-		if (atomic_load_explicit(&w->park, memory_order_relaxed) != PARK_SLEEPING)
+		if (atomic_load_explicit(&w->park, memory_order_relaxed) != ACTOR__PARK_SLEEPING)
 			continue;
 		/* Become the one waker: the woken worker inherits this count. */
 		if (!atomic_compare_exchange_strong(&sys->nsearching, &zero, 1))
 			return;
-		if (atomic_compare_exchange_strong(&w->park, &sleeping, PARK_NOTIFIED)) {
+		if (atomic_compare_exchange_strong(&w->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
 			actor__futex_wake(&w->park, 1);
 			return;
 		}
@@ -149,16 +149,16 @@ static enum sleep_result sleep_on(struct actor__worker *w, unsigned timeout_us)
 	struct actor_system *sys = w->sys;
 	uint32_t was;
 
-	atomic_store_explicit(&w->park, PARK_SLEEPING, memory_order_seq_cst);
+	atomic_store_explicit(&w->park, ACTOR__PARK_SLEEPING, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (work_visible(sys) || atomic_load_explicit(&sys->stopping, memory_order_relaxed)) {
-		was = atomic_exchange_explicit(&w->park, PARK_RUNNING, memory_order_acquire);
-		return was == PARK_NOTIFIED ? WOKEN : WORK_SEEN;
+		was = atomic_exchange_explicit(&w->park, ACTOR__PARK_RUNNING, memory_order_acquire);
+		return was == ACTOR__PARK_NOTIFIED ? WOKEN : WORK_SEEN;
 	}
 	ACTOR__STAT_INC(w, parks);
-	actor__futex_wait(&w->park, PARK_SLEEPING, timeout_us);
-	was = atomic_exchange_explicit(&w->park, PARK_RUNNING, memory_order_acquire);
-	if (was != PARK_NOTIFIED)
+	actor__futex_wait(&w->park, ACTOR__PARK_SLEEPING, timeout_us);
+	was = atomic_exchange_explicit(&w->park, ACTOR__PARK_RUNNING, memory_order_acquire);
+	if (was != ACTOR__PARK_NOTIFIED)
 		return SLEPT;
 	ACTOR__STAT_INC(w, wakeups);
 	return WOKEN;
@@ -482,7 +482,7 @@ int actor__workers_start(struct actor_system *sys)
 		if (w->seen_turns == NULL)
 			return -ENOMEM;
 		w->cpu = sys->cfg.pin_workers ? cpu_for(i) : -1;
-		atomic_init(&w->park, PARK_RUNNING);
+		atomic_init(&w->park, ACTOR__PARK_RUNNING);
 		w->pool = actor__pool_create();
 		w->dq_ready = actor__deque_init(&w->dq, 256) == 0;
 		if (w->pool == NULL || !w->dq_ready)
@@ -502,12 +502,12 @@ void actor__workers_stop(struct actor_system *sys)
 	if (sys->workers == NULL)
 		return;
 	for (unsigned i = 0; i < sys->nworkers; i++) {
-		uint32_t sleeping = PARK_SLEEPING;
+		uint32_t sleeping = ACTOR__PARK_SLEEPING;
 
 		/* Not NOTIFIED: that would tell the worker it was counted as
 		 * searching. One that is not asleep sees stopping before it
 		 * sleeps (the same store; load pair as notify's). */
-		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, PARK_RUNNING))
+		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, ACTOR__PARK_RUNNING))
 			actor__futex_wake(&sys->workers[i].park, 1);
 	}
 	for (unsigned i = 0; i < atomic_load(&sys->nstarted); i++)

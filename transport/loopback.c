@@ -23,6 +23,7 @@
 #include <actor/node.h>
 
 #include "transport/transport.h"
+#include "util/time.h"
 
 enum ev_kind { EV_ACCEPTED, EV_CONNECTED, EV_FRAME, EV_CLOSED, EV_WRITABLE };
 
@@ -49,7 +50,7 @@ struct lb_transport {
 	struct actor_loopback *hub;
 	struct lb_transport *all_next;
 	pthread_t thread;
-	pthread_cond_t cond;		/* with the hub's lock */
+	pthread_cond_t cond;		/* with the hub's lock, on CLOCK_MONOTONIC */
 	struct lb_event *head, *tail;
 	bool woken, stopping, dead;
 	char host[64];
@@ -340,20 +341,14 @@ static void *lb_thread(void *arg)
 	struct actor_loopback *hub = t->hub;
 	const struct actor__transport_cb *cb = &t->base.cb;
 	uint64_t tick = t->base.cfg.tick_ns;
-	struct timespec next;
+	uint64_t next = actor__now_ns();
 
-	clock_gettime(CLOCK_REALTIME, &next);
 	pthread_mutex_lock(&hub->lock);
 	while (!t->stopping || t->head != NULL) {
-		struct timespec now;
+		uint64_t now = actor__now_ns();
 
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (now.tv_sec > next.tv_sec ||
-		    (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
-			uint64_t ns = (uint64_t)now.tv_nsec + tick;
-
-			next.tv_sec = now.tv_sec + (time_t)(ns / 1000000000u);
-			next.tv_nsec = (long)(ns % 1000000000u);
+		if (now >= next) {
+			next = now + tick;
 			pthread_mutex_unlock(&hub->lock);
 			if (!t->stopping)
 				cb->tick(cb->arg);
@@ -375,8 +370,11 @@ static void *lb_thread(void *arg)
 			pthread_mutex_lock(&hub->lock);
 			continue;
 		}
-		if (!t->stopping && !t->woken)
-			pthread_cond_timedwait(&t->cond, &hub->lock, &next);
+		if (!t->stopping && !t->woken) {
+			struct timespec until = actor__timespec_of(next);
+
+			pthread_cond_timedwait(&t->cond, &hub->lock, &until);
+		}
 	}
 	t->dead = true;
 	pthread_mutex_unlock(&hub->lock);
@@ -427,7 +425,7 @@ int actor__loopback_create(const struct actor__transport_config *cfg,
 	t->base.cb = *cb;
 	t->base.cfg = *cfg;
 	t->hub = hub;
-	pthread_cond_init(&t->cond, NULL);
+	actor__cond_init_monotonic(&t->cond);
 	err = -pthread_create(&t->thread, NULL, lb_thread, t);
 	if (err != 0) {
 		pthread_cond_destroy(&t->cond);

@@ -1,6 +1,8 @@
 /*
  * What the TCP transports share: see tcp.h.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -569,4 +571,228 @@ int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
 	snprintf(name, sizeof(name), "%s", cfg->thread_name ? cfg->thread_name : "actor-io");
 	pthread_setname_np(*th, name);
 	return 0;
+}
+
+/* --- the connection core ----------------------------------------------- */
+
+void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *ops,
+			       const struct actor__tcp_backend *backend,
+			       const struct actor__transport_config *cfg,
+			       const struct actor__transport_cb *cb, int *err)
+{
+	struct actor__tcp_transport *t = calloc(1, size);
+
+	if (t == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->base.ops = ops;
+	t->base.cb = *cb;
+	t->base.cfg = *cfg;
+	actor__tcp_config(&t->base.cfg, &t->base.cb);
+	t->backend = backend;
+	actor__list_init(&t->conns);
+	if ((*err = actor__tcp_wake_init(&t->wake)) < 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void actor__tcp_transport_free(struct actor__tcp_transport *t)
+{
+	actor__tcp_wake_fini(&t->wake);
+	free(t);
+}
+
+void actor__tcp_transport_join(struct actor__tcp_transport *t)
+{
+	atomic_store_explicit(&t->stop, true, memory_order_release);
+	actor__tcp_wake_kick(&t->wake);
+	pthread_join(t->thread, NULL);
+}
+
+void actor__tcp_transport_destroy(struct actor__tcp_transport *t)
+{
+	actor__tls_ctx_destroy(t->base.cfg.tls);
+	actor__tcp_transport_free(t);
+}
+
+struct actor__tcp_conn *actor__tcp_conn_new(struct actor__tcp_transport *t, size_t size, int fd,
+					    bool server)
+{
+	struct actor__tcp_conn *c = calloc(1, size);
+
+	if (c == NULL)
+		return NULL;
+	c->base.t = &t->base;
+	c->fd = fd;
+	if (actor__tcp_tls_begin(c, t->base.cfg.tls, server) < 0) {
+		free(c);
+		return NULL;
+	}
+	actor__list_push(&t->conns, &c->node);
+	return c;
+}
+
+int actor__tcp_dial(struct actor__tcp_transport *t, size_t size, const char *host, uint16_t port,
+		    void *data, struct sockaddr_storage *ss, socklen_t *len,
+		    struct actor__tcp_conn **out)
+{
+	struct actor__tcp_conn *c;
+	int fd, err;
+
+	if ((err = actor__tcp_addr(host, port, ss, len)) < 0)
+		return err;
+	if ((fd = actor__tcp_socket(ss->ss_family)) < 0)
+		return fd;
+	if ((c = actor__tcp_conn_new(t, size, fd, false)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->base.data = data;
+	c->connecting = true;
+	*out = c;
+	return 0;
+}
+
+void actor__tcp_conn_drop(struct actor__tcp_conn *c)
+{
+	actor__list_del(&c->node);
+	close(c->fd);
+	actor__tcp_conn_fini(c);
+	free(c);
+}
+
+void actor__tcp_conn_end(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
+{
+	struct actor__transport *b = &t->base;
+
+	if (c->in_flush) {
+		for (struct actor__tcp_conn **p = &t->flush; *p != NULL; p = &(*p)->flush_next) {
+			if (*p == c) {
+				*p = c->flush_next;
+				break;
+			}
+		}
+	}
+	actor__list_del(&c->node);
+	close(c->fd);
+	actor__tcp_conn_fini(c);
+	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->reason);
+	free(c);
+}
+
+void actor__tcp_dead(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
+{
+	if (c->in_dead)
+		return;
+	c->in_dead = true;
+	c->dead_next = t->dead;
+	t->dead = c;
+}
+
+void actor__tcp_flush_later(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
+{
+	if (c->in_flush || c->writing || c->connecting || actor__tcp_handshaking(c))
+		return;
+	c->in_flush = true;
+	c->flush_next = t->flush;
+	t->flush = c;
+}
+
+void actor__tcp_settle(struct actor__tcp_transport *t)
+{
+	struct actor__tcp_conn *c;
+
+	while (t->flush != NULL || t->dead != NULL) {
+		while ((c = t->flush) != NULL) {
+			t->flush = c->flush_next;
+			c->in_flush = false;
+			if (!c->closing && !c->writing && actor__tcp_out_pending(c))
+				t->backend->write(t, c);
+		}
+		while ((c = t->dead) != NULL) {
+			t->dead = c->dead_next;
+			c->in_dead = false;
+			t->backend->end(t, c);
+		}
+	}
+}
+
+void actor__tcp_close_all(struct actor__tcp_transport *t, int reason)
+{
+	struct actor__list *n, *tmp;
+
+	actor__list_each(n, tmp, &t->conns)
+		actor__tcp_close((struct actor__conn *)actor__list_entry(n, struct actor__tcp_conn, node),
+				 reason);
+}
+
+void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_t n)
+{
+	struct actor__tcp_conn *c = (struct actor__tcp_conn *)conn;
+
+	if (c->closing) {
+		for (size_t i = 0; i < n; i++)
+			actor__env_free(NULL, frames[i]);
+		return;
+	}
+	actor__tcp_outq_push(c, frames, n);
+	actor__tcp_flush_later((struct actor__tcp_transport *)c->base.t, c);
+}
+
+size_t actor__tcp_queued(const struct actor__conn *conn)
+{
+	return ((const struct actor__tcp_conn *)conn)->out.queued;
+}
+
+void actor__tcp_close(struct actor__conn *conn, int reason)
+{
+	struct actor__tcp_conn *c = (struct actor__tcp_conn *)conn;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->reason = reason;
+	actor__tcp_dead((struct actor__tcp_transport *)c->base.t, c);
+}
+
+void actor__tcp_wake_op(struct actor__transport *t)
+{
+	actor__tcp_wake(&((struct actor__tcp_transport *)t)->wake);
+}
+
+int actor__tcp_listener_open(const char *host, uint16_t port, uint16_t *bound,
+			     struct actor__tcp_listener **out)
+{
+	struct actor__tcp_listener *l = malloc(sizeof(*l));
+	int err;
+
+	if (l == NULL)
+		return -ENOMEM;
+	if ((l->fd = actor__tcp_listen(host, port, bound)) < 0) {
+		err = l->fd;
+		free(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+void actor__tcp_listener_push(_Atomic(struct actor__tcp_listener *) *stack,
+			      struct actor__tcp_listener *l)
+{
+	l->next = atomic_load(stack);
+	while (!atomic_compare_exchange_weak(stack, &l->next, l))
+		;
+}
+
+void actor__tcp_listeners_free(struct actor__tcp_listener *l)
+{
+	for (struct actor__tcp_listener *next; l != NULL; l = next) {
+		next = l->next;
+		close(l->fd);
+		free(l);
+	}
 }

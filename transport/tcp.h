@@ -1,11 +1,17 @@
 /*
  * What the two TCP transports (tcp_epoll.c, tcp_uring.c) share: addresses
  * and sockets, the inbound frame reassembler, the outbound frame queue, TLS
- * (tls.h) between them and the socket, the wake-up protocol and the
- * configuration defaults.
+ * (tls.h) between them and the socket, the wake-up protocol, the
+ * configuration defaults, and the connection core: the transport and
+ * connection structures, connection creation and the connection list,
+ * listeners, the send/queued/close/wake operations, the flush list of
+ * connections with frames to write and the dead list of closed ones, and
+ * creation and destruction of the transport. A backend keeps only what
+ * differs: readiness (epoll) against completion (io_uring), in two hooks
+ * (struct actor__tcp_backend) and its own loop.
  *
- * Everything here except actor__tcp_wake() and the socket helpers runs on
- * the I/O thread only.
+ * Everything here except actor__tcp_wake(), actor__tcp_wake_op(), the
+ * listener stack and the socket helpers runs on the I/O thread only.
  *
  * Ends of a connection that transport.h leaves open: an orderly EOF from
  * the peer at a frame boundary closes with reason 0, an EOF inside a frame
@@ -25,6 +31,7 @@
 
 #include "transport/tls.h"
 #include "transport/transport.h"
+#include "util/list.h"
 
 /* Frames per sendmsg (IOV_MAX is 1024). With 24-byte frames over
  * loopback, 64 gave 1.6 M frames/s, 256 gave 2.6 M and 1024 2.8 M; 256
@@ -73,13 +80,19 @@ struct actor__tcp_outq {
 struct actor__tcp_conn {
 	struct actor__conn_base base;	/* first: transport.h's accessors */
 	int fd;
+	bool connecting;		/* connect() under way, connected() not called yet */
 	bool closing;			/* close() was called: no more callbacks but closed() */
+	bool writing;			/* a write waits: epoll's EAGAIN until EPOLLOUT,
+					 * io_uring's SENDMSG in flight */
+	bool in_flush, in_dead;		/* on the transport's flush or dead list */
 	int reason;
 	bool writable_due;		/* TLS: writable() owed once the ciphertext is out */
 	struct actor__tcp_rbuf in;
 	struct actor__tcp_outq out;
 	/* NULL: plain TCP, or TLS with both directions in the kernel. */
 	struct actor__tls *tls;
+	struct actor__list node;	/* the transport's conns */
+	struct actor__tcp_conn *flush_next, *dead_next;
 };
 
 /*
@@ -163,5 +176,112 @@ bool actor__tcp_wake_take(struct actor__tcp_wake *w);
 /* Starts the I/O thread named cfg->thread_name or "actor-io". */
 int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
 		      void *(*fn)(void *), void *arg);
+
+/*
+ * The connection core.
+ *
+ * Life cycle of a connection: made by actor__tcp_conn_new() (accepted) or
+ * actor__tcp_dial() (connecting) and put on t->conns; close() (from the
+ * user, the backend or actor__tcp_close_all()) marks it closing and puts it
+ * on the dead list; actor__tcp_settle() hands it to the backend's end(),
+ * which calls actor__tcp_conn_end() once no event or request can name it
+ * (epoll: at once; io_uring: when its last request has completed, else it
+ * cancels them and the backend puts it back on the dead list with
+ * actor__tcp_dead()). conn_end() calls closed() and frees it.
+ */
+struct actor__tcp_transport;
+
+struct actor__tcp_backend {
+	/* c has frames to write, is not closing and no write waits: write
+	 * (epoll: sendmsg until EAGAIN) or start one (io_uring). */
+	void (*write)(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+	/* c is closing: end it with actor__tcp_conn_end() now or later. */
+	void (*end)(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+};
+
+/* The start of both backends' transports. */
+struct actor__tcp_transport {
+	struct actor__transport base;	/* first: transport.h's */
+	const struct actor__tcp_backend *backend;
+	struct actor__tcp_wake wake;
+	atomic_bool stop;		/* destroy() was called */
+	pthread_t thread;
+	/* I/O thread only. */
+	struct actor__list conns;	/* every connection, newest first */
+	struct actor__tcp_conn *flush;	/* send() marked these: write them */
+	struct actor__tcp_conn *dead;	/* close() marked these: end them */
+};
+
+/*
+ * A transport of size bytes (a backend's structure that starts with struct
+ * actor__tcp_transport), zeroed, with the configuration and callbacks
+ * completed (actor__tcp_config) and the wake-up eventfd: the preamble of a
+ * backend's create(). NULL and *err (-ENOMEM, or the eventfd's error).
+ */
+void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *ops,
+			       const struct actor__tcp_backend *backend,
+			       const struct actor__transport_config *cfg,
+			       const struct actor__transport_cb *cb, int *err);
+/* Frees what actor__tcp_transport_new() made, when create() fails: the
+ * TLS context stays the caller's then. */
+void actor__tcp_transport_free(struct actor__tcp_transport *t);
+/* destroy(): tells the I/O thread to stop and waits for it. */
+void actor__tcp_transport_join(struct actor__tcp_transport *t);
+/* destroy(), after the backend's own: the TLS context, the eventfd, t. */
+void actor__tcp_transport_destroy(struct actor__tcp_transport *t);
+
+static inline bool actor__tcp_stopped(struct actor__tcp_transport *t)
+{
+	return atomic_load_explicit(&t->stop, memory_order_acquire);
+}
+
+/* A connection of size bytes (a backend's structure that starts with
+ * struct actor__tcp_conn) on fd, its TLS handshake begun as the server or
+ * the client, on t->conns. NULL when out of memory (fd stays open). */
+struct actor__tcp_conn *actor__tcp_conn_new(struct actor__tcp_transport *t, size_t size, int fd,
+					    bool server);
+/* connect()'s preamble: the address, a socket and a connection (of size
+ * bytes, connecting, base.data = data). 0 or -errno, with nothing left. */
+int actor__tcp_dial(struct actor__tcp_transport *t, size_t size, const char *host, uint16_t port,
+		    void *data, struct sockaddr_storage *ss, socklen_t *len,
+		    struct actor__tcp_conn **out);
+/* Takes back a connection that was never announced (no closed()): off the
+ * list, its state freed, its socket closed. */
+void actor__tcp_conn_drop(struct actor__tcp_conn *c);
+/* Ends a closing connection: off every list, its socket closed, its state
+ * freed, closed() called, freed. */
+void actor__tcp_conn_end(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+
+/* The dead list, for a closing connection (once). */
+void actor__tcp_dead(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+/* The flush list, unless c is on it, connecting, handshaking or waiting
+ * for a write to finish. */
+void actor__tcp_flush_later(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+/* Writes what the flush list names, then ends what the dead list does,
+ * until both are empty (closed() may mark more of either). */
+void actor__tcp_settle(struct actor__tcp_transport *t);
+/* close() on every connection. */
+void actor__tcp_close_all(struct actor__tcp_transport *t, int reason);
+
+/* struct actor__transport_ops' send, queued, close and wake. */
+void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_t n);
+size_t actor__tcp_queued(const struct actor__conn *conn);
+void actor__tcp_close(struct actor__conn *conn, int reason);
+void actor__tcp_wake_op(struct actor__transport *t);
+
+/* Listeners: a socket from listen(), on a lock-free stack that listen()
+ * pushes from any thread. */
+struct actor__tcp_listener {
+	int fd;
+	struct actor__tcp_listener *next;
+};
+
+/* A listening socket (actor__tcp_listen) in a new listener: 0 or -errno. */
+int actor__tcp_listener_open(const char *host, uint16_t port, uint16_t *bound,
+			     struct actor__tcp_listener **out);
+void actor__tcp_listener_push(_Atomic(struct actor__tcp_listener *) *stack,
+			      struct actor__tcp_listener *l);
+/* Closes and frees every listener of a list. */
+void actor__tcp_listeners_free(struct actor__tcp_listener *l);
 
 #endif /* ACTOR_TRANSPORT_TCP_H */

@@ -19,9 +19,16 @@
  * woken(), write every connection that send() marked (so that all the
  * frames queued during one iteration go out in as few sendmsg() calls as
  * possible), and finally end the connections that close() marked, calling
- * closed(). Connections are freed only there, after the events that could
- * name them have been handled.
+ * closed() (tcp.c:actor__tcp_settle). Connections are freed only there,
+ * after the events that could name them have been handled.
+ *
+ * The connections, their list, send(), queued(), close() and the flush and
+ * dead lists are tcp.c's (the connection core, tcp.h); this file has what
+ * readiness needs: the epoll set, reads until EAGAIN, writes until EAGAIN
+ * and the `again` list.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +37,7 @@
 #include <unistd.h>
 
 #include "transport/tcp.h"
+#include "util/time.h"
 
 #define READ_BUDGET 16
 #define MAX_EVENTS 64
@@ -37,43 +45,25 @@
 /* What an epoll event's u64 names: a pointer with the kind in its low bits. */
 enum { EV_CONN, EV_LISTENER, EV_WAKE, EV_TICK, EV_MASK = 3 };
 
+/* tcp.writing: sendmsg said EAGAIN, wait for EPOLLOUT. */
 struct ep_conn {
 	struct actor__tcp_conn tcp;
-	struct ep_conn *prev, *next;	/* every connection */
-	struct ep_conn *flush_next;	/* on the flush list */
 	struct ep_conn *again_next;	/* on the again list */
-	struct ep_conn *dead_next;	/* on the dead list */
-	bool connecting;
-	bool blocked;			/* sendmsg said EAGAIN: wait for EPOLLOUT */
-	bool in_flush, in_again;
-};
-
-struct ep_listener {
-	int fd;
-	struct ep_listener *next;
+	bool in_again;
 };
 
 struct ep_transport {
-	struct actor__transport base;
+	struct actor__tcp_transport tcp;
 	int epfd, tfd;
-	struct actor__tcp_wake wake;
-	atomic_bool stop;
-	pthread_t thread;
 	/* Pushed by listen() from any thread; closed by destroy(). */
-	_Atomic(struct ep_listener *) listeners;
+	_Atomic(struct actor__tcp_listener *) listeners;
 	/* I/O thread only. */
-	struct ep_conn *conns;
-	struct ep_conn *flush, *again, *dead;
+	struct ep_conn *again;
 };
 
 static inline struct ep_transport *ep_of(struct actor__transport *t)
 {
 	return (struct ep_transport *)t;
-}
-
-static inline struct ep_conn *conn_of(struct actor__conn *c)
-{
-	return (struct ep_conn *)c;
 }
 
 static int ep_add(struct ep_transport *t, int fd, uint32_t events, void *ptr, int kind)
@@ -83,138 +73,64 @@ static int ep_add(struct ep_transport *t, int fd, uint32_t events, void *ptr, in
 	return epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-static void ep_close(struct actor__conn *conn, int reason)
+static void ep_close(void *c, int reason)
 {
-	struct ep_conn *c = conn_of(conn);
-	struct ep_transport *t = ep_of(c->tcp.base.t);
-
-	if (c->tcp.closing)
-		return;
-	c->tcp.closing = true;
-	c->tcp.reason = reason;
-	c->dead_next = t->dead;
-	t->dead = c;
+	actor__tcp_close(c, reason);
 }
 
-static void unlink_from(struct ep_conn **list, struct ep_conn *c, size_t next_off)
+/* The end of a connection marked by close(): at once, since no event can
+ * name it after this iteration's. */
+static void ep_end(struct actor__tcp_transport *tt, struct actor__tcp_conn *tc)
 {
-	for (struct ep_conn **p = list; *p != NULL;
-	     p = (struct ep_conn **)((char *)*p + next_off)) {
-		if (*p == c) {
-			*p = *(struct ep_conn **)((char *)c + next_off);
-			return;
+	struct ep_transport *t = (struct ep_transport *)tt;
+	struct ep_conn *c = (struct ep_conn *)tc;
+
+	if (c->in_again) {
+		for (struct ep_conn **p = &t->again; *p != NULL; p = &(*p)->again_next) {
+			if (*p == c) {
+				*p = c->again_next;
+				break;
+			}
 		}
 	}
+	actor__tcp_conn_end(tt, tc);
 }
 
-static void ep_conn_unlink(struct ep_transport *t, struct ep_conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		t->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-}
-
-/* The end of a connection marked by ep_close(). */
-static void ep_finish(struct ep_transport *t, struct ep_conn *c)
-{
-	struct actor__transport *b = &t->base;
-
-	if (c->in_flush)
-		unlink_from(&t->flush, c, offsetof(struct ep_conn, flush_next));
-	if (c->in_again)
-		unlink_from(&t->again, c, offsetof(struct ep_conn, again_next));
-	ep_conn_unlink(t, c);
-	close(c->tcp.fd);
-	actor__tcp_conn_fini(&c->tcp);
-	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->tcp.reason);
-	free(c);
-}
-
-static struct ep_conn *ep_conn_new(struct ep_transport *t, int fd, bool server)
-{
-	struct ep_conn *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return NULL;
-	c->tcp.base.t = &t->base;
-	c->tcp.fd = fd;
-	if (actor__tcp_tls_begin(&c->tcp, t->base.cfg.tls, server) < 0) {
-		free(c);
-		return NULL;
-	}
-	c->next = t->conns;
-	if (t->conns != NULL)
-		t->conns->prev = c;
-	t->conns = c;
-	return c;
-}
-
-static void ep_write(struct ep_transport *t, struct ep_conn *c)
+/* Writes until EAGAIN (then c->writing: EPOLLOUT resumes it). */
+static void ep_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
 {
 	struct actor__transport *b = &t->base;
 	struct iovec iov[ACTOR__TCP_IOV];
 
-	while (actor__tcp_out_pending(&c->tcp) && !c->tcp.closing) {
+	while (actor__tcp_out_pending(c) && !c->closing) {
 		struct msghdr m = { .msg_iov = iov };
-		int n = actor__tcp_out_iov(&c->tcp, iov, ACTOR__TCP_IOV);
+		int n = actor__tcp_out_iov(c, iov, ACTOR__TCP_IOV);
 		ssize_t r;
 
 		if (n < 0) {
-			ep_close((struct actor__conn *)c, n);
+			ep_close(c, n);
 			return;
 		}
 		m.msg_iovlen = (size_t)n;
-		r = sendmsg(c->tcp.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		r = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				c->blocked = true;
+				c->writing = true;
 			else
-				ep_close((struct actor__conn *)c, -errno);
+				ep_close(c, -errno);
 			return;
 		}
-		if (actor__tcp_out_sent(&c->tcp, (size_t)r))
+		if (actor__tcp_out_sent(c, (size_t)r))
 			b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 	}
-}
-
-static void ep_flush_later(struct ep_transport *t, struct ep_conn *c)
-{
-	if (c->in_flush || c->connecting || c->blocked || actor__tcp_handshaking(&c->tcp))
-		return;
-	c->in_flush = true;
-	c->flush_next = t->flush;
-	t->flush = c;
-}
-
-static void ep_send(struct actor__conn *conn, struct actor__env **frames, size_t n)
-{
-	struct ep_conn *c = conn_of(conn);
-
-	if (c->tcp.closing) {
-		for (size_t i = 0; i < n; i++)
-			actor__env_free(NULL, frames[i]);
-		return;
-	}
-	actor__tcp_outq_push(&c->tcp, frames, n);
-	ep_flush_later(ep_of(c->tcp.base.t), c);
-}
-
-static size_t ep_queued(const struct actor__conn *c)
-{
-	return ((const struct ep_conn *)c)->tcp.out.queued;
 }
 
 /* hup: the peer hung up or failed, so read to the end rather than stop at
  * a short read (no further edge would come for the EOF). */
 static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup)
 {
-	struct actor__conn *conn = (struct actor__conn *)c;
-
 	for (int i = 0; i < READ_BUDGET; i++) {
 		unsigned char *p;
 		size_t len;
@@ -222,22 +138,22 @@ static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup)
 		int err;
 
 		if ((err = actor__tcp_rspace(&c->tcp, &p, &len)) < 0) {
-			ep_close(conn, err);
+			ep_close(c, err);
 			return;
 		}
 		r = recv(c->tcp.fd, p, len, MSG_DONTWAIT);
 		if (r > 0) {
 			if ((err = actor__tcp_received(&c->tcp, (size_t)r)) < 0)
-				ep_close(conn, err);
+				ep_close(c, err);
 			/* Short: drained, and new input makes a new edge. */
 			if (c->tcp.closing || ((size_t)r < len && !hup))
 				return;
 		} else if (r == 0) {
-			ep_close(conn, actor__tcp_eof(&c->tcp));
+			ep_close(c, actor__tcp_eof(&c->tcp));
 			return;
 		} else if (errno != EINTR) {
 			if (errno != EAGAIN)
-				ep_close(conn, -errno);
+				ep_close(c, -errno);
 			return;
 		}
 	}
@@ -255,22 +171,22 @@ static void ep_handshake(struct ep_transport *t, struct ep_conn *c, bool hup)
 	int want, r = actor__tcp_tls_step(&c->tcp, &want);
 
 	if (r < 0) {
-		ep_close((struct actor__conn *)c, r);
+		ep_close(c, r);
 	} else if (r == 1) {
 		ep_read(t, c, hup);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
-			ep_flush_later(t, c);
+			actor__tcp_flush_later(&t->tcp, &c->tcp);
 	}
 }
 
 static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev)
 {
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 	bool hup = ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 
 	if (c->tcp.closing)
 		return;
-	if (c->connecting) {
+	if (c->tcp.connecting) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
@@ -279,15 +195,15 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 		if (getsockopt(c->tcp.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err != 0) {
-			ep_close((struct actor__conn *)c, -err);
+			ep_close(c, -err);
 			return;
 		}
-		c->connecting = false;
+		c->tcp.connecting = false;
 		b->cb.connected(b->cb.arg, (struct actor__conn *)c);
 		if (c->tcp.closing)
 			return;
 		if (c->tcp.out.head != NULL)
-			ep_flush_later(t, c);
+			actor__tcp_flush_later(&t->tcp, &c->tcp);
 	}
 	if (actor__tcp_handshaking(&c->tcp)) {
 		ep_handshake(t, c, hup);
@@ -295,15 +211,15 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep_read(t, c, hup);
-	if ((ev & EPOLLOUT) && c->blocked && !c->tcp.closing) {
-		c->blocked = false;
-		ep_write(t, c);
+	if ((ev & EPOLLOUT) && c->tcp.writing && !c->tcp.closing) {
+		c->tcp.writing = false;
+		ep_write(&t->tcp, &c->tcp);
 	}
 }
 
-static void ep_accept(struct ep_transport *t, struct ep_listener *l)
+static void ep_accept(struct ep_transport *t, struct actor__tcp_listener *l)
 {
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 
 	for (;;) {
 		struct ep_conn *c;
@@ -317,16 +233,14 @@ static void ep_accept(struct ep_transport *t, struct ep_listener *l)
 			return;
 		}
 		actor__tcp_nodelay(fd);
-		c = ep_conn_new(t, fd, true);
+		c = (struct ep_conn *)actor__tcp_conn_new(&t->tcp, sizeof(*c), fd, true);
 		if (c == NULL) {
 			close(fd);
 			continue;
 		}
 		if (ep_add(t, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c, EV_CONN) < 0) {
 			/* Not announced yet, so no closed() either. */
-			ep_conn_unlink(t, c);
-			free(c);
-			close(fd);
+			actor__tcp_conn_drop(&c->tcp);
 			continue;
 		}
 		b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
@@ -339,25 +253,17 @@ static int ep_listen(struct actor__transport *b, const char *host, uint16_t port
 		     uint16_t *bound)
 {
 	struct ep_transport *t = ep_of(b);
-	struct ep_listener *l = malloc(sizeof(*l));
+	struct actor__tcp_listener *l;
 	int err;
 
-	if (l == NULL)
-		return -ENOMEM;
-	l->fd = actor__tcp_listen(host, port, bound);
-	if (l->fd < 0) {
-		err = l->fd;
-		free(l);
+	if ((err = actor__tcp_listener_open(host, port, bound, &l)) < 0)
 		return err;
-	}
 	if ((err = ep_add(t, l->fd, EPOLLIN | EPOLLET, l, EV_LISTENER)) < 0) {
 		close(l->fd);
 		free(l);
 		return err;
 	}
-	l->next = atomic_load(&t->listeners);
-	while (!atomic_compare_exchange_weak(&t->listeners, &l->next, l))
-		;
+	actor__tcp_listener_push(&t->listeners, l);
 	return 0;
 }
 
@@ -365,55 +271,22 @@ static int ep_connect(struct actor__transport *b, const char *host, uint16_t por
 		      struct actor__conn **out)
 {
 	struct ep_transport *t = ep_of(b);
+	struct actor__tcp_conn *c;
 	struct sockaddr_storage ss;
-	struct ep_conn *c;
 	socklen_t len;
-	int fd, err;
+	int err;
 
-	if ((err = actor__tcp_addr(host, port, &ss, &len)) < 0)
+	if ((err = actor__tcp_dial(&t->tcp, sizeof(struct ep_conn), host, port, data, &ss, &len,
+				   &c)) < 0)
 		return err;
-	if ((fd = actor__tcp_socket(ss.ss_family)) < 0)
-		return fd;
-	c = ep_conn_new(t, fd, false);
-	if (c == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	c->tcp.base.data = data;
-	c->connecting = true;
 	*out = (struct actor__conn *)c;
 	/* Any failure from here on is the connection's: it ends in closed(). */
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
-		ep_close(*out, -errno);
-	else if ((err = ep_add(t, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c, EV_CONN)) < 0)
-		ep_close(*out, err);
+	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		actor__tcp_close(*out, -errno);
+	else if ((err = ep_add(t, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c,
+			       EV_CONN)) < 0)
+		actor__tcp_close(*out, err);
 	return 0;
-}
-
-static void ep_wake(struct actor__transport *b)
-{
-	actor__tcp_wake(&ep_of(b)->wake);
-}
-
-/* Everything marked during one iteration: writes, then ends. */
-static void ep_settle(struct ep_transport *t)
-{
-	while (t->flush != NULL || t->dead != NULL) {
-		while (t->flush != NULL) {
-			struct ep_conn *c = t->flush;
-
-			t->flush = c->flush_next;
-			c->in_flush = false;
-			if (!c->tcp.closing && !c->blocked)
-				ep_write(t, c);
-		}
-		while (t->dead != NULL) {
-			struct ep_conn *c = t->dead;
-
-			t->dead = c->dead_next;
-			ep_finish(t, c);
-		}
-	}
 }
 
 static void ep_event(struct ep_transport *t, struct epoll_event *ev)
@@ -429,11 +302,11 @@ static void ep_event(struct ep_transport *t, struct epoll_event *ev)
 		ep_accept(t, p);
 		break;
 	case EV_WAKE:
-		(void)!read(t->wake.fd, &n, sizeof(n));
+		(void)!read(t->tcp.wake.fd, &n, sizeof(n));
 		break;
 	case EV_TICK:
 		if (read(t->tfd, &n, sizeof(n)) > 0)
-			t->base.cb.tick(t->base.cb.arg);
+			t->tcp.base.cb.tick(t->tcp.base.cb.arg);
 		break;
 	}
 }
@@ -441,16 +314,16 @@ static void ep_event(struct ep_transport *t, struct epoll_event *ev)
 static void *ep_run(void *arg)
 {
 	struct ep_transport *t = arg;
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 	struct epoll_event ev[MAX_EVENTS];
 	struct ep_conn *c, *next;
 
-	while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
-		bool sleep = t->again == NULL && actor__tcp_wake_sleep(&t->wake);
+	while (!actor__tcp_stopped(&t->tcp)) {
+		bool sleep = t->again == NULL && actor__tcp_wake_sleep(&t->tcp.wake);
 		int n = epoll_wait(t->epfd, ev, MAX_EVENTS, sleep ? -1 : 0);
 
 		if (sleep)
-			actor__tcp_wake_awake(&t->wake);
+			actor__tcp_wake_awake(&t->tcp.wake);
 		for (int i = 0; i < n; i++)
 			ep_event(t, &ev[i]);
 		/* Detached first: a connection may go back on it. */
@@ -462,15 +335,14 @@ static void *ep_run(void *arg)
 			if (!c->tcp.closing)
 				ep_read(t, c, true);
 		}
-		if (actor__tcp_wake_take(&t->wake))
+		if (actor__tcp_wake_take(&t->tcp.wake))
 			b->cb.woken(b->cb.arg);
-		ep_settle(t);
+		actor__tcp_settle(&t->tcp);
 	}
 	/* destroy(): end what is left; closed() may still make new ones. */
-	while (t->conns != NULL) {
-		for (c = t->conns; c != NULL; c = c->next)
-			ep_close((struct actor__conn *)c, -ECANCELED);
-		ep_settle(t);
+	while (!actor__list_empty(&t->tcp.conns)) {
+		actor__tcp_close_all(&t->tcp, -ECANCELED);
+		actor__tcp_settle(&t->tcp);
 	}
 	return NULL;
 }
@@ -478,77 +350,63 @@ static void *ep_run(void *arg)
 static void ep_destroy(struct actor__transport *b)
 {
 	struct ep_transport *t = ep_of(b);
-	struct ep_listener *l, *next;
 
-	atomic_store_explicit(&t->stop, true, memory_order_release);
-	actor__tcp_wake_kick(&t->wake);
-	pthread_join(t->thread, NULL);
-	for (l = atomic_load(&t->listeners); l != NULL; l = next) {
-		next = l->next;
-		close(l->fd);
-		free(l);
-	}
+	actor__tcp_transport_join(&t->tcp);
+	actor__tcp_listeners_free(atomic_load(&t->listeners));
 	close(t->tfd);
 	close(t->epfd);
-	actor__tcp_wake_fini(&t->wake);
-	actor__tls_ctx_destroy(t->base.cfg.tls);
-	free(t);
+	actor__tcp_transport_destroy(&t->tcp);
 }
 
 static const struct actor__transport_ops ep_ops = {
 	.name = "epoll",
 	.listen = ep_listen,
 	.connect = ep_connect,
-	.send = ep_send,
-	.queued = ep_queued,
-	.close = ep_close,
-	.wake = ep_wake,
+	.send = actor__tcp_send,
+	.queued = actor__tcp_queued,
+	.close = actor__tcp_close,
+	.wake = actor__tcp_wake_op,
 	.destroy = ep_destroy,
+};
+
+static const struct actor__tcp_backend ep_backend = {
+	.write = ep_write,
+	.end = ep_end,
 };
 
 int actor__epoll_create(const struct actor__transport_config *cfg,
 			const struct actor__transport_cb *cb, struct actor__transport **out)
 {
-	struct ep_transport *t = calloc(1, sizeof(*t));
-	struct itimerspec its;
 	int err;
+	struct ep_transport *t = actor__tcp_transport_new(sizeof(*t), &ep_ops, &ep_backend, cfg,
+							  cb, &err);
+	struct itimerspec its;
 
 	if (t == NULL)
-		return -ENOMEM;
-	t->base.ops = &ep_ops;
-	t->base.cb = *cb;
-	t->base.cfg = *cfg;
-	actor__tcp_config(&t->base.cfg, &t->base.cb);
-	t->epfd = t->tfd = -1;
-	if ((err = actor__tcp_wake_init(&t->wake)) < 0) {
-		free(t);
 		return err;
-	}
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (t->epfd < 0 || t->tfd < 0) {
 		err = -errno;
 		goto fail;
 	}
-	its.it_interval.tv_sec = (time_t)(t->base.cfg.tick_ns / 1000000000);
-	its.it_interval.tv_nsec = (long)(t->base.cfg.tick_ns % 1000000000);
+	its.it_interval = actor__timespec_of(t->tcp.base.cfg.tick_ns);
 	its.it_value = its.it_interval;
 	if (timerfd_settime(t->tfd, 0, &its, NULL) < 0) {
 		err = -errno;
 		goto fail;
 	}
-	if ((err = ep_add(t, t->wake.fd, EPOLLIN, NULL, EV_WAKE)) < 0 ||
+	if ((err = ep_add(t, t->tcp.wake.fd, EPOLLIN, NULL, EV_WAKE)) < 0 ||
 	    (err = ep_add(t, t->tfd, EPOLLIN, NULL, EV_TICK)) < 0 ||
-	    (err = actor__tcp_thread(&t->thread, &t->base.cfg, ep_run, t)) < 0)
+	    (err = actor__tcp_thread(&t->tcp.thread, &t->tcp.base.cfg, ep_run, t)) < 0)
 		goto fail;
-	*out = &t->base;
+	*out = &t->tcp.base;
 	return 0;
 fail:
 	if (t->tfd >= 0)
 		close(t->tfd);
 	if (t->epfd >= 0)
 		close(t->epfd);
-	actor__tcp_wake_fini(&t->wake);
-	free(t);
+	actor__tcp_transport_free(&t->tcp);
 	return err;
 }

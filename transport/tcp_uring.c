@@ -23,7 +23,13 @@
  * its fd, and frees the connection once the last of its requests has
  * completed (for a multishot one: a CQE without F_MORE). So no CQE can name
  * a connection that is gone, and no kernel request outlives its buffers.
+ *
+ * The connections, their list, send(), queued(), close() and the flush and
+ * dead lists are tcp.c's (the connection core, tcp.h); this file has what
+ * completion needs: the ring, its requests and their completions.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -34,6 +40,7 @@
 #include <unistd.h>
 
 #include "transport/tcp.h"
+#include "util/time.h"
 
 /* Provided buffers: 128 x 16 KiB per transport, group 0 of its own ring.
  * They go back to the kernel as soon as a CQE is handled, so this only has
@@ -47,43 +54,31 @@
 
 enum { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CONNECT, OP_WAKE, OP_TICK, OP_POLL, OP_MASK = 7 };
 
+/* tcp.writing: the SENDMSG in flight. */
 struct ur_conn {
 	struct actor__tcp_conn tcp;
-	struct ur_conn *prev, *next;	/* every connection */
-	struct ur_conn *flush_next;	/* on the flush list */
-	struct ur_conn *dying_next;	/* on the dying list */
 	unsigned ops;			/* requests in flight naming it */
-	bool connecting, sending, cancelled;
-	bool in_flush, in_dying;
+	bool cancelled;
 	struct sockaddr_storage addr;	/* connect */
 	socklen_t addrlen;
 	struct msghdr msg;		/* the send in flight */
 	struct iovec iov[ACTOR__TCP_IOV];
 };
 
-struct ur_listener {
-	int fd;
-	struct ur_listener *next;
-};
-
 struct ur_transport {
-	struct actor__transport base;
-	struct actor__tcp_wake wake;
-	atomic_bool stop;
-	pthread_t thread;
+	struct actor__tcp_transport tcp;
 	sem_t started;
 	int start_err;
 	bool pbuf;			/* try provided buffers */
 	/* Pushed by listen(), taken by the I/O thread. */
-	_Atomic(struct ur_listener *) fresh;
+	_Atomic(struct actor__tcp_listener *) fresh;
 	/* I/O thread only. */
 	struct io_uring ring;
-	struct ur_listener *listeners;
+	struct actor__tcp_listener *listeners;
 	unsigned ops;			/* accepts, the wake read and the tick */
 	bool stopping;
 	uint64_t wake_buf;
 	struct __kernel_timespec tick_ts;
-	struct ur_conn *conns, *flush, *dying;
 	struct io_uring_buf_ring *br;	/* NULL: plain recv */
 	unsigned char *bufs;
 };
@@ -91,11 +86,6 @@ struct ur_transport {
 static inline struct ur_transport *ur_of(struct actor__transport *t)
 {
 	return (struct ur_transport *)t;
-}
-
-static inline struct ur_conn *conn_of(struct actor__conn *c)
-{
-	return (struct ur_conn *)c;
 }
 
 static struct io_uring_sqe *ur_sqe(struct ur_transport *t, void *p, int op)
@@ -108,31 +98,16 @@ static struct io_uring_sqe *ur_sqe(struct ur_transport *t, void *p, int op)
 	return sqe;
 }
 
-static void ur_dying(struct ur_transport *t, struct ur_conn *c)
+static void ur_close(struct ur_conn *c, int reason)
 {
-	if (c->in_dying)
-		return;
-	c->in_dying = true;
-	c->dying_next = t->dying;
-	t->dying = c;
+	actor__tcp_close((struct actor__conn *)c, reason);
 }
 
-static void ur_close(struct actor__conn *conn, int reason)
-{
-	struct ur_conn *c = conn_of(conn);
-
-	if (c->tcp.closing)
-		return;
-	c->tcp.closing = true;
-	c->tcp.reason = reason;
-	ur_dying(ur_of(c->tcp.base.t), c);
-}
-
-/* A request of c completed for good. */
+/* A request of c completed for good: a closing c can end now. */
 static void ur_op_done(struct ur_transport *t, struct ur_conn *c)
 {
 	if (--c->ops == 0 && c->tcp.closing)
-		ur_dying(t, c);
+		actor__tcp_dead(&t->tcp, &c->tcp);
 }
 
 static void ur_recv_arm(struct ur_transport *t, struct ur_conn *c)
@@ -149,7 +124,7 @@ static void ur_recv_arm(struct ur_transport *t, struct ur_conn *c)
 		sqe->buf_group = BGID;
 	} else {
 		if ((err = actor__tcp_rspace(&c->tcp, &p, &len)) < 0) {
-			ur_close((struct actor__conn *)c, err);
+			ur_close(c, err);
 			return;
 		}
 		sqe = ur_sqe(t, c, OP_RECV);
@@ -164,7 +139,7 @@ static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
 	struct io_uring_sqe *sqe;
 
 	if (n < 0) {
-		ur_close((struct actor__conn *)c, n);
+		ur_close(c, n);
 		return;
 	}
 	sqe = ur_sqe(t, c, OP_SEND);
@@ -172,109 +147,31 @@ static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = (size_t)n;
 	io_uring_prep_sendmsg(sqe, c->tcp.fd, &c->msg, MSG_NOSIGNAL);
-	c->sending = true;
+	c->tcp.writing = true;
 	c->ops++;
 }
 
-static void ur_flush_later(struct ur_transport *t, struct ur_conn *c)
+static void ur_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
 {
-	if (c->in_flush || c->sending || c->connecting || actor__tcp_handshaking(&c->tcp))
-		return;
-	c->in_flush = true;
-	c->flush_next = t->flush;
-	t->flush = c;
+	ur_send_arm((struct ur_transport *)t, (struct ur_conn *)c);
 }
 
-static struct ur_conn *ur_conn_new(struct ur_transport *t, int fd, bool server)
+/* The end of a closing connection, once nothing in flight names it: its
+ * requests are ended first (shutdown() ends a recv or send at once; the
+ * cancel takes whatever is still waiting), and the last completion puts it
+ * back on the dead list (ur_op_done). */
+static void ur_end(struct actor__tcp_transport *tt, struct actor__tcp_conn *tc)
 {
-	struct ur_conn *c = calloc(1, sizeof(*c));
+	struct ur_transport *t = (struct ur_transport *)tt;
+	struct ur_conn *c = (struct ur_conn *)tc;
 
-	if (c == NULL)
-		return NULL;
-	c->tcp.base.t = &t->base;
-	c->tcp.fd = fd;
-	if (actor__tcp_tls_begin(&c->tcp, t->base.cfg.tls, server) < 0) {
-		free(c);
-		return NULL;
+	if (c->ops == 0) {
+		actor__tcp_conn_end(tt, tc);
+	} else if (!c->cancelled) {
+		c->cancelled = true;
+		shutdown(c->tcp.fd, SHUT_RDWR);
+		io_uring_prep_cancel_fd(ur_sqe(t, NULL, OP_NONE), c->tcp.fd, IORING_ASYNC_CANCEL_ALL);
 	}
-	c->next = t->conns;
-	if (t->conns != NULL)
-		t->conns->prev = c;
-	t->conns = c;
-	return c;
-}
-
-/* The end of a closing connection with nothing in flight. */
-static void ur_finish(struct ur_transport *t, struct ur_conn *c)
-{
-	struct actor__transport *b = &t->base;
-
-	if (c->in_flush) {
-		for (struct ur_conn **p = &t->flush; *p != NULL; p = &(*p)->flush_next) {
-			if (*p == c) {
-				*p = c->flush_next;
-				break;
-			}
-		}
-	}
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		t->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	close(c->tcp.fd);
-	actor__tcp_conn_fini(&c->tcp);
-	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->tcp.reason);
-	free(c);
-}
-
-/* Sends for the connections send() marked, then ends for the closed ones;
- * closed() may mark more of either. */
-static void ur_settle(struct ur_transport *t)
-{
-	struct ur_conn *c;
-
-	while (t->flush != NULL || t->dying != NULL) {
-		while ((c = t->flush) != NULL) {
-			t->flush = c->flush_next;
-			c->in_flush = false;
-			if (!c->tcp.closing && !c->sending && actor__tcp_out_pending(&c->tcp))
-				ur_send_arm(t, c);
-		}
-		while ((c = t->dying) != NULL) {
-			t->dying = c->dying_next;
-			c->in_dying = false;
-			if (c->ops == 0) {
-				ur_finish(t, c);
-			} else if (!c->cancelled) {
-				/* shutdown() ends a recv or send at once; the
-				 * cancel takes whatever is still waiting. */
-				c->cancelled = true;
-				shutdown(c->tcp.fd, SHUT_RDWR);
-				io_uring_prep_cancel_fd(ur_sqe(t, NULL, OP_NONE), c->tcp.fd,
-							IORING_ASYNC_CANCEL_ALL);
-			}
-		}
-	}
-}
-
-static void ur_send(struct actor__conn *conn, struct actor__env **frames, size_t n)
-{
-	struct ur_conn *c = conn_of(conn);
-
-	if (c->tcp.closing) {
-		for (size_t i = 0; i < n; i++)
-			actor__env_free(NULL, frames[i]);
-		return;
-	}
-	actor__tcp_outq_push(&c->tcp, frames, n);
-	ur_flush_later(ur_of(c->tcp.base.t), c);
-}
-
-static size_t ur_queued(const struct actor__conn *c)
-{
-	return ((const struct ur_conn *)c)->tcp.out.queued;
 }
 
 static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
@@ -286,7 +183,6 @@ static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
 
 static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, unsigned flags)
 {
-	struct actor__conn *conn = (struct actor__conn *)c;
 	bool more = flags & IORING_CQE_F_MORE;
 	int err = 0;
 
@@ -301,11 +197,11 @@ static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, uns
 		err = actor__tcp_received(&c->tcp, (size_t)res);
 	}
 	if (err < 0)
-		ur_close(conn, err);
+		ur_close(c, err);
 	else if (res == 0)
-		ur_close(conn, actor__tcp_eof(&c->tcp));
+		ur_close(c, actor__tcp_eof(&c->tcp));
 	else if (res < 0 && res != -ENOBUFS)
-		ur_close(conn, res);
+		ur_close(c, res);
 	/* ENOBUFS ended the multishot with the data still in the socket;
 	 * the buffers handled before it are back, so just ask again. */
 	if (!more) {
@@ -317,12 +213,12 @@ static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, uns
 
 static void ur_send_done(struct ur_transport *t, struct ur_conn *c, int res)
 {
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 
-	c->sending = false;
+	c->tcp.writing = false;
 	if (!c->tcp.closing) {
 		if (res < 0) {
-			ur_close((struct actor__conn *)c, res);
+			ur_close(c, res);
 		} else {
 			if (actor__tcp_out_sent(&c->tcp, (size_t)res))
 				b->cb.writable(b->cb.arg, (struct actor__conn *)c);
@@ -340,7 +236,7 @@ static void ur_handshake(struct ur_transport *t, struct ur_conn *c)
 	int want, r = actor__tcp_tls_step(&c->tcp, &want);
 
 	if (r < 0) {
-		ur_close((struct actor__conn *)c, r);
+		ur_close(c, r);
 	} else if (r == 0) {
 		io_uring_prep_poll_add(ur_sqe(t, c, OP_POLL), c->tcp.fd,
 				       want == ACTOR__TLS_WANT_READ ? POLLIN : POLLOUT);
@@ -348,7 +244,7 @@ static void ur_handshake(struct ur_transport *t, struct ur_conn *c)
 	} else {
 		ur_recv_arm(t, c);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
-			ur_flush_later(t, c);
+			actor__tcp_flush_later(&t->tcp, &c->tcp);
 	}
 }
 
@@ -356,7 +252,7 @@ static void ur_poll_done(struct ur_transport *t, struct ur_conn *c, int res)
 {
 	if (!c->tcp.closing) {
 		if (res < 0)
-			ur_close((struct actor__conn *)c, res);
+			ur_close(c, res);
 		else
 			ur_handshake(t, c);
 	}
@@ -374,32 +270,33 @@ static void ur_conn_start(struct ur_transport *t, struct ur_conn *c)
 
 static void ur_connect_done(struct ur_transport *t, struct ur_conn *c, int res)
 {
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 
-	c->connecting = false;
+	c->tcp.connecting = false;
 	if (!c->tcp.closing) {
 		if (res < 0) {
-			ur_close((struct actor__conn *)c, res);
+			ur_close(c, res);
 		} else {
 			ur_conn_start(t, c);
 			b->cb.connected(b->cb.arg, (struct actor__conn *)c);
 			if (!c->tcp.closing && c->tcp.out.head != NULL)
-				ur_flush_later(t, c);
+				actor__tcp_flush_later(&t->tcp, &c->tcp);
 		}
 	}
 	ur_op_done(t, c);
 }
 
-static void ur_accept_arm(struct ur_transport *t, struct ur_listener *l)
+static void ur_accept_arm(struct ur_transport *t, struct actor__tcp_listener *l)
 {
 	io_uring_prep_multishot_accept(ur_sqe(t, l, OP_ACCEPT), l->fd, NULL, NULL,
 				       SOCK_NONBLOCK | SOCK_CLOEXEC);
 	t->ops++;
 }
 
-static void ur_accept_done(struct ur_transport *t, struct ur_listener *l, int res, unsigned flags)
+static void ur_accept_done(struct ur_transport *t, struct actor__tcp_listener *l, int res,
+			   unsigned flags)
 {
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 	struct ur_conn *c;
 
 	if (!(flags & IORING_CQE_F_MORE)) {
@@ -409,7 +306,8 @@ static void ur_accept_done(struct ur_transport *t, struct ur_listener *l, int re
 	}
 	if (res < 0)
 		return;
-	if (t->stopping || (c = ur_conn_new(t, res, true)) == NULL) {
+	if (t->stopping ||
+	    (c = (struct ur_conn *)actor__tcp_conn_new(&t->tcp, sizeof(*c), res, true)) == NULL) {
 		close(res);
 		return;
 	}
@@ -420,7 +318,8 @@ static void ur_accept_done(struct ur_transport *t, struct ur_listener *l, int re
 
 static void ur_wake_arm(struct ur_transport *t)
 {
-	io_uring_prep_read(ur_sqe(t, NULL, OP_WAKE), t->wake.fd, &t->wake_buf, sizeof(t->wake_buf), 0);
+	io_uring_prep_read(ur_sqe(t, NULL, OP_WAKE), t->tcp.wake.fd, &t->wake_buf, sizeof(t->wake_buf),
+			   0);
 	t->ops++;
 }
 
@@ -460,7 +359,7 @@ static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
 		if (!t->stopping) {
 			ur_tick_arm(t);
 			if (res == -ETIME)
-				t->base.cb.tick(t->base.cb.arg);
+				t->tcp.base.cb.tick(t->tcp.base.cb.arg);
 		}
 		break;
 	}
@@ -483,7 +382,7 @@ static void ur_reap(struct ur_transport *t)
 /* Arms accepts for the sockets listen() handed over. */
 static void ur_adopt(struct ur_transport *t)
 {
-	struct ur_listener *l, *next;
+	struct actor__tcp_listener *l, *next;
 
 	if (atomic_load_explicit(&t->fresh, memory_order_relaxed) == NULL)
 		return;
@@ -500,23 +399,15 @@ static int ur_listen(struct actor__transport *b, const char *host, uint16_t port
 		     uint16_t *bound)
 {
 	struct ur_transport *t = ur_of(b);
-	struct ur_listener *l = malloc(sizeof(*l));
+	struct actor__tcp_listener *l;
+	int err;
 
-	if (l == NULL)
-		return -ENOMEM;
-	l->fd = actor__tcp_listen(host, port, bound);
-	if (l->fd < 0) {
-		int err = l->fd;
-
-		free(l);
+	if ((err = actor__tcp_listener_open(host, port, bound, &l)) < 0)
 		return err;
-	}
-	l->next = atomic_load(&t->fresh);
-	while (!atomic_compare_exchange_weak(&t->fresh, &l->next, l))
-		;
+	actor__tcp_listener_push(&t->fresh, l);
 	/* The loop adopts it before it next waits; from another thread it
 	 * may be waiting already. */
-	actor__tcp_wake_kick(&t->wake);
+	actor__tcp_wake_kick(&t->tcp.wake);
 	return 0;
 }
 
@@ -524,32 +415,21 @@ static int ur_connect(struct actor__transport *b, const char *host, uint16_t por
 		      struct actor__conn **out)
 {
 	struct ur_transport *t = ur_of(b);
+	struct actor__tcp_conn *tc;
 	struct ur_conn *c;
-	int fd, err;
 	struct sockaddr_storage ss;
 	socklen_t len;
+	int err;
 
-	if ((err = actor__tcp_addr(host, port, &ss, &len)) < 0)
+	if ((err = actor__tcp_dial(&t->tcp, sizeof(*c), host, port, data, &ss, &len, &tc)) < 0)
 		return err;
-	if ((fd = actor__tcp_socket(ss.ss_family)) < 0)
-		return fd;
-	if ((c = ur_conn_new(t, fd, false)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	c->tcp.base.data = data;
-	c->connecting = true;
+	c = (struct ur_conn *)tc;
 	c->addr = ss;
 	c->addrlen = len;
-	io_uring_prep_connect(ur_sqe(t, c, OP_CONNECT), fd, (struct sockaddr *)&c->addr, len);
+	io_uring_prep_connect(ur_sqe(t, c, OP_CONNECT), tc->fd, (struct sockaddr *)&c->addr, len);
 	c->ops++;
 	*out = (struct actor__conn *)c;
 	return 0;
-}
-
-static void ur_wake(struct actor__transport *b)
-{
-	actor__tcp_wake(&ur_of(b)->wake);
 }
 
 /* destroy(): ends every connection, takes back every other request. */
@@ -557,9 +437,8 @@ static void ur_stop(struct ur_transport *t)
 {
 	t->stopping = true;
 	ur_adopt(t);
-	for (struct ur_conn *c = t->conns; c != NULL; c = c->next)
-		ur_close((struct actor__conn *)c, -ECANCELED);
-	for (struct ur_listener *l = t->listeners; l != NULL; l = l->next)
+	actor__tcp_close_all(&t->tcp, -ECANCELED);
+	for (struct actor__tcp_listener *l = t->listeners; l != NULL; l = l->next)
 		io_uring_prep_cancel_fd(ur_sqe(t, NULL, OP_NONE), l->fd, IORING_ASYNC_CANCEL_ALL);
 	io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), OP_WAKE, 0);
 	io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), OP_TICK, 0);
@@ -628,7 +507,7 @@ static int ur_ring_init(struct ur_transport *t)
 static void *ur_run(void *arg)
 {
 	struct ur_transport *t = arg;
-	struct actor__transport *b = &t->base;
+	struct actor__transport *b = &t->tcp.base;
 
 	t->start_err = ur_ring_init(t);
 	sem_post(&t->started);
@@ -636,26 +515,22 @@ static void *ur_run(void *arg)
 		return NULL;
 	for (;;) {
 		ur_adopt(t);
-		if (!t->stopping && atomic_load_explicit(&t->stop, memory_order_acquire))
+		if (!t->stopping && actor__tcp_stopped(&t->tcp))
 			ur_stop(t);
-		ur_settle(t);
-		if (t->stopping && t->conns == NULL && t->ops == 0)
+		actor__tcp_settle(&t->tcp);
+		if (t->stopping && actor__list_empty(&t->tcp.conns) && t->ops == 0)
 			break;
-		if (actor__tcp_wake_sleep(&t->wake)) {
+		if (actor__tcp_wake_sleep(&t->tcp.wake)) {
 			io_uring_submit_and_wait(&t->ring, 1);
-			actor__tcp_wake_awake(&t->wake);
+			actor__tcp_wake_awake(&t->tcp.wake);
 		} else {
 			io_uring_submit_and_get_events(&t->ring);
 		}
 		ur_reap(t);
-		if (actor__tcp_wake_take(&t->wake) && !t->stopping)
+		if (actor__tcp_wake_take(&t->tcp.wake) && !t->stopping)
 			b->cb.woken(b->cb.arg);
 	}
-	for (struct ur_listener *l = t->listeners, *next; l != NULL; l = next) {
-		next = l->next;
-		close(l->fd);
-		free(l);
-	}
+	actor__tcp_listeners_free(t->listeners);
 	ur_bufs_fini(t);
 	io_uring_queue_exit(&t->ring);
 	return NULL;
@@ -665,60 +540,55 @@ static void ur_destroy(struct actor__transport *b)
 {
 	struct ur_transport *t = ur_of(b);
 
-	atomic_store_explicit(&t->stop, true, memory_order_release);
-	actor__tcp_wake_kick(&t->wake);
-	pthread_join(t->thread, NULL);
-	actor__tcp_wake_fini(&t->wake);
+	actor__tcp_transport_join(&t->tcp);
 	sem_destroy(&t->started);
-	actor__tls_ctx_destroy(t->base.cfg.tls);
-	free(t);
+	actor__tcp_transport_destroy(&t->tcp);
 }
 
 static const struct actor__transport_ops ur_ops = {
 	.name = "uring",
 	.listen = ur_listen,
 	.connect = ur_connect,
-	.send = ur_send,
-	.queued = ur_queued,
-	.close = ur_close,
-	.wake = ur_wake,
+	.send = actor__tcp_send,
+	.queued = actor__tcp_queued,
+	.close = actor__tcp_close,
+	.wake = actor__tcp_wake_op,
 	.destroy = ur_destroy,
+};
+
+static const struct actor__tcp_backend ur_backend = {
+	.write = ur_write,
+	.end = ur_end,
 };
 
 int actor__uring_create(const struct actor__transport_config *cfg,
 			const struct actor__transport_cb *cb, struct actor__transport **out)
 {
-	struct ur_transport *t = calloc(1, sizeof(*t));
-	const char *pbuf = getenv("ACTOR_URING_PBUF");
 	int err;
+	struct ur_transport *t = actor__tcp_transport_new(sizeof(*t), &ur_ops, &ur_backend, cfg,
+							  cb, &err);
+	const char *pbuf = getenv("ACTOR_URING_PBUF");
+	struct timespec tick;
 
 	if (t == NULL)
-		return -ENOMEM;
-	t->base.ops = &ur_ops;
-	t->base.cb = *cb;
-	t->base.cfg = *cfg;
-	actor__tcp_config(&t->base.cfg, &t->base.cb);
-	t->tick_ts.tv_sec = (long long)(t->base.cfg.tick_ns / 1000000000);
-	t->tick_ts.tv_nsec = (long long)(t->base.cfg.tick_ns % 1000000000);
-	t->pbuf = pbuf == NULL || strcmp(pbuf, "0") != 0;
-	if ((err = actor__tcp_wake_init(&t->wake)) < 0) {
-		free(t);
 		return err;
-	}
+	tick = actor__timespec_of(t->tcp.base.cfg.tick_ns);
+	t->tick_ts.tv_sec = (long long)tick.tv_sec;
+	t->tick_ts.tv_nsec = (long long)tick.tv_nsec;
+	t->pbuf = pbuf == NULL || strcmp(pbuf, "0") != 0;
 	sem_init(&t->started, 0, 0);
-	if ((err = actor__tcp_thread(&t->thread, &t->base.cfg, ur_run, t)) < 0)
+	if ((err = actor__tcp_thread(&t->tcp.thread, &t->tcp.base.cfg, ur_run, t)) < 0)
 		goto fail;
 	while (sem_wait(&t->started) < 0)
 		;
 	if ((err = t->start_err) < 0) {
-		pthread_join(t->thread, NULL);
+		pthread_join(t->tcp.thread, NULL);
 		goto fail;
 	}
-	*out = &t->base;
+	*out = &t->tcp.base;
 	return 0;
 fail:
-	actor__tcp_wake_fini(&t->wake);
 	sem_destroy(&t->started);
-	free(t);
+	actor__tcp_transport_free(&t->tcp);
 	return err;
 }

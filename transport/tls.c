@@ -1,6 +1,8 @@
 /*
  * TLS 1.3 for the TCP transports: see tls.h.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>

@@ -2,6 +2,8 @@
  * The transport factory: picks the backend that transport.h's
  * actor__transport_create promises.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

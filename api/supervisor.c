@@ -28,15 +28,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <actor/actor.h>
+
+#include "util/array.h"
+#include "util/time.h"
 
 /* actor_supervisor_spawn()'s request: start the children of the spec. */
 #define SUP_START 0xffffff1fu
 
 /* How long actor_supervisor_spawn() waits for the supervisor's first turn. */
-#define START_TIMEOUT_NS (60 * 1000000000ull)
+#define START_TIMEOUT_NS (60 * ACTOR__NS_PER_S)
 
 struct child {
 	actor_child_spec_t spec;	/* spec.name: our copy */
@@ -58,14 +60,6 @@ struct supervisor {
 	unsigned nrestarts, next;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool valid_child(const actor_child_spec_t *c)
 {
 	return c->spec != NULL && c->restart >= ACTOR_RESTART_TRANSIENT &&
@@ -76,14 +70,9 @@ static int add_child(struct supervisor *s, const actor_child_spec_t *spec)
 {
 	struct child *c;
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 4;
-
-		if ((c = realloc(s->c, cap * sizeof(*c))) == NULL)
-			return -ENOMEM;
-		s->c = c;
-		s->cap = cap;
-	}
+	if ((c = actor__array_grow(s->c, &s->cap, s->n + 1, sizeof(*c), 4)) == NULL)
+		return -ENOMEM;
+	s->c = c;
 	c = &s->c[s->n];
 	memset(c, 0, sizeof(*c));
 	c->spec = *spec;
@@ -125,7 +114,7 @@ static int start_child(actor_ctx_t *ctx, struct child *c)
 static bool may_restart(struct supervisor *s)
 {
 	unsigned cap = s->spec->max_restarts + 1;
-	uint64_t now = now_ns();
+	uint64_t now = actor__now_ns();
 
 	s->restarts[s->next] = now;
 	s->next = (s->next + 1) % cap;
