@@ -11,6 +11,8 @@
  * system already, its HMAC and RAND_bytes are all this needs, and TLS
  * comes from the same library.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <string.h>
 

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/frame.h"
+#include "cluster/wire.h"
 
 enum { HS_HELLO, HS_AUTH, HS_UP, HS_FAILED };
 

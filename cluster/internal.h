@@ -33,8 +33,8 @@
 #include <actor/actor.h>
 
 #include "cluster/handshake.h"
+#include "cluster/wire.h"
 #include "sched/internal.h"
-#include "transport/frame.h"
 #include "transport/transport.h"
 
 /* Frame envelopes whose kind the I/O thread must note (requests,
@@ -42,6 +42,11 @@
 #define ACTOR__FRAME_TRACKED (1u << 8)
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can ever know */
+
+/* actor_loopback_t (loopback.c): the loopback transport's hub. */
+struct actor_loopback {
+	struct actor__hub *hub;
+};
 
 /* What a node remembers about one peer, for node-down: requests waiting
  * for a reply from it, and monitors and links that cross to it. */

@@ -5,6 +5,7 @@ libactor_core_la_SOURCES += \
 	cluster/handshake.h cluster/handshake.c \
 	cluster/admit.c \
 	cluster/log.c \
+	cluster/loopback.c \
 	cluster/route.c \
 	cluster/track.c
 

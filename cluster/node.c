@@ -588,7 +588,7 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	tc.low_water = 256u << 10;
 	tc.tick_ns = cfg->heartbeat_interval_ns / 2 < TICK_MAX_NS ? cfg->heartbeat_interval_ns / 2 :
 								     TICK_MAX_NS;
-	tc.loopback = cfg->loopback;
+	tc.hub = cfg->loopback != NULL ? cfg->loopback->hub : NULL;
 	tc.tls_ca = cfg->tls_ca_file;
 	tc.tls_cert = cfg->tls_cert_file;
 	tc.tls_key = cfg->tls_key_file;

@@ -1,6 +1,6 @@
 /*
  * Mail between nodes. Outbound, on any thread: an envelope for another
- * node becomes a frame (transport/frame.h) in the peer's queue. On the I/O
+ * node becomes a frame (cluster/wire.h) in the peer's queue. On the I/O
  * thread: queued frames go to the connection in batches, inbound frames
  * become local sends, and a peer that goes down fails what waits on it.
  *

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cluster/handshake.h"
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
