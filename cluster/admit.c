@@ -22,7 +22,7 @@ int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct 
 {
 	struct actor__frame hello;
 
-	if (actor__handshake_start(&l->hs, l->host[0] != '\0', n->sys->node_id, n->cfg.name,
+	if (actor__handshake_start(&l->hs, l->host[0] != '\0', actor__node_id(n->sys), n->cfg.name,
 				   &hello) != 0)
 		return -EIO;
 	actor__conn_set_max_frame(c, HANDSHAKE_FRAME_MAX);
@@ -78,7 +78,7 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
 	}
 	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
 	l->peer_name[f->hello.name_len] = '\0';
-	if (l->peer_node == n->sys->node_id)
+	if (l->peer_node == actor__node_id(n->sys))
 		return self_dialed(n, l, f);
 	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
 		return 0;
@@ -112,7 +112,7 @@ static struct actor__link *crossing(struct actor__node *n, const struct actor__l
 
 static bool loses(const struct actor__node *n, const struct actor__link *l)
 {
-	return l->hs.dialer != (n->sys->node_id < l->peer_node);
+	return l->hs.dialer != (actor__node_id(n->sys) < l->peer_node);
 }
 
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l)

@@ -34,12 +34,17 @@
 
 #include "cluster/handshake.h"
 #include "cluster/wire.h"
-#include "sched/internal.h"
+#include "mailbox/arch.h"
+#include "mailbox/envelope.h"
+#include "mailbox/mpsc.h"
+#include "sched/seam.h"
 #include "transport/transport.h"
 
 /* Frame envelopes whose kind the I/O thread must note (requests,
- * monitors, links) before sending: sched/'s flag bits are free here. */
-#define ACTOR__FRAME_TRACKED (1u << 8)
+ * monitors, links) before sending: one of cluster/'s own flag bits. */
+#define ACTOR__FRAME_TRACKED (1u << 12)
+_Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can ever know */
 

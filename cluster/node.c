@@ -34,7 +34,7 @@ void actor_node_config_init(actor_node_config_t *cfg)
 
 struct actor__node *actor__node_of(const struct actor_system *sys)
 {
-	return (struct actor__node *)atomic_load_explicit(&sys->router, memory_order_acquire);
+	return (struct actor__node *)actor__router_of(sys);
 }
 
 /* --- peers ----------------------------------------------------------------- */
@@ -315,7 +315,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		/* Connected already: this node saw it (-EEXIST) or the peer
 		 * did and closed at its HELLO. */
 		if ((reason == -EEXIST || reason == 0) && l->peer_node != 0 &&
-		    l->peer_node != n->sys->node_id && actor_node_is_up(n->sys, l->peer_node))
+		    l->peer_node != actor__node_id(n->sys) && actor_node_is_up(n->sys, l->peer_node))
 			reason = 0;
 		else if (reason == 0)
 			reason = -ECONNRESET;
@@ -546,7 +546,6 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 		.accepted = on_accepted, .connected = on_connected, .frame = on_frame,
 		.writable = on_writable, .closed = on_closed, .tick = on_tick, .woken = on_woken,
 	};
-	struct actor__router *none = NULL;
 	pthread_condattr_t cattr;
 	struct actor__node *n;
 	int err;
@@ -555,9 +554,9 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 		return err;
 	if ((err = actor__transport_kind_of(cfg->transport, &tc.kind)) != 0)
 		return err;
-	if (atomic_load(&sys->closing))
+	if (actor__system_closing(sys))
 		return -ESHUTDOWN;
-	if (atomic_load(&sys->router) != NULL)
+	if (actor__router_of(sys) != NULL)
 		return -EALREADY;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -ENOMEM;
@@ -597,8 +596,8 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	err = actor__transport_create(&tc, &cb, &n->t);
 	if (err == 0 && !cfg->no_listen)
 		err = n->t->ops->listen(n->t, cfg->listen_host, cfg->listen_port, &n->port);
-	if (err == 0 && !atomic_compare_exchange_strong(&sys->router, &none, &n->router))
-		err = -EALREADY;
+	if (err == 0)
+		err = actor__router_install(sys, &n->router);
 	if (err != 0) {
 		node_free(&n->router);
 		return err;
@@ -608,7 +607,7 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 
 uint32_t actor_node_id(const actor_system_t *sys)
 {
-	return sys->node_id;
+	return actor__node_id(sys);
 }
 
 int actor_node_port(const actor_system_t *sys)
@@ -701,7 +700,7 @@ bool actor_node_is_up(const actor_system_t *sys, uint32_t node)
 	struct actor__node *n = actor__node_of(sys);
 	struct actor__peer *p;
 
-	if (node == 0 || node == sys->node_id)
+	if (node == 0 || node == actor__node_id(sys))
 		return true;
 	p = n != NULL ? actor__peer_find(n, node) : NULL;
 	return p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed);

@@ -55,7 +55,7 @@ static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struc
 		f->msg.to_node = to.node;
 		f->msg.from_id = e->sender;
 		/* (0, node): a node's name service answering. */
-		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : sys->node_id) :
+		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : actor__node_id(sys)) :
 						    e->sender_node;
 		f->msg.type = e->type;
 		f->msg.flags = (e->flags & ACTOR__ENV_URGENT ? ACTOR__WIRE_URGENT : 0) |
@@ -107,7 +107,7 @@ static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struc
 	f->signal.to_id = to.id;
 	f->signal.to_node = to.node;
 	f->signal.ref_id = ref.id;
-	f->signal.ref_node = ref.id != 0 ? (ref.node != 0 ? ref.node : sys->node_id) : 0;
+	f->signal.ref_node = ref.id != 0 ? (ref.node != 0 ? ref.node : actor__node_id(sys)) : 0;
 	f->signal.reason = reason;
 	f->signal.request_id = e->request_id;
 	return true;
@@ -136,7 +136,7 @@ static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_
 		else if (e->type == ACTOR__SYS_LINK)
 			actor__send_signal(sys, w, who, ACTOR__SYS_LINK_EXIT, true, to,
 					   ACTOR_EXIT_NODEDOWN);
-		actor__env_free(actor__pool_of(w), e);
+		actor__env_free(actor__worker_pool(w), e);
 		return 0;
 	}
 	actor__dead_letter(sys, w, to, e);
@@ -155,7 +155,7 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 	size_t size;
 
 	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
-		actor__dead_letter(sys, w, actor_node_ref(sys->node_id), e);
+		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e);
 		return -ESRCH;
 	}
 	/* A name with a NUL names nothing (as a C string it would be another). */
@@ -166,13 +166,13 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 			ref = ACTOR_REF_NONE;
 	}
 	size = actor__frame_ref_encode(ref.id, ref.node, payload, sizeof payload);
-	reply = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, payload,
+	reply = actor__env_make(actor__worker_pool(w), ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, payload,
 				size, ACTOR__ENV_REPLY, e->request_id);
 	if (reply != NULL) {
-		reply->sender_node = sys->node_id;	/* from (0, node) */
+		reply->sender_node = actor__node_id(sys);	/* from (0, node) */
 		actor__deliver(sys, w, actor__sender_of(e), reply);
 	}
-	actor__env_free(actor__pool_of(w), e);
+	actor__env_free(actor__worker_pool(w), e);
 	return 0;
 }
 
@@ -204,13 +204,13 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 {
 	struct actor__node *n = (struct actor__node *)r;
 	struct actor_system *sys = n->sys;
-	struct actor__pool *pool = actor__pool_of(w);
+	struct actor__pool *pool = actor__worker_pool(w);
 	struct actor__peer *p;
 	struct actor__frame f;
 	struct actor__env *fe;
 	int err;
 
-	if (to.node == sys->node_id)
+	if (to.node == actor__node_id(sys))
 		return whereis_here(sys, w, e);
 	if (!frame_of(sys, to, e, &f)) {
 		actor__env_free(pool, e);
@@ -268,12 +268,12 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 	/* Only this node's actors are told when p goes down; a request
 	 * forwarded from a third node is that node's to fail. */
 	if (f.kind == ACTOR__F_MSG) {
-		if (f.msg.from_node == n->sys->node_id)
+		if (f.msg.from_node == actor__node_id(n->sys))
 			actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
 					 now);
 		return;
 	}
-	if (f.signal.ref_node != n->sys->node_id)
+	if (f.signal.ref_node != actor__node_id(n->sys))
 		return;
 	switch (f.signal.op) {
 	case ACTOR__SIG_MONITOR:
@@ -451,7 +451,7 @@ static const char *broken_rule(const struct actor__peer *p, const struct actor__
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why)
 {
-	uint32_t self = n->sys->node_id;
+	uint32_t self = actor__node_id(n->sys);
 	actor_ref_t to, from;
 
 	if ((*why = broken_rule(p, f)) != NULL)
@@ -498,7 +498,7 @@ static void fail_tracked(void *arg, const struct actor__track_entry *e)
 {
 	const struct down_ctx *d = arg;
 	struct actor_system *sys = d->n->sys;
-	actor_ref_t local = { .id = e->local, .node = sys->node_id };
+	actor_ref_t local = { .id = e->local, .node = actor__node_id(sys) };
 	actor_ref_t remote = { .id = e->remote, .node = d->p->node };
 	int err = -EHOSTUNREACH;
 

@@ -13,3 +13,5 @@ libactor_core_la_SOURCES += \
 	sched/link.c \
 	sched/supervisor.c \
 	sched/reason.c
+# The calls cluster/ may make into sched/ (seam.h).
+libactor_core_la_SOURCES += sched/seam.h sched/seam.c
