@@ -161,6 +161,11 @@ struct actor__node {
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
 		bad_frames, queue_full, handshakes_busy, log_suppressed;
+	/* Mail with no form on the wire (route.c:unmapped), any thread; the
+	 * I/O thread logs it (unmapped_told: the count it logged last). */
+	_Atomic uint64_t unmapped;
+	_Atomic uint32_t unmapped_type;
+	uint64_t unmapped_told;
 };
 
 /* node.c */
@@ -206,6 +211,8 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
+/* Logs mail that had no form on the wire since the last call (on_tick). */
+void actor__route_tick(struct actor__node *n);
 /* Forgets requests to p that surely timed out long ago. */
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now);
 

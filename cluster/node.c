@@ -457,6 +457,7 @@ static void on_tick(void *arg)
 	}
 	if (sweep)
 		n->last_sweep = now;
+	actor__route_tick(n);
 	actor__node_log_tick(n, now);
 }
 
