@@ -168,13 +168,28 @@ struct actor__node {
 	uint64_t unmapped_told;
 };
 
-/* node.c */
+/* node.c: the life cycle and the public calls. */
 struct actor__node *actor__node_of(const struct actor_system *sys);
-/* The peer with that id, or NULL; any thread. */
-struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+
+/* io.c: the transport's callbacks (I/O thread). */
+struct actor__transport_cb actor__node_callbacks(struct actor__node *n);
 /* Sends a control frame on a connection now, bypassing the queues. */
 void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 			  const struct actor__frame *f);
+/* Starts a connection to host:port; NULL if it could not even start. */
+struct actor__link *actor__node_dial(struct actor__node *n, const char *host, uint16_t port);
+/* Tells a caller waiting on l (actor_node_connect) how it went. */
+void actor__dial_done(struct actor__node *n, struct actor__link *l, int result);
+
+/* peer.c: the peer table, peers up and down, heartbeats and redials. */
+/* The peer with that id, or NULL; any thread. */
+struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+/* l completed its handshake: its peer is up (or l closes). */
+void actor__peer_up(struct actor__node *n, struct actor__link *l);
+/* p's connection closed with reason. */
+void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
+/* Heartbeats and redials due at now; with sweep, forgets old requests. */
+void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep);
 
 /* log.c: lines to the node config's log callback, or stderr. */
 void actor__node_log(const struct actor__node *n, const char *fmt, ...)
