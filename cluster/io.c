@@ -1,6 +1,6 @@
 /*
  * A node's side of its transport: the callbacks, all on the I/O thread.
- * Connections (struct actor__link, from accept or connect to closed()),
+ * Connections (struct actor__session, from accept or connect to closed()),
  * the frames that arrive on them, the commands other threads queue for
  * the I/O thread (dials, disconnects) and the periodic tick (handshake
  * deadlines, then the peers' heartbeats and redials).
@@ -27,37 +27,37 @@ void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 	n->t->ops->send(c, &e, 1);
 }
 
-static struct actor__link *link_new(struct actor__node *n, struct actor__conn *c)
+static struct actor__session *session_new(struct actor__node *n, struct actor__conn *c)
 {
-	struct actor__link *l = calloc(1, sizeof(*l));
+	struct actor__session *l = calloc(1, sizeof(*l));
 
 	if (l == NULL)
 		return NULL;
 	l->conn = c;
 	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
 	n->handshaking++;
-	l->next = n->links;
-	if (n->links != NULL)
-		n->links->prev = l;
-	n->links = l;
+	l->next = n->sessions;
+	if (n->sessions != NULL)
+		n->sessions->prev = l;
+	n->sessions = l;
 	return l;
 }
 
-static void link_free(struct actor__node *n, struct actor__link *l)
+static void session_free(struct actor__node *n, struct actor__session *l)
 {
-	if (l->state != LINK_UP)
+	if (l->state != ACTOR__SESSION_UP)
 		n->handshaking--;
 	if (l->prev != NULL)
 		l->prev->next = l->next;
 	else
-		n->links = l->next;
+		n->sessions = l->next;
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	free(l);
 }
 
 /* Tells a waiting actor_node_connect() how it went; takes n->lock. */
-void actor__dial_done(struct actor__node *n, struct actor__link *l, int result)
+void actor__dial_done(struct actor__node *n, struct actor__session *l, int result)
 {
 	struct actor__dial *d = l->dial;
 
@@ -79,7 +79,7 @@ void actor__dial_done(struct actor__node *n, struct actor__link *l, int result)
 static void on_accepted(void *arg, struct actor__conn *c)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l;
+	struct actor__session *l;
 
 	/* Unauthenticated connections cost memory and time: a bounded number. */
 	if (n->handshaking >= n->cfg.max_handshakes) {
@@ -87,7 +87,7 @@ static void on_accepted(void *arg, struct actor__conn *c)
 		n->t->ops->close(c, -EBUSY);
 		return;
 	}
-	l = link_new(n, c);
+	l = session_new(n, c);
 	actor__conn_set_data(c, l);
 	if (l == NULL || actor__handshake_begin(n, c, l) != 0)
 		n->t->ops->close(c, -ENOMEM);
@@ -96,7 +96,7 @@ static void on_accepted(void *arg, struct actor__conn *c)
 static void on_connected(void *arg, struct actor__conn *c)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l = actor__conn_data(c);
+	struct actor__session *l = actor__conn_data(c);
 
 	if (actor__handshake_begin(n, c, l) != 0)
 		n->t->ops->close(c, -ENOMEM);
@@ -105,7 +105,7 @@ static void on_connected(void *arg, struct actor__conn *c)
 static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t len)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l = actor__conn_data(c);
+	struct actor__session *l = actor__conn_data(c);
 	struct actor__frame f;
 	const char *why = NULL;
 	int err;
@@ -113,13 +113,13 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 	if (l == NULL)
 		return;		/* closing */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
-	if (err == -EPROTONOSUPPORT && l->state != LINK_UP) {
+	if (err == -EPROTONOSUPPORT && l->state != ACTOR__SESSION_UP) {
 		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
 					f.hello.version, ACTOR__PROTO_VERSION);
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
-		l->hs.state = HS_FAILED;	/* counted: not a TLS failure in on_closed */
+		l->hs.state = ACTOR__HS_FAILED;	/* counted: not a TLS failure in on_closed */
 		why = NULL;
-	} else if (err == 0 && l->state != LINK_UP) {
+	} else if (err == 0 && l->state != ACTOR__SESSION_UP) {
 		err = actor__handshake_frame(n, c, l, &f);
 		if (err == 1)
 			actor__peer_up(n, l);
@@ -151,9 +151,9 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 static void on_writable(void *arg, struct actor__conn *c)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l = actor__conn_data(c);
+	struct actor__session *l = actor__conn_data(c);
 
-	if (l != NULL && l->state == LINK_UP && l->peer->stalled) {
+	if (l != NULL && l->state == ACTOR__SESSION_UP && l->peer->stalled) {
 		l->peer->stalled = false;
 		actor__route_drain(n, l->peer);
 	}
@@ -162,25 +162,25 @@ static void on_writable(void *arg, struct actor__conn *c)
 static void on_closed(void *arg, struct actor__conn *c, int reason)
 {
 	struct actor__node *n = arg;
-	struct actor__link *l = actor__conn_data(c);
+	struct actor__session *l = actor__conn_data(c);
 
 	if (l == NULL)
 		return;
 	if (reason == -EMSGSIZE) {	/* the transport's verdict on a length prefix */
 		actor__node_log_limited(n, "closed the connection to %s: bad frame: length 0 or above %s",
 					l->peer_name[0] ? l->peer_name : "a new peer",
-					l->state == LINK_UP ? "max_frame" : "the handshake's limit");
+					l->state == ACTOR__SESSION_UP ? "max_frame" : "the handshake's limit");
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
 	/* The transport's verdicts on a TLS handshake (before any frame). */
-	if (l->state != LINK_UP && l->hs.state != HS_FAILED &&
+	if (l->state != ACTOR__SESSION_UP && l->hs.state != ACTOR__HS_FAILED &&
 	    (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
 		actor__node_log_limited(n, "closed a connection: TLS handshake failed: %s",
 				reason == -EKEYREJECTED ? "a certificate was refused" :
 							  "the peer does not speak TLS 1.3");
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
 	}
-	if (l->state == LINK_UP)
+	if (l->state == ACTOR__SESSION_UP)
 		actor__peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
@@ -194,19 +194,19 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 			reason = -ECONNRESET;
 		actor__dial_done(n, l, reason);
 	}
-	link_free(n, l);
+	session_free(n, l);
 }
 
-struct actor__link *actor__node_dial(struct actor__node *n, const char *host, uint16_t port)
+struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port)
 {
 	struct actor__conn *c;
-	struct actor__link *l;
+	struct actor__session *l;
 	int err;
 
 	err = n->t->ops->connect(n->t, host, port, NULL, &c);
 	if (err != 0)
 		return NULL;
-	if ((l = link_new(n, c)) == NULL) {
+	if ((l = session_new(n, c)) == NULL) {
 		n->t->ops->close(c, -ENOMEM);
 		return NULL;
 	}
@@ -233,7 +233,7 @@ static void run_commands(struct actor__node *n)
 
 	while (dials != NULL) {
 		struct actor__dial *d = dials;
-		struct actor__link *l = actor__node_dial(n, d->host, d->port);
+		struct actor__session *l = actor__node_dial(n, d->host, d->port);
 
 		dials = d->next;
 		if (l != NULL) {
@@ -276,9 +276,9 @@ static void on_tick(void *arg)
 	uint64_t now = actor__now_ns();
 	bool sweep = now - n->last_sweep > SWEEP_NS;
 
-	for (struct actor__link *l = n->links, *next; l != NULL; l = next) {
+	for (struct actor__session *l = n->sessions, *next; l != NULL; l = next) {
 		next = l->next;
-		if (l->state != LINK_UP && now > l->deadline) {
+		if (l->state != ACTOR__SESSION_UP && now > l->deadline) {
 			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);
 		}

@@ -63,7 +63,7 @@ static void node_event(struct actor__node *n, struct actor__peer *p, bool up, in
 		n->cfg.node_event(n->cfg.node_event_arg, p->node, p->name, up, reason);
 }
 
-void actor__peer_up(struct actor__node *n, struct actor__link *l)
+void actor__peer_up(struct actor__node *n, struct actor__session *l)
 {
 	struct actor__peer *p = peer_get(n, l->peer_node);
 	uint64_t now = actor__now_ns();
@@ -81,7 +81,7 @@ void actor__peer_up(struct actor__node *n, struct actor__link *l)
 	}
 	if (l->peer != NULL && l->peer != p)
 		l->peer->redial = false;	/* it restarted as p */
-	l->state = LINK_UP;
+	l->state = ACTOR__SESSION_UP;
 	n->handshaking--;
 	l->peer = p;
 	memcpy(p->name, l->peer_name, sizeof p->name);
@@ -131,9 +131,9 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 
 static void redial(struct actor__node *n, struct actor__peer *p, uint64_t now)
 {
-	struct actor__link *l;
+	struct actor__session *l;
 
-	for (l = n->links; l != NULL; l = l->next)
+	for (l = n->sessions; l != NULL; l = l->next)
 		if (l->peer == p)
 			return;		/* a try is under way */
 	p->backoff_ns = p->backoff_ns * 2 > n->cfg.reconnect_max_ns ? n->cfg.reconnect_max_ns :

@@ -50,7 +50,7 @@ struct runtime_msg {
 	bool system;		/* sent with ACTOR__ENV_SYSTEM */
 	uint8_t op;		/* ACTOR__SIG_*; 0 with PAY_NONE */
 	uint8_t payload;	/* enum payload */
-	uint8_t track;		/* TRACK_*, or 0 */
+	uint8_t track;		/* ACTOR__TRACK_*, or 0 */
 	int8_t out, in;		/* +1: noted, -1: forgotten, 0: neither */
 	uint32_t gone;		/* the signal that answers it at once, or 0 */
 	bool gone_system;	/* that signal is a system envelope */
@@ -61,19 +61,19 @@ struct runtime_msg {
 #define ROW_EXIT { ACTOR__SYS_EXIT, true, ACTOR__SIG_EXIT, PAY_REASON, 0, 0, 0, 0, false }
 #define ROW_TIMEOUT LOCAL_ONLY(ACTOR__SYS_TIMEOUT)
 #define ROW_FAILED \
-	{ ACTOR__SYS_FAILED, true, ACTOR__SIG_FAILED, PAY_ERROR, TRACK_REQUEST, 0, -1, 0, false }
+	{ ACTOR__SYS_FAILED, true, ACTOR__SIG_FAILED, PAY_ERROR, ACTOR__TRACK_REQUEST, 0, -1, 0, false }
 #define ROW_MONITOR \
-	{ ACTOR__SYS_MONITOR, true, ACTOR__SIG_MONITOR, PAY_REF, TRACK_MONITOR, +1, 0, \
+	{ ACTOR__SYS_MONITOR, true, ACTOR__SIG_MONITOR, PAY_REF, ACTOR__TRACK_MONITOR, +1, 0, \
 	  ACTOR_MSG_DOWN, false }
 #define ROW_DEMONITOR \
-	{ ACTOR__SYS_DEMONITOR, true, ACTOR__SIG_DEMONITOR, PAY_REF, TRACK_MONITOR, -1, 0, 0, false }
+	{ ACTOR__SYS_DEMONITOR, true, ACTOR__SIG_DEMONITOR, PAY_REF, ACTOR__TRACK_MONITOR, -1, 0, 0, false }
 #define ROW_LINK \
-	{ ACTOR__SYS_LINK, true, ACTOR__SIG_LINK, PAY_REF, TRACK_LINK, +1, +1, \
+	{ ACTOR__SYS_LINK, true, ACTOR__SIG_LINK, PAY_REF, ACTOR__TRACK_LINK, +1, +1, \
 	  ACTOR__SYS_LINK_EXIT, true }
 #define ROW_UNLINK \
-	{ ACTOR__SYS_UNLINK, true, ACTOR__SIG_UNLINK, PAY_REF, TRACK_LINK, -1, -1, 0, false }
+	{ ACTOR__SYS_UNLINK, true, ACTOR__SIG_UNLINK, PAY_REF, ACTOR__TRACK_LINK, -1, -1, 0, false }
 #define ROW_LINK_EXIT \
-	{ ACTOR__SYS_LINK_EXIT, true, ACTOR__SIG_LINK_EXIT, PAY_SIGNAL, TRACK_LINK, -1, -1, 0, false }
+	{ ACTOR__SYS_LINK_EXIT, true, ACTOR__SIG_LINK_EXIT, PAY_SIGNAL, ACTOR__TRACK_LINK, -1, -1, 0, false }
 #define ROW_INIT_COPY LOCAL_ONLY(ACTOR__SYS_INIT_COPY)
 
 /* After the system ones: the two that actors' handlers receive
@@ -89,7 +89,7 @@ static const struct runtime_msg runtime_msgs[NROWS] = {
 #define ROW(name) [ACTOR__SYS_##name] = ROW_##name,
 	ACTOR__SYS_LIST(ROW)
 #undef ROW
-	[ROW_MSG_DOWN] = { ACTOR_MSG_DOWN, false, ACTOR__SIG_DOWN, PAY_SIGNAL, TRACK_MONITOR, 0, -1,
+	[ROW_MSG_DOWN] = { ACTOR_MSG_DOWN, false, ACTOR__SIG_DOWN, PAY_SIGNAL, ACTOR__TRACK_MONITOR, 0, -1,
 			   0, false },
 	[ROW_MSG_EXIT] = { ACTOR_MSG_EXIT, false, ACTOR__SIG_EXIT_MSG, PAY_SIGNAL, 0, 0, 0, 0,
 			   false },
@@ -412,7 +412,7 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 	 * forwarded from a third node is that node's to fail. */
 	if (f.kind == ACTOR__F_MSG) {
 		if (f.msg.from_node == actor__node_id(n->sys))
-			actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
+			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
 					 now);
 		return;
 	}
@@ -517,7 +517,7 @@ static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_re
 	/* A link noted here names the sender's own actor. */
 	if (row->in < 0 || (row->in > 0 && ref.node == p->node))
 		track(p, row, false, to.id,
-		      row->track == TRACK_REQUEST ? f->signal.request_id : ref.id,
+		      row->track == ACTOR__TRACK_REQUEST ? f->signal.request_id : ref.id,
 		      row->in > 0 ? actor__now_ns() : 0);
 	switch (row->payload) {
 	case PAY_REASON:
@@ -594,7 +594,7 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 	to = (actor_ref_t){ .id = f->msg.to_id, .node = self };
 	from = (actor_ref_t){ .id = f->msg.from_id, .node = f->msg.from_node };
 	if ((f->msg.flags & ACTOR__WIRE_REPLY) && to.id != 0)
-		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->msg.request_id);
+		actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to.id, f->msg.request_id);
 	if (to.id == 0 && f->msg.from_id == 0)
 		return 0;	/* a whereis nobody could be answered for */
 	if (deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
@@ -621,14 +621,14 @@ static void fail_tracked(void *arg, const struct actor__track_entry *e)
 	int err = -EHOSTUNREACH;
 
 	switch (e->kind) {
-	case TRACK_REQUEST:
+	case ACTOR__TRACK_REQUEST:
 		deliver(d->n, local, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
 			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, (uint32_t)e->remote);
 		break;
-	case TRACK_MONITOR:
-	case TRACK_LINK:
+	case ACTOR__TRACK_MONITOR:
+	case ACTOR__TRACK_LINK:
 		/* Answered as the monitor or link itself is when unreachable. */
-		row = &runtime_msgs[e->kind == TRACK_MONITOR ? ACTOR__SYS_MONITOR : ACTOR__SYS_LINK];
+		row = &runtime_msgs[e->kind == ACTOR__TRACK_MONITOR ? ACTOR__SYS_MONITOR : ACTOR__SYS_LINK];
 		actor__send_signal(sys, NULL, local, row->gone, row->gone_system, remote,
 				   ACTOR_EXIT_NODEDOWN);
 		break;

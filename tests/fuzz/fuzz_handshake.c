@@ -88,7 +88,7 @@ static void feed(struct machine *ms, struct machine *m, const unsigned char *b, 
 		emit(m, &out);
 	}
 	if (r == 1) {
-		REQUIRE(m->hs.state == HS_UP);
+		REQUIRE(m->hs.state == ACTOR__HS_UP);
 		REQUIRE(honest_pair(ms, m));
 	}
 	m->result = r;
