@@ -86,6 +86,9 @@ enum { ROW_MSG_DOWN = ACTOR__SYS_COUNT, ROW_MSG_EXIT, NROWS };
  * above does not compile.
  */
 static const struct runtime_msg runtime_msgs[NROWS] = {
+	/* No message has type 0; row_of gives this row to any type past the
+	 * last, too: it never crosses, so such mail is unmapped(). */
+	[ACTOR__SYS_NONE] = LOCAL_ONLY(ACTOR__SYS_NONE),
 #define ROW(name) [ACTOR__SYS_##name] = ROW_##name,
 	ACTOR__SYS_LIST(ROW)
 #undef ROW
@@ -105,7 +108,7 @@ _Static_assert(ACTOR__SIG_MAX == ACTOR__SIG_EXIT_MSG && ACTOR__SIG_EXIT_MSG == 9
 static const struct runtime_msg *row_of(const struct actor__env *e)
 {
 	if (e->flags & ACTOR__ENV_SYSTEM)
-		return &runtime_msgs[e->type < ACTOR__SYS_COUNT ? e->type : ACTOR__SYS_NONE_];
+		return &runtime_msgs[e->type < ACTOR__SYS_COUNT ? e->type : ACTOR__SYS_NONE];
 	if (e->type == ACTOR_MSG_DOWN)
 		return &runtime_msgs[ROW_MSG_DOWN];
 	if (e->type == ACTOR_MSG_EXIT)

@@ -67,7 +67,7 @@ _Static_assert((ACTOR__ENV_MAILBOX_BITS & ACTOR__ENV_SCHED_BITS) == 0 &&
 
 #define ACTOR__SYS_ENUM_(name) ACTOR__SYS_##name,
 enum actor__sys_type {
-	ACTOR__SYS_NONE_ = 0,		/* no message has it */
+	ACTOR__SYS_NONE = 0,		/* no message has it */
 	ACTOR__SYS_LIST(ACTOR__SYS_ENUM_)
 	ACTOR__SYS_COUNT		/* one past the last */
 };
