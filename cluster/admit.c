@@ -18,11 +18,11 @@
  */
 #define HANDSHAKE_FRAME_MAX 512
 
-int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l)
+int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__session *l)
 {
 	struct actor__frame hello;
 
-	if (actor__handshake_start(&l->hs, l->host[0] != '\0', n->sys->node_id, n->cfg.name,
+	if (actor__handshake_start(&l->hs, l->host[0] != '\0', actor__node_id(n->sys), n->cfg.name,
 				   &hello) != 0)
 		return -EIO;
 	actor__conn_set_max_frame(c, HANDSHAKE_FRAME_MAX);
@@ -51,21 +51,21 @@ static void refused(struct actor__node *n)
  * the dialer as a reset. Neither is logged. A reflection is refused by the
  * handshake, logged and counted.
  */
-static int self_dialed(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+static int self_dialed(struct actor__node *n, struct actor__session *l, const struct actor__frame *f)
 {
 	if (l->hs.dialer)
 		return -EEXIST;
-	for (struct actor__link *o = n->links; o != NULL; o = o->next) {
-		if (o->hs.dialer && o->hs.state != HS_FAILED &&
+	for (struct actor__session *o = n->sessions; o != NULL; o = o->next) {
+		if (o->hs.dialer && o->hs.state != ACTOR__HS_FAILED &&
 		    memcmp(o->hs.nonce, f->hello.nonce, ACTOR__NONCE_LEN) == 0) {
-			l->hs.state = HS_FAILED;
+			l->hs.state = ACTOR__HS_FAILED;
 			return 0;
 		}
 	}
 	return 0;
 }
 
-static int on_hello(struct actor__node *n, struct actor__link *l, const struct actor__frame *f)
+static int on_hello(struct actor__node *n, struct actor__session *l, const struct actor__frame *f)
 {
 	struct actor__peer *p = actor__peer_find(n, f->hello.node);
 
@@ -78,7 +78,7 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
 	}
 	memcpy(l->peer_name, f->hello.name, f->hello.name_len);
 	l->peer_name[f->hello.name_len] = '\0';
-	if (l->peer_node == n->sys->node_id)
+	if (l->peer_node == actor__node_id(n->sys))
 		return self_dialed(n, l, f);
 	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
 		return 0;
@@ -88,7 +88,7 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
 	actor__node_log_limited(n, "refused node %08x (%s): a node with its id is connected",
 				l->peer_node, l->peer_name);
 	refused(n);
-	l->hs.state = HS_FAILED;
+	l->hs.state = ACTOR__HS_FAILED;
 	return 0;
 }
 
@@ -101,23 +101,23 @@ static int on_hello(struct actor__node *n, struct actor__link *l, const struct a
  * connection the other dialed, and each closed the other's.) Only a proven
  * peer gets this far: a peer without the cookie cannot cancel a dial.
  */
-static struct actor__link *crossing(struct actor__node *n, const struct actor__link *l)
+static struct actor__session *crossing(struct actor__node *n, const struct actor__session *l)
 {
-	for (struct actor__link *o = n->links; o != NULL; o = o->next)
-		if (o != l && o->state != LINK_UP && o->hs.state != HS_FAILED &&
+	for (struct actor__session *o = n->sessions; o != NULL; o = o->next)
+		if (o != l && o->state != ACTOR__SESSION_UP && o->hs.state != ACTOR__HS_FAILED &&
 		    o->peer_node == l->peer_node && o->hs.dialer != l->hs.dialer)
 			return o;
 	return NULL;
 }
 
-static bool loses(const struct actor__node *n, const struct actor__link *l)
+static bool loses(const struct actor__node *n, const struct actor__session *l)
 {
-	return l->hs.dialer != (n->sys->node_id < l->peer_node);
+	return l->hs.dialer != (actor__node_id(n->sys) < l->peer_node);
 }
 
-bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l)
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l)
 {
-	struct actor__link *o = l->peer_node != 0 ? crossing(n, l) : NULL;
+	struct actor__session *o = l->peer_node != 0 ? crossing(n, l) : NULL;
 
 	if (o == NULL || l->dial == NULL || o->dial != NULL)
 		return false;
@@ -126,16 +126,16 @@ bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l)
 	return true;
 }
 
-int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
+int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__session *l,
 			   const struct actor__frame *f)
 {
 	struct actor__frame out;
 	int err;
 
-	if (l->hs.state == HS_FAILED)
+	if (l->hs.state == ACTOR__HS_FAILED)
 		return 0;	/* refused by on_hello: waiting for the close */
-	if (f->kind == ACTOR__F_HELLO && l->hs.state == HS_HELLO &&
-	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == HS_FAILED))
+	if (f->kind == ACTOR__F_HELLO && l->hs.state == ACTOR__HS_HELLO &&
+	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == ACTOR__HS_FAILED))
 		return err;
 	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
 	if (err == 1 && !l->hs.dialer && crossing(n, l) != NULL && loses(n, l))

@@ -11,6 +11,8 @@
  * system already, its HMAC and RAND_bytes are all this needs, and TLS
  * comes from the same library.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -65,7 +67,7 @@ int actor__handshake_start(struct actor__handshake *h, bool dialer, uint32_t sel
 	hello->hello.name = name;
 	hello->hello.name_len = strlen(name);
 	hello->hello.nonce = h->nonce;
-	h->state = HS_HELLO;
+	h->state = ACTOR__HS_HELLO;
 	return 0;
 }
 
@@ -90,7 +92,7 @@ static int on_hello(struct actor__handshake *h, const void *cookie, size_t cooki
 		return -EEXIST;
 	h->peer = in->hello.node;
 	memcpy(h->peer_nonce, in->hello.nonce, ACTOR__NONCE_LEN);
-	h->state = HS_AUTH;
+	h->state = ACTOR__HS_AUTH;
 	return h->dialer ? prove(h, cookie, cookie_len, out) : 0;
 }
 
@@ -106,7 +108,7 @@ static int on_auth(struct actor__handshake *h, const void *cookie, size_t cookie
 		return -EACCES;
 	if (!h->dialer && prove(h, cookie, cookie_len, out) != 0)
 		return -EIO;
-	h->state = HS_UP;
+	h->state = ACTOR__HS_UP;
 	return 1;
 }
 
@@ -116,12 +118,12 @@ int actor__handshake_step(struct actor__handshake *h, const void *cookie, size_t
 	int r = -EPROTO;
 
 	out->kind = 0;
-	if (h->state == HS_HELLO && in->kind == ACTOR__F_HELLO)
+	if (h->state == ACTOR__HS_HELLO && in->kind == ACTOR__F_HELLO)
 		r = on_hello(h, cookie, cookie_len, in, out);
-	else if (h->state == HS_AUTH && in->kind == ACTOR__F_AUTH)
+	else if (h->state == ACTOR__HS_AUTH && in->kind == ACTOR__F_AUTH)
 		r = on_auth(h, cookie, cookie_len, in, out);
 	if (r < 0) {
-		h->state = HS_FAILED;
+		h->state = ACTOR__HS_FAILED;
 		out->kind = 0;
 	}
 	return r;

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/frame.h"
+#include "cluster/wire.h"
 
-enum { HS_HELLO, HS_AUTH, HS_UP, HS_FAILED };
+enum { ACTOR__HS_HELLO, ACTOR__HS_AUTH, ACTOR__HS_UP, ACTOR__HS_FAILED };
 
 struct actor__handshake {
 	int state;

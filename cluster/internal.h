@@ -19,8 +19,9 @@
  *    the queue reopens, so one WOKE per blocked period does not make a peer
  *    unique on the stack: the peer's queued flag does (route.c; model:
  *    tests/spin/ready.pml).
- *  - A connection's state (struct link) lives from accept/connect to the
- *    transport's closed() callback, which frees it.
+ *  - A connection's session (struct actor__session: its handshake and the
+ *    peer it is for) lives from accept or connect to the transport's
+ *    closed() callback, which frees it (io.c).
  */
 #ifndef ACTOR_CLUSTER_INTERNAL_H
 #define ACTOR_CLUSTER_INTERNAL_H
@@ -33,19 +34,29 @@
 #include <actor/actor.h>
 
 #include "cluster/handshake.h"
-#include "sched/internal.h"
-#include "transport/frame.h"
+#include "cluster/wire.h"
+#include "mailbox/arch.h"
+#include "mailbox/envelope.h"
+#include "mailbox/mpsc.h"
+#include "sched/seam.h"
 #include "transport/transport.h"
 
 /* Frame envelopes whose kind the I/O thread must note (requests,
- * monitors, links) before sending: sched/'s flag bits are free here. */
-#define ACTOR__FRAME_TRACKED (1u << 8)
+ * monitors, links) before sending: one of cluster/'s own flag bits. */
+#define ACTOR__FRAME_TRACKED (1u << 12)
+_Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can ever know */
 
+/* actor_loopback_t (loopback.c): the loopback transport's hub. */
+struct actor_loopback {
+	struct actor__hub *hub;
+};
+
 /* What a node remembers about one peer, for node-down: requests waiting
  * for a reply from it, and monitors and links that cross to it. */
-enum actor__track_kind { TRACK_REQUEST = 1, TRACK_MONITOR, TRACK_LINK };
+enum actor__track_kind { ACTOR__TRACK_REQUEST = 1, ACTOR__TRACK_MONITOR, ACTOR__TRACK_LINK };
 
 struct actor__track_entry {
 	uint64_t local, remote;		/* REQUEST: requester id, request id */
@@ -79,11 +90,12 @@ struct actor__peer {
 	struct actor__track track;
 };
 
-/* One connection, from accept or connect to its closed() callback. */
-enum { LINK_HANDSHAKE, LINK_UP };
+/* A session: the node's side of one connection, from accept or connect
+ * to its closed() callback. Not an Erlang link (sched/link.c). */
+enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
 
-struct actor__link {
-	struct actor__link *prev, *next;	/* the node's list */
+struct actor__session {
+	struct actor__session *prev, *next;	/* the node's list */
 	struct actor__conn *conn;
 	int state;
 	uint64_t deadline;		/* for the handshake */
@@ -144,22 +156,42 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
-	struct actor__link *links;	/* connections not yet up, and up */
-	uint32_t handshaking;		/* links not yet up */
+	struct actor__session *sessions;	/* connections not yet up, and up */
+	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
 		bad_frames, queue_full, handshakes_busy, log_suppressed;
+	/* Mail with no form on the wire (route.c:unmapped), any thread; the
+	 * I/O thread logs it (unmapped_told: the count it logged last). */
+	_Atomic uint64_t unmapped;
+	_Atomic uint32_t unmapped_type;
+	uint64_t unmapped_told;
 };
 
-/* node.c */
+/* node.c: the life cycle and the public calls. */
 struct actor__node *actor__node_of(const struct actor_system *sys);
-/* The peer with that id, or NULL; any thread. */
-struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+
+/* io.c: the transport's callbacks (I/O thread). */
+struct actor__transport_cb actor__node_callbacks(struct actor__node *n);
 /* Sends a control frame on a connection now, bypassing the queues. */
 void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 			  const struct actor__frame *f);
+/* Starts a connection to host:port; NULL if it could not even start. */
+struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port);
+/* Tells a caller waiting on l (actor_node_connect) how it went. */
+void actor__dial_done(struct actor__node *n, struct actor__session *l, int result);
+
+/* peer.c: the peer table, peers up and down, heartbeats and redials. */
+/* The peer with that id, or NULL; any thread. */
+struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+/* l completed its handshake: its peer is up (or l closes). */
+void actor__peer_up(struct actor__node *n, struct actor__session *l);
+/* p's connection closed with reason. */
+void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
+/* Heartbeats and redials due at now; with sweep, forgets old requests. */
+void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep);
 
 /* log.c: lines to the node config's log callback, or stderr. */
 void actor__node_log(const struct actor__node *n, const char *fmt, ...)
@@ -173,17 +205,17 @@ void actor__node_log_limited(struct actor__node *n, const char *fmt, ...)
 void actor__node_log_tick(struct actor__node *n, uint64_t now);
 
 /* admit.c: the node's side of the handshake (handshake.h). */
-struct actor__link;
+struct actor__session;
 /* Starts the handshake on a new connection: sends our HELLO. */
-int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__link *l);
+int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct actor__session *l);
 /* A frame before the connection is up: 1 when it completed the handshake
  * (l->peer_node and l->peer_name set), 0 to go on, or -errno to close
  * (logged and counted here). */
-int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__link *l,
+int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__session *l,
 			   const struct actor__frame *f);
 /* l closes before it is up: a caller waiting on it waits instead on a
  * handshake with the same node in the other direction, if there is one. */
-bool actor__handshake_hand_over(struct actor__node *n, struct actor__link *l);
+bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l);
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
@@ -196,6 +228,8 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
+/* Logs mail that had no form on the wire since the last call (on_tick). */
+void actor__route_tick(struct actor__node *n);
 /* Forgets requests to p that surely timed out long ago. */
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now);
 

@@ -2,9 +2,12 @@
 libactor_core_la_SOURCES += \
 	cluster/internal.h \
 	cluster/node.c \
+	cluster/io.c \
+	cluster/peer.c \
 	cluster/handshake.h cluster/handshake.c \
 	cluster/admit.c \
 	cluster/log.c \
+	cluster/loopback.c \
 	cluster/route.c \
 	cluster/track.c
 

@@ -18,7 +18,7 @@
 static void emit(const struct actor__node *n, const char *fmt, va_list ap)
 {
 	char line[LINE_MAX_LEN];
-	int k = snprintf(line, sizeof line, "node %s (%08x): ", n->cfg.name, n->sys->node_id);
+	int k = snprintf(line, sizeof line, "node %s (%08x): ", n->cfg.name, actor__node_id(n->sys));
 
 	if (k < 0 || (size_t)k >= sizeof line)
 		k = 0;

@@ -1,6 +1,6 @@
 /*
  * Mail between nodes. Outbound, on any thread: an envelope for another
- * node becomes a frame (transport/frame.h) in the peer's queue. On the I/O
+ * node becomes a frame (cluster/wire.h) in the peer's queue. On the I/O
  * thread: queued frames go to the connection in batches, inbound frames
  * become local sends, and a peer that goes down fails what waits on it.
  *
@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "cluster/internal.h"
@@ -23,6 +24,106 @@
 /* A request the peer never answered, whose requester has surely given
  * up, is forgotten after this long. */
 #define REQUEST_MAX_AGE_NS (600ull * 1000 * 1000 * 1000)
+
+/* --- the runtime messages on the wire ------------------------------------- */
+
+/* How a runtime message's payload maps to a SIGNAL frame's fields. */
+enum payload {
+	PAY_NONE,	/* it never crosses: local to a node */
+	PAY_REASON,	/* int reason; ref is the envelope's sender */
+	PAY_REF,	/* actor_ref_t: ref */
+	PAY_SIGNAL,	/* actor_signal_t: ref (from) and reason */
+	PAY_ERROR,	/* int error: reason, with the envelope's request_id */
+};
+
+/*
+ * One row per runtime message: what it is here (type, and whether it is a
+ * system envelope), what it is on the wire (op, payload), what it promises
+ * that a node-down must break (track: noted on the way out or in, +1, or
+ * forgotten, -1), and the signal that answers it at once when its target
+ * is gone or unreachable (gone). Both directions read this table: frame_of
+ * and note_outbound going out, inbound_signal coming in, unreachable and
+ * answer_gone for the answers.
+ */
+struct runtime_msg {
+	uint32_t type;		/* ACTOR__SYS_* if system, else ACTOR_MSG_* */
+	bool system;		/* sent with ACTOR__ENV_SYSTEM */
+	uint8_t op;		/* ACTOR__SIG_*; 0 with PAY_NONE */
+	uint8_t payload;	/* enum payload */
+	uint8_t track;		/* ACTOR__TRACK_*, or 0 */
+	int8_t out, in;		/* +1: noted, -1: forgotten, 0: neither */
+	uint32_t gone;		/* the signal that answers it at once, or 0 */
+	bool gone_system;	/* that signal is a system envelope */
+};
+
+#define LOCAL_ONLY(t) { .type = (t), .system = true }
+#define ROW_INIT LOCAL_ONLY(ACTOR__SYS_INIT)
+#define ROW_EXIT { ACTOR__SYS_EXIT, true, ACTOR__SIG_EXIT, PAY_REASON, 0, 0, 0, 0, false }
+#define ROW_TIMEOUT LOCAL_ONLY(ACTOR__SYS_TIMEOUT)
+#define ROW_FAILED \
+	{ ACTOR__SYS_FAILED, true, ACTOR__SIG_FAILED, PAY_ERROR, ACTOR__TRACK_REQUEST, 0, -1, 0, false }
+#define ROW_MONITOR \
+	{ ACTOR__SYS_MONITOR, true, ACTOR__SIG_MONITOR, PAY_REF, ACTOR__TRACK_MONITOR, +1, 0, \
+	  ACTOR_MSG_DOWN, false }
+#define ROW_DEMONITOR \
+	{ ACTOR__SYS_DEMONITOR, true, ACTOR__SIG_DEMONITOR, PAY_REF, ACTOR__TRACK_MONITOR, -1, 0, 0, false }
+#define ROW_LINK \
+	{ ACTOR__SYS_LINK, true, ACTOR__SIG_LINK, PAY_REF, ACTOR__TRACK_LINK, +1, +1, \
+	  ACTOR__SYS_LINK_EXIT, true }
+#define ROW_UNLINK \
+	{ ACTOR__SYS_UNLINK, true, ACTOR__SIG_UNLINK, PAY_REF, ACTOR__TRACK_LINK, -1, -1, 0, false }
+#define ROW_LINK_EXIT \
+	{ ACTOR__SYS_LINK_EXIT, true, ACTOR__SIG_LINK_EXIT, PAY_SIGNAL, ACTOR__TRACK_LINK, -1, -1, 0, false }
+#define ROW_INIT_COPY LOCAL_ONLY(ACTOR__SYS_INIT_COPY)
+
+/* After the system ones: the two that actors' handlers receive
+ * (include/actor/types.h), made by the runtime too. */
+enum { ROW_MSG_DOWN = ACTOR__SYS_COUNT, ROW_MSG_EXIT, NROWS };
+
+/*
+ * Indexed by ACTOR__SYS_* type. ACTOR__SYS_LIST (sched/seam.h) names a
+ * ROW_<NAME> for each runtime message, so that a new one without its row
+ * above does not compile.
+ */
+static const struct runtime_msg runtime_msgs[NROWS] = {
+	/* No message has type 0; row_of gives this row to any type past the
+	 * last, too: it never crosses, so such mail is unmapped(). */
+	[ACTOR__SYS_NONE] = LOCAL_ONLY(ACTOR__SYS_NONE),
+#define ROW(name) [ACTOR__SYS_##name] = ROW_##name,
+	ACTOR__SYS_LIST(ROW)
+#undef ROW
+	[ROW_MSG_DOWN] = { ACTOR_MSG_DOWN, false, ACTOR__SIG_DOWN, PAY_SIGNAL, ACTOR__TRACK_MONITOR, 0, -1,
+			   0, false },
+	[ROW_MSG_EXIT] = { ACTOR_MSG_EXIT, false, ACTOR__SIG_EXIT_MSG, PAY_SIGNAL, 0, 0, 0, 0,
+			   false },
+};
+
+/* Every op of cluster/wire.h has its row: row_of_op finds none for an op
+ * added there and not here, and the frame is refused (inbound) or never
+ * made (outbound); this makes that a build error instead. */
+_Static_assert(ACTOR__SIG_MAX == ACTOR__SIG_EXIT_MSG && ACTOR__SIG_EXIT_MSG == 9,
+	       "a new SIGNAL op needs its row in runtime_msgs");
+
+/* The row of a runtime message, or NULL for mail between actors. */
+static const struct runtime_msg *row_of(const struct actor__env *e)
+{
+	if (e->flags & ACTOR__ENV_SYSTEM)
+		return &runtime_msgs[e->type < ACTOR__SYS_COUNT ? e->type : ACTOR__SYS_NONE];
+	if (e->type == ACTOR_MSG_DOWN)
+		return &runtime_msgs[ROW_MSG_DOWN];
+	if (e->type == ACTOR_MSG_EXIT)
+		return &runtime_msgs[ROW_MSG_EXIT];
+	return NULL;
+}
+
+/* The row of a SIGNAL op, or NULL. */
+static const struct runtime_msg *row_of_op(uint32_t op)
+{
+	for (size_t i = 0; op != 0 && i < NROWS; i++)
+		if (runtime_msgs[i].op == op)
+			return &runtime_msgs[i];
+	return NULL;
+}
 
 /* --- envelope -> frame ---------------------------------------------------- */
 
@@ -38,25 +139,60 @@ static bool msg_type_ok(uint32_t type, uint32_t wire_flags, uint64_t to_id)
 		(wire_flags & (to_id == 0 ? ACTOR__WIRE_REQUEST : ACTOR__WIRE_REPLY)) != 0);
 }
 
-/* Fills f for e; false for mail that never crosses (timers, spawns, and
- * runtime types sent by hand, which the peer would refuse). */
+/* The fields of a runtime message's payload, as its row says; false when
+ * the size is not the runtime's (a runtime type sent by hand). */
+static bool payload_of(const struct runtime_msg *row, const struct actor__env *e,
+		       actor_ref_t *ref, int32_t *reason)
+{
+	actor_signal_t sig;
+	int i;
+
+	switch (row->payload) {
+	case PAY_REASON:
+	case PAY_ERROR:
+		if (e->size != sizeof i)
+			return false;
+		memcpy(&i, e->data, sizeof i);
+		*reason = i;
+		if (row->payload == PAY_REASON)
+			*ref = actor__sender_of(e);
+		return true;
+	case PAY_REF:
+		if (e->size != sizeof *ref)
+			return false;
+		memcpy(ref, e->data, sizeof *ref);
+		return true;
+	case PAY_SIGNAL:
+		if (e->size != sizeof sig)
+			return false;
+		memcpy(&sig, e->data, sizeof sig);
+		*ref = sig.from;
+		*reason = sig.reason;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Fills f for e; false for mail that has no form on the wire: runtime
+ * messages local to a node (spawns, timeouts), and runtime types sent by
+ * hand, which the peer would refuse. */
 static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struct actor__env *e,
 		     struct actor__frame *f)
 {
-	const actor_signal_t *sig = e->data;
+	const struct runtime_msg *row = row_of(e);
 	actor_ref_t ref = ACTOR_REF_NONE;
 	int32_t reason = 0;
-	uint32_t op;
 
-	if (!(e->flags & ACTOR__ENV_SYSTEM) && e->type != ACTOR_MSG_DOWN &&
-	    e->type != ACTOR_MSG_EXIT) {
+	if (row == NULL) {
 		f->kind = ACTOR__F_MSG;
 		f->msg.to_id = to.id;
 		f->msg.to_node = to.node;
 		f->msg.from_id = e->sender;
 		/* (0, node): a node's name service answering. */
-		f->msg.from_node = e->sender != 0 ? (e->sender_node ? e->sender_node : sys->node_id) :
-						    e->sender_node;
+		f->msg.from_node = e->sender != 0 ?
+					   (e->sender_node ? e->sender_node : actor__node_id(sys)) :
+					   e->sender_node;
 		f->msg.type = e->type;
 		f->msg.flags = (e->flags & ACTOR__ENV_URGENT ? ACTOR__WIRE_URGENT : 0) |
 			       (e->flags & ACTOR__ENV_REQUEST ? ACTOR__WIRE_REQUEST : 0) |
@@ -67,47 +203,14 @@ static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struc
 		f->msg.size = e->size;
 		return msg_type_ok(f->msg.type, f->msg.flags, f->msg.to_id);
 	}
-	if (!(e->flags & ACTOR__ENV_SYSTEM)) {
-		if (e->size != sizeof *sig)
-			return false;	/* not the runtime's: sent by hand */
-		op = e->type == ACTOR_MSG_DOWN ? ACTOR__SIG_DOWN : ACTOR__SIG_EXIT_MSG;
-		ref = sig->from;
-		reason = sig->reason;
-	} else {
-		switch (e->type) {
-		case ACTOR__SYS_EXIT:
-			op = ACTOR__SIG_EXIT;
-			ref = actor__sender_of(e);
-			reason = *(const int *)e->data;
-			break;
-		case ACTOR__SYS_MONITOR:
-		case ACTOR__SYS_DEMONITOR:
-		case ACTOR__SYS_LINK:
-		case ACTOR__SYS_UNLINK:
-			op = e->type == ACTOR__SYS_MONITOR ? ACTOR__SIG_MONITOR :
-			     e->type == ACTOR__SYS_DEMONITOR ? ACTOR__SIG_DEMONITOR :
-			     e->type == ACTOR__SYS_LINK ? ACTOR__SIG_LINK : ACTOR__SIG_UNLINK;
-			ref = *(const actor_ref_t *)e->data;
-			break;
-		case ACTOR__SYS_LINK_EXIT:
-			op = ACTOR__SIG_LINK_EXIT;
-			ref = sig->from;
-			reason = sig->reason;
-			break;
-		case ACTOR__SYS_FAILED:
-			op = ACTOR__SIG_FAILED;
-			reason = *(const int *)e->data;
-			break;
-		default:
-			return false;
-		}
-	}
+	if (row->op == 0 || !payload_of(row, e, &ref, &reason))
+		return false;
 	f->kind = ACTOR__F_SIGNAL;
-	f->signal.op = op;
+	f->signal.op = row->op;
 	f->signal.to_id = to.id;
 	f->signal.to_node = to.node;
 	f->signal.ref_id = ref.id;
-	f->signal.ref_node = ref.id != 0 ? (ref.node != 0 ? ref.node : sys->node_id) : 0;
+	f->signal.ref_node = ref.id != 0 ? (ref.node != 0 ? ref.node : actor__node_id(sys)) : 0;
 	f->signal.reason = reason;
 	f->signal.request_id = e->request_id;
 	return true;
@@ -115,12 +218,42 @@ static bool frame_of(const struct actor_system *sys, actor_ref_t to, const struc
 
 static bool tracked(const struct actor__frame *f)
 {
+	const struct runtime_msg *row;
+
 	if (f->kind == ACTOR__F_MSG)
 		return (f->msg.flags & ACTOR__WIRE_REQUEST) != 0;
-	return f->signal.op >= ACTOR__SIG_MONITOR && f->signal.op <= ACTOR__SIG_LINK_EXIT;
+	row = row_of_op(f->signal.op);
+	return row != NULL && row->out != 0;
 }
 
-/* --- when the peer cannot be reached -------------------------------------- */
+/* --- mail that cannot go ---------------------------------------------------- */
+
+/*
+ * Mail with no form on the wire (frame_of said false) is never dropped
+ * silently: it is a dead letter, counted in n->unmapped, and the I/O
+ * thread logs the count (actor__route_tick), since the log callback runs
+ * there only.
+ */
+static int unmapped(struct actor__node *n, struct actor__worker *w, actor_ref_t to,
+		    struct actor__env *e)
+{
+	atomic_store_explicit(&n->unmapped_type, e->type, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->unmapped, 1, memory_order_release);
+	actor__dead_letter(n->sys, w, to, e);
+	return 0;
+}
+
+void actor__route_tick(struct actor__node *n)
+{
+	uint64_t k = atomic_load_explicit(&n->unmapped, memory_order_acquire);
+
+	if (k == n->unmapped_told)
+		return;
+	actor__node_log_limited(n, "%" PRIu64 " message(s) for other nodes had no form on the wire and became dead letters (the last of type %#x)",
+				k - n->unmapped_told,
+				atomic_load_explicit(&n->unmapped_type, memory_order_relaxed));
+	n->unmapped_told = k;
+}
 
 /* Mail for a node that is down or unknown: a monitor or link learns it at
  * once, like Erlang's noconnection; other mail is a dead letter. */
@@ -128,15 +261,14 @@ static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_
 		       struct actor__env *e)
 {
 	if (e->flags & ACTOR__ENV_SYSTEM) {
+		const struct runtime_msg *row = row_of(e);
 		actor_ref_t who = e->size >= sizeof who ? *(const actor_ref_t *)e->data :
 							  ACTOR_REF_NONE;
 
-		if (e->type == ACTOR__SYS_MONITOR)
-			actor__send_signal(sys, w, who, ACTOR_MSG_DOWN, false, to, ACTOR_EXIT_NODEDOWN);
-		else if (e->type == ACTOR__SYS_LINK)
-			actor__send_signal(sys, w, who, ACTOR__SYS_LINK_EXIT, true, to,
+		if (row->gone != 0 && row->payload == PAY_REF)
+			actor__send_signal(sys, w, who, row->gone, row->gone_system, to,
 					   ACTOR_EXIT_NODEDOWN);
-		actor__env_free(actor__pool_of(w), e);
+		actor__env_free(actor__worker_pool(w), e);
 		return 0;
 	}
 	actor__dead_letter(sys, w, to, e);
@@ -155,7 +287,7 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 	size_t size;
 
 	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
-		actor__dead_letter(sys, w, actor_node_ref(sys->node_id), e);
+		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e);
 		return -ESRCH;
 	}
 	/* A name with a NUL names nothing (as a C string it would be another). */
@@ -166,13 +298,13 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 			ref = ACTOR_REF_NONE;
 	}
 	size = actor__frame_ref_encode(ref.id, ref.node, payload, sizeof payload);
-	reply = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, payload,
+	reply = actor__env_make(actor__worker_pool(w), ACTOR_REF_NONE, ACTOR_MSG_WHEREIS, payload,
 				size, ACTOR__ENV_REPLY, e->request_id);
 	if (reply != NULL) {
-		reply->sender_node = sys->node_id;	/* from (0, node) */
+		reply->sender_node = actor__node_id(sys);	/* from (0, node) */
 		actor__deliver(sys, w, actor__sender_of(e), reply);
 	}
-	actor__env_free(actor__pool_of(w), e);
+	actor__env_free(actor__worker_pool(w), e);
 	return 0;
 }
 
@@ -204,18 +336,16 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 {
 	struct actor__node *n = (struct actor__node *)r;
 	struct actor_system *sys = n->sys;
-	struct actor__pool *pool = actor__pool_of(w);
+	struct actor__pool *pool = actor__worker_pool(w);
 	struct actor__peer *p;
 	struct actor__frame f;
 	struct actor__env *fe;
 	int err;
 
-	if (to.node == sys->node_id)
+	if (to.node == actor__node_id(sys))
 		return whereis_here(sys, w, e);
-	if (!frame_of(sys, to, e, &f)) {
-		actor__env_free(pool, e);
-		return 0;
-	}
+	if (!frame_of(sys, to, e, &f))
+		return unmapped(n, w, to, e);
 	p = actor__peer_find(n, to.node);
 	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
 		return unreachable(sys, w, to, e);
@@ -254,6 +384,22 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 
 /* --- outbound, the I/O thread ---------------------------------------------- */
 
+/*
+ * What a signal between this node's actor `local` and `remote` (an actor
+ * of p's, or a request id) promises or undoes, on its way out or in, as
+ * its row says.
+ */
+static void track(struct actor__peer *p, const struct runtime_msg *row, bool out, uint64_t local,
+		  uint64_t remote, uint64_t now)
+{
+	int what = row == NULL ? 0 : out ? row->out : row->in;
+
+	if (what > 0)
+		actor__track_add(&p->track, row->track, local, remote, now);
+	else if (what < 0)
+		actor__track_del(&p->track, row->track, local, remote);
+}
+
 /* Notes what a frame leaving for p will need undone if p goes down. */
 static void note_outbound(struct actor__node *n, struct actor__peer *p,
 			  const struct actor__env *fe, uint64_t now)
@@ -268,28 +414,13 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 	/* Only this node's actors are told when p goes down; a request
 	 * forwarded from a third node is that node's to fail. */
 	if (f.kind == ACTOR__F_MSG) {
-		if (f.msg.from_node == n->sys->node_id)
-			actor__track_add(&p->track, TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
+		if (f.msg.from_node == actor__node_id(n->sys))
+			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
 					 now);
 		return;
 	}
-	if (f.signal.ref_node != n->sys->node_id)
-		return;
-	switch (f.signal.op) {
-	case ACTOR__SIG_MONITOR:
-		actor__track_add(&p->track, TRACK_MONITOR, f.signal.ref_id, f.signal.to_id, now);
-		break;
-	case ACTOR__SIG_DEMONITOR:
-		actor__track_del(&p->track, TRACK_MONITOR, f.signal.ref_id, f.signal.to_id);
-		break;
-	case ACTOR__SIG_LINK:
-		actor__track_add(&p->track, TRACK_LINK, f.signal.ref_id, f.signal.to_id, now);
-		break;
-	case ACTOR__SIG_UNLINK:
-	case ACTOR__SIG_LINK_EXIT:
-		actor__track_del(&p->track, TRACK_LINK, f.signal.ref_id, f.signal.to_id);
-		break;
-	}
+	if (f.signal.ref_node == actor__node_id(n->sys))
+		track(p, row_of_op(f.signal.op), true, f.signal.ref_id, f.signal.to_id, now);
 }
 
 void actor__route_drain(struct actor__node *n, struct actor__peer *p)
@@ -364,57 +495,43 @@ static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, ui
 static void answer_gone(struct actor__node *n, actor_ref_t gone, actor_ref_t who, uint32_t op,
 			uint32_t request_id)
 {
+	const struct runtime_msg *row = row_of_op(op);
 	int err = -ESRCH;
 
-	if (op == ACTOR__SIG_MONITOR)
-		actor__send_signal(n->sys, NULL, who, ACTOR_MSG_DOWN, false, gone,
-				   ACTOR_EXIT_NOPROC);
-	else if (op == ACTOR__SIG_LINK)
-		actor__send_signal(n->sys, NULL, who, ACTOR__SYS_LINK_EXIT, true, gone,
+	if (row != NULL && row->gone != 0)
+		actor__send_signal(n->sys, NULL, who, row->gone, row->gone_system, gone,
 				   ACTOR_EXIT_NOPROC);
 	else if (request_id != 0)
 		deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
 			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
 }
 
+/* A SIGNAL from peer p as the runtime message its row says (broken_rule
+ * made sure that there is one). */
 static int inbound_signal(struct actor__node *n, struct actor__peer *p, actor_ref_t to,
 			  const struct actor__frame *f)
 {
+	const struct runtime_msg *row = row_of_op(f->signal.op);
 	actor_ref_t ref = { .id = f->signal.ref_id, .node = f->signal.ref_node };
 	actor_signal_t sig = { .from = ref, .reason = f->signal.reason };
-	uint16_t sys_flags = ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT;
+	uint16_t flags = ACTOR__ENV_URGENT | (row->system ? ACTOR__ENV_SYSTEM : 0);
 	int reason = f->signal.reason;
 
-	switch (f->signal.op) {
-	case ACTOR__SIG_EXIT:
-		return deliver(n, to, ref, ACTOR__SYS_EXIT, &reason, sizeof reason, sys_flags, 0);
-	case ACTOR__SIG_MONITOR:
-		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_MONITOR, &ref, sizeof ref,
-			       sys_flags, 0);
-	case ACTOR__SIG_DEMONITOR:
-		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_DEMONITOR, &ref, sizeof ref,
-			       sys_flags, 0);
-	case ACTOR__SIG_LINK:
-		if (ref.node == p->node)
-			actor__track_add(&p->track, TRACK_LINK, to.id, ref.id, actor__now_ns());
-		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_LINK, &ref, sizeof ref,
-			       sys_flags, 0);
-	case ACTOR__SIG_UNLINK:
-		actor__track_del(&p->track, TRACK_LINK, to.id, ref.id);
-		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_UNLINK, &ref, sizeof ref,
-			       sys_flags, 0);
-	case ACTOR__SIG_LINK_EXIT:
-		actor__track_del(&p->track, TRACK_LINK, to.id, ref.id);
-		return deliver(n, to, ref, ACTOR__SYS_LINK_EXIT, &sig, sizeof sig, sys_flags, 0);
-	case ACTOR__SIG_FAILED:
-		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->signal.request_id);
-		return deliver(n, to, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &reason, sizeof reason,
-			       sys_flags, f->signal.request_id);
-	case ACTOR__SIG_DOWN:
-		actor__track_del(&p->track, TRACK_MONITOR, to.id, ref.id);
-		return deliver(n, to, ref, ACTOR_MSG_DOWN, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
-	default:	/* ACTOR__SIG_EXIT_MSG; the decoder checked the range */
-		return deliver(n, to, ref, ACTOR_MSG_EXIT, &sig, sizeof sig, ACTOR__ENV_URGENT, 0);
+	/* A link noted here names the sender's own actor. */
+	if (row->in < 0 || (row->in > 0 && ref.node == p->node))
+		track(p, row, false, to.id,
+		      row->track == ACTOR__TRACK_REQUEST ? f->signal.request_id : ref.id,
+		      row->in > 0 ? actor__now_ns() : 0);
+	switch (row->payload) {
+	case PAY_REASON:
+		return deliver(n, to, ref, row->type, &reason, sizeof reason, flags, 0);
+	case PAY_REF:
+		return deliver(n, to, ACTOR_REF_NONE, row->type, &ref, sizeof ref, flags, 0);
+	case PAY_SIGNAL:
+		return deliver(n, to, ref, row->type, &sig, sizeof sig, flags, 0);
+	default:	/* PAY_ERROR */
+		return deliver(n, to, ACTOR_REF_NONE, row->type, &reason, sizeof reason, flags,
+			       f->signal.request_id);
 	}
 }
 
@@ -427,6 +544,10 @@ static const char *broken_rule(const struct actor__peer *p, const struct actor__
 	uint32_t rr;
 
 	if (f->kind == ACTOR__F_SIGNAL) {
+		const struct runtime_msg *row = row_of_op(f->signal.op);
+
+		if (row == NULL || row->payload == PAY_NONE)
+			return "SIGNAL: an op this node has no runtime message for";
 		/* Only DOWN and EXIT_MSG name another node's actor: the one
 		 * that stopped. */
 		if (f->signal.ref_id != 0 && f->signal.ref_node != p->node &&
@@ -451,7 +572,7 @@ static const char *broken_rule(const struct actor__peer *p, const struct actor__
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why)
 {
-	uint32_t self = n->sys->node_id;
+	uint32_t self = actor__node_id(n->sys);
 	actor_ref_t to, from;
 
 	if ((*why = broken_rule(p, f)) != NULL)
@@ -462,8 +583,7 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			return -EBADMSG;
 		}
 		to = (actor_ref_t){ .id = f->signal.to_id, .node = self };
-		if (inbound_signal(n, p, to, f) == -ESRCH &&
-		    (f->signal.op == ACTOR__SIG_MONITOR || f->signal.op == ACTOR__SIG_LINK))
+		if (inbound_signal(n, p, to, f) == -ESRCH)
 			answer_gone(n, to, (actor_ref_t){ f->signal.ref_id, f->signal.ref_node, 0 },
 				    f->signal.op, 0);
 		return 0;
@@ -477,7 +597,7 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 	to = (actor_ref_t){ .id = f->msg.to_id, .node = self };
 	from = (actor_ref_t){ .id = f->msg.from_id, .node = f->msg.from_node };
 	if ((f->msg.flags & ACTOR__WIRE_REPLY) && to.id != 0)
-		actor__track_del(&p->track, TRACK_REQUEST, to.id, f->msg.request_id);
+		actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to.id, f->msg.request_id);
 	if (to.id == 0 && f->msg.from_id == 0)
 		return 0;	/* a whereis nobody could be answered for */
 	if (deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
@@ -498,21 +618,21 @@ static void fail_tracked(void *arg, const struct actor__track_entry *e)
 {
 	const struct down_ctx *d = arg;
 	struct actor_system *sys = d->n->sys;
-	actor_ref_t local = { .id = e->local, .node = sys->node_id };
+	actor_ref_t local = { .id = e->local, .node = actor__node_id(sys) };
 	actor_ref_t remote = { .id = e->remote, .node = d->p->node };
+	const struct runtime_msg *row;
 	int err = -EHOSTUNREACH;
 
 	switch (e->kind) {
-	case TRACK_REQUEST:
+	case ACTOR__TRACK_REQUEST:
 		deliver(d->n, local, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
 			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, (uint32_t)e->remote);
 		break;
-	case TRACK_MONITOR:
-		actor__send_signal(sys, NULL, local, ACTOR_MSG_DOWN, false, remote,
-				   ACTOR_EXIT_NODEDOWN);
-		break;
-	case TRACK_LINK:
-		actor__send_signal(sys, NULL, local, ACTOR__SYS_LINK_EXIT, true, remote,
+	case ACTOR__TRACK_MONITOR:
+	case ACTOR__TRACK_LINK:
+		/* Answered as the monitor or link itself is when unreachable. */
+		row = &runtime_msgs[e->kind == ACTOR__TRACK_MONITOR ? ACTOR__SYS_MONITOR : ACTOR__SYS_LINK];
+		actor__send_signal(sys, NULL, local, row->gone, row->gone_system, remote,
 				   ACTOR_EXIT_NODEDOWN);
 		break;
 	}

@@ -113,7 +113,7 @@ void actor__track_expire(struct actor__track *t, uint64_t now, uint64_t max_age_
 	while (t->count != 0 && i <= t->mask) {
 		const struct actor__track_entry *e = &t->slots[i];
 
-		if (e->kind == TRACK_REQUEST && now - e->since_ns > max_age_ns)
+		if (e->kind == ACTOR__TRACK_REQUEST && now - e->since_ns > max_age_ns)
 			remove_at(t, i);
 		else
 			i++;

@@ -30,27 +30,12 @@
 #include "mailbox/deque.h"
 #include "mailbox/envelope.h"
 #include "mailbox/mpsc.h"
+#include "sched/seam.h"
 #include "util/time.h"
 
-/* Envelope flags, sched/'s byte. */
-#define ACTOR__ENV_SYSTEM (1u << 8)	/* a runtime message, not for the handler */
-#define ACTOR__ENV_REQUEST (1u << 9)	/* expects a reply (request.c) */
-#define ACTOR__ENV_REPLY (1u << 10)	/* answers request_id */
-#define ACTOR__ENV_ANSWERED (1u << 11)	/* replied to, promised or forwarded */
-
-/* Types of runtime messages. */
-enum actor__sys_type {
-	ACTOR__SYS_INIT = 1,	/* payload: the spawn argument (a pointer) */
-	ACTOR__SYS_EXIT,	/* payload: int reason */
-	ACTOR__SYS_TIMEOUT,	/* request_id timed out */
-	ACTOR__SYS_FAILED,	/* request_id failed; payload: int error */
-	ACTOR__SYS_MONITOR,	/* payload: the watcher's actor_ref_t (link.c) */
-	ACTOR__SYS_DEMONITOR,	/* payload: the watcher's actor_ref_t */
-	ACTOR__SYS_LINK,	/* payload: the other end's actor_ref_t */
-	ACTOR__SYS_UNLINK,	/* payload: the other end's actor_ref_t */
-	ACTOR__SYS_LINK_EXIT,	/* payload: actor_signal_t */
-	ACTOR__SYS_INIT_COPY,	/* payload: a copy of the spawn argument */
-};
+/* Envelope flags (ACTOR__ENV_SYSTEM...) and the runtime messages
+ * (enum actor__sys_type) are in seam.h, with the router and the other
+ * calls cluster/ makes. */
 
 /* actor->flags, owned by the thread running the actor. */
 enum {
@@ -118,22 +103,6 @@ struct actor__worker {
 #define ACTOR__CHUNK_SHIFT 12
 #define ACTOR__CHUNK_SLOTS (1u << ACTOR__CHUNK_SHIFT)
 
-/*
- * What cluster/ installs to carry mail to other nodes: sched/ knows no
- * sockets. Installed once, before any remote reference can exist, and kept
- * until the system is destroyed.
- */
-struct actor__router {
-	/* Any thread: takes e, bound for another node or for a node's name
-	 * service (id 0), in every case; returns what actor__deliver does. */
-	int (*route)(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
-		     struct actor__env *e);
-	/* At shutdown, once no actor is left: ends all I/O. */
-	void (*stop)(struct actor__router *r);
-	/* At destroy, before the workers' pools go. */
-	void (*free)(struct actor__router *r);
-};
-
 struct actor_system {
 	actor_config_t cfg;
 	uint32_t node_id;		/* random, never 0: this incarnation */
@@ -186,12 +155,6 @@ static inline actor_ref_t actor__ref_of(const struct actor_system *sys,
 	return (actor_ref_t){ .id = gen << 32 | a->slot, .node = sys->node_id };
 }
 
-/* The sender of an envelope: none (anonymous), or an actor on any node. */
-static inline actor_ref_t actor__sender_of(const struct actor__env *e)
-{
-	return (actor_ref_t){ .id = e->sender, .node = e->sender_node };
-}
-
 /* Whether a reference names this node (0 is this node too). */
 static inline bool actor__is_local(const struct actor_system *sys, actor_ref_t ref)
 {
@@ -220,9 +183,6 @@ void actor__workers_free(struct actor_system *sys);
 void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);
 /* Puts a still-runnable actor at the back of the run queue. */
 void actor__yield(struct actor_system *sys, struct actor__actor *a);
-/* Whether the calling thread is one of sys's workers (which must not block
- * waiting for actors). */
-bool actor__on_worker(const struct actor_system *sys);
 
 /* actor.c */
 void actor__run(struct actor__worker *w, struct actor__actor *a);
@@ -241,10 +201,6 @@ bool actor__link_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
 /* A stopping actor answers a monitor or link request still in its queue. */
 void actor__link_queued(struct actor_system *sys, struct actor__worker *w,
 			const struct actor__env *e, actor_ref_t self, int reason);
-/* Sends `to` a signal about `from`: a runtime message (LINK_EXIT), or one
- * for the handler (ACTOR_MSG_DOWN, ACTOR_MSG_EXIT). */
-void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			uint32_t type, bool system, actor_ref_t from, int reason);
 /* A stopping actor tells its monitors and links, and drops its relations. */
 void actor__link_notify(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a,
 			actor_ref_t self, int reason);
@@ -283,22 +239,12 @@ void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 void actor__pending_free(struct actor_system *sys, struct actor__actor *a);
 
 /* send.c */
-/* Delivers a filled-in envelope to `to`, consuming it in every case. */
-int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-		   struct actor__env *e);
-/* Counts a dead letter, tells the hook, and frees the envelope. */
-void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			struct actor__env *e);
 /* The pool to allocate from on this thread: the worker's, or none. */
 static inline struct actor__pool *actor__pool_of(const struct actor__worker *w)
 {
 	return w != NULL ? w->pool : NULL;
 }
 
-/* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
-struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
-				   const void *data, size_t size, uint16_t flags,
-				   uint32_t request_id);
 /* A runtime message for actor__deliver, or NULL on ENOMEM. */
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);

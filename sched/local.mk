@@ -12,3 +12,5 @@ libactor_core_la_SOURCES += \
 	sched/request.c \
 	sched/link.c \
 	sched/reason.c
+# The calls cluster/ may make into sched/ (seam.h).
+libactor_core_la_SOURCES += sched/seam.h sched/seam.c

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cluster/handshake.h"
-#include "transport/frame.h"
+#include "cluster/wire.h"
 
 struct rawpeer {
 	int fd;

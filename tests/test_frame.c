@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "tests/leakcheck.h"
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 #ifdef ACTOR_TESTS_LSAN

@@ -872,3 +872,38 @@ Test(node, connect_and_disconnect_after_shutdown)
 		     -ESHUTDOWN);
 	finish(a, b);
 }
+
+static _Atomic int unmapped_lines;
+
+static void count_unmapped(void *arg, const char *line)
+{
+	if (strstr(line, "no form on the wire") != NULL)
+		atomic_fetch_add(&unmapped_lines, 1);
+}
+
+/*
+ * Mail for another node that has no form on the wire (here a runtime type
+ * sent by hand, which the peer would refuse) is not dropped silently: it
+ * is a dead letter, and the node logs it (issue 13: the router used to
+ * free it and say nothing).
+ */
+Test(node, mail_with_no_wire_form_is_a_logged_dead_letter)
+{
+	actor_system_t *a = node("loopback", "a"), *b;
+	actor_node_config_t cfg;
+	actor_system_stats_t st;
+	actor_ref_t echo = spawn_echo(a, "echo");
+
+	cr_assert_eq(actor_system_create(&b, NULL), 0);
+	config(&cfg, "loopback", "b");
+	cfg.log = count_unmapped;
+	cr_assert_eq(actor_node_start(b, &cfg), 0);
+	connect_to(b, a);
+	actor_system_stats(b, &st);
+	cr_assert_eq(actor_system_send(b, echo, ACTOR_MSG_SUPERVISOR_CHILDREN, NULL, 0), 0);
+	cr_assert(dead_letters_reach(b, st.dead_letters + 1));
+	for (int i = 0; i < 5000 && atomic_load(&unmapped_lines) == 0; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&unmapped_lines), 1);
+	finish(a, b);
+}

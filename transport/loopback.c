@@ -1,6 +1,7 @@
 /*
  * The loopback transport: systems in one process meet at a hub
- * (actor_loopback_t) instead of sockets, so tests can build clusters in one
+ * (struct actor__hub; cluster/ gives it to users as actor_loopback_t)
+ * instead of sockets, so tests can build clusters in one
  * process and run them deterministically. Each transport still has its own
  * I/O thread and the same callbacks as TCP; frames move between threads as
  * events in the receiving transport's queue.
@@ -19,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <actor/node.h>
 
 #include "transport/transport.h"
 #include "util/time.h"
@@ -47,7 +46,7 @@ struct lb_conn {
 
 struct lb_transport {
 	struct actor__transport base;
-	struct actor_loopback *hub;
+	struct actor__hub *hub;
 	struct lb_transport *all_next;
 	pthread_t thread;
 	pthread_cond_t cond;		/* with the hub's lock, on CLOCK_MONOTONIC */
@@ -57,16 +56,16 @@ struct lb_transport {
 	uint16_t port;			/* listening on host:port, or 0 */
 };
 
-struct actor_loopback {
+struct actor__hub {
 	pthread_mutex_t lock;
 	struct lb_transport *transports;
 	struct lb_conn *conns;
 	uint16_t next_port;
 };
 
-int actor_loopback_create(actor_loopback_t **out)
+int actor__hub_create(struct actor__hub **out)
 {
-	struct actor_loopback *hub = calloc(1, sizeof(*hub));
+	struct actor__hub *hub = calloc(1, sizeof(*hub));
 
 	if (hub == NULL)
 		return -ENOMEM;
@@ -76,7 +75,7 @@ int actor_loopback_create(actor_loopback_t **out)
 	return 0;
 }
 
-void actor_loopback_destroy(actor_loopback_t *hub)
+void actor__hub_destroy(struct actor__hub *hub)
 {
 	if (hub == NULL)
 		return;
@@ -121,7 +120,7 @@ static void post(struct lb_conn *c, enum ev_kind kind, struct actor__env *frame,
 
 static void close_locked(struct lb_conn *c, int reason);
 
-static struct lb_conn *conn_new(struct actor_loopback *hub, struct lb_transport *t)
+static struct lb_conn *conn_new(struct actor__hub *hub, struct lb_transport *t)
 {
 	struct lb_conn *c = calloc(1, sizeof(*c));
 
@@ -137,7 +136,7 @@ static int lb_listen(struct actor__transport *base, const char *host, uint16_t p
 		     uint16_t *bound)
 {
 	struct lb_transport *t = (struct lb_transport *)base;
-	struct actor_loopback *hub = t->hub;
+	struct actor__hub *hub = t->hub;
 	int err = 0;
 
 	if (strlen(host) >= sizeof t->host)
@@ -163,7 +162,7 @@ static int lb_connect(struct actor__transport *base, const char *host, uint16_t 
 		      struct actor__conn **out)
 {
 	struct lb_transport *t = (struct lb_transport *)base, *server = NULL;
-	struct actor_loopback *hub = t->hub;
+	struct actor__hub *hub = t->hub;
 	struct lb_conn *c, *s = NULL;
 	int err = 0;
 
@@ -215,7 +214,7 @@ static struct actor__env *detach(struct actor__env *f)
 static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t n)
 {
 	struct lb_conn *c = (struct lb_conn *)base;
-	struct actor_loopback *hub = owner(c)->hub;
+	struct actor__hub *hub = owner(c)->hub;
 	const struct actor__transport_config *cfg = &c->base.t->cfg;
 	bool lost = false;
 
@@ -242,7 +241,7 @@ static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t
 static size_t lb_queued(const struct actor__conn *base)
 {
 	const struct lb_conn *c = (const struct lb_conn *)base;
-	struct actor_loopback *hub = owner(c)->hub;
+	struct actor__hub *hub = owner(c)->hub;
 	size_t n;
 
 	pthread_mutex_lock(&hub->lock);
@@ -267,7 +266,7 @@ static void close_locked(struct lb_conn *c, int reason)
 static void lb_close(struct actor__conn *base, int reason)
 {
 	struct lb_conn *c = (struct lb_conn *)base;
-	struct actor_loopback *hub = owner(c)->hub;
+	struct actor__hub *hub = owner(c)->hub;
 
 	pthread_mutex_lock(&hub->lock);
 	close_locked(c, reason);
@@ -288,7 +287,7 @@ static void lb_wake(struct actor__transport *base)
 static void dispatch(struct lb_transport *t, struct lb_event *ev)
 {
 	const struct actor__transport_cb *cb = &t->base.cb;
-	struct actor_loopback *hub = t->hub;
+	struct actor__hub *hub = t->hub;
 	struct lb_conn *c = ev->c, *sender;
 	bool closed;
 
@@ -338,7 +337,7 @@ static void dispatch(struct lb_transport *t, struct lb_event *ev)
 static void *lb_thread(void *arg)
 {
 	struct lb_transport *t = arg;
-	struct actor_loopback *hub = t->hub;
+	struct actor__hub *hub = t->hub;
 	const struct actor__transport_cb *cb = &t->base.cb;
 	uint64_t tick = t->base.cfg.tick_ns;
 	uint64_t next = actor__now_ns();
@@ -384,7 +383,7 @@ static void *lb_thread(void *arg)
 static void lb_destroy(struct actor__transport *base)
 {
 	struct lb_transport *t = (struct lb_transport *)base;
-	struct actor_loopback *hub = t->hub;
+	struct actor__hub *hub = t->hub;
 
 	/* Every connection of ours ends with its closed() callback, run by
 	 * the thread on its way out. */
@@ -413,7 +412,7 @@ static const struct actor__transport_ops lb_ops = {
 int actor__loopback_create(const struct actor__transport_config *cfg,
 			   const struct actor__transport_cb *cb, struct actor__transport **out)
 {
-	struct actor_loopback *hub = cfg->loopback;
+	struct actor__hub *hub = cfg->hub;
 	struct lb_transport *t;
 	int err;
 

@@ -3,7 +3,8 @@
  * processes (TCP on io_uring, TCP on epoll) or between systems in one
  * process (loopback). It knows nothing about actors: it moves frames, which
  * are envelopes (mailbox/envelope.h) whose payload is a 4-byte big-endian
- * body length followed by the body (transport/frame.h says what a body is).
+ * body length followed by the body, whose contents are the layer above's
+ * (cluster/wire.h for nodes).
  *
  * Threads. Each transport has one I/O thread, started by actor__transport_
  * create. Every callback runs on it, and every call below except
@@ -42,6 +43,7 @@
 
 struct actor__transport;
 struct actor__conn;
+struct actor__hub;
 
 /* Bytes of the length prefix in front of every frame body. */
 #define ACTOR__FRAME_PREFIX 4
@@ -77,7 +79,7 @@ struct actor__transport_config {
 	size_t max_frame;		/* largest body accepted; 0: 4 MiB */
 	size_t high_water, low_water;	/* queued bytes; 0: 1 MiB and 256 KiB */
 	uint64_t tick_ns;		/* 0: 100 ms */
-	struct actor_loopback *loopback;	/* LOOPBACK: the hub to meet on */
+	struct actor__hub *hub;		/* LOOPBACK: the hub to meet on */
 	/* TCP: TLS (tls.h) when tls_ca is set. actor__transport_create
 	 * reads the PEM files into tls, which the backend owns once made. */
 	const char *tls_ca, *tls_cert, *tls_key;
@@ -143,6 +145,14 @@ int actor__epoll_create(const struct actor__transport_config *cfg,
 			const struct actor__transport_cb *cb, struct actor__transport **out);
 int actor__loopback_create(const struct actor__transport_config *cfg,
 			   const struct actor__transport_cb *cb, struct actor__transport **out);
+
+/*
+ * The loopback transport's meeting point: transports made with the same hub
+ * (cfg.hub) reach each other by host and port, without sockets. Any thread;
+ * destroy only once every transport made with it is destroyed.
+ */
+int actor__hub_create(struct actor__hub **out);	/* 0 or -ENOMEM */
+void actor__hub_destroy(struct actor__hub *hub);	/* NULL: nothing */
 
 static inline void *actor__conn_data(const struct actor__conn *c)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);

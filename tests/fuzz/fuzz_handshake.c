@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cluster/handshake.h"
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
@@ -88,7 +88,7 @@ static void feed(struct machine *ms, struct machine *m, const unsigned char *b, 
 		emit(m, &out);
 	}
 	if (r == 1) {
-		REQUIRE(m->hs.state == HS_UP);
+		REQUIRE(m->hs.state == ACTOR__HS_UP);
 		REQUIRE(honest_pair(ms, m));
 	}
 	m->result = r;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 static const char *dir;

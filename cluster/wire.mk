@@ -1,5 +1,5 @@
-# transport/: the msgpack frame codec, its tests and fuzz target.
-libactor_core_la_SOURCES += transport/frame.h transport/frame.c
+# cluster/: the wire protocol's msgpack codec, its tests and fuzz target.
+libactor_core_la_SOURCES += cluster/wire.h cluster/wire.c
 
 if HAVE_CRITERION
 if !TSAN

@@ -28,8 +28,8 @@
  *  PING   [5]
  *	Heartbeat; any frame shows that the peer is alive.
  */
-#ifndef ACTOR_TRANSPORT_FRAME_H
-#define ACTOR_TRANSPORT_FRAME_H
+#ifndef ACTOR_CLUSTER_WIRE_H
+#define ACTOR_CLUSTER_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -146,4 +146,4 @@ void actor__frame_decoder_destroy(struct actor__frame_decoder *d);
 int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t len,
 			struct actor__frame *f, const char **why);
 
-#endif /* ACTOR_TRANSPORT_FRAME_H */
+#endif /* ACTOR_CLUSTER_WIRE_H */

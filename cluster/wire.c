@@ -1,15 +1,17 @@
 /*
- * The frame codec (frame.h). Encoding packs with msgpack-c straight into the
+ * The wire protocol's codec (wire.h). Encoding packs with msgpack-c straight into the
  * caller's buffer; decoding reads the flat array itself (scan() says why)
  * and checks every field.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/frame.h"
+#include "cluster/wire.h"
 #include "transport/transport.h"
 
 /* Elements of the longest frame (MSG). */

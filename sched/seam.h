@@ -1,0 +1,135 @@
+/*
+ * sched/seam.h: what sched/ offers the layer above it (cluster/), and
+ * nothing else. cluster/ includes this header, never sched/internal.h: it
+ * sees no workers, actor table or injection queue, only the calls below,
+ * the runtime messages and the envelope flags they travel with. Every call
+ * here may be made from any thread unless it says otherwise.
+ *
+ * sched/ knows no sockets: mail for a reference whose node is not this one
+ * goes to the router that cluster/ installs (struct actor__router).
+ */
+#ifndef ACTOR_SCHED_SEAM_H
+#define ACTOR_SCHED_SEAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <actor/actor.h>
+
+#include "mailbox/envelope.h"
+#include "util/time.h"	/* actor__now_ns, the clock cluster/ uses too */
+
+struct actor__worker;
+
+/*
+ * Envelope flags. Each layer has its own bits, checked below and in
+ * cluster/internal.h: mailbox/ the low byte (ACTOR__ENV_URGENT), sched/
+ * bits 8-11, cluster/ bits 12-15 (on its frame envelopes, which never
+ * reach an actor).
+ */
+#define ACTOR__ENV_MAILBOX_BITS 0x00ffu
+#define ACTOR__ENV_SCHED_BITS 0x0f00u
+#define ACTOR__ENV_CLUSTER_BITS 0xf000u
+
+#define ACTOR__ENV_SYSTEM (1u << 8)	/* a runtime message, not for the handler */
+#define ACTOR__ENV_REQUEST (1u << 9)	/* expects a reply (request.c) */
+#define ACTOR__ENV_REPLY (1u << 10)	/* answers request_id */
+#define ACTOR__ENV_ANSWERED (1u << 11)	/* replied to, promised or forwarded */
+
+_Static_assert((ACTOR__ENV_URGENT & ~ACTOR__ENV_MAILBOX_BITS) == 0,
+	       "mailbox/'s envelope flags stay in the low byte");
+_Static_assert(((ACTOR__ENV_SYSTEM | ACTOR__ENV_REQUEST | ACTOR__ENV_REPLY |
+		 ACTOR__ENV_ANSWERED) & ~ACTOR__ENV_SCHED_BITS) == 0,
+	       "sched/'s envelope flags stay in bits 8-11");
+_Static_assert((ACTOR__ENV_MAILBOX_BITS & ACTOR__ENV_SCHED_BITS) == 0 &&
+		       (ACTOR__ENV_MAILBOX_BITS & ACTOR__ENV_CLUSTER_BITS) == 0 &&
+		       (ACTOR__ENV_SCHED_BITS & ACTOR__ENV_CLUSTER_BITS) == 0,
+	       "each layer's envelope flags are its own");
+
+/*
+ * The runtime messages (ACTOR__ENV_SYSTEM; not for the handler), as one
+ * list: X(NAME) makes ACTOR__SYS_NAME. cluster/route.c builds its table of
+ * how each crosses between nodes from this list, so a new one without a
+ * row there does not compile (docs/architecture.md, "A new runtime
+ * message").
+ */
+#define ACTOR__SYS_LIST(X) \
+	X(INIT)		/* payload: the spawn argument (a pointer) */ \
+	X(EXIT)		/* payload: int reason */ \
+	X(TIMEOUT)	/* request_id timed out */ \
+	X(FAILED)	/* request_id failed; payload: int error */ \
+	X(MONITOR)	/* payload: the watcher's actor_ref_t (link.c) */ \
+	X(DEMONITOR)	/* payload: the watcher's actor_ref_t */ \
+	X(LINK)		/* payload: the other end's actor_ref_t */ \
+	X(UNLINK)	/* payload: the other end's actor_ref_t */ \
+	X(LINK_EXIT)	/* payload: actor_signal_t */ \
+	X(INIT_COPY)	/* payload: a copy of the spawn argument */
+
+#define ACTOR__SYS_ENUM_(name) ACTOR__SYS_##name,
+enum actor__sys_type {
+	ACTOR__SYS_NONE = 0,		/* no message has it */
+	ACTOR__SYS_LIST(ACTOR__SYS_ENUM_)
+	ACTOR__SYS_COUNT		/* one past the last */
+};
+#undef ACTOR__SYS_ENUM_
+
+/*
+ * What cluster/ installs to carry mail to other nodes. Installed once,
+ * before any remote reference can exist, and kept until the system is
+ * destroyed.
+ */
+struct actor__router {
+	/* Any thread: takes e, bound for another node or for a node's name
+	 * service (id 0), in every case; returns what actor__deliver does. */
+	int (*route)(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
+		     struct actor__env *e);
+	/* At shutdown, once no actor is left: ends all I/O. */
+	void (*stop)(struct actor__router *r);
+	/* At destroy, before the workers' pools go. */
+	void (*free)(struct actor__router *r);
+};
+
+/* seam.c */
+/* Installs r as sys's router: 0, or -EALREADY if one is installed. */
+int actor__router_install(struct actor_system *sys, struct actor__router *r);
+/* The installed router, or NULL. */
+struct actor__router *actor__router_of(const struct actor_system *sys);
+/* This incarnation's node id: random, never 0. */
+uint32_t actor__node_id(const struct actor_system *sys);
+/* Whether sys is shutting down (no more spawns or outside sends). */
+bool actor__system_closing(const struct actor_system *sys);
+/* The pool to allocate from on this thread: worker w's, or none (NULL). */
+struct actor__pool *actor__worker_pool(const struct actor__worker *w);
+
+/* The sender of an envelope: none (anonymous), or an actor on any node. */
+static inline actor_ref_t actor__sender_of(const struct actor__env *e)
+{
+	return (actor_ref_t){ .id = e->sender, .node = e->sender_node };
+}
+
+/* worker.c */
+/* Whether the calling thread is one of sys's workers (which must not block
+ * waiting for actors). */
+bool actor__on_worker(const struct actor_system *sys);
+
+/* link.c */
+/* Sends `to` a signal about `from`: a runtime message (LINK_EXIT), or one
+ * for the handler (ACTOR_MSG_DOWN, ACTOR_MSG_EXIT). */
+void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			uint32_t type, bool system, actor_ref_t from, int reason);
+
+/* send.c */
+/* Delivers a filled-in envelope to `to`, consuming it in every case.
+ * w: the calling worker of sys, or NULL. */
+int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		   struct actor__env *e);
+/* Counts a dead letter, tells the hook, and frees the envelope. */
+void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+			struct actor__env *e);
+/* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
+struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
+				   const void *data, size_t size, uint16_t flags,
+				   uint32_t request_id);
+
+#endif /* ACTOR_SCHED_SEAM_H */
