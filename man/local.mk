@@ -87,6 +87,10 @@ dist_man3_MANS += \
 	man/actor_node_stats_t.3 \
 	man/actor_loopback_create.3 \
 	man/actor_loopback_destroy.3 \
-	man/actor_loopback_t.3
+	man/actor_loopback_t.3 \
+	man/actor_msg_unpack.3 \
+	man/actor_msgpack_unpack.3 \
+	man/actor_send_sbuffer.3 \
+	man/actor_system_send_sbuffer.3
 dist_man7_MANS += \
 	man/libactor.7

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Every public header compiles on its own as C11 and as C++11, pedantic and
 # warning-free, and so do the inline functions and macros a program uses.
-# CC and CXX come from configure; without a C++ compiler the test skips (77).
+# CC, CXX and MSGPACK_CFLAGS (<actor/msgpack.h> includes <msgpack.h>) come
+# from configure; without a C++ compiler the test skips (77).
 : "${srcdir:=.}"
 inc="$srcdir/include"
 tmp=$(mktemp -d) || exit 1
@@ -42,8 +43,8 @@ check() {	# check LANG COMPILER FLAGS... -- FILE DESCRIPTION
 		status=1
 	fi
 }
-CFLAGS_C="-std=c11 -Wall -Wextra -pedantic -Werror -I$inc -fsyntax-only"
-CFLAGS_CXX="-std=c++11 -Wall -Wextra -pedantic -Werror -I$inc -fsyntax-only"
+CFLAGS_C="-std=c11 -Wall -Wextra -pedantic -Werror -I$inc $MSGPACK_CFLAGS -fsyntax-only"
+CFLAGS_CXX="-std=c++11 -Wall -Wextra -pedantic -Werror -I$inc $MSGPACK_CFLAGS -fsyntax-only"
 for h in "$@"; do
 	name=actor/$(basename "$h")
 	printf '#include <%s>\n' "$name" >"$tmp/one.c"

@@ -20,7 +20,8 @@ check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs) tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh
 EXTRA_DIST += tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh tests/lsan.supp
 # tests/headers.sh compiles the public headers with both compilers.
-AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX;
+AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX; \
+	MSGPACK_CFLAGS='$(MSGPACK_CFLAGS)'; export MSGPACK_CFLAGS;
 
 if HAVE_CRITERION
 if !TSAN
