@@ -43,7 +43,7 @@ static int check(const unsigned char *p, size_t len)
 		unsigned width = 0;		/* bytes of a length field */
 		uint64_t skip = 0;		/* bytes of data after the header */
 		uint64_t n = 0;			/* objects in a container */
-		bool map = false;
+		bool container = false, map = false;
 		unsigned char b;
 
 		if (pos >= len)
@@ -55,9 +55,9 @@ static int check(const unsigned char *p, size_t len)
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
 			;				/* fixints, nil, booleans */
 		else if (b <= 0x8f)
-			n = b & 0x0f, map = true;	/* fixmap */
+			n = b & 0x0f, container = map = true;	/* fixmap */
 		else if (b <= 0x9f)
-			n = b & 0x0f;			/* fixarray */
+			n = b & 0x0f, container = true;	/* fixarray */
 		else if (b <= 0xbf)
 			skip = b & 0x1f;		/* fixstr */
 		else if (b == 0xc1)
@@ -75,7 +75,7 @@ static int check(const unsigned char *p, size_t len)
 		else if (b <= 0xdb)
 			width = 1u << (b - 0xd9);	/* str 8, 16, 32 */
 		else
-			width = b & 1 ? 4 : 2, map = b >= 0xde;	/* array, map 16, 32 */
+			width = b & 1 ? 4 : 2, container = true, map = b >= 0xde;
 
 		if (width != 0) {
 			uint64_t v;
@@ -94,9 +94,12 @@ static int check(const unsigned char *p, size_t len)
 		pos += skip;
 		if (map)
 			n *= 2;
+		/* msgpack-c counts an empty container against its stack too. */
+		if (container && depth == ACTOR_MSGPACK_MAX_DEPTH)
+			return -EBADMSG;
 		if (n > 0) {
 			/* Every object takes a byte at least. */
-			if (owed + n > len - pos || depth == ACTOR_MSGPACK_MAX_DEPTH)
+			if (owed + n > len - pos)
 				return -EBADMSG;
 			open[depth++] = n;
 			owed += n;
