@@ -107,3 +107,14 @@ spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
 	tests/spin/ask.pml tests/spin/tcp.pml
 TESTS += tests/spin/models.test
 EXTRA_DIST += tests/spin/models.test $(spin_models)
+
+# msgpack payloads (include/actor/msgpack.h), through the shared library
+# like a program that uses them.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_msgpack
+TESTS += tests/test_msgpack
+endif
+endif
+tests_test_msgpack_CFLAGS = $(CRITERION_TEST_CFLAGS) $(MSGPACK_CFLAGS)
+tests_test_msgpack_LDADD = libactor.la $(CRITERION_LIBS) $(MSGPACK_LIBS)
