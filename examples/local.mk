@@ -4,3 +4,7 @@ noinst_PROGRAMS += examples/ring examples/mailbox-demo
 examples_ring_LDADD = libactor.la
 # The mailbox demo shows the lock-free building blocks underneath.
 examples_mailbox_demo_LDADD = libactor-core.la
+# Two nodes exchange msgpack-encoded transfers (include/actor/msgpack.h).
+noinst_PROGRAMS += examples/transfer
+examples_transfer_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+examples_transfer_LDADD = libactor.la $(MSGPACK_LIBS)
