@@ -403,6 +403,10 @@ Test(msgpack, send_sbuffer_frees_and_empties_on_error)
 	/* The packer goes on writing into the emptied sbuffer. */
 	msgpack_pack_int(&pk, 1);
 	cr_assert_eq(sb.size, 1);
+	/* An emptied but allocated sbuffer is freed too (size 0, memory kept). */
+	msgpack_sbuffer_clear(&sb);
+	cr_assert_eq(actor_system_send_sbuffer(sys, ACTOR_REF_NONE, TRANSFER, &sb), -ESRCH);
+	cr_assert(sb.data == NULL && sb.alloc == 0);
 	msgpack_sbuffer_destroy(&sb);
 	actor_system_destroy(sys);
 	assert_no_leaks();
