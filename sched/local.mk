@@ -10,7 +10,6 @@ libactor_core_la_SOURCES += \
 	sched/timer.c \
 	sched/registry.c \
 	sched/request.c \
-	sched/payload_msgpack.c \
 	sched/link.c \
 	sched/reason.c
 # The calls cluster/ may make into sched/ (seam.h).

@@ -1,8 +1,8 @@
 /*
  * Payloads encoded with msgpack-c (include/actor/msgpack.h): unpacking a
  * payload in place and sending an sbuffer's memory as a moved payload.
- * Written on the public API alone (actor_msg_data, actor_send_moved), so
- * the rest of the library does not depend on it.
+ * Written on the public API alone (actor_msg_data, actor_send_moved): the
+ * rest of the library does not depend on it.
  *
  * Unpacking: msgpack-c's unpacker has no limits of its own (a 5-byte
  * array32 header makes it allocate 24 bytes per declared element, and a
