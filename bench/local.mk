@@ -15,6 +15,13 @@ noinst_PROGRAMS += bench/idle
 bench_idle_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/timers
 bench_timers_LDADD = $(BENCH_LIBS)
+# CAF's suite (actor_creation, mailbox_performance, mixed_case) and memory.
+noinst_PROGRAMS += bench/actor_creation bench/mailbox_performance bench/mixed_case \
+	bench/idle_actors
+bench_actor_creation_LDADD = $(BENCH_LIBS)
+bench_mailbox_performance_LDADD = $(BENCH_LIBS)
+bench_mixed_case_LDADD = $(BENCH_LIBS)
+bench_idle_actors_LDADD = $(BENCH_LIBS)
 
 # The peers (CAF, Erlang) and the side-by-side runner are built on demand,
 # never by `make` or `make check`.
