@@ -32,6 +32,10 @@ EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
 	bench/peers/caf/big.cpp bench/peers/caf/sort.cpp bench/peers/erlang/erlrun \
 	bench/peers/erlang/pb_util.erl bench/peers/erlang/pb_pingpong.erl \
 	bench/peers/erlang/pb_big.erl bench/peers/erlang/pb_sort.erl \
+	bench/peers/caf/actor_creation.cpp bench/peers/caf/mailbox_performance.cpp \
+	bench/peers/caf/mixed_case.cpp bench/peers/caf/idle_actors.cpp \
+	bench/peers/erlang/pb_actor_creation.erl bench/peers/erlang/pb_mailbox_performance.erl \
+	bench/peers/erlang/pb_mixed_case.erl bench/peers/erlang/pb_idle_actors.erl \
 	docs/profiling.md
 
 peers:
