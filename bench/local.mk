@@ -22,6 +22,12 @@ bench_actor_creation_LDADD = $(BENCH_LIBS)
 bench_mailbox_performance_LDADD = $(BENCH_LIBS)
 bench_mixed_case_LDADD = $(BENCH_LIBS)
 bench_idle_actors_LDADD = $(BENCH_LIBS)
+# Savina's counting, fork-join throughput, thread ring and chameneos.
+noinst_PROGRAMS += bench/counting bench/fjthrput bench/threadring bench/chameneos
+bench_counting_LDADD = $(BENCH_LIBS)
+bench_fjthrput_LDADD = $(BENCH_LIBS) -lm
+bench_threadring_LDADD = $(BENCH_LIBS)
+bench_chameneos_LDADD = $(BENCH_LIBS)
 
 # The peers (CAF, Erlang) and the side-by-side runner are built on demand,
 # never by `make` or `make check`.
