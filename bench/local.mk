@@ -42,6 +42,10 @@ EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
 	bench/peers/caf/mixed_case.cpp bench/peers/caf/idle_actors.cpp \
 	bench/peers/erlang/pb_actor_creation.erl bench/peers/erlang/pb_mailbox_performance.erl \
 	bench/peers/erlang/pb_mixed_case.erl bench/peers/erlang/pb_idle_actors.erl \
+	bench/peers/caf/counting.cpp bench/peers/caf/fjthrput.cpp \
+	bench/peers/caf/threadring.cpp bench/peers/caf/chameneos.cpp \
+	bench/peers/erlang/pb_counting.erl bench/peers/erlang/pb_fjthrput.erl \
+	bench/peers/erlang/pb_threadring.erl bench/peers/erlang/pb_chameneos.erl \
 	docs/profiling.md
 
 peers:
