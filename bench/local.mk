@@ -33,7 +33,13 @@ bench_chameneos_LDADD = $(BENCH_LIBS)
 # never by `make` or `make check`.
 EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
 	bench/results/all-big.svg bench/results/all-pingpong.svg \
-	bench/results/all-sort.svg \
+	bench/results/all-sort.svg bench/results/breadth-ratios.svg \
+	bench/results/breadth-actor_creation.svg bench/results/breadth-mailbox_performance.svg \
+	bench/results/breadth-mixed_case.svg bench/results/breadth-idle_actors.svg \
+	bench/results/breadth-counting.svg bench/results/breadth-fjthrput.svg \
+	bench/results/breadth-threadring.svg bench/results/breadth-chameneos.svg \
+	bench/results/breadth-big.svg bench/results/breadth-pingpong.svg \
+	bench/results/breadth-sort.svg \
 	bench/peers/build bench/peers/caf/common.hpp bench/peers/caf/pingpong.cpp \
 	bench/peers/caf/big.cpp bench/peers/caf/sort.cpp bench/peers/erlang/erlrun \
 	bench/peers/erlang/pb_util.erl bench/peers/erlang/pb_pingpong.erl \
