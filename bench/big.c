@@ -291,9 +291,9 @@ static int run_distributed(struct bench_flag *flags, int n, int rounds)
 		       (unsigned long long)st.bytes_out, (unsigned long long)st.queue_full);
 	workers = actor_system_workers(d.sys);
 	dist_finish(&d);
-	printf("result bench=big system=libactor mode=distributed actors=%d rounds=%d workers=%u "
-	       "nodes=%d transport=%s tls=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f\n", n, rounds,
-	       workers, d.nodes, d.transport_name, d.tls_mode, msgs, wall, (double)msgs / wall);
+	bench_result("bench=big system=libactor mode=distributed actors=%d rounds=%d workers=%u "
+	             "nodes=%d transport=%s tls=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f", n, rounds,
+	             workers, d.nodes, d.transport_name, d.tls_mode, msgs, wall, (double)msgs / wall);
 	free(su);
 	sem_destroy(&c.sem);
 	return 0;
@@ -350,9 +350,9 @@ int main(int argc, char **argv)
 	bench_print_stats(sys);
 	workers = actor_system_workers(sys);
 	actor_system_destroy(sys);
-	printf("result bench=big system=libactor mode=local actors=%d rounds=%d workers=%u "
-	       "msgs=%lld wall_s=%.6f msgs_per_s=%.0f\n", sh.n, sh.rounds, workers, msgs, wall,
-	       (double)msgs / wall);
+	bench_result("bench=big system=libactor mode=local actors=%d rounds=%d workers=%u "
+	             "msgs=%lld wall_s=%.6f msgs_per_s=%.0f", sh.n, sh.rounds, workers, msgs, wall,
+	             (double)msgs / wall);
 	free(sh.peers);
 	free(members);
 	sem_destroy(&sh.done);

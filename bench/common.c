@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench/common.h"
 
@@ -185,4 +187,36 @@ double bench_quantile_us(const uint32_t *sorted_ns, size_t n, double q)
 		return 0;
 	i = (size_t)(q * (double)(n - 1) + 0.5);
 	return sorted_ns[i < n ? i : n - 1] / 1000.0;
+}
+
+long bench_max_rss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+long bench_rss_kb(void)
+{
+	long pages = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%*s %ld", &pages) != 1)
+		pages = -1;
+	fclose(f);
+	return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void bench_result(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("result ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" max_rss_kb=%ld\n", bench_max_rss_kb());
+	fflush(stdout);
 }

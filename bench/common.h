@@ -40,4 +40,14 @@ double bench_quantile_us(const uint32_t *sorted_ns, size_t n, double q);
 
 _Noreturn void bench_die(const char *fmt, ...);
 
+/* Peak resident set size of this process in KiB (getrusage's ru_maxrss). */
+long bench_max_rss_kb(void);
+/* Current resident set size in KiB (/proc/self/statm); -1 if unknown. */
+long bench_rss_kb(void);
+/*
+ * Prints the result line (DESIGN.md section 5): "result ", then fmt's
+ * key=value pairs, then max_rss_kb=, and a newline; flushes stdout.
+ */
+void bench_result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -15,16 +15,43 @@ noinst_PROGRAMS += bench/idle
 bench_idle_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/timers
 bench_timers_LDADD = $(BENCH_LIBS)
+# CAF's suite (actor_creation, mailbox_performance, mixed_case) and memory.
+noinst_PROGRAMS += bench/actor_creation bench/mailbox_performance bench/mixed_case \
+	bench/idle_actors
+bench_actor_creation_LDADD = $(BENCH_LIBS)
+bench_mailbox_performance_LDADD = $(BENCH_LIBS)
+bench_mixed_case_LDADD = $(BENCH_LIBS)
+bench_idle_actors_LDADD = $(BENCH_LIBS)
+# Savina's counting, fork-join throughput, thread ring and chameneos.
+noinst_PROGRAMS += bench/counting bench/fjthrput bench/threadring bench/chameneos
+bench_counting_LDADD = $(BENCH_LIBS)
+bench_fjthrput_LDADD = $(BENCH_LIBS) -lm
+bench_threadring_LDADD = $(BENCH_LIBS)
+bench_chameneos_LDADD = $(BENCH_LIBS)
 
 # The peers (CAF, Erlang) and the side-by-side runner are built on demand,
 # never by `make` or `make check`.
 EXTRA_DIST += bench/compare bench/plot bench/RESULTS.md \
 	bench/results/all-big.svg bench/results/all-pingpong.svg \
-	bench/results/all-sort.svg \
+	bench/results/all-sort.svg bench/results/breadth-ratios.svg \
+	bench/results/breadth-actor_creation.svg bench/results/breadth-mailbox_performance.svg \
+	bench/results/breadth-mixed_case.svg bench/results/breadth-idle_actors.svg \
+	bench/results/breadth-counting.svg bench/results/breadth-fjthrput.svg \
+	bench/results/breadth-threadring.svg bench/results/breadth-chameneos.svg \
+	bench/results/breadth-big.svg bench/results/breadth-pingpong.svg \
+	bench/results/breadth-sort.svg \
 	bench/peers/build bench/peers/caf/common.hpp bench/peers/caf/pingpong.cpp \
 	bench/peers/caf/big.cpp bench/peers/caf/sort.cpp bench/peers/erlang/erlrun \
 	bench/peers/erlang/pb_util.erl bench/peers/erlang/pb_pingpong.erl \
 	bench/peers/erlang/pb_big.erl bench/peers/erlang/pb_sort.erl \
+	bench/peers/caf/actor_creation.cpp bench/peers/caf/mailbox_performance.cpp \
+	bench/peers/caf/mixed_case.cpp bench/peers/caf/idle_actors.cpp \
+	bench/peers/erlang/pb_actor_creation.erl bench/peers/erlang/pb_mailbox_performance.erl \
+	bench/peers/erlang/pb_mixed_case.erl bench/peers/erlang/pb_idle_actors.erl \
+	bench/peers/caf/counting.cpp bench/peers/caf/fjthrput.cpp \
+	bench/peers/caf/threadring.cpp bench/peers/caf/chameneos.cpp \
+	bench/peers/erlang/pb_counting.erl bench/peers/erlang/pb_fjthrput.erl \
+	bench/peers/erlang/pb_threadring.erl bench/peers/erlang/pb_chameneos.erl \
 	docs/profiling.md
 
 peers:

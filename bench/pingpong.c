@@ -370,18 +370,19 @@ int main(int argc, char **argv)
 	if (distributed)
 		printf("nodes=2 transport=%s tls=%s ", d.transport_name, d.tls_mode);
 	if (op == OP_STREAM) {
-		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f MB_per_s=%.1f eagain=%lld\n",
+		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f MB_per_s=%.1f eagain=%lld "
+		       "max_rss_kb=%ld\n",
 		       pairs * rounds, wall, (double)(pairs * rounds) / wall,
-		       (double)(pairs * rounds * size) / wall / 1e6, eagain);
+		       (double)(pairs * rounds * size) / wall / 1e6, eagain, bench_max_rss_kb());
 	} else {
 		bench_sort_samples(lat, (size_t)samples);
 		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f p50_us=%.2f p99_us=%.2f "
-		       "p999_us=%.2f max_us=%.2f\n", 2 * pairs * rounds, wall,
+		       "p999_us=%.2f max_us=%.2f max_rss_kb=%ld\n", 2 * pairs * rounds, wall,
 		       2.0 * (double)(pairs * rounds) / wall,
 		       bench_quantile_us(lat, (size_t)samples, 0.50),
 		       bench_quantile_us(lat, (size_t)samples, 0.99),
 		       bench_quantile_us(lat, (size_t)samples, 0.999),
-		       bench_quantile_us(lat, (size_t)samples, 1.0));
+		       bench_quantile_us(lat, (size_t)samples, 1.0), bench_max_rss_kb());
 	}
 	free(lat);
 	free(pp);

@@ -244,11 +244,11 @@ int main(int argc, char **argv)
 	bench_print_stats(sys);
 	workers = actor_system_workers(sys);
 	actor_system_destroy(sys);
-	printf("result bench=sort system=libactor mode=local length=%lld threshold=%lld "
-	       "workers=%u spawned=%llu wall_s=%.6f spawns_per_s=%.0f msgs_per_s=%.0f "
-	       "checksum=%llu\n", len, thr, workers, (unsigned long long)st.spawned, wall,
-	       (double)st.spawned / wall, 2.0 * (double)st.spawned / wall,
-	       (unsigned long long)sum);
+	bench_result("bench=sort system=libactor mode=local length=%lld threshold=%lld "
+	             "workers=%u spawned=%llu wall_s=%.6f spawns_per_s=%.0f msgs_per_s=%.0f "
+	             "checksum=%llu", len, thr, workers, (unsigned long long)st.spawned, wall,
+	             (double)st.spawned / wall, 2.0 * (double)st.spawned / wall,
+	             (unsigned long long)sum);
 	free(sh.result);
 	free(reference);
 	sem_destroy(&sh.done);

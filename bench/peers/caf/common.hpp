@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,7 +99,25 @@ inline void common_flags(options& o) {
   o.def("timeout", "600", "watchdog: abort after this many seconds");
 }
 
-// The result line: a fixed prefix, then keys in the order given.
+// Peak resident set size of this process in KiB (getrusage's ru_maxrss).
+inline long max_rss_kb() {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+// Current resident set size in KiB (/proc/self/statm), -1 if unknown.
+inline long rss_kb() {
+  long pages = -1;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%*s %ld", &pages) != 1)
+      pages = -1;
+    std::fclose(f);
+  }
+  return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// The result line: a fixed prefix, then keys in the order given; print()
+// adds max_rss_kb last.
 struct result_line {
   std::string s = "result";
   result_line& kv(const char* k, const std::string& val) {
@@ -115,6 +134,7 @@ struct result_line {
     return kv(k, std::string(b));
   }
   void print() {
+    kv("max_rss_kb", static_cast<int64_t>(max_rss_kb()));
     std::printf("%s\n", s.c_str());
     std::fflush(stdout);
   }

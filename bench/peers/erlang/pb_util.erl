@@ -3,7 +3,8 @@
 %% starting the second node for the distributed modes.
 -module(pb_util).
 -export([parse/3, num/2, str/2, result/1, percentile_us/2, watchdog/1,
-         fail/1, fail/2, sched_desc/0, with_nodes/2, ns/1]).
+         fail/1, fail/2, sched_desc/0, with_nodes/2, ns/1,
+         rss_kb/0, max_rss_kb/0]).
 
 %% Flags arrive as plain arguments (after `-extra`). Defs = [{Name, Default,
 %% Help}]; returns a map Name => string. Common flags are added here.
@@ -51,9 +52,10 @@ watchdog(Seconds) ->
 ns(Native) -> erlang:convert_time_unit(Native, native, nanosecond).
 
 %% KVs = [{Key, Value}] in output order; Value: string, integer or float.
+%% max_rss_kb is added last.
 result(KVs) ->
     io:format("# erlang ~s~n", [sched_desc()]),
-    Line = ["result" | [[" ", K, "=", fmt(V)] || {K, V} <- KVs]],
+    Line = ["result" | [[" ", K, "=", fmt(V)] || {K, V} <- KVs ++ [{"max_rss_kb", max_rss_kb()}]]],
     io:format("~s~n", [Line]).
 
 fmt(V) when is_integer(V) -> integer_to_list(V);
@@ -86,3 +88,21 @@ with_nodes(Workers, Fun) ->
                                          longnames => true,
                                          args => [lists:flatten(A) || A <- Args]}),
     try Fun(Node) after peer:stop(Peer) end.
+
+%% The VM's resident set in KiB, now (VmRSS) and at its peak (VmHWM, what
+%% getrusage's ru_maxrss reports), from /proc/self/status; -1 if unknown.
+rss_kb() -> proc_status_kb(<<"VmRSS:">>).
+max_rss_kb() -> proc_status_kb(<<"VmHWM:">>).
+
+proc_status_kb(Key) ->
+    case file:read_file("/proc/self/status") of
+        {ok, Bin} ->
+            Lines = binary:split(Bin, <<"\n">>, [global]),
+            case [L || L <- Lines, binary:match(L, Key) =:= {0, byte_size(Key)}] of
+                [L | _] ->
+                    [_, V | _] = binary:split(L, [<<" ">>, <<"\t">>], [global, trim_all]),
+                    binary_to_integer(V);
+                [] -> -1
+            end;
+        _ -> -1
+    end.
