@@ -2,7 +2,7 @@
 # Every public header compiles on its own as C11 and as C++11, pedantic and
 # warning-free, and so do the inline functions and macros a program uses.
 # CC, CXX and MSGPACK_CFLAGS (<actor/msgpack.h> includes <msgpack.h>) come
-# from configure; without a C++ compiler the test skips (77).
+# from configure; without a C++ compiler the test skips (a TAP plan of 0).
 : "${srcdir:=.}"
 inc="$srcdir/include"
 tmp=$(mktemp -d) || exit 1
@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 if [ -z "$CXX" ] || [ "$CXX" = none ]; then
 	echo "1..0 # SKIP no C++ compiler (configure found none)"
-	exit 77
+	exit 0	# the TAP driver reads the plan; a status of 77 would be an error there
 fi
 
 # What a program does with the header-only parts of the API.
