@@ -72,7 +72,7 @@ static void node_free(struct actor__router *r)
 
 		if (p == NULL)
 			continue;
-		actor__track_free(&p->track);
+		actor__htab_free(&p->track);
 		free(p);
 	}
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
