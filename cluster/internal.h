@@ -41,6 +41,7 @@
 #include "sched/seam.h"
 #include "transport/transport.h"
 #include "util/htab.h"
+#include "util/list.h"
 
 /* Frame envelopes whose kind the I/O thread must note (requests,
  * monitors, links) before sending: one of cluster/'s own flag bits. */
@@ -92,7 +93,7 @@ struct actor__peer {
 enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
 
 struct actor__session {
-	struct actor__session *prev, *next;	/* the node's list */
+	struct actor__list node;	/* on n->sessions */
 	struct actor__conn *conn;
 	int state;
 	uint64_t deadline;		/* for the handshake */
@@ -153,7 +154,7 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
-	struct actor__session *sessions;	/* connections not yet up, and up */
+	struct actor__list sessions;	/* connections not yet up, and up */
 	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;

@@ -36,10 +36,7 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 	l->conn = c;
 	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
 	n->handshaking++;
-	l->next = n->sessions;
-	if (n->sessions != NULL)
-		n->sessions->prev = l;
-	n->sessions = l;
+	actor__list_push(&n->sessions, &l->node);
 	return l;
 }
 
@@ -47,12 +44,7 @@ static void session_free(struct actor__node *n, struct actor__session *l)
 {
 	if (l->state != ACTOR__SESSION_UP)
 		n->handshaking--;
-	if (l->prev != NULL)
-		l->prev->next = l->next;
-	else
-		n->sessions = l->next;
-	if (l->next != NULL)
-		l->next->prev = l->prev;
+	actor__list_del(&l->node);
 	free(l);
 }
 
@@ -275,9 +267,11 @@ static void on_tick(void *arg)
 	struct actor__node *n = arg;
 	uint64_t now = actor__now_ns();
 	bool sweep = now - n->last_sweep > SWEEP_NS;
+	struct actor__list *i, *next;
 
-	for (struct actor__session *l = n->sessions, *next; l != NULL; l = next) {
-		next = l->next;
+	actor__list_each(i, next, &n->sessions) {
+		struct actor__session *l = actor__list_entry(i, struct actor__session, node);
+
 		if (l->state != ACTOR__SESSION_UP && now > l->deadline) {
 			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);

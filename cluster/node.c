@@ -134,6 +134,7 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	n->sys = sys;
 	n->cfg = *cfg;
 	n->cfg.name = NULL;
+	actor__list_init(&n->sessions);
 	pthread_mutex_init(&n->lock, NULL);
 	/* A waiting actor_node_connect() must not care if the clock is set. */
 	pthread_condattr_init(&cattr);
