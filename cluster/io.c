@@ -48,7 +48,22 @@ static void session_free(struct actor__node *n, struct actor__session *l)
 	free(l);
 }
 
-/* Tells a waiting actor_node_connect() how it went; takes n->lock. */
+/* Tells the actor_node_connect() waiting on d how it went, or frees d if
+ * the caller gave up; takes n->lock. */
+static void dial_finish(struct actor__node *n, struct actor__dial *d, int result, uint32_t node)
+{
+	pthread_mutex_lock(&n->lock);
+	if (d->abandoned) {
+		free(d);
+	} else {
+		d->done = true;
+		d->result = result;
+		d->node = node;
+		pthread_cond_broadcast(&n->cond);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 void actor__dial_done(struct actor__node *n, struct actor__session *l, int result)
 {
 	struct actor__dial *d = l->dial;
@@ -56,16 +71,7 @@ void actor__dial_done(struct actor__node *n, struct actor__session *l, int resul
 	if (d == NULL)
 		return;
 	l->dial = NULL;
-	pthread_mutex_lock(&n->lock);
-	if (d->abandoned) {
-		free(d);
-	} else {
-		d->done = true;
-		d->result = result;
-		d->node = l->peer_node;
-		pthread_cond_broadcast(&n->cond);
-	}
-	pthread_mutex_unlock(&n->lock);
+	dial_finish(n, d, result, l->peer_node);
 }
 
 static void on_accepted(void *arg, struct actor__conn *c)
@@ -228,19 +234,10 @@ static void run_commands(struct actor__node *n)
 		struct actor__session *l = actor__node_dial(n, d->host, d->port);
 
 		dials = d->next;
-		if (l != NULL) {
+		if (l != NULL)
 			l->dial = d;
-			continue;
-		}
-		pthread_mutex_lock(&n->lock);
-		if (d->abandoned) {
-			free(d);
-		} else {
-			d->done = true;
-			d->result = -ECONNREFUSED;
-			pthread_cond_broadcast(&n->cond);
-		}
-		pthread_mutex_unlock(&n->lock);
+		else
+			dial_finish(n, d, -ECONNREFUSED, 0);
 	}
 	for (size_t i = 0; i < ndrop; i++) {
 		struct actor__peer *p = actor__peer_find(n, drop[i]);
