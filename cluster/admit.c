@@ -53,9 +53,13 @@ static void refused(struct actor__node *n)
  */
 static int self_dialed(struct actor__node *n, struct actor__session *l, const struct actor__frame *f)
 {
+	struct actor__list *i, *next;
+
 	if (l->hs.dialer)
 		return -EEXIST;
-	for (struct actor__session *o = n->sessions; o != NULL; o = o->next) {
+	actor__list_each(i, next, &n->sessions) {
+		const struct actor__session *o = actor__list_entry(i, struct actor__session, node);
+
 		if (o->hs.dialer && o->hs.state != ACTOR__HS_FAILED &&
 		    memcmp(o->hs.nonce, f->hello.nonce, ACTOR__NONCE_LEN) == 0) {
 			l->hs.state = ACTOR__HS_FAILED;
@@ -103,10 +107,15 @@ static int on_hello(struct actor__node *n, struct actor__session *l, const struc
  */
 static struct actor__session *crossing(struct actor__node *n, const struct actor__session *l)
 {
-	for (struct actor__session *o = n->sessions; o != NULL; o = o->next)
+	struct actor__list *i, *next;
+
+	actor__list_each(i, next, &n->sessions) {
+		struct actor__session *o = actor__list_entry(i, struct actor__session, node);
+
 		if (o != l && o->state != ACTOR__SESSION_UP && o->hs.state != ACTOR__HS_FAILED &&
 		    o->peer_node == l->peer_node && o->hs.dialer != l->hs.dialer)
 			return o;
+	}
 	return NULL;
 }
 

@@ -40,6 +40,8 @@
 #include "mailbox/mpsc.h"
 #include "sched/seam.h"
 #include "transport/transport.h"
+#include "util/htab.h"
+#include "util/list.h"
 
 /* Frame envelopes whose kind the I/O thread must note (requests,
  * monitors, links) before sending: one of cluster/'s own flag bits. */
@@ -55,18 +57,14 @@ struct actor_loopback {
 };
 
 /* What a node remembers about one peer, for node-down: requests waiting
- * for a reply from it, and monitors and links that cross to it. */
+ * for a reply from it, and monitors and links that cross to it: the
+ * entries of the peer's track table (track.c, on util/htab.h). */
 enum actor__track_kind { ACTOR__TRACK_REQUEST = 1, ACTOR__TRACK_MONITOR, ACTOR__TRACK_LINK };
 
 struct actor__track_entry {
 	uint64_t local, remote;		/* REQUEST: requester id, request id */
 	uint32_t kind;			/* 0: empty */
 	uint64_t since_ns;
-};
-
-struct actor__track {
-	struct actor__track_entry *slots;
-	size_t mask, count;
 };
 
 struct actor__peer {
@@ -87,7 +85,7 @@ struct actor__peer {
 	uint16_t port;
 	bool redial;
 	uint64_t backoff_ns, redial_at;
-	struct actor__track track;
+	struct actor__htab track;	/* of struct actor__track_entry */
 };
 
 /* A session: the node's side of one connection, from accept or connect
@@ -95,7 +93,7 @@ struct actor__peer {
 enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
 
 struct actor__session {
-	struct actor__session *prev, *next;	/* the node's list */
+	struct actor__list node;	/* on n->sessions */
 	struct actor__conn *conn;
 	int state;
 	uint64_t deadline;		/* for the handshake */
@@ -156,7 +154,7 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
-	struct actor__session *sessions;	/* connections not yet up, and up */
+	struct actor__list sessions;	/* connections not yet up, and up */
 	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;
@@ -233,15 +231,16 @@ void actor__route_tick(struct actor__node *n);
 /* Forgets requests to p that surely timed out long ago. */
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now);
 
-/* track.c */
-int actor__track_add(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote,
+/* track.c: a peer's track table (p->track; actor__htab_free frees it). */
+/* Notes an entry, once (a second time is a no-op); 0 or -ENOMEM. */
+int actor__track_add(struct actor__htab *t, uint32_t kind, uint64_t local, uint64_t remote,
 		     uint64_t now);
-bool actor__track_del(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote);
+/* Forgets an entry; false if there was none. */
+bool actor__track_del(struct actor__htab *t, uint32_t kind, uint64_t local, uint64_t remote);
 /* Calls fn on every entry, then empties the table. */
-void actor__track_drain(struct actor__track *t,
+void actor__track_drain(struct actor__htab *t,
 			void (*fn)(void *arg, const struct actor__track_entry *e), void *arg);
 /* Drops requests older than max_age_ns (their requester gave up). */
-void actor__track_expire(struct actor__track *t, uint64_t now, uint64_t max_age_ns);
-void actor__track_free(struct actor__track *t);
+void actor__track_expire(struct actor__htab *t, uint64_t now, uint64_t max_age_ns);
 
 #endif /* ACTOR_CLUSTER_INTERNAL_H */

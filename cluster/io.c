@@ -36,10 +36,7 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 	l->conn = c;
 	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
 	n->handshaking++;
-	l->next = n->sessions;
-	if (n->sessions != NULL)
-		n->sessions->prev = l;
-	n->sessions = l;
+	actor__list_push(&n->sessions, &l->node);
 	return l;
 }
 
@@ -47,16 +44,26 @@ static void session_free(struct actor__node *n, struct actor__session *l)
 {
 	if (l->state != ACTOR__SESSION_UP)
 		n->handshaking--;
-	if (l->prev != NULL)
-		l->prev->next = l->next;
-	else
-		n->sessions = l->next;
-	if (l->next != NULL)
-		l->next->prev = l->prev;
+	actor__list_del(&l->node);
 	free(l);
 }
 
-/* Tells a waiting actor_node_connect() how it went; takes n->lock. */
+/* Tells the actor_node_connect() waiting on d how it went, or frees d if
+ * the caller gave up; takes n->lock. */
+static void dial_finish(struct actor__node *n, struct actor__dial *d, int result, uint32_t node)
+{
+	pthread_mutex_lock(&n->lock);
+	if (d->abandoned) {
+		free(d);
+	} else {
+		d->done = true;
+		d->result = result;
+		d->node = node;
+		pthread_cond_broadcast(&n->cond);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 void actor__dial_done(struct actor__node *n, struct actor__session *l, int result)
 {
 	struct actor__dial *d = l->dial;
@@ -64,16 +71,7 @@ void actor__dial_done(struct actor__node *n, struct actor__session *l, int resul
 	if (d == NULL)
 		return;
 	l->dial = NULL;
-	pthread_mutex_lock(&n->lock);
-	if (d->abandoned) {
-		free(d);
-	} else {
-		d->done = true;
-		d->result = result;
-		d->node = l->peer_node;
-		pthread_cond_broadcast(&n->cond);
-	}
-	pthread_mutex_unlock(&n->lock);
+	dial_finish(n, d, result, l->peer_node);
 }
 
 static void on_accepted(void *arg, struct actor__conn *c)
@@ -236,19 +234,10 @@ static void run_commands(struct actor__node *n)
 		struct actor__session *l = actor__node_dial(n, d->host, d->port);
 
 		dials = d->next;
-		if (l != NULL) {
+		if (l != NULL)
 			l->dial = d;
-			continue;
-		}
-		pthread_mutex_lock(&n->lock);
-		if (d->abandoned) {
-			free(d);
-		} else {
-			d->done = true;
-			d->result = -ECONNREFUSED;
-			pthread_cond_broadcast(&n->cond);
-		}
-		pthread_mutex_unlock(&n->lock);
+		else
+			dial_finish(n, d, -ECONNREFUSED, 0);
 	}
 	for (size_t i = 0; i < ndrop; i++) {
 		struct actor__peer *p = actor__peer_find(n, drop[i]);
@@ -275,9 +264,11 @@ static void on_tick(void *arg)
 	struct actor__node *n = arg;
 	uint64_t now = actor__now_ns();
 	bool sweep = now - n->last_sweep > SWEEP_NS;
+	struct actor__list *i, *next;
 
-	for (struct actor__session *l = n->sessions, *next; l != NULL; l = next) {
-		next = l->next;
+	actor__list_each(i, next, &n->sessions) {
+		struct actor__session *l = actor__list_entry(i, struct actor__session, node);
+
 		if (l->state != ACTOR__SESSION_UP && now > l->deadline) {
 			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "cluster/internal.h"
+#include "util/array.h"
+#include "util/time.h"
 
 #define MIN_COOKIE 16
 #define TICK_MAX_NS (100ull * 1000 * 1000)
@@ -72,7 +74,7 @@ static void node_free(struct actor__router *r)
 
 		if (p == NULL)
 			continue;
-		actor__track_free(&p->track);
+		actor__htab_free(&p->track);
 		free(p);
 	}
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
@@ -116,7 +118,6 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 {
 	struct actor__transport_config tc = { 0 };
 	struct actor__transport_cb cb;
-	pthread_condattr_t cattr;
 	struct actor__node *n;
 	int err;
 
@@ -134,12 +135,10 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	n->sys = sys;
 	n->cfg = *cfg;
 	n->cfg.name = NULL;
+	actor__list_init(&n->sessions);
 	pthread_mutex_init(&n->lock, NULL);
 	/* A waiting actor_node_connect() must not care if the clock is set. */
-	pthread_condattr_init(&cattr);
-	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&n->cond, &cattr);
-	pthread_condattr_destroy(&cattr);
+	actor__cond_init_monotonic(&n->cond);
 	n->cookie = malloc(cfg->cookie_len + strlen(cfg->name) + 1);
 	n->pool = actor__pool_create();
 	n->decoder = actor__frame_decoder_create();
@@ -193,7 +192,6 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 	struct actor__node *n = actor__node_of(sys);
 	struct actor__dial *d;
 	struct timespec until;
-	uint64_t deadline;
 	int err = 0;
 
 	if (n == NULL)
@@ -206,9 +204,8 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 		return -ENOMEM;
 	strcpy(d->host, host);
 	d->port = port;
-	deadline = actor__now_ns() + timeout_ns;	/* the monotonic clock, as n->cond's */
-	until.tv_sec = (time_t)(deadline / 1000000000ull);
-	until.tv_nsec = (long)(deadline % 1000000000ull);
+	/* The monotonic clock, as n->cond's. */
+	until = actor__timespec_of(actor__now_ns() + timeout_ns);
 
 	pthread_mutex_lock(&n->lock);
 	if (n->stopped) {
@@ -239,6 +236,7 @@ int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,
 int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 {
 	struct actor__node *n = actor__node_of(sys);
+	uint32_t *v;
 	int err = 0;
 
 	if (n == NULL)
@@ -248,15 +246,11 @@ int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 	pthread_mutex_lock(&n->lock);
 	if (n->stopped)
 		err = -ESHUTDOWN;	/* and no transport to wake */
-	else if (n->ndisconnects == n->disconnects_cap) {
-		size_t cap = n->disconnects_cap ? 2 * n->disconnects_cap : 4;
-		uint32_t *v = realloc(n->disconnects, cap * sizeof(*v));
-
-		if (v == NULL)
-			err = -ENOMEM;
-		else
-			n->disconnects = v, n->disconnects_cap = cap;
-	}
+	else if ((v = actor__array_grow(n->disconnects, &n->disconnects_cap, n->ndisconnects + 1,
+					sizeof(*v), 4)) == NULL)
+		err = -ENOMEM;
+	else
+		n->disconnects = v;
 	if (err == 0) {
 		n->disconnects[n->ndisconnects++] = node;
 		n->t->ops->wake(n->t);	/* under the lock, as in connect */

@@ -131,10 +131,11 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 
 static void redial(struct actor__node *n, struct actor__peer *p, uint64_t now)
 {
+	struct actor__list *i, *next;
 	struct actor__session *l;
 
-	for (l = n->sessions; l != NULL; l = l->next)
-		if (l->peer == p)
+	actor__list_each(i, next, &n->sessions)
+		if (actor__list_entry(i, struct actor__session, node)->peer == p)
 			return;		/* a try is under way */
 	p->backoff_ns = p->backoff_ns * 2 > n->cfg.reconnect_max_ns ? n->cfg.reconnect_max_ns :
 								       p->backoff_ns * 2;

@@ -1,128 +1,88 @@
 /*
  * What crosses to one peer and must be undone if the peer goes down:
  * requests waiting for its reply, monitors of its actors, links to them.
- * A hash set on the I/O thread: open addressing, backward-shift deletion.
+ * A set of struct actor__track_entry on the I/O thread, on util/htab.h
+ * (a slot is empty when its kind is 0).
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdlib.h>
-
 #include "cluster/internal.h"
 
-static size_t home(uint32_t kind, uint64_t local, uint64_t remote, size_t mask)
+static size_t entry_hash(const void *p)
 {
-	uint64_t h = (local * 0x9e3779b97f4a7c15ull) ^ (remote + kind) * 0xc2b2ae3d27d4eb4full;
+	const struct actor__track_entry *e = p;
+	uint64_t h = (e->local * 0x9e3779b97f4a7c15ull) ^ (e->remote + e->kind) * 0xc2b2ae3d27d4eb4full;
 
-	return (size_t)(h >> 32) & mask;
+	return (size_t)(h >> 32);
 }
 
-static bool same(const struct actor__track_entry *e, uint32_t kind, uint64_t local,
-		 uint64_t remote)
+static bool entry_used(const void *p)
 {
-	return e->kind == kind && e->local == local && e->remote == remote;
+	return ((const struct actor__track_entry *)p)->kind != 0;
 }
 
-static int grow(struct actor__track *t)
+/* The key is an entry too; its since_ns does not count. */
+static bool entry_match(const void *p, const void *key)
 {
-	size_t cap = t->slots != NULL ? 2 * (t->mask + 1) : 16;
-	struct actor__track_entry *slots = calloc(cap, sizeof(*slots));
+	const struct actor__track_entry *e = p, *k = key;
 
-	if (slots == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; t->slots != NULL && i <= t->mask; i++) {
-		const struct actor__track_entry *e = &t->slots[i];
-		size_t j;
-
-		if (e->kind == 0)
-			continue;
-		for (j = home(e->kind, e->local, e->remote, cap - 1); slots[j].kind != 0;
-		     j = (j + 1) & (cap - 1))
-			;
-		slots[j] = *e;
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = cap - 1;
-	return 0;
+	return e->kind == k->kind && e->local == k->local && e->remote == k->remote;
 }
 
-int actor__track_add(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote,
+static const struct actor__htab_type track_type = {
+	sizeof(struct actor__track_entry), entry_hash, entry_used, entry_match,
+};
+
+int actor__track_add(struct actor__htab *t, uint32_t kind, uint64_t local, uint64_t remote,
 		     uint64_t now)
 {
-	size_t i;
+	const struct actor__track_entry k = {
+		.local = local, .remote = remote, .kind = kind, .since_ns = now,
+	};
+	size_t hash = entry_hash(&k);
+	int err;
 
-	if (t->slots == NULL || 2 * (t->count + 1) > t->mask + 1) {
-		int err = grow(t);
-
-		if (err != 0)
-			return err;
-	}
-	for (i = home(kind, local, remote, t->mask); t->slots[i].kind != 0; i = (i + 1) & t->mask)
-		if (same(&t->slots[i], kind, local, remote))
-			return 0;
-	t->slots[i] = (struct actor__track_entry){ local, remote, kind, now };
-	t->count++;
+	if ((err = actor__htab_reserve(t, &track_type)) != 0)
+		return err;
+	if (actor__htab_find(t, &track_type, hash, &k) == NULL)
+		*(struct actor__track_entry *)actor__htab_add(t, &track_type, hash) = k;
 	return 0;
 }
 
-static void remove_at(struct actor__track *t, size_t i)
+bool actor__track_del(struct actor__htab *t, uint32_t kind, uint64_t local, uint64_t remote)
 {
-	for (size_t j = (i + 1) & t->mask; t->slots[j].kind != 0; j = (j + 1) & t->mask) {
-		const struct actor__track_entry *e = &t->slots[j];
-		size_t h = home(e->kind, e->local, e->remote, t->mask);
+	const struct actor__track_entry k = { .local = local, .remote = remote, .kind = kind };
+	void *e = actor__htab_find(t, &track_type, entry_hash(&k), &k);
 
-		if (((j - h) & t->mask) >= ((j - i) & t->mask)) {
-			t->slots[i] = *e;
-			i = j;
-		}
-	}
-	t->slots[i].kind = 0;
-	t->count--;
-}
-
-bool actor__track_del(struct actor__track *t, uint32_t kind, uint64_t local, uint64_t remote)
-{
-	if (t->count == 0)
+	if (e == NULL)
 		return false;
-	for (size_t i = home(kind, local, remote, t->mask); t->slots[i].kind != 0;
-	     i = (i + 1) & t->mask)
-		if (same(&t->slots[i], kind, local, remote)) {
-			remove_at(t, i);
-			return true;
-		}
-	return false;
+	actor__htab_del(t, &track_type, e);
+	return true;
 }
 
-void actor__track_drain(struct actor__track *t,
+void actor__track_drain(struct actor__htab *t,
 			void (*fn)(void *arg, const struct actor__track_entry *e), void *arg)
 {
-	for (size_t i = 0; t->count != 0 && i <= t->mask; i++)
-		if (t->slots[i].kind != 0) {
-			fn(arg, &t->slots[i]);
-			t->slots[i].kind = 0;
-			t->count--;
-		}
+	for (size_t i = 0; i < actor__htab_cap(t); i++) {
+		const struct actor__track_entry *e = actor__htab_slot(t, &track_type, i);
+
+		if (entry_used(e))
+			fn(arg, e);
+	}
+	actor__htab_clear(t, &track_type);
 }
 
-void actor__track_expire(struct actor__track *t, uint64_t now, uint64_t max_age_ns)
+void actor__track_expire(struct actor__htab *t, uint64_t now, uint64_t max_age_ns)
 {
 	size_t i = 0;
 
 	/* A removal may shift a later entry into slot i: look at i again. */
-	while (t->count != 0 && i <= t->mask) {
-		const struct actor__track_entry *e = &t->slots[i];
+	while (t->count != 0 && i < actor__htab_cap(t)) {
+		struct actor__track_entry *e = actor__htab_slot(t, &track_type, i);
 
 		if (e->kind == ACTOR__TRACK_REQUEST && now - e->since_ns > max_age_ns)
-			remove_at(t, i);
+			actor__htab_del(t, &track_type, e);
 		else
 			i++;
 	}
-}
-
-void actor__track_free(struct actor__track *t)
-{
-	free(t->slots);
-	t->slots = NULL;
-	t->count = 0;
 }

@@ -907,3 +907,44 @@ Test(node, mail_with_no_wire_form_is_a_logged_dead_letter)
 	cr_assert_eq(atomic_load(&unmapped_lines), 1);
 	finish(a, b);
 }
+
+/* --- the track table (track.c), alone ------------------------------------------ */
+
+static void count_drained(void *arg, const struct actor__track_entry *e)
+{
+	uint64_t *seen = arg;
+
+	cr_assert_lt(e->local, 64);
+	cr_assert_eq(seen[e->local] & (1ull << e->kind), 0, "drained twice");
+	seen[e->local] |= 1ull << e->kind;
+}
+
+/* What node-down fails: each entry once; a request that surely timed out
+ * is forgotten by the sweep, monitors and links are not. */
+Test(node, track_table)
+{
+	struct actor__htab t = { 0 };
+	uint64_t seen[64] = { 0 };
+
+	for (uint64_t i = 1; i < 64; i++) {
+		cr_assert_eq(actor__track_add(&t, ACTOR__TRACK_REQUEST, i, 1000 + i, i), 0);
+		cr_assert_eq(actor__track_add(&t, ACTOR__TRACK_MONITOR, i, 2000 + i, 0), 0);
+		cr_assert_eq(actor__track_add(&t, ACTOR__TRACK_LINK, i, 3000 + i, 0), 0);
+	}
+	cr_assert_eq(actor__track_add(&t, ACTOR__TRACK_LINK, 5, 3005, 99), 0);
+	cr_assert_eq(t.count, 3 * 63, "a second add is a no-op");
+	cr_assert(actor__track_del(&t, ACTOR__TRACK_LINK, 7, 3007));
+	cr_assert_not(actor__track_del(&t, ACTOR__TRACK_LINK, 7, 3007));
+	cr_assert_not(actor__track_del(&t, ACTOR__TRACK_MONITOR, 7, 3007), "the kind counts");
+	/* Requests noted at 1..63, now 100, max age 68: 1..31 go. */
+	actor__track_expire(&t, 100, 68);
+	cr_assert_eq(t.count, 3 * 63 - 1 - 31);
+	actor__track_drain(&t, count_drained, seen);
+	cr_assert_eq(t.count, 0);
+	for (uint64_t i = 1; i < 64; i++)
+		cr_assert_eq(seen[i], (i >= 32 ? 1u << ACTOR__TRACK_REQUEST : 0) |
+				      1u << ACTOR__TRACK_MONITOR |
+				      (i != 7 ? 1u << ACTOR__TRACK_LINK : 0), "actor %lu", (unsigned long)i);
+	cr_assert(actor__track_add(&t, ACTOR__TRACK_LINK, 1, 2, 0) == 0 && t.count == 1);
+	actor__htab_free(&t);
+}

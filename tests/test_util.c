@@ -203,6 +203,28 @@ Test(htab, delete_while_walking)
 	actor__htab_free(&h);
 }
 
+/* Emptying keeps the slots, and the table takes new entries. */
+Test(htab, clear_keeps_slots)
+{
+	struct actor__htab h = { 0 };
+	size_t cap;
+
+	actor__htab_clear(&h, &kv_type);
+	cr_assert_eq(actor__htab_cap(&h), 0);
+	for (uint32_t k = 1; k <= 100; k++)
+		kv_add(&h, k, k);
+	cap = actor__htab_cap(&h);
+	actor__htab_clear(&h, &kv_type);
+	cr_assert_eq(h.count, 0);
+	cr_assert_eq(actor__htab_cap(&h), cap);
+	for (uint32_t k = 1; k <= 100; k++)
+		cr_assert_null(kv_find(&h, k), "key %u", k);
+	kv_add(&h, 7, 70);
+	cr_assert_eq(kv_find(&h, 7)->value, 70);
+	cr_assert_eq(h.count, 1);
+	actor__htab_free(&h);
+}
+
 /* --- growable arrays --------------------------------------------------- */
 
 Test(array, doubles_from_min)

@@ -1,5 +1,5 @@
 /*
- * Open-addressing hash tables (htab.h): growing and freeing.
+ * Open-addressing hash tables (htab.h): growing, emptying and freeing.
  */
 #include "config.h"
 
@@ -32,6 +32,13 @@ int actor__htab_reserve(struct actor__htab *h, const struct actor__htab_type *ty
 	h->slots = slots;
 	h->mask = cap - 1;
 	return 0;
+}
+
+void actor__htab_clear(struct actor__htab *h, const struct actor__htab_type *ty)
+{
+	if (h->slots != NULL)
+		memset(h->slots, 0, actor__htab_cap(h) * ty->size);
+	h->count = 0;
 }
 
 void actor__htab_free(struct actor__htab *h)

@@ -42,6 +42,9 @@ int actor__htab_reserve(struct actor__htab *h, const struct actor__htab_type *ty
 /* Frees the slots; the table is empty and may be used again. */
 void actor__htab_free(struct actor__htab *h);
 
+/* Empties the table and keeps its slots, for the entries to come. */
+void actor__htab_clear(struct actor__htab *h, const struct actor__htab_type *ty);
+
 /* Slots, used or not: for i < actor__htab_cap(h), actor__htab_slot(h, ty, i). */
 static inline size_t actor__htab_cap(const struct actor__htab *h)
 {
