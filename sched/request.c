@@ -8,7 +8,10 @@
  * requester's turn looks the id up, cancels the timer and runs the
  * continuation. A request's timeout is a timer that sends the requester an
  * urgent runtime message with the id; a request that dies with its target
- * (queued when the target stopped) is answered by the runtime with -ESRCH.
+ * (queued when the target stopped) is answered by the runtime with -ESRCH,
+ * and one the target received but will never answer with -EPIPE: left
+ * unanswered when its handler returned (actor.c), or promised by an actor
+ * that stopped before delivering (promise.c).
  * Whichever of reply, failure and timeout comes first wins: the id leaves
  * the table then, and what comes later is dropped and counted as a late
  * reply.
@@ -181,16 +184,21 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 	return true;
 }
 
-void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
-			   const struct actor__env *request, int error)
+void actor__request_fail(struct actor_system *sys, struct actor__worker *w, actor_ref_t requester,
+			 uint32_t id, int error)
 {
 	struct actor__env *e = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR__SYS_FAILED,
 					       &error, sizeof error,
-					       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
-					       request->request_id);
+					       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, id);
 
 	if (e != NULL)		/* else the requester's timeout fires instead */
-		actor__deliver(sys, w, actor__sender_of(request), e);
+		actor__deliver(sys, w, requester, e);
+}
+
+void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
+			   const struct actor__env *request, int error)
+{
+	actor__request_fail(sys, w, actor__sender_of(request), request->request_id, error);
 }
 
 /* --- the replier's side ------------------------------------------------- */
@@ -234,11 +242,17 @@ int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type, con
 
 int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request, actor_promise_t *out)
 {
-	const struct actor__env *e = (const struct actor__env *)request;
+	struct actor__env *e = (struct actor__env *)request;
 	int err = take_answer(request);
 
 	if (err != 0)
 		return err;
+	/* Noted so that the requester hears if we stop owing it. Without the
+	 * note the request stays ours, failed when the handler returns. */
+	if ((err = actor__promised_add(ctx->a, actor__sender_of(e), e->request_id)) != 0) {
+		e->flags &= (uint16_t)~ACTOR__ENV_ANSWERED;
+		return err;
+	}
 	*out = (actor_promise_t){ .to = actor__sender_of(e), .request_id = e->request_id };
 	return 0;
 }
@@ -251,13 +265,16 @@ int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t t
 	if (id == 0)
 		return -EALREADY;
 	promise->request_id = 0;
+	actor__promised_take(ctx->a, promise->to, id);
 	return answer(ctx, promise->to, id, type, data, size);
 }
 
 int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 {
-	const struct actor__env *m = (const struct actor__env *)msg;
+	/* The handler owns the envelope while it runs: const is for reads. */
+	struct actor__env *m = (struct actor__env *)msg;
 	struct actor__env *e;
+	int err;
 
 	if ((m->flags & ACTOR__ENV_REQUEST) && (m->flags & ACTOR__ENV_ANSWERED))
 		return -EALREADY;
@@ -265,9 +282,13 @@ int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 			    m->flags & ACTOR__ENV_REQUEST, m->request_id);
 	if (e == NULL)
 		return -ENOMEM;
-	if (m->flags & ACTOR__ENV_REQUEST)
-		((struct actor__env *)m)->flags |= ACTOR__ENV_ANSWERED;
-	return actor__deliver(ctx->sys, ctx->w, to, e);
+	/* Once forwarded, the last actor of the chain answers, or its
+	 * stopping fails the request. A forward that failed leaves the
+	 * request with the handler, which may answer or forward elsewhere. */
+	err = actor__deliver(ctx->sys, ctx->w, to, e);
+	if (err == 0 && (m->flags & ACTOR__ENV_REQUEST))
+		m->flags |= ACTOR__ENV_ANSWERED;
+	return err;
 }
 
 /* --- futures: a blocking request from outside the actors ----------------- */

@@ -646,7 +646,7 @@ Test(actor, delayed_send_and_cancel)
 
 /* --- requests and replies --------------------------------------------------- */
 
-enum { ECHO = 10, SILENT, HOLD, RELEASE, VIA, ASK_FROM_HANDLER };
+enum { ECHO = 10, SILENT, HOLD, RELEASE, VIA, ASK_FROM_HANDLER, STOP_OWING };
 
 struct server {
 	actor_promise_t held;
@@ -654,7 +654,8 @@ struct server {
 };
 
 /* ECHO replies at once; SILENT never; HOLD promises, RELEASE delivers;
- * VIA forwards to the actor set with an earlier VIA, or answers if none. */
+ * VIA forwards to the actor set with an earlier VIA, or answers if none;
+ * STOP_OWING forwards the same way, or stops without answering if none. */
 static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 {
 	struct server *s = actor_self_state(ctx);
@@ -688,6 +689,12 @@ static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 			break;
 		}
 		if (actor_forward(ctx, m, s->next) != 0 || actor_reply(ctx, m, 0, NULL, 0) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case STOP_OWING:
+		if (actor_ref_is_none(s->next))
+			actor_stop(ctx, -EIO);
+		else if (actor_forward(ctx, m, s->next) != 0)
 			atomic_fetch_add(&order_errors, 1);
 		break;
 	case ASK_FROM_HANDLER:
@@ -757,7 +764,7 @@ static void ask_via(actor_ref_t cl, uint32_t type, uint32_t timeout_ms, struct c
 Test(actor, request_reply_timeout_and_late_reply)
 {
 	static struct client echo = { .expect_type = ECHO, .expect = "ping" };
-	static struct client silent = { .expect_error = -ETIMEDOUT };
+	static struct client silent = { .expect_error = -EPIPE };
 	static struct client held = { .expect_error = -ETIMEDOUT };
 	actor_ref_t srv, cl;
 	actor_system_stats_t st;
@@ -767,7 +774,7 @@ Test(actor, request_reply_timeout_and_late_reply)
 	echo.server = silent.server = held.server = srv;
 	ask_via(cl, ECHO, 1000, &echo);
 	wait_counter(1);
-	ask_via(cl, SILENT, 20, &silent);
+	ask_via(cl, SILENT, 10000, &silent);	/* unanswered: fails at once */
 	wait_counter(2);
 	ask_via(cl, HOLD, 20, &held);	/* promised, but delivered too late */
 	wait_counter(3);
@@ -848,6 +855,89 @@ Test(actor, forward_lets_the_last_actor_answer)
 	cr_assert_eq(atomic_load(&order_errors), 0);
 }
 
+/* Milliseconds since t0. */
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+Test(actor, request_fails_when_its_callee_stops_in_the_handler)
+{
+	static struct client crashed = { .expect_error = -EPIPE };
+	actor_ref_t srv, cl;
+	struct timespec t0;
+	void *reply = NULL;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	crashed.server = srv;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask_via(cl, STOP_OWING, 10000, &crashed);
+	wait_counter(1);
+	cr_assert_lt(ms_since(&t0), 5000, "it waited for the timeout");
+	cr_assert_eq(atomic_load(&last_error), -EPIPE);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	/* From outside too, and queued behind the stop: -ESRCH. */
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	cr_assert_eq(actor_system_ask(sys, srv, STOP_OWING, NULL, 0, 10 * 1000000000ull, NULL, &reply,
+				      NULL), -EPIPE);
+	cr_assert_eq(actor_system_ask(sys, srv, ECHO, NULL, 0, 10 * 1000000000ull, NULL, &reply,
+				      NULL), -ESRCH);
+}
+
+Test(actor, request_fails_when_its_promise_holder_stops)
+{
+	static struct client broken = { .expect_error = -EPIPE };
+	static struct client kept = { .expect_type = HOLD, .expect = "late" };
+	actor_ref_t srv, cl;
+	actor_system_stats_t st;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	/* A promise delivered before the stop is answered once, no failure. */
+	kept.server = srv;
+	ask_via(cl, HOLD, 10000, &kept);
+	sleep_ms(20);
+	actor_system_send(sys, srv, RELEASE, NULL, 0);
+	wait_counter(1);
+	/* A promise still held when its actor stops fails the request. */
+	broken.server = srv;
+	ask_via(cl, HOLD, 10000, &broken);
+	sleep_ms(20);
+	actor_exit(sys, srv, ACTOR_EXIT_KILL);
+	wait_counter(2);
+	cr_assert_eq(atomic_load(&last_error), -EPIPE);
+	sleep_ms(20);
+	cr_assert_eq(atomic_load(&counter), 2, "one outcome per request");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.late_replies, 0);
+}
+
+Test(actor, request_fails_when_the_last_actor_of_a_forward_chain_stops)
+{
+	static struct client chain = { .expect_error = -EPIPE };
+	actor_ref_t front, middle, back, cl;
+	struct timespec t0;
+
+	actor_system_spawn(sys, &server_spec, NULL, &front);
+	actor_system_spawn(sys, &server_spec, NULL, &middle);
+	actor_system_spawn(sys, &server_spec, NULL, &back);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	actor_system_send(sys, front, VIA, &middle, sizeof middle);
+	actor_system_send(sys, middle, VIA, &back, sizeof back);
+	chain.server = front;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask_via(cl, STOP_OWING, 10000, &chain);
+	wait_counter(1);
+	cr_assert_lt(ms_since(&t0), 5000, "it waited for the timeout");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	wait_stopped(1);		/* back, and only back */
+}
+
 Test(actor, ask_from_outside_waits_for_the_reply)
 {
 	actor_ref_t srv;
@@ -863,6 +953,8 @@ Test(actor, ask_from_outside_waits_for_the_reply)
 	cr_assert_str_eq(reply, "hello");
 	free(reply);
 	cr_assert_eq(actor_system_ask(sys, srv, SILENT, NULL, 0, 20000000ull, &type, &reply,
+				      &size), -EPIPE);
+	cr_assert_eq(actor_system_ask(sys, srv, HOLD, NULL, 0, 20000000ull, &type, &reply,
 				      &size), -ETIMEDOUT);
 	cr_assert_eq(actor_system_ask(sys, srv, ECHO, NULL, 0, 0, &type, &reply, &size), -EINVAL);
 	actor_system_send(sys, srv, ASK_FROM_HANDLER, NULL, 0);
