@@ -21,6 +21,7 @@ dist_man3_MANS += \
 	man/actor_ref_is_none.3 \
 	man/actor_ref_t.3 \
 	man/actor_request.3 \
+	man/actor_request_with.3 \
 	man/actor_then_t.3 \
 	man/actor_reply.3 \
 	man/actor_promise.3 \

@@ -18,7 +18,8 @@
  *
  * Continuations run on the requesting actor, in its own turns: never
  * concurrently with its handler, and never after it stopped (its pending
- * requests die with it).
+ * requests die with it, and actor_request_with's arg_free frees each
+ * argument whose continuation will never run).
  */
 #include "config.h"
 
@@ -35,6 +36,7 @@ struct pending_entry {
 	uint32_t id;			/* 0: empty */
 	actor_then_t then;
 	void *arg;
+	void (*arg_free)(void *);	/* for arg if `then` never runs, or NULL */
 	uint64_t timer;
 };
 
@@ -100,8 +102,13 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 	for (size_t i = 0; i < actor__htab_cap(&p->table); i++) {
 		const struct pending_entry *e = actor__htab_slot(&p->table, &pending_type, i);
 
-		if (e->id != 0 && e->timer != 0)
+		if (e->id == 0)
+			continue;
+		if (e->timer != 0)
 			actor__timer_cancel(sys, e->timer);
+		/* The continuation will never run: its argument goes now. */
+		if (e->arg_free != NULL)
+			e->arg_free(e->arg);
 	}
 	actor__htab_free(&p->table);
 	free(p);
@@ -110,12 +117,13 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 
 /* --- the requester's side ---------------------------------------------- */
 
-int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
-		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
+static int request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		   size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
+		   void (*arg_free)(void *))
 {
 	struct actor__actor *a = ctx->a;
 	struct actor__pending *p = a->pending;
-	struct pending_entry e = { .then = then, .arg = arg };
+	struct pending_entry e = { .then = then, .arg = arg, .arg_free = arg_free };
 	struct actor__env *env;
 	actor_ref_t self = actor__ref_of(ctx->sys, a);
 	int err;
@@ -143,6 +151,24 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 	/* Failed at once: the continuation never runs. */
 	if (pending_take(p, e.id, &e) && e.timer != 0)
 		actor__timer_cancel(ctx->sys, e.timer);
+	return err;
+}
+
+int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
+{
+	return request(ctx, to, type, data, size, timeout_ns, then, arg, NULL);
+}
+
+int actor_request_with(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		       size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
+		       void (*arg_free)(void *))
+{
+	int err = request(ctx, to, type, data, size, timeout_ns, then, arg, arg_free);
+
+	/* arg is the request's from the call on: on failure it goes at once. */
+	if (err != 0 && arg_free != NULL)
+		arg_free(arg);
 	return err;
 }
 

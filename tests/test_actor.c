@@ -938,6 +938,89 @@ Test(actor, request_fails_when_the_last_actor_of_a_forward_chain_stops)
 	wait_stopped(1);		/* back, and only back */
 }
 
+/* actor_request_with: the argument is freed once when `then` never runs. */
+static _Atomic int arg_frees, arg_then_runs, arg_call_errors;
+
+static void counted_free(void *arg)
+{
+	atomic_fetch_add(&arg_frees, 1);
+	free(arg);
+}
+
+static void owning_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	free(arg);			/* `then` runs: the argument is its own */
+	atomic_fetch_add(&arg_then_runs, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+struct owning_ask {
+	actor_ref_t to;
+	uint32_t type;
+};
+
+static void owning_client(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct owning_ask *q = actor_msg_data(m);
+	char *arg = malloc(32);
+
+	if (actor_request_with(ctx, q->to, q->type, NULL, 0, 0, owning_then, arg,
+			       counted_free) != 0)
+		atomic_fetch_add(&arg_call_errors, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+static const actor_spec_t owning_spec = { .handler = owning_client };
+
+static actor_ref_t owning_ask(actor_ref_t to, uint32_t type)
+{
+	struct owning_ask q = { to, type };
+	actor_ref_t cl;
+
+	actor_system_spawn(sys, &owning_spec, NULL, &cl);
+	actor_system_send(sys, cl, 1, &q, sizeof q);
+	return cl;
+}
+
+Test(actor, request_with_frees_the_argument_once_when_then_never_runs)
+{
+	actor_ref_t srv, dead, cl;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	/* Answered: `then` runs and frees; arg_free is not called. */
+	owning_ask(srv, ECHO);
+	wait_counter(2);
+	cr_assert_eq(atomic_load(&arg_then_runs), 1);
+	cr_assert_eq(atomic_load(&arg_frees), 0);
+	/* The call fails at once: freed before it returns. */
+	actor_system_spawn(sys, &server_spec, NULL, &dead);
+	actor_exit(sys, dead, 0);
+	wait_stopped(1);
+	owning_ask(dead, ECHO);
+	wait_counter(3);
+	cr_assert_eq(atomic_load(&arg_call_errors), 1);
+	cr_assert_eq(atomic_load(&arg_frees), 1);
+	/* The requester stops with its request pending (promised, kept). */
+	cl = owning_ask(srv, HOLD);
+	wait_counter(4);
+	sleep_ms(20);
+	actor_exit(sys, cl, 0);
+	wait_stopped(2);
+	cr_assert_eq(atomic_load(&arg_frees), 2);
+	/* Shutdown with a request pending. Its continuation runs if the
+	 * server's stop (-EPIPE for its promise) reaches the requester before
+	 * the requester's own stop; arg_free runs otherwise: one of the two. */
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	owning_ask(srv, HOLD);
+	wait_counter(5);
+	sleep_ms(20);
+	actor_system_destroy(sys);
+	cr_assert_eq(atomic_load(&arg_frees) + atomic_load(&arg_then_runs), 4,
+		     "%d frees, %d continuations", atomic_load(&arg_frees),
+		     atomic_load(&arg_then_runs));
+	cr_assert_eq(actor_system_create(&sys, NULL), 0);	/* for teardown */
+}
+
 Test(actor, ask_from_outside_waits_for_the_reply)
 {
 	actor_ref_t srv;

@@ -70,6 +70,15 @@ ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint3
 ACTOR_API int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
 			    size_t size, uint64_t timeout_ns, actor_then_t then, void *arg);
 /*
+ * actor_request() that owns arg: arg_free(arg) (if not NULL) runs exactly
+ * once when `then` will never run: the call fails (before it returns), or
+ * the requester stops with the request pending (also at shutdown). When
+ * `then` runs, arg is its to free.
+ */
+ACTOR_API int actor_request_with(actor_ctx_t *ctx, actor_ref_t to, uint32_t type,
+				 const void *data, size_t size, uint64_t timeout_ns,
+				 actor_then_t then, void *arg, void (*arg_free)(void *));
+/*
  * Answers the request being handled: 0, -EINVAL (not a request),
  * -EALREADY (answered, promised or forwarded already), or a send's errors.
  */
