@@ -117,9 +117,11 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 
 /* --- the requester's side ---------------------------------------------- */
 
+/* now: instead of sending the request, reply to it at once from this
+ * node's name service, (0, node), with type and data (`to` is unused). */
 static int request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
 		   size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
-		   void (*arg_free)(void *))
+		   void (*arg_free)(void *), bool now)
 {
 	struct actor__actor *a = ctx->a;
 	struct actor__pending *p = a->pending;
@@ -143,8 +145,13 @@ static int request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *
 			return err;
 	}
 	err = pending_add(p, &e);
-	if (err == 0 && (env = actor__env_make(ctx->w->pool, self, type, data, size,
-					       ACTOR__ENV_REQUEST, e.id)) == NULL)
+	if (now)
+		to = self;
+	if (err == 0 && (env = actor__env_make(ctx->w->pool,
+					       now ? actor_node_ref(ctx->sys->node_id) : self,
+					       type, data, size,
+					       now ? ACTOR__ENV_REPLY : ACTOR__ENV_REQUEST,
+					       e.id)) == NULL)
 		err = -ENOMEM;
 	if (err == 0 && (err = actor__deliver(ctx->sys, ctx->w, to, env)) == 0)
 		return 0;
@@ -157,19 +164,25 @@ static int request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *
 int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
 		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
 {
-	return request(ctx, to, type, data, size, timeout_ns, then, arg, NULL);
+	return request(ctx, to, type, data, size, timeout_ns, then, arg, NULL, false);
 }
 
 int actor_request_with(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
 		       size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
 		       void (*arg_free)(void *))
 {
-	int err = request(ctx, to, type, data, size, timeout_ns, then, arg, arg_free);
+	int err = request(ctx, to, type, data, size, timeout_ns, then, arg, arg_free, false);
 
 	/* arg is the request's from the call on: on failure it goes at once. */
 	if (err != 0 && arg_free != NULL)
 		arg_free(arg);
 	return err;
+}
+
+int actor__request_now(actor_ctx_t *ctx, uint32_t type, const void *data, size_t size,
+			actor_then_t then, void *arg, void (*arg_free)(void *))
+{
+	return request(ctx, ACTOR_REF_NONE, type, data, size, 0, then, arg, arg_free, true);
 }
 
 /*
