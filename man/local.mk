@@ -44,6 +44,8 @@ dist_man3_MANS += \
 	man/actor_supervisor_reply_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
+	man/actor_lookup_async.3 \
+	man/actor_lookup_then_t.3 \
 	man/actor_unregister.3 \
 	man/actor_send_after.3 \
 	man/actor_system_send_after.3 \

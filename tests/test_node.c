@@ -766,6 +766,73 @@ static void broken_requests(const char *transport)
 
 FOR_EACH_TRANSPORT(node, broken_requests_fail_at_once, broken_requests)
 
+/* actor_lookup_async from a handler: its message is a struct find. */
+struct find {
+	uint32_t node;
+	char name[32];
+};
+
+static _Atomic int found_n, found_error, find_call_error;
+static actor_ref_t found_ref;
+
+static void on_found(actor_ctx_t *ctx, actor_ref_t ref, int error, void *arg)
+{
+	found_ref = ref;		/* read after found_n */
+	atomic_store(&found_error, error);
+	atomic_fetch_add(&found_n, (int)(intptr_t)arg);
+}
+
+static void finder(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct find *f = actor_msg_data(m);
+	int err = actor_lookup_async(ctx, f->node, f->name[0] != '\0' ? f->name : NULL,
+				     5000000000ull, on_found, (void *)(intptr_t)1);
+
+	atomic_store(&find_call_error, err);
+	if (err != 0)
+		atomic_fetch_add(&found_n, 1);
+}
+
+static const actor_spec_t finder_spec = { .handler = finder };
+
+/* Looks name up on node from a new actor of s; the outcome's error. */
+static int find_in(actor_system_t *s, uint32_t node, const char *name)
+{
+	struct find f = { .node = node };
+	int n = atomic_load(&found_n);
+	actor_ref_t fr;
+
+	strncpy(f.name, name != NULL ? name : "", sizeof f.name - 1);
+	atomic_store(&find_call_error, 0);
+	cr_assert_eq(actor_system_spawn(s, &finder_spec, NULL, &fr), 0);
+	cr_assert_eq(actor_system_send(s, fr, 1, &f, sizeof f), 0);
+	for (int i = 0; i < 10000 && atomic_load(&found_n) == n; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&found_n), n + 1, "no answer for %s", name);
+	return atomic_load(&find_call_error) != 0 ? atomic_load(&find_call_error) :
+						    atomic_load(&found_error);
+}
+
+static void lookup_async(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo"), mine = spawn_echo(b, "mine");
+	uint32_t id = connect_to(b, a);
+
+	cr_assert_eq(find_in(b, id, "echo"), 0);
+	cr_assert(actor_ref_equal(found_ref, echo));
+	cr_assert_eq(find_in(b, id, "mine"), -ENOENT, "b's name, asked of a");
+	cr_assert_eq(find_in(b, 0, "mine"), 0);
+	cr_assert(actor_ref_equal(found_ref, mine));
+	cr_assert_eq(find_in(b, actor_node_id(b), "mine"), 0);
+	cr_assert(actor_ref_equal(found_ref, mine));
+	cr_assert_eq(find_in(b, actor_node_id(b), "echo"), -ENOENT, "a's name, asked of b");
+	cr_assert_eq(find_in(b, id + 1, "echo"), -EHOSTUNREACH, "no such node");
+	finish(a, b);
+}
+
+FOR_EACH_TRANSPORT(node, lookup_async_across_nodes, lookup_async)
+
 /* --- loopback frames and the life of their sender ------------------------------ */
 
 static _Atomic bool sender_gone;
