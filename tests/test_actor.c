@@ -20,6 +20,7 @@
 
 static actor_system_t *sys;
 static _Atomic int counter, cleanups, order_errors;
+static _Atomic int holds;	/* promises servers made (HOLD), for tests to wait on */
 
 static void setup(void)
 {
@@ -27,6 +28,7 @@ static void setup(void)
 	atomic_store(&counter, 0);
 	atomic_store(&cleanups, 0);
 	atomic_store(&order_errors, 0);
+	atomic_store(&holds, 0);
 }
 
 static void teardown(void)
@@ -655,6 +657,17 @@ struct server {
 	actor_ref_t next;
 };
 
+static bool holds_reach(void *want)
+{
+	return atomic_load(&holds) >= *(int *)want;
+}
+
+static void wait_holds(int want)
+{
+	cr_assert(stress_wait(holds_reach, &want, 10), "holds stuck at %d, want %d",
+		  atomic_load(&holds), want);
+}
+
 /* ECHO replies at once; SILENT never; HOLD promises, RELEASE delivers;
  * VIA forwards to the actor set with an earlier VIA, or answers if none;
  * STOP_OWING forwards the same way, or stops without answering if none. */
@@ -674,6 +687,7 @@ static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 	case HOLD:
 		if (actor_promise(ctx, m, &s->held) != 0 || actor_promise(ctx, m, &again) != -EALREADY)
 			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(&holds, 1);
 		break;
 	case RELEASE:
 		if (actor_reply(ctx, m, 0, NULL, 0) != -EINVAL ||	/* not a request */
@@ -902,13 +916,13 @@ Test(actor, request_fails_when_its_promise_holder_stops)
 	/* A promise delivered before the stop is answered once, no failure. */
 	kept.server = srv;
 	ask_via(cl, HOLD, 10000, &kept);
-	sleep_ms(20);
+	wait_holds(1);
 	actor_system_send(sys, srv, RELEASE, NULL, 0);
 	wait_counter(1);
 	/* A promise still held when its actor stops fails the request. */
 	broken.server = srv;
 	ask_via(cl, HOLD, 10000, &broken);
-	sleep_ms(20);
+	wait_holds(2);
 	actor_exit(sys, srv, ACTOR_EXIT_KILL);
 	wait_counter(2);
 	cr_assert_eq(atomic_load(&last_error), -EPIPE);
