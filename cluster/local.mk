@@ -9,6 +9,7 @@ libactor_core_la_SOURCES += \
 	cluster/log.c \
 	cluster/loopback.c \
 	cluster/route.c \
+	cluster/lookup.c \
 	cluster/track.c
 
 if HAVE_CRITERION

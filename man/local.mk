@@ -21,6 +21,7 @@ dist_man3_MANS += \
 	man/actor_ref_is_none.3 \
 	man/actor_ref_t.3 \
 	man/actor_request.3 \
+	man/actor_request_with.3 \
 	man/actor_then_t.3 \
 	man/actor_reply.3 \
 	man/actor_promise.3 \
@@ -43,6 +44,8 @@ dist_man3_MANS += \
 	man/actor_supervisor_reply_t.3 \
 	man/actor_register.3 \
 	man/actor_lookup.3 \
+	man/actor_lookup_async.3 \
+	man/actor_lookup_then_t.3 \
 	man/actor_unregister.3 \
 	man/actor_send_after.3 \
 	man/actor_system_send_after.3 \

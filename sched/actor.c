@@ -64,6 +64,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->spec = spec;
 	a->state = state;
 	a->pending = NULL;
+	a->promised = NULL;
 	a->relations = NULL;
 	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
 	ref = actor__ref_of(sys, a);
@@ -144,6 +145,8 @@ static void finalize(struct actor_ctx *ctx)
 	/* Not when an exit overtook init (at shutdown): nothing to clean. */
 	if (a->spec->cleanup != NULL && (a->flags & ACTOR__A_STARTED))
 		a->spec->cleanup(ctx);
+	/* After the cleanup, which may still deliver a promise. */
+	actor__promised_fail(sys, ctx->w, a);
 	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
 		next = e->next;
 		/* A requester hears at once that no reply will come, and a
@@ -220,6 +223,12 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 				handle_system(&ctx, e);
 		} else {
 			a->handler(&ctx, (const actor_msg_t *)e);
+			/* No one can answer it once the envelope is gone: the
+			 * requester hears now (a broken promise), not at its
+			 * timeout. One test of flags already in cache. */
+			if (actor__unlikely((e->flags & (ACTOR__ENV_REQUEST | ACTOR__ENV_ANSWERED)) ==
+					    ACTOR__ENV_REQUEST))
+				actor__request_failed(w->sys, w, e, -EPIPE);
 		}
 		ACTOR__STAT_INC(w, messages);
 		actor__env_free(w->pool, e);

@@ -55,6 +55,7 @@ struct actor__actor {
 	struct actor__actor *next;	/* injection queue or free list */
 	_Atomic uint32_t names;		/* registered names (registry.c) */
 	struct actor__pending *pending;	/* its requests (request.c), or NULL */
+	struct actor__promised *promised;	/* requests it promised (promise.c), or NULL */
 	struct actor__relations *relations;	/* monitors, links (link.c), or NULL */
 };
 
@@ -235,8 +236,19 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
 /* Tells the requester that `request` will never be answered. */
 void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 			   const struct actor__env *request, int error);
+/* The same, for request `id` of the actor `requester` (on any node). */
+void actor__request_fail(struct actor_system *sys, struct actor__worker *w, actor_ref_t requester,
+			 uint32_t id, int error);
 /* Drops a stopping actor's pending requests. */
 void actor__pending_free(struct actor_system *sys, struct actor__actor *a);
+
+/* promise.c */
+/* Notes that the running actor a promised request `id` of `to`: 0 or -ENOMEM. */
+int actor__promised_add(struct actor__actor *a, actor_ref_t to, uint32_t id);
+/* Forgets the note, when the promise is delivered (no-op if there is none). */
+void actor__promised_take(struct actor__actor *a, actor_ref_t to, uint32_t id);
+/* A stopping actor fails what it still owes with -EPIPE, and drops the notes. */
+void actor__promised_fail(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);
 
 /* send.c */
 /* The pool to allocate from on this thread: the worker's, or none. */

@@ -10,6 +10,7 @@ libactor_core_la_SOURCES += \
 	sched/timer.c \
 	sched/registry.c \
 	sched/request.c \
+	sched/promise.c \
 	sched/link.c \
 	sched/reason.c
 # The calls cluster/ may make into sched/ (seam.h).

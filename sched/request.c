@@ -8,14 +8,18 @@
  * requester's turn looks the id up, cancels the timer and runs the
  * continuation. A request's timeout is a timer that sends the requester an
  * urgent runtime message with the id; a request that dies with its target
- * (queued when the target stopped) is answered by the runtime with -ESRCH.
+ * (queued when the target stopped) is answered by the runtime with -ESRCH,
+ * and one the target received but will never answer with -EPIPE: left
+ * unanswered when its handler returned (actor.c), or promised by an actor
+ * that stopped before delivering (promise.c).
  * Whichever of reply, failure and timeout comes first wins: the id leaves
  * the table then, and what comes later is dropped and counted as a late
  * reply.
  *
  * Continuations run on the requesting actor, in its own turns: never
  * concurrently with its handler, and never after it stopped (its pending
- * requests die with it).
+ * requests die with it, and actor_request_with's arg_free frees each
+ * argument whose continuation will never run).
  */
 #include "config.h"
 
@@ -32,6 +36,7 @@ struct pending_entry {
 	uint32_t id;			/* 0: empty */
 	actor_then_t then;
 	void *arg;
+	void (*arg_free)(void *);	/* for arg if `then` never runs, or NULL */
 	uint64_t timer;
 };
 
@@ -97,8 +102,13 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 	for (size_t i = 0; i < actor__htab_cap(&p->table); i++) {
 		const struct pending_entry *e = actor__htab_slot(&p->table, &pending_type, i);
 
-		if (e->id != 0 && e->timer != 0)
+		if (e->id == 0)
+			continue;
+		if (e->timer != 0)
 			actor__timer_cancel(sys, e->timer);
+		/* The continuation will never run: its argument goes now. */
+		if (e->arg_free != NULL)
+			e->arg_free(e->arg);
 	}
 	actor__htab_free(&p->table);
 	free(p);
@@ -107,12 +117,15 @@ void actor__pending_free(struct actor_system *sys, struct actor__actor *a)
 
 /* --- the requester's side ---------------------------------------------- */
 
-int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
-		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
+/* now: instead of sending the request, reply to it at once from this
+ * node's name service, (0, node), with type and data (`to` is unused). */
+static int request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		   size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
+		   void (*arg_free)(void *), bool now)
 {
 	struct actor__actor *a = ctx->a;
 	struct actor__pending *p = a->pending;
-	struct pending_entry e = { .then = then, .arg = arg };
+	struct pending_entry e = { .then = then, .arg = arg, .arg_free = arg_free };
 	struct actor__env *env;
 	actor_ref_t self = actor__ref_of(ctx->sys, a);
 	int err;
@@ -132,8 +145,13 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 			return err;
 	}
 	err = pending_add(p, &e);
-	if (err == 0 && (env = actor__env_make(ctx->w->pool, self, type, data, size,
-					       ACTOR__ENV_REQUEST, e.id)) == NULL)
+	if (now)
+		to = self;
+	if (err == 0 && (env = actor__env_make(ctx->w->pool,
+					       now ? actor_node_ref(ctx->sys->node_id) : self,
+					       type, data, size,
+					       now ? ACTOR__ENV_REPLY : ACTOR__ENV_REQUEST,
+					       e.id)) == NULL)
 		err = -ENOMEM;
 	if (err == 0 && (err = actor__deliver(ctx->sys, ctx->w, to, env)) == 0)
 		return 0;
@@ -141,6 +159,30 @@ int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *d
 	if (pending_take(p, e.id, &e) && e.timer != 0)
 		actor__timer_cancel(ctx->sys, e.timer);
 	return err;
+}
+
+int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		  size_t size, uint64_t timeout_ns, actor_then_t then, void *arg)
+{
+	return request(ctx, to, type, data, size, timeout_ns, then, arg, NULL, false);
+}
+
+int actor_request_with(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
+		       size_t size, uint64_t timeout_ns, actor_then_t then, void *arg,
+		       void (*arg_free)(void *))
+{
+	int err = request(ctx, to, type, data, size, timeout_ns, then, arg, arg_free, false);
+
+	/* arg is the request's from the call on: on failure it goes at once. */
+	if (err != 0 && arg_free != NULL)
+		arg_free(arg);
+	return err;
+}
+
+int actor__request_now(actor_ctx_t *ctx, uint32_t type, const void *data, size_t size,
+			actor_then_t then, void *arg, void (*arg_free)(void *))
+{
+	return request(ctx, ACTOR_REF_NONE, type, data, size, 0, then, arg, arg_free, true);
 }
 
 /*
@@ -181,16 +223,21 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e)
 	return true;
 }
 
-void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
-			   const struct actor__env *request, int error)
+void actor__request_fail(struct actor_system *sys, struct actor__worker *w, actor_ref_t requester,
+			 uint32_t id, int error)
 {
 	struct actor__env *e = actor__env_make(actor__pool_of(w), ACTOR_REF_NONE, ACTOR__SYS_FAILED,
 					       &error, sizeof error,
-					       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT,
-					       request->request_id);
+					       ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, id);
 
 	if (e != NULL)		/* else the requester's timeout fires instead */
-		actor__deliver(sys, w, actor__sender_of(request), e);
+		actor__deliver(sys, w, requester, e);
+}
+
+void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
+			   const struct actor__env *request, int error)
+{
+	actor__request_fail(sys, w, actor__sender_of(request), request->request_id, error);
 }
 
 /* --- the replier's side ------------------------------------------------- */
@@ -234,11 +281,17 @@ int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type, con
 
 int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request, actor_promise_t *out)
 {
-	const struct actor__env *e = (const struct actor__env *)request;
+	struct actor__env *e = (struct actor__env *)request;
 	int err = take_answer(request);
 
 	if (err != 0)
 		return err;
+	/* Noted so that the requester hears if we stop owing it. Without the
+	 * note the request stays ours, failed when the handler returns. */
+	if ((err = actor__promised_add(ctx->a, actor__sender_of(e), e->request_id)) != 0) {
+		e->flags &= (uint16_t)~ACTOR__ENV_ANSWERED;
+		return err;
+	}
 	*out = (actor_promise_t){ .to = actor__sender_of(e), .request_id = e->request_id };
 	return 0;
 }
@@ -251,13 +304,16 @@ int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t t
 	if (id == 0)
 		return -EALREADY;
 	promise->request_id = 0;
+	actor__promised_take(ctx->a, promise->to, id);
 	return answer(ctx, promise->to, id, type, data, size);
 }
 
 int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 {
-	const struct actor__env *m = (const struct actor__env *)msg;
+	/* The handler owns the envelope while it runs: const is for reads. */
+	struct actor__env *m = (struct actor__env *)msg;
 	struct actor__env *e;
+	int err;
 
 	if ((m->flags & ACTOR__ENV_REQUEST) && (m->flags & ACTOR__ENV_ANSWERED))
 		return -EALREADY;
@@ -265,9 +321,13 @@ int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to)
 			    m->flags & ACTOR__ENV_REQUEST, m->request_id);
 	if (e == NULL)
 		return -ENOMEM;
-	if (m->flags & ACTOR__ENV_REQUEST)
-		((struct actor__env *)m)->flags |= ACTOR__ENV_ANSWERED;
-	return actor__deliver(ctx->sys, ctx->w, to, e);
+	/* Once forwarded, the last actor of the chain answers, or its
+	 * stopping fails the request. A forward that failed leaves the
+	 * request with the handler, which may answer or forward elsewhere. */
+	err = actor__deliver(ctx->sys, ctx->w, to, e);
+	if (err == 0 && (m->flags & ACTOR__ENV_REQUEST))
+		m->flags |= ACTOR__ENV_ANSWERED;
+	return err;
 }
 
 /* --- futures: a blocking request from outside the actors ----------------- */

@@ -119,6 +119,15 @@ bool actor__on_worker(const struct actor_system *sys);
 void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 			uint32_t type, bool system, actor_ref_t from, int reason);
 
+/* request.c */
+/* A request of the running actor (ctx) answered at once, as this node's
+ * name service would: `then` runs in a later turn of the actor with a reply
+ * of type and data from (0, this node), or never if the actor stops first
+ * (then arg_free(arg), if not NULL). 0, or -ENOMEM, -EMSGSIZE, -EINVAL, and
+ * on failure neither runs. Only from the actor's handler. */
+int actor__request_now(actor_ctx_t *ctx, uint32_t type, const void *data, size_t size,
+		       actor_then_t then, void *arg, void (*arg_free)(void *));
+
 /* send.c */
 /* Delivers a filled-in envelope to `to`, consuming it in every case.
  * w: the calling worker of sys, or NULL. */

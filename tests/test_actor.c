@@ -7,8 +7,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <actor/actor.h>
 
@@ -18,6 +20,7 @@
 
 static actor_system_t *sys;
 static _Atomic int counter, cleanups, order_errors;
+static _Atomic int holds;	/* promises servers made (HOLD), for tests to wait on */
 
 static void setup(void)
 {
@@ -25,6 +28,7 @@ static void setup(void)
 	atomic_store(&counter, 0);
 	atomic_store(&cleanups, 0);
 	atomic_store(&order_errors, 0);
+	atomic_store(&holds, 0);
 }
 
 static void teardown(void)
@@ -646,15 +650,27 @@ Test(actor, delayed_send_and_cancel)
 
 /* --- requests and replies --------------------------------------------------- */
 
-enum { ECHO = 10, SILENT, HOLD, RELEASE, VIA, ASK_FROM_HANDLER };
+enum { ECHO = 10, SILENT, HOLD, RELEASE, VIA, ASK_FROM_HANDLER, STOP_OWING };
 
 struct server {
 	actor_promise_t held;
 	actor_ref_t next;
 };
 
+static bool holds_reach(void *want)
+{
+	return atomic_load(&holds) >= *(int *)want;
+}
+
+static void wait_holds(int want)
+{
+	cr_assert(stress_wait(holds_reach, &want, 10), "holds stuck at %d, want %d",
+		  atomic_load(&holds), want);
+}
+
 /* ECHO replies at once; SILENT never; HOLD promises, RELEASE delivers;
- * VIA forwards to the actor set with an earlier VIA, or answers if none. */
+ * VIA forwards to the actor set with an earlier VIA, or answers if none;
+ * STOP_OWING forwards the same way, or stops without answering if none. */
 static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 {
 	struct server *s = actor_self_state(ctx);
@@ -671,6 +687,7 @@ static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 	case HOLD:
 		if (actor_promise(ctx, m, &s->held) != 0 || actor_promise(ctx, m, &again) != -EALREADY)
 			atomic_fetch_add(&order_errors, 1);
+		atomic_fetch_add(&holds, 1);
 		break;
 	case RELEASE:
 		if (actor_reply(ctx, m, 0, NULL, 0) != -EINVAL ||	/* not a request */
@@ -688,6 +705,12 @@ static void server(actor_ctx_t *ctx, const actor_msg_t *m)
 			break;
 		}
 		if (actor_forward(ctx, m, s->next) != 0 || actor_reply(ctx, m, 0, NULL, 0) != -EALREADY)
+			atomic_fetch_add(&order_errors, 1);
+		break;
+	case STOP_OWING:
+		if (actor_ref_is_none(s->next))
+			actor_stop(ctx, -EIO);
+		else if (actor_forward(ctx, m, s->next) != 0)
 			atomic_fetch_add(&order_errors, 1);
 		break;
 	case ASK_FROM_HANDLER:
@@ -757,7 +780,7 @@ static void ask_via(actor_ref_t cl, uint32_t type, uint32_t timeout_ms, struct c
 Test(actor, request_reply_timeout_and_late_reply)
 {
 	static struct client echo = { .expect_type = ECHO, .expect = "ping" };
-	static struct client silent = { .expect_error = -ETIMEDOUT };
+	static struct client silent = { .expect_error = -EPIPE };
 	static struct client held = { .expect_error = -ETIMEDOUT };
 	actor_ref_t srv, cl;
 	actor_system_stats_t st;
@@ -767,7 +790,7 @@ Test(actor, request_reply_timeout_and_late_reply)
 	echo.server = silent.server = held.server = srv;
 	ask_via(cl, ECHO, 1000, &echo);
 	wait_counter(1);
-	ask_via(cl, SILENT, 20, &silent);
+	ask_via(cl, SILENT, 10000, &silent);	/* unanswered: fails at once */
 	wait_counter(2);
 	ask_via(cl, HOLD, 20, &held);	/* promised, but delivered too late */
 	wait_counter(3);
@@ -848,6 +871,237 @@ Test(actor, forward_lets_the_last_actor_answer)
 	cr_assert_eq(atomic_load(&order_errors), 0);
 }
 
+/* Milliseconds since t0. */
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+Test(actor, request_fails_when_its_callee_stops_in_the_handler)
+{
+	static struct client crashed = { .expect_error = -EPIPE };
+	actor_ref_t srv, cl;
+	struct timespec t0;
+	void *reply = NULL;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	crashed.server = srv;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask_via(cl, STOP_OWING, 10000, &crashed);
+	wait_counter(1);
+	cr_assert_lt(ms_since(&t0), 5000, "it waited for the timeout");
+	cr_assert_eq(atomic_load(&last_error), -EPIPE);
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	/* From outside too, and queued behind the stop: -ESRCH. */
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	cr_assert_eq(actor_system_ask(sys, srv, STOP_OWING, NULL, 0, 10 * 1000000000ull, NULL, &reply,
+				      NULL), -EPIPE);
+	cr_assert_eq(actor_system_ask(sys, srv, ECHO, NULL, 0, 10 * 1000000000ull, NULL, &reply,
+				      NULL), -ESRCH);
+}
+
+Test(actor, request_fails_when_its_promise_holder_stops)
+{
+	static struct client broken = { .expect_error = -EPIPE };
+	static struct client kept = { .expect_type = HOLD, .expect = "late" };
+	actor_ref_t srv, cl;
+	actor_system_stats_t st;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	/* A promise delivered before the stop is answered once, no failure. */
+	kept.server = srv;
+	ask_via(cl, HOLD, 10000, &kept);
+	wait_holds(1);
+	actor_system_send(sys, srv, RELEASE, NULL, 0);
+	wait_counter(1);
+	/* A promise still held when its actor stops fails the request. */
+	broken.server = srv;
+	ask_via(cl, HOLD, 10000, &broken);
+	wait_holds(2);
+	actor_exit(sys, srv, ACTOR_EXIT_KILL);
+	wait_counter(2);
+	cr_assert_eq(atomic_load(&last_error), -EPIPE);
+	sleep_ms(20);
+	cr_assert_eq(atomic_load(&counter), 2, "one outcome per request");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	actor_system_stats(sys, &st);
+	cr_assert_eq(st.late_replies, 0);
+}
+
+Test(actor, request_fails_when_the_last_actor_of_a_forward_chain_stops)
+{
+	static struct client chain = { .expect_error = -EPIPE };
+	actor_ref_t front, middle, back, cl;
+	struct timespec t0;
+
+	actor_system_spawn(sys, &server_spec, NULL, &front);
+	actor_system_spawn(sys, &server_spec, NULL, &middle);
+	actor_system_spawn(sys, &server_spec, NULL, &back);
+	actor_system_spawn(sys, &client_spec, NULL, &cl);
+	actor_system_send(sys, front, VIA, &middle, sizeof middle);
+	actor_system_send(sys, middle, VIA, &back, sizeof back);
+	chain.server = front;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask_via(cl, STOP_OWING, 10000, &chain);
+	wait_counter(1);
+	cr_assert_lt(ms_since(&t0), 5000, "it waited for the timeout");
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	wait_stopped(1);		/* back, and only back */
+}
+
+/* actor_lookup_async from a handler: its message is a struct find. */
+struct find {
+	uint32_t node;
+	char name[32];
+};
+
+static _Atomic int found_n, found_error, find_call_error;
+static actor_ref_t found_ref;
+
+static void on_found(actor_ctx_t *ctx, actor_ref_t ref, int error, void *arg)
+{
+	found_ref = ref;		/* read after found_n */
+	atomic_store(&found_error, error);
+	atomic_fetch_add(&found_n, (int)(intptr_t)arg);
+}
+
+static void finder(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct find *f = actor_msg_data(m);
+	int err = actor_lookup_async(ctx, f->node, f->name[0] != '\0' ? f->name : NULL,
+				     5000000000ull, on_found, (void *)(intptr_t)1);
+
+	atomic_store(&find_call_error, err);
+	if (err != 0)
+		atomic_fetch_add(&found_n, 1);
+}
+
+static const actor_spec_t finder_spec = { .handler = finder };
+
+/* Looks name up on node from a new actor of s; the outcome's error. */
+static int find_in(actor_system_t *s, uint32_t node, const char *name)
+{
+	struct find f = { .node = node };
+	int n = atomic_load(&found_n);
+	actor_ref_t fr;
+
+	strncpy(f.name, name != NULL ? name : "", sizeof f.name - 1);
+	atomic_store(&find_call_error, 0);
+	cr_assert_eq(actor_system_spawn(s, &finder_spec, NULL, &fr), 0);
+	cr_assert_eq(actor_system_send(s, fr, 1, &f, sizeof f), 0);
+	for (int i = 0; i < 10000 && atomic_load(&found_n) == n; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&found_n), n + 1, "no answer for %s", name);
+	return atomic_load(&find_call_error) != 0 ? atomic_load(&find_call_error) :
+						    atomic_load(&found_error);
+}
+
+Test(actor, lookup_async_finds_local_names_from_a_handler)
+{
+	actor_ref_t srv;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	cr_assert_eq(actor_register(sys, "server", srv), 0);
+	cr_assert_eq(find_in(sys, 0, "server"), 0);
+	cr_assert(actor_ref_equal(found_ref, srv));
+	cr_assert_eq(find_in(sys, 0, "nobody"), -ENOENT);
+	cr_assert(actor_ref_is_none(found_ref));
+	cr_assert_eq(find_in(sys, 0, NULL), -EINVAL);
+	/* This system's node id names it too, with no node started. */
+	cr_assert_eq(find_in(sys, srv.node, "server"), 0);
+	cr_assert(actor_ref_equal(found_ref, srv));
+	/* Another node's name service: no node, no route. */
+	cr_assert_eq(find_in(sys, srv.node + 1, "server"), -EHOSTUNREACH);
+}
+
+/* actor_request_with: the argument is freed once when `then` never runs. */
+static _Atomic int arg_frees, arg_then_runs, arg_call_errors;
+
+static void counted_free(void *arg)
+{
+	atomic_fetch_add(&arg_frees, 1);
+	free(arg);
+}
+
+static void owning_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	free(arg);			/* `then` runs: the argument is its own */
+	atomic_fetch_add(&arg_then_runs, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+struct owning_ask {
+	actor_ref_t to;
+	uint32_t type;
+};
+
+static void owning_client(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct owning_ask *q = actor_msg_data(m);
+	char *arg = malloc(32);
+
+	if (actor_request_with(ctx, q->to, q->type, NULL, 0, 0, owning_then, arg,
+			       counted_free) != 0)
+		atomic_fetch_add(&arg_call_errors, 1);
+	atomic_fetch_add(&counter, 1);
+}
+
+static const actor_spec_t owning_spec = { .handler = owning_client };
+
+static actor_ref_t owning_ask(actor_ref_t to, uint32_t type)
+{
+	struct owning_ask q = { to, type };
+	actor_ref_t cl;
+
+	actor_system_spawn(sys, &owning_spec, NULL, &cl);
+	actor_system_send(sys, cl, 1, &q, sizeof q);
+	return cl;
+}
+
+Test(actor, request_with_frees_the_argument_once_when_then_never_runs)
+{
+	actor_ref_t srv, dead, cl;
+
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	/* Answered: `then` runs and frees; arg_free is not called. */
+	owning_ask(srv, ECHO);
+	wait_counter(2);
+	cr_assert_eq(atomic_load(&arg_then_runs), 1);
+	cr_assert_eq(atomic_load(&arg_frees), 0);
+	/* The call fails at once: freed before it returns. */
+	actor_system_spawn(sys, &server_spec, NULL, &dead);
+	actor_exit(sys, dead, 0);
+	wait_stopped(1);
+	owning_ask(dead, ECHO);
+	wait_counter(3);
+	cr_assert_eq(atomic_load(&arg_call_errors), 1);
+	cr_assert_eq(atomic_load(&arg_frees), 1);
+	/* The requester stops with its request pending (promised, kept). */
+	cl = owning_ask(srv, HOLD);
+	wait_counter(4);
+	sleep_ms(20);
+	actor_exit(sys, cl, 0);
+	wait_stopped(2);
+	cr_assert_eq(atomic_load(&arg_frees), 2);
+	/* Shutdown with a request pending. Its continuation runs if the
+	 * server's stop (-EPIPE for its promise) reaches the requester before
+	 * the requester's own stop; arg_free runs otherwise: one of the two. */
+	actor_system_spawn(sys, &server_spec, NULL, &srv);
+	owning_ask(srv, HOLD);
+	wait_counter(5);
+	sleep_ms(20);
+	actor_system_destroy(sys);
+	cr_assert_eq(atomic_load(&arg_frees) + atomic_load(&arg_then_runs), 4,
+		     "%d frees, %d continuations", atomic_load(&arg_frees),
+		     atomic_load(&arg_then_runs));
+	cr_assert_eq(actor_system_create(&sys, NULL), 0);	/* for teardown */
+}
+
 Test(actor, ask_from_outside_waits_for_the_reply)
 {
 	actor_ref_t srv;
@@ -863,6 +1117,8 @@ Test(actor, ask_from_outside_waits_for_the_reply)
 	cr_assert_str_eq(reply, "hello");
 	free(reply);
 	cr_assert_eq(actor_system_ask(sys, srv, SILENT, NULL, 0, 20000000ull, &type, &reply,
+				      &size), -EPIPE);
+	cr_assert_eq(actor_system_ask(sys, srv, HOLD, NULL, 0, 20000000ull, &type, &reply,
 				      &size), -ETIMEDOUT);
 	cr_assert_eq(actor_system_ask(sys, srv, ECHO, NULL, 0, 0, &type, &reply, &size), -EINVAL);
 	actor_system_send(sys, srv, ASK_FROM_HANDLER, NULL, 0);

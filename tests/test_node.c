@@ -27,13 +27,14 @@
 
 static const char cookie[] = "test-cookie-0123456789";
 
-enum { ECHO = 1, COUNT, GET, SINK, WATCH, LINKME };
+enum { ECHO = 1, COUNT, GET, SINK, WATCH, LINKME, CRASH };
 
-static _Atomic int got, downs, down_reason, order_errors, fails, fail_error;
+static _Atomic int promised, got, downs, down_reason, order_errors, fails, fail_error;
 static actor_loopback_t *hub;
 
 static void reset(void)
 {
+	atomic_store(&promised, 0);
 	atomic_store(&got, 0);
 	atomic_store(&downs, 0);
 	atomic_store(&down_reason, 0);
@@ -146,9 +147,11 @@ static bool frames_sent(actor_system_t *s, uint64_t want)
 
 /* --- actors ---------------------------------------------------------------- */
 
-/* Replies to requests with the payload; counts plain messages in order. */
+/* Replies to requests with the payload; counts plain messages in order;
+ * promises SINK and keeps the promise; stops on CRASH without replying. */
 struct echo {
 	uint64_t next;
+	actor_promise_t held;
 };
 
 static void echo_handler(actor_ctx_t *ctx, const actor_msg_t *m)
@@ -171,7 +174,12 @@ static void echo_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 	case GET:
 		actor_reply(ctx, m, GET, &s->next, sizeof s->next);
 		break;
-	case SINK:	/* a request never answered */
+	case SINK:	/* a request promised, never answered */
+		actor_promise(ctx, m, &s->held);
+		atomic_fetch_add(&promised, 1);
+		break;
+	case CRASH:	/* stops inside the handler, owing the answer */
+		actor_stop(ctx, -EIO);
 		break;
 	}
 }
@@ -218,7 +226,9 @@ static void client_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 						   on_reply, NULL), 0);
 		break;
 	case SINK:
-		actor_request(ctx, cmd->target, SINK, NULL, 0, 60 * SEC, on_reply, NULL);
+	case CRASH:
+		actor_request(ctx, cmd->target, actor_msg_type(m), NULL, 0, 60 * SEC, on_reply,
+			      NULL);
 		break;
 	case COUNT:
 		for (uint64_t i = 0; i < (uint64_t)cmd->n; i++) {
@@ -712,6 +722,116 @@ static void forward_across(const char *transport)
 }
 
 FOR_EACH_TRANSPORT(node, forwarded_requests_across_three_nodes, forward_across)
+
+/* --- requests whose callee stops owing the answer fail at once ----------------- */
+
+/* Waits for the n-th failure, which must be -EPIPE, well before the
+ * request's 60 s timeout. */
+static void broken_within(int n)
+{
+	cr_assert(reaches(&fails, n, 5), "failure %d did not come at once", n);
+	cr_assert_eq(atomic_load(&fail_error), -EPIPE);
+}
+
+static void broken_requests(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b"),
+		       *c = node(transport, "c");
+	actor_ref_t echo = spawn_echo(a, "echo"), holder = spawn_echo(a, "holder"),
+		    last = spawn_echo(a, "last"), fwd;
+
+	connect_to(b, a);
+	connect_to(c, a);
+	connect_to(c, b);
+	/* The callee stops inside the handler without replying. */
+	client_do(b, CRASH, echo, 0);
+	broken_within(1);
+	/* The callee stops holding a promise for the request. */
+	client_do(b, SINK, holder, 0);
+	cr_assert(reaches(&promised, 1, 5));
+	cr_assert_eq(actor_exit(a, holder, ACTOR_EXIT_KILL), 0);
+	broken_within(2);
+	/* A forward chain c -> b's forwarder -> a's last, which stops. */
+	cr_assert_eq(actor_system_spawn(b, &forwarder_spec, NULL, &fwd), 0);
+	cr_assert_eq(actor_system_send(b, fwd, LINKME, &last, sizeof last), 0);
+	client_do(c, CRASH, fwd, 0);
+	broken_within(3);
+	/* An answered request is unaffected. */
+	client_do(b, ECHO, spawn_echo(a, "fine"), 10);
+	cr_assert(reaches(&got, 10, 20), "%d replies of 10", atomic_load(&got));
+	cr_assert_eq(atomic_load(&fails), 3);
+	actor_system_destroy(c);
+	finish(a, b);
+}
+
+FOR_EACH_TRANSPORT(node, broken_requests_fail_at_once, broken_requests)
+
+/* actor_lookup_async from a handler: its message is a struct find. */
+struct find {
+	uint32_t node;
+	char name[32];
+};
+
+static _Atomic int found_n, found_error, find_call_error;
+static actor_ref_t found_ref;
+
+static void on_found(actor_ctx_t *ctx, actor_ref_t ref, int error, void *arg)
+{
+	found_ref = ref;		/* read after found_n */
+	atomic_store(&found_error, error);
+	atomic_fetch_add(&found_n, (int)(intptr_t)arg);
+}
+
+static void finder(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const struct find *f = actor_msg_data(m);
+	int err = actor_lookup_async(ctx, f->node, f->name[0] != '\0' ? f->name : NULL,
+				     5000000000ull, on_found, (void *)(intptr_t)1);
+
+	atomic_store(&find_call_error, err);
+	if (err != 0)
+		atomic_fetch_add(&found_n, 1);
+}
+
+static const actor_spec_t finder_spec = { .handler = finder };
+
+/* Looks name up on node from a new actor of s; the outcome's error. */
+static int find_in(actor_system_t *s, uint32_t node, const char *name)
+{
+	struct find f = { .node = node };
+	int n = atomic_load(&found_n);
+	actor_ref_t fr;
+
+	strncpy(f.name, name != NULL ? name : "", sizeof f.name - 1);
+	atomic_store(&find_call_error, 0);
+	cr_assert_eq(actor_system_spawn(s, &finder_spec, NULL, &fr), 0);
+	cr_assert_eq(actor_system_send(s, fr, 1, &f, sizeof f), 0);
+	for (int i = 0; i < 10000 && atomic_load(&found_n) == n; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&found_n), n + 1, "no answer for %s", name);
+	return atomic_load(&find_call_error) != 0 ? atomic_load(&find_call_error) :
+						    atomic_load(&found_error);
+}
+
+static void lookup_async(const char *transport)
+{
+	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_ref_t echo = spawn_echo(a, "echo"), mine = spawn_echo(b, "mine");
+	uint32_t id = connect_to(b, a);
+
+	cr_assert_eq(find_in(b, id, "echo"), 0);
+	cr_assert(actor_ref_equal(found_ref, echo));
+	cr_assert_eq(find_in(b, id, "mine"), -ENOENT, "b's name, asked of a");
+	cr_assert_eq(find_in(b, 0, "mine"), 0);
+	cr_assert(actor_ref_equal(found_ref, mine));
+	cr_assert_eq(find_in(b, actor_node_id(b), "mine"), 0);
+	cr_assert(actor_ref_equal(found_ref, mine));
+	cr_assert_eq(find_in(b, actor_node_id(b), "echo"), -ENOENT, "a's name, asked of b");
+	cr_assert_eq(find_in(b, id + 1, "echo"), -EHOSTUNREACH, "no such node");
+	finish(a, b);
+}
+
+FOR_EACH_TRANSPORT(node, lookup_async_across_nodes, lookup_async)
 
 /* --- loopback frames and the life of their sender ------------------------------ */
 

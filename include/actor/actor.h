@@ -64,30 +64,42 @@ ACTOR_API int actor_system_send_moved(actor_system_t *sys, actor_ref_t to, uint3
  * Requests. actor_request() sends a request from the current actor; `then`
  * runs later on this actor, in its own turn, with the reply, or with an
  * error when timeout_ns passes first (0: no timeout) or the target stops
- * without replying. A late reply is dropped and counted. 0, or the errors
+ * or returns without replying (actor_then_t). A late reply is dropped and counted. 0, or the errors
  * of actor_send() (then `then` never runs), or -EINVAL.
  */
 ACTOR_API int actor_request(actor_ctx_t *ctx, actor_ref_t to, uint32_t type, const void *data,
 			    size_t size, uint64_t timeout_ns, actor_then_t then, void *arg);
+/*
+ * actor_request() that owns arg: arg_free(arg) (if not NULL) runs exactly
+ * once when `then` will never run: the call fails (before it returns), or
+ * the requester stops with the request pending (also at shutdown). When
+ * `then` runs, arg is its to free.
+ */
+ACTOR_API int actor_request_with(actor_ctx_t *ctx, actor_ref_t to, uint32_t type,
+				 const void *data, size_t size, uint64_t timeout_ns,
+				 actor_then_t then, void *arg, void (*arg_free)(void *));
 /*
  * Answers the request being handled: 0, -EINVAL (not a request),
  * -EALREADY (answered, promised or forwarded already), or a send's errors.
  */
 ACTOR_API int actor_reply(actor_ctx_t *ctx, const actor_msg_t *request, uint32_t type,
 			  const void *data, size_t size);
-/* Takes the duty to answer later: 0, -EINVAL or -EALREADY as above. */
+/* Takes the duty to answer later: 0, -EINVAL or -EALREADY as above, or
+ * -ENOMEM. If the actor stops before delivering, the requester gets -EPIPE. */
 ACTOR_API int actor_promise(actor_ctx_t *ctx, const actor_msg_t *request,
 			    actor_promise_t *out);
 /* Answers a promised request, once: 0, -EALREADY, or a send's errors. */
 ACTOR_API int actor_promise_deliver(actor_ctx_t *ctx, actor_promise_t *promise, uint32_t type,
 				    const void *data, size_t size);
 /* Sends msg on to `to` with its original sender and request id, so that
- * `to` answers the original requester. -EALREADY if it was answered. */
+ * `to` answers the original requester. -EALREADY if it was answered; on a
+ * send's error the request stays the caller's to answer. */
 ACTOR_API int actor_forward(actor_ctx_t *ctx, const actor_msg_t *msg, actor_ref_t to);
 /*
  * A request from a thread outside the actors, waiting for the reply (a
  * future): 0 with the reply's type, a malloc'd copy of its payload in
  * *reply (NULL if empty; free it) and its size; or -ETIMEDOUT, -ESRCH,
+ * -EPIPE (received but never to be answered), -EHOSTUNREACH,
  * -EINVAL (no timeout), -EDEADLK (called on one of sys's workers: blocking
  * there could wait for ever), -ECANCELED (shutdown), or a send's errors.
  */

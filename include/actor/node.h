@@ -122,9 +122,25 @@ static inline actor_ref_t actor_node_ref(uint32_t node)
 
 /* Looks a name up on node, waiting at most timeout_ns: 0 and *out, or
  * -ENOENT (no such name), -EHOSTUNREACH, -ETIMEDOUT, -EDEADLK (from a
- * handler: use actor_request() with actor_node_ref() there). */
+ * handler: use actor_lookup_async() there). */
 ACTOR_API int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
 				 uint64_t timeout_ns, actor_ref_t *out);
+
+/* What actor_lookup_async's continuation gets: ref with error 0, or
+ * ACTOR_REF_NONE and -ENOENT (no such name), -ETIMEDOUT, -EHOSTUNREACH,
+ * -EBADMSG (a malformed answer). */
+typedef void (*actor_lookup_then_t)(actor_ctx_t *ctx, actor_ref_t ref, int error, void *arg);
+
+/*
+ * Looks a name up from a handler without blocking: on this node (node 0
+ * or this node's id; no node need be started) or on node's name service,
+ * with a timeout for a remote one (0: none). `then` runs later on this
+ * actor, in its own turn, unless it stops first. 0, or -EINVAL (name NULL
+ * or longer than 255 bytes, then NULL), -ENOMEM, or actor_request()'s
+ * errors; then `then` never runs.
+ */
+ACTOR_API int actor_lookup_async(actor_ctx_t *ctx, uint32_t node, const char *name,
+				 uint64_t timeout_ns, actor_lookup_then_t then, void *arg);
 
 typedef struct actor_node_stats {
 	uint64_t frames_out, frames_in;

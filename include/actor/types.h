@@ -55,7 +55,9 @@ typedef struct actor_timer {
 /*
  * What a request's continuation gets: the reply (valid during the call),
  * with error 0; or reply NULL and error -ETIMEDOUT, -ESRCH when the target
- * stopped without replying, or -EHOSTUNREACH when its node went down.
+ * stopped with the request queued, -EPIPE when it received the request but
+ * will never answer (returned from its handler without answering, stopped
+ * holding the promise), or -EHOSTUNREACH when its node went down.
  */
 typedef void (*actor_then_t)(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
 
