@@ -81,9 +81,10 @@ static int pick(const struct actor__transport_config *cfg, const struct actor__t
 	sysctl = uring_disabled_sysctl();
 	if (sysctl != 0)
 		fprintf(stderr, "libactor: io_uring unavailable (%s; kernel.io_uring_disabled=%d), using epoll\n",
-			strerror(-err), sysctl);
+			strerrordesc_np(-err), sysctl);
 	else
-		fprintf(stderr, "libactor: io_uring unavailable (%s), using epoll\n", strerror(-err));
+		fprintf(stderr, "libactor: io_uring unavailable (%s), using epoll\n",
+			strerrordesc_np(-err));	/* strerror is not thread-safe */
 	return actor__epoll_create(cfg, cb, out);
 }
 
