@@ -678,6 +678,7 @@ void actor__tcp_conn_end(struct actor__tcp_transport *t, struct actor__tcp_conn 
 	}
 	actor__list_del(&c->node);
 	close(c->fd);
+	t->fd_freed = true;
 	actor__tcp_conn_fini(c);
 	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->reason);
 	free(c);
@@ -766,7 +767,7 @@ void actor__tcp_wake_op(struct actor__transport *t)
 int actor__tcp_listener_open(const char *host, uint16_t port, uint16_t *bound,
 			     struct actor__tcp_listener **out)
 {
-	struct actor__tcp_listener *l = malloc(sizeof(*l));
+	struct actor__tcp_listener *l = calloc(1, sizeof(*l));
 	int err;
 
 	if (l == NULL)
@@ -794,5 +795,32 @@ void actor__tcp_listeners_free(struct actor__tcp_listener *l)
 		next = l->next;
 		close(l->fd);
 		free(l);
+	}
+}
+
+void actor__tcp_accept_wait(struct actor__tcp_transport *t, struct actor__tcp_listener *l)
+{
+	if (l->waiting)
+		return;
+	l->waiting = true;
+	t->accept_waiting++;
+}
+
+void actor__tcp_accept_retry(struct actor__tcp_transport *t, struct actor__tcp_listener *list,
+			     bool tick,
+			     void (*retry)(struct actor__tcp_transport *t,
+					   struct actor__tcp_listener *l))
+{
+	bool due = tick || t->fd_freed;
+
+	t->fd_freed = false;
+	if (t->accept_waiting == 0 || !due)
+		return;
+	for (struct actor__tcp_listener *l = list; l != NULL; l = l->next) {
+		if (!l->waiting)
+			continue;
+		l->waiting = false;
+		t->accept_waiting--;
+		retry(t, l);
 	}
 }
