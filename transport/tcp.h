@@ -49,7 +49,10 @@ void actor__tcp_config(struct actor__transport_config *cfg, struct actor__transp
 int actor__tcp_addr(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		    socklen_t *len);
 /* Bound and listening, nonblocking, close-on-exec, SO_REUSEADDR; *bound
- * gets the port (may be NULL). */
+ * gets the port (may be NULL). A port in use is tried again for up to
+ * ACTOR__TCP_BIND_WAIT_NS (a killed node's ring still holding it) before
+ * -EADDRINUSE. */
+#define ACTOR__TCP_BIND_WAIT_NS (250ull * 1000 * 1000)
 int actor__tcp_listen(const char *host, uint16_t port, uint16_t *bound);
 /* A nonblocking, close-on-exec stream socket with TCP_NODELAY. */
 int actor__tcp_socket(int family);
