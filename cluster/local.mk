@@ -54,3 +54,13 @@ handshake_corpus = \
 	tests/fuzz/corpus/handshake/reflect \
 	tests/fuzz/corpus/handshake/splice
 EXTRA_DIST += tests/fuzz/fuzz_handshake.c $(handshake_corpus)
+
+# Remote mail to a full bounded mailbox.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_remote_full
+TESTS += tests/test_remote_full
+endif
+endif
+tests_test_remote_full_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_remote_full_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -487,6 +487,13 @@ static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, ui
 	return e != NULL ? actor__deliver(n->sys, NULL, to, e) : -ENOMEM;
 }
 
+/* Request request_id of who fails with err, at once. */
+static void answer_failed(struct actor__node *n, actor_ref_t who, uint32_t request_id, int err)
+{
+	deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
+		ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
+}
+
 /*
  * A monitor or link for a local actor that is gone is answered at once with
  * ACTOR_EXIT_NOPROC, and a request to it fails with -ESRCH, as they would
@@ -496,14 +503,12 @@ static void answer_gone(struct actor__node *n, actor_ref_t gone, actor_ref_t who
 			uint32_t request_id)
 {
 	const struct runtime_msg *row = row_of_op(op);
-	int err = -ESRCH;
 
 	if (row != NULL && row->gone != 0)
 		actor__send_signal(n->sys, NULL, who, row->gone, row->gone_system, gone,
 				   ACTOR_EXIT_NOPROC);
 	else if (request_id != 0)
-		deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
-			ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
+		answer_failed(n, who, request_id, -ESRCH);
 }
 
 /* A SIGNAL from peer p as the runtime message its row says (broken_rule
@@ -574,6 +579,8 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 {
 	uint32_t self = actor__node_id(n->sys);
 	actor_ref_t to, from;
+	bool request;
+	int err;
 
 	if ((*why = broken_rule(p, f)) != NULL)
 		return -EPROTO;
@@ -600,10 +607,21 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 		actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to.id, f->msg.request_id);
 	if (to.id == 0 && f->msg.from_id == 0)
 		return 0;	/* a whereis nobody could be answered for */
-	if (deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
-		    env_flags(f->msg.flags), f->msg.request_id) == -ESRCH &&
-	    (f->msg.flags & ACTOR__WIRE_REQUEST) && from.id != 0)
+	err = deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
+		      env_flags(f->msg.flags), f->msg.request_id);
+	request = (f->msg.flags & ACTOR__WIRE_REQUEST) && from.id != 0;
+	if (err == -ESRCH && request) {
 		answer_gone(n, to, from, 0, f->msg.request_id);
+	} else if (err == -EAGAIN) {
+		/* A full bounded mailbox: the sender's send returned 0 long
+		 * ago, so this is where it is lost. Counted and told to the
+		 * hook as a dead letter, and a request fails at once as a
+		 * local one would. No flow control crosses nodes. */
+		actor__dead_letter_report(n->sys, to, from, f->msg.type, f->msg.payload,
+					  f->msg.size);
+		if (request)
+			answer_failed(n, from, f->msg.request_id, -EAGAIN);
+	}
 	return 0;
 }
 

@@ -260,9 +260,6 @@ static inline struct actor__pool *actor__pool_of(const struct actor__worker *w)
 /* A runtime message for actor__deliver, or NULL on ENOMEM. */
 struct actor__env *actor__system_env(struct actor__worker *w, uint32_t type, const void *data,
 				     size_t size);
-/* Counts a dead letter and tells the hook, for a message never enveloped. */
-void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
-			       uint32_t type, const void *data, size_t size);
 /* Sends a runtime message; bounces silently when `to` is gone. */
 int actor__send_system(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		       uint32_t type, const void *data, size_t size);

@@ -21,6 +21,7 @@
 #ifndef ACTOR_TRANSPORT_TCP_H
 #define ACTOR_TRANSPORT_TCP_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,7 +49,10 @@ void actor__tcp_config(struct actor__transport_config *cfg, struct actor__transp
 int actor__tcp_addr(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		    socklen_t *len);
 /* Bound and listening, nonblocking, close-on-exec, SO_REUSEADDR; *bound
- * gets the port (may be NULL). */
+ * gets the port (may be NULL). A port in use is tried again for up to
+ * ACTOR__TCP_BIND_WAIT_NS (a killed node's ring still holding it) before
+ * -EADDRINUSE. */
+#define ACTOR__TCP_BIND_WAIT_NS (250ull * 1000 * 1000)
 int actor__tcp_listen(const char *host, uint16_t port, uint16_t *bound);
 /* A nonblocking, close-on-exec stream socket with TCP_NODELAY. */
 int actor__tcp_socket(int family);
@@ -210,6 +214,8 @@ struct actor__tcp_transport {
 	struct actor__list conns;	/* every connection, newest first */
 	struct actor__tcp_conn *flush;	/* send() marked these: write them */
 	struct actor__tcp_conn *dead;	/* close() marked these: end them */
+	unsigned accept_waiting;	/* listeners out of descriptors */
+	bool fd_freed;			/* a connection's socket closed since */
 };
 
 /*
@@ -273,6 +279,7 @@ void actor__tcp_wake_op(struct actor__transport *t);
  * pushes from any thread. */
 struct actor__tcp_listener {
 	int fd;
+	bool waiting;			/* I/O thread: no accept armed, see below */
 	struct actor__tcp_listener *next;
 };
 
@@ -283,5 +290,28 @@ void actor__tcp_listener_push(_Atomic(struct actor__tcp_listener *) *stack,
 			      struct actor__tcp_listener *l);
 /* Closes and frees every listener of a list. */
 void actor__tcp_listeners_free(struct actor__tcp_listener *l);
+
+/*
+ * Accepts out of descriptors (EMFILE, ENFILE) or of kernel memory
+ * (ENOBUFS, ENOMEM): retrying at once would fail again (io_uring's
+ * multishot accept, re-armed, spun the I/O thread) and waiting for the next
+ * connection's edge may wait for ever (epoll's edge-triggered listener), so
+ * the listener waits (actor__tcp_accept_wait) and the backend accepts again
+ * (retry) on each tick and when one of its connections has closed its
+ * socket (actor__tcp_accept_retry, once per loop iteration). The
+ * connection waiting in the backlog meanwhile stays there: the kernel
+ * holds it until the listen backlog overflows.
+ */
+static inline bool actor__tcp_accept_starved(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+void actor__tcp_accept_wait(struct actor__tcp_transport *t, struct actor__tcp_listener *l);
+/* For each waiting listener of the list, when tick or a socket closed
+ * since the last call: no longer waiting, then retry(t, l). */
+void actor__tcp_accept_retry(struct actor__tcp_transport *t, struct actor__tcp_listener *list,
+			     bool tick,
+			     void (*retry)(struct actor__tcp_transport *t,
+					   struct actor__tcp_listener *l));
 
 #endif /* ACTOR_TRANSPORT_TCP_H */

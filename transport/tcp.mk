@@ -35,3 +35,13 @@ endif
 tests_test_tls_SOURCES = tests/test_tls.c tests/tls_certs.h
 tests_test_tls_CFLAGS = $(CRITERION_TEST_CFLAGS) $(CRYPTO_CFLAGS)
 tests_test_tls_LDADD = $(TEST_LIBS) $(CRITERION_LIBS) $(CRYPTO_LIBS)
+
+# Accepting out of file descriptors and restarting on the same port.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_accept
+TESTS += tests/test_accept
+endif
+endif
+tests_test_accept_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_accept_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

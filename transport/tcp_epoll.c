@@ -228,8 +228,11 @@ static void ep_accept(struct ep_transport *t, struct actor__tcp_listener *l)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			/* EAGAIN, or out of descriptors or memory: the next
-			 * connection to arrive brings a new edge. */
+			/* Out of descriptors or memory: no new edge may come
+			 * (the backlog is not empty), so accept again later
+			 * (tcp.h). EAGAIN: the next connection brings one. */
+			if (actor__tcp_accept_starved(-errno))
+				actor__tcp_accept_wait(&t->tcp, l);
 			return;
 		}
 		actor__tcp_nodelay(fd);
@@ -247,6 +250,18 @@ static void ep_accept(struct ep_transport *t, struct actor__tcp_listener *l)
 		if (!c->tcp.closing && actor__tcp_handshaking(&c->tcp))
 			ep_handshake(t, c, false);
 	}
+}
+
+static void ep_accept_again(struct actor__tcp_transport *t, struct actor__tcp_listener *l)
+{
+	ep_accept((struct ep_transport *)t, l);
+}
+
+/* Accepts that waited for descriptors, when due (tcp.h). */
+static void ep_accept_retry(struct ep_transport *t, bool tick)
+{
+	actor__tcp_accept_retry(&t->tcp, atomic_load_explicit(&t->listeners, memory_order_acquire),
+				tick, ep_accept_again);
 }
 
 static int ep_listen(struct actor__transport *b, const char *host, uint16_t port,
@@ -305,8 +320,10 @@ static void ep_event(struct ep_transport *t, struct epoll_event *ev)
 		(void)!read(t->tcp.wake.fd, &n, sizeof(n));
 		break;
 	case EV_TICK:
-		if (read(t->tfd, &n, sizeof(n)) > 0)
+		if (read(t->tfd, &n, sizeof(n)) > 0) {
+			ep_accept_retry(t, true);
 			t->tcp.base.cb.tick(t->tcp.base.cb.arg);
+		}
 		break;
 	}
 }
@@ -338,6 +355,7 @@ static void *ep_run(void *arg)
 		if (actor__tcp_wake_take(&t->tcp.wake))
 			b->cb.woken(b->cb.arg);
 		actor__tcp_settle(&t->tcp);
+		ep_accept_retry(t, false);
 	}
 	/* destroy(): end what is left; closed() may still make new ones. */
 	while (!actor__list_empty(&t->tcp.conns)) {

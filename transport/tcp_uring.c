@@ -299,9 +299,13 @@ static void ur_accept_done(struct ur_transport *t, struct actor__tcp_listener *l
 	struct actor__transport *b = &t->tcp.base;
 	struct ur_conn *c;
 
+	/* Out of descriptors, armed again at once, it fails again at once:
+	 * wait for a tick or a closed socket instead (tcp.h). */
 	if (!(flags & IORING_CQE_F_MORE)) {
 		t->ops--;
-		if (!t->stopping)
+		if (!t->stopping && actor__tcp_accept_starved(res))
+			actor__tcp_accept_wait(&t->tcp, l);
+		else if (!t->stopping)
 			ur_accept_arm(t, l);
 	}
 	if (res < 0)
@@ -314,6 +318,18 @@ static void ur_accept_done(struct ur_transport *t, struct actor__tcp_listener *l
 	actor__tcp_nodelay(res);
 	ur_conn_start(t, c);
 	b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
+}
+
+static void ur_accept_again(struct actor__tcp_transport *t, struct actor__tcp_listener *l)
+{
+	ur_accept_arm((struct ur_transport *)t, l);
+}
+
+/* Accepts that waited for descriptors, when due (tcp.h). */
+static void ur_accept_retry(struct ur_transport *t, bool tick)
+{
+	if (!t->stopping)
+		actor__tcp_accept_retry(&t->tcp, t->listeners, tick, ur_accept_again);
 }
 
 static void ur_wake_arm(struct ur_transport *t)
@@ -358,8 +374,10 @@ static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
 		t->ops--;
 		if (!t->stopping) {
 			ur_tick_arm(t);
-			if (res == -ETIME)
+			if (res == -ETIME) {
+				ur_accept_retry(t, true);
 				t->tcp.base.cb.tick(t->tcp.base.cb.arg);
+			}
 		}
 		break;
 	}
@@ -518,6 +536,7 @@ static void *ur_run(void *arg)
 		if (!t->stopping && actor__tcp_stopped(&t->tcp))
 			ur_stop(t);
 		actor__tcp_settle(&t->tcp);
+		ur_accept_retry(t, false);
 		if (t->stopping && actor__list_empty(&t->tcp.conns) && t->ops == 0)
 			break;
 		if (actor__tcp_wake_sleep(&t->tcp.wake)) {

@@ -47,7 +47,9 @@ ACTOR_API int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *s
  * any thread. Messages from one sender to one receiver arrive in order.
  * 0, or: -ESRCH (no such actor: counted as a dead letter), -EAGAIN (the
  * receiver's bounded mailbox is full), -ENOMEM, -EMSGSIZE (4 GiB or more),
- * -ESHUTDOWN (actor_system_send* only, once shutdown has begun).
+ * -ESHUTDOWN (actor_system_send* only, once shutdown has begun). To an
+ * actor of another node, 0 means queued for that node, not delivered; a
+ * full bounded mailbox there makes it a dead letter of that node.
  * The _moved variants take ownership of buf (freed with buf_free, which may
  * be NULL) instead of copying, whether or not they succeed.
  */
