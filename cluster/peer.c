@@ -185,21 +185,28 @@ void actor__peers_reclaim(struct actor__node *n, bool all)
 		n->retired_old = n->retired_new = NULL;
 		return;
 	}
+	struct actor__peer *old;
+
 	/* No reader in the other parity: those retired before the flip to e
-	 * are out of reach, and the epoch may flip to it. */
+	 * are out of reach, and the epoch may flip to it. Nothing between
+	 * the look and the flip: a peer retired in between would be taken
+	 * for one retired before the look. */
 	if ((n->retired_old == NULL && n->retired_new == NULL) ||
 	    atomic_load_explicit(&n->peer_readers[(e + 1) & 1], memory_order_seq_cst) != 0)
 		return;
-	if (n->retired_old != NULL) {
-		/* After the look: a reader's late WOKE may have put one of
-		 * them on the ready stack before its section ended. */
-		actor__route_flush(n);
-		free_list(n->retired_old);
-	}
+	old = n->retired_old;
 	n->retired_old = n->retired_new;
 	n->retired_new = NULL;
 	if (n->retired_old != NULL)
 		atomic_fetch_add_explicit(&n->peer_epoch, 1, memory_order_seq_cst);
+	if (old != NULL) {
+		/* After the look: a reader's late WOKE may have put one of
+		 * them on the ready stack before its section ended. The flush
+		 * may forget more peers (a send that closes a connection), and
+		 * call this again: old is this call's alone by then. */
+		actor__route_flush(n);
+		free_list(old);
+	}
 }
 
 static void node_event(struct actor__node *n, struct actor__peer *p, bool up, int reason)
