@@ -5,9 +5,9 @@
  * maybe put it on the ready stack: a late WOKE), and leave. The I/O thread
  * takes two peers out of the table one after the other (a tombstone) and
  * retires them; its reclaim looks at the counter of the parity other than
- * the epoch's, and when it is 0 frees the peers retired before the last
- * flip (after flushing the ready stack) and flips the epoch if it has
- * newer ones. All seq_cst in the C code, so Spin's interleavings are
+ * the epoch's, and when it is 0 flips the epoch if it has newer retired
+ * peers, then flushes the ready stack and frees the peers retired before
+ * the last flip. All seq_cst in the C code, so Spin's interleavings are
  * its executions.
  *
  * Checked: no reader uses a freed peer, and no freed peer is on the ready
@@ -15,6 +15,7 @@
  * -DBUG_FREE_AT_ONCE: free the retired peers at the first look, with no flip.
  * -DBUG_FIND_FIRST: a reader looks the peer up before counting itself.
  * -DBUG_FLUSH_FIRST: flush the ready stack before the look, not after.
+ * -DBUG_FORGET_BETWEEN: a peer forgotten between the look and the flip.
  */
 #define READERS 2
 #define PEERS 2
@@ -94,21 +95,36 @@ inline reclaim()
 #endif
 	if
 	:: count[(e + 1) % 2] == 0 ->
-#ifndef BUG_FLUSH_FIRST
-		flush();
-#endif
 #ifdef BUG_FREE_AT_ONCE
+		flush();
 		free_mask(retired_old | retired_new);
 		retired_old = 0;
 		retired_new = 0
 #else
-		free_mask(retired_old);
+		/* The move and the flip at once after the look, then the
+		 * flush and the free. */
+#ifdef BUG_FORGET_BETWEEN
+		/* a peer forgotten between the look and the flip (as the
+		 * flush could, when it came first) */
+		if
+		:: p < PEERS ->
+			intable[p] = false;
+			retired_new = retired_new | (1 << p);
+			p++
+		:: skip
+		fi;
+#endif
+		old = retired_old;
 		retired_old = retired_new;
 		retired_new = 0;
 		if
 		:: retired_old != 0 -> epoch = (e + 1) % 4
 		:: else -> skip
-		fi
+		fi;
+#ifndef BUG_FLUSH_FIRST
+		flush();
+#endif
+		free_mask(old)
 #endif
 	:: else -> skip
 	fi
@@ -116,17 +132,17 @@ inline reclaim()
 
 active proctype io()
 {
-	byte e, i, p = 0;
+	byte e, i, old, p = 0;
 
 	do
 	:: p < PEERS ->
 		/* forget p: the tombstone, then the retired list */
 		intable[p] = false;
 		retired_new = retired_new | (1 << p);
-		reclaim();
-		p++
-	:: p == PEERS && (retired_old | retired_new) != 0 -> reclaim()
-	:: p == PEERS && (retired_old | retired_new) == 0 -> break
+		p++;
+		reclaim()
+	:: (retired_old | retired_new) != 0 -> reclaim()
+	:: p >= PEERS && (retired_old | retired_new) == 0 -> break
 	od;
 	/* Both freed once the readers are gone. */
 	readers_done == READERS;
