@@ -178,6 +178,7 @@ static void free_list(struct actor__peer *p)
 void actor__peers_reclaim(struct actor__node *n, bool all)
 {
 	uint32_t e = atomic_load_explicit(&n->peer_epoch, memory_order_relaxed);
+	struct actor__peer *old;
 
 	if (all) {	/* at destroy: no thread can be in a read section */
 		free_list(n->retired_old);
@@ -185,8 +186,6 @@ void actor__peers_reclaim(struct actor__node *n, bool all)
 		n->retired_old = n->retired_new = NULL;
 		return;
 	}
-	struct actor__peer *old;
-
 	/* No reader in the other parity: those retired before the flip to e
 	 * are out of reach, and the epoch may flip to it. Nothing between
 	 * the look and the flip: a peer retired in between would be taken
