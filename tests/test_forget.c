@@ -4,7 +4,8 @@
  * long-lived client (loopback; fewer over TCP), and 2,000 short-lived
  * clients against a long-lived server: the peer counts and the RSS stay
  * bounded, the newest peer works, and a send to an actor of a forgotten
- * peer is a dead letter (-EHOSTUNREACH).
+ * peer is a dead letter (-EHOSTUNREACH). A server that never comes back
+ * is redialed and kept until actor_node_disconnect.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -208,6 +209,38 @@ Test(forget, clients_come_and_go_loopback)
 	cr_assert_eq(st.peers_known, 0);
 	cr_assert_eq(st.peers_forgotten, 2000);
 	actor_system_destroy(server);
+	actor_loopback_destroy(hub);
+	hub = NULL;
+	assert_no_leaks();
+}
+
+/* A server that never comes back: its peer redials and is kept, until
+ * actor_node_disconnect; then it is forgotten and unknown (-ENOENT). */
+Test(forget, down_for_good_until_disconnect_loopback)
+{
+	actor_system_t *server, *client;
+	actor_node_stats_t st;
+	uint32_t id = 0;
+
+	cr_assert_eq(actor_loopback_create(&hub), 0);
+	client = node("loopback", "client", 0);
+	server = node("loopback", "server", 0);
+	cr_assert_eq(actor_node_connect(client, "127.0.0.1", (uint16_t)actor_node_port(server),
+					5 * SEC, &id), 0);
+	actor_system_destroy(server);
+	for (int k = 0; k < 500 && actor_node_is_up(client, id); k++)
+		usleep(10000);
+	usleep(500 * 1000);	/* a few redials (reconnect_max_ns: 200 ms) */
+	st = stats(client);
+	cr_assert_eq(st.peers_known, 1);
+	cr_assert_eq(st.peers_forgotten, 0);
+	cr_assert_eq(actor_node_disconnect(client, id), 0);
+	for (int k = 0; k < 500 && (st = stats(client)).peers_known > 0; k++)
+		usleep(10000);
+	cr_assert_eq(st.peers_known, 0);
+	cr_assert_eq(st.peers_forgotten, 1);
+	cr_assert_eq(actor_node_disconnect(client, id), -ENOENT);
+	actor_system_destroy(client);
 	actor_loopback_destroy(hub);
 	hub = NULL;
 	assert_no_leaks();
