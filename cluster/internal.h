@@ -7,9 +7,14 @@
  *
  * Life cycles:
  *  - A peer (another node this one has talked to) is made on the I/O thread
- *    when its first handshake completes and lives until the system is
- *    destroyed, up or down: senders on any thread find it in the peer table
- *    without locks, so it must never move or go away.
+ *    when its first handshake completes. Once it is down, its node-down
+ *    told (peer_down) and nothing needs it (it does not redial, no
+ *    connection is trying to reach it), it is forgotten: taken out of the
+ *    peer table and freed after a grace period (peer.c). Senders on any
+ *    thread find peers in the table without locks, inside a read section
+ *    (actor__peer_enter/exit): the grace period ends when every read
+ *    section that began before the peer left the table has ended, so a
+ *    sender never touches freed memory (model: tests/spin/forget.pml).
  *  - A peer's outbound queue (an actor mailbox of frames) is open while the
  *    peer is up and closed while it is down: a push that fails with -EPIPE
  *    means "node down". The push that finds the queue idle (WOKE) puts the
@@ -49,7 +54,10 @@
 _Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
 	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
-#define ACTOR__PEER_TABLE 1024		/* peers a node can ever know */
+#define ACTOR__PEER_TABLE 1024		/* peers a node can know at once */
+/* A table slot whose peer was forgotten: lookups go past it, inserts
+ * reuse it (peer.c). */
+#define ACTOR__PEER_TOMB ((struct actor__peer *)(uintptr_t)1)
 
 /* actor_loopback_t (loopback.c): the loopback transport's hub. */
 struct actor_loopback {
@@ -73,6 +81,7 @@ struct actor__peer {
 	struct actor__mbox outq;	/* frames from any thread */
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
+	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
@@ -138,8 +147,15 @@ struct actor__node {
 	struct actor__transport *t;
 	uint16_t port;			/* 0: not listening */
 
-	/* Peers by node id: open addressing, insert-only, I/O thread writes. */
+	/* Peers by node id: open addressing with tombstones, I/O thread
+	 * writes, any thread reads inside a read section (peer.c). */
 	_Atomic(struct actor__peer *) peers[ACTOR__PEER_TABLE];
+	_Atomic uint32_t peer_epoch;		/* flipped by the I/O thread */
+	_Atomic uint64_t peer_readers[2];	/* read sections, by epoch parity */
+	/* The I/O thread's: peers forgotten before the last flip (freed when
+	 * the other parity's readers are gone), and since. */
+	struct actor__peer *retired_old, *retired_new;
+	_Atomic uint64_t peers_known, peers_forgotten;	/* in the table; taken out */
 	_Atomic(struct actor__peer *) ready;	/* stack of peers with frames */
 	_Atomic(actor__woke_hook_t) woke_hook;	/* tests only; NULL */
 
@@ -182,8 +198,20 @@ struct actor__session *actor__node_dial(struct actor__node *n, const char *host,
 void actor__dial_done(struct actor__node *n, struct actor__session *l, int result);
 
 /* peer.c: the peer table, peers up and down, heartbeats and redials. */
-/* The peer with that id, or NULL; any thread. */
+/* A read section: between these a peer found in the table is not freed.
+ * Any thread; short (no blocking). enter returns what exit takes. */
+unsigned actor__peer_enter(struct actor__node *n);
+void actor__peer_exit(struct actor__node *n, unsigned section);
+/* The peer with that id, or NULL; any thread, inside a read section (the
+ * I/O thread needs none). */
 struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node);
+/* The peer in slot i, or NULL (empty or forgotten); as actor__peer_find. */
+struct actor__peer *actor__peer_at(struct actor__node *n, size_t i);
+/* Forgets p if it is down and nothing needs it any more (I/O thread). */
+void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p);
+/* Frees forgotten peers whose grace period ended (I/O thread; at destroy
+ * with all, when no thread can be in a read section). */
+void actor__peers_reclaim(struct actor__node *n, bool all);
 /* l completed its handshake: its peer is up (or l closes). */
 void actor__peer_up(struct actor__node *n, struct actor__session *l);
 /* p's connection closed with reason. */

@@ -161,6 +161,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 {
 	struct actor__node *n = arg;
 	struct actor__session *l = actor__conn_data(c);
+	struct actor__peer *redialed;
 
 	if (l == NULL)
 		return;
@@ -192,7 +193,9 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 			reason = -ECONNRESET;
 		actor__dial_done(n, l, reason);
 	}
+	redialed = l->state != ACTOR__SESSION_UP ? l->peer : NULL;
 	session_free(n, l);
+	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing meanwhile */
 }
 
 struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port)
@@ -247,6 +250,8 @@ static void run_commands(struct actor__node *n)
 		p->redial = false;
 		if (p->conn != NULL)
 			n->t->ops->close(p->conn, -ECONNABORTED);
+		else
+			actor__peer_forget_maybe(n, p);
 	}
 	free(drop);
 }

@@ -26,6 +26,22 @@ check_PROGRAMS += tests/stress_node
 TESTS += tests/stress_node
 tests_stress_node_LDADD = $(TEST_LIBS)
 
+# Peers forgotten: servers restarted, clients come and go (issue 18).
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_forget
+TESTS += tests/test_forget
+endif
+endif
+tests_test_forget_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_forget_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The same while other threads send, as a plain TAP program for
+# ThreadSanitizer.
+check_PROGRAMS += tests/stress_forget
+TESTS += tests/stress_forget
+tests_stress_forget_LDADD = $(TEST_LIBS)
+
 # The handshake and the protocol's rules against raw-socket peers.
 if HAVE_CRITERION
 if !TSAN

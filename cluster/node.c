@@ -70,13 +70,14 @@ static void node_free(struct actor__router *r)
 	if (n->t != NULL)
 		node_stop(r);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
-		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_relaxed);
+		struct actor__peer *p = actor__peer_at(n, i);
 
 		if (p == NULL)
 			continue;
 		actor__htab_free(&p->track);
 		free(p);
 	}
+	actor__peers_reclaim(n, true);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
 		next = d->next;
 		free(d);
@@ -239,9 +240,15 @@ int actor_node_disconnect(actor_system_t *sys, uint32_t node)
 	uint32_t *v;
 	int err = 0;
 
+	unsigned s;
+	bool known;
+
 	if (n == NULL)
 		return -ENOTCONN;
-	if (actor__peer_find(n, node) == NULL)
+	s = actor__peer_enter(n);
+	known = actor__peer_find(n, node) != NULL;
+	actor__peer_exit(n, s);
+	if (!known)
 		return -ENOENT;
 	pthread_mutex_lock(&n->lock);
 	if (n->stopped)
@@ -263,11 +270,18 @@ bool actor_node_is_up(const actor_system_t *sys, uint32_t node)
 {
 	struct actor__node *n = actor__node_of(sys);
 	struct actor__peer *p;
+	unsigned s;
+	bool up;
 
 	if (node == 0 || node == actor__node_id(sys))
 		return true;
-	p = n != NULL ? actor__peer_find(n, node) : NULL;
-	return p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed);
+	if (n == NULL)
+		return false;
+	s = actor__peer_enter(n);
+	p = actor__peer_find(n, node);
+	up = p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed);
+	actor__peer_exit(n, s);
+	return up;
 }
 
 int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
@@ -297,6 +311,7 @@ int actor_node_whereis(actor_system_t *sys, uint32_t node, const char *name,
 int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 {
 	struct actor__node *n = actor__node_of(sys);
+	unsigned s;
 
 	if (n == NULL)
 		return -ENOTCONN;
@@ -311,11 +326,15 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	out->queue_full = atomic_load_explicit(&n->queue_full, memory_order_relaxed);
 	out->handshakes_busy = atomic_load_explicit(&n->handshakes_busy, memory_order_relaxed);
 	out->log_suppressed = atomic_load_explicit(&n->log_suppressed, memory_order_relaxed);
+	out->peers_known = atomic_load_explicit(&n->peers_known, memory_order_relaxed);
+	out->peers_forgotten = atomic_load_explicit(&n->peers_forgotten, memory_order_relaxed);
+	s = actor__peer_enter(n);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
-		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_relaxed);
+		struct actor__peer *p = actor__peer_at(n, i);
 
 		if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
 			out->peers_up++;
 	}
+	actor__peer_exit(n, s);
 	return 0;
 }

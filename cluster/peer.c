@@ -1,8 +1,27 @@
 /*
- * Peers: the table of the nodes this one has talked to (insert-only: any
- * thread finds a peer without locks, only the I/O thread adds one), a peer
- * going up and down, its heartbeats, and redialing the peers this node
- * dialed. The I/O thread's, but for actor__peer_find.
+ * Peers: the table of the nodes this one knows (any thread finds a peer
+ * without locks, only the I/O thread adds and removes one), a peer going
+ * up and down, its heartbeats, redialing the peers this node dialed, and
+ * forgetting the peers nothing needs any more. The I/O thread's, but for
+ * actor__peer_enter, _exit, _find and _at.
+ *
+ * Forgetting a peer (docs/architecture.md, "Peers"): once it is down, its
+ * node-down told, it does not redial and no connection is trying to reach
+ * it, the I/O thread replaces its slot with a tombstone and keeps it on a
+ * retired list. Readers (senders on any thread, actor_node_is_up, ...)
+ * look peers up inside a read section: two counters of readers, one per
+ * parity of n->peer_epoch, and a reader counts itself in the parity it
+ * read before it looks at the table. The I/O thread flips the epoch only
+ * when it sees no reader counted in the parity it flips to, and frees the
+ * peers retired before a flip when it sees none in the old parity after
+ * it: epoch-based reclamation with two epochs and no per-thread records
+ * (readers are workers, the timer thread and any thread of the user's).
+ * A reader that found a peer counted itself before the tombstone (all
+ * seq_cst), so in one parity or the other: whichever, one of the two
+ * looks waits for it. A reader counted after a look finds the tombstone.
+ * A reader may put a peer on the ready stack (a late WOKE) just before
+ * its section ends: the stack is flushed after the look, before the
+ * peers are freed. Model: tests/spin/forget.pml.
  */
 #include "config.h"
 
@@ -17,44 +36,176 @@ static size_t peer_home(uint32_t node)
 	return (size_t)((node * 0x9e3779b97f4a7c15ull) >> 40) & (ACTOR__PEER_TABLE - 1);
 }
 
-/* node's slot: the one holding its peer, or the empty one where it would
- * go; NULL when the table is full. */
-static _Atomic(struct actor__peer *) *peer_slot(struct actor__node *n, uint32_t node)
+static size_t peer_next(size_t i)
 {
-	for (size_t i = peer_home(node), k = 0; k < ACTOR__PEER_TABLE;
-	     i = (i + 1) & (ACTOR__PEER_TABLE - 1), k++) {
-		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_acquire);
+	return (i + 1) & (ACTOR__PEER_TABLE - 1);
+}
 
-		if (p == NULL || p->node == node)
+/*
+ * node's slot: the one holding its peer (*found), or NULL. With spare,
+ * *spare is where it would go (the first tombstone or empty slot on its
+ * way; NULL when the table is full). A slot goes from a peer to a
+ * tombstone, and from a tombstone back to empty only when the slot after
+ * it is empty (forget), so no slot before a peer on its way is ever empty
+ * while it is there: a reader never stops short of it. The loads are
+ * seq_cst: see the comment at the top.
+ */
+static _Atomic(struct actor__peer *) *peer_slot(struct actor__node *n, uint32_t node,
+					       struct actor__peer **found,
+					       _Atomic(struct actor__peer *) **spare)
+{
+	if (spare != NULL)
+		*spare = NULL;
+	*found = NULL;
+	for (size_t i = peer_home(node), k = 0; k < ACTOR__PEER_TABLE; i = peer_next(i), k++) {
+		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_seq_cst);
+
+		if (p == NULL || p == ACTOR__PEER_TOMB) {
+			if (spare != NULL && *spare == NULL)
+				*spare = &n->peers[i];
+			if (p == NULL)
+				return NULL;
+		} else if (p->node == node) {
+			*found = p;
 			return &n->peers[i];
+		}
 	}
 	return NULL;
 }
 
+unsigned actor__peer_enter(struct actor__node *n)
+{
+	unsigned e = atomic_load_explicit(&n->peer_epoch, memory_order_relaxed) & 1;
+
+	/* seq_cst, as the table's loads and stores and the I/O thread's look
+	 * at the counts: a reader counted after that look finds the
+	 * tombstone. Any parity will do: the one read may be stale. */
+	atomic_fetch_add_explicit(&n->peer_readers[e], 1, memory_order_seq_cst);
+	return e;
+}
+
+void actor__peer_exit(struct actor__node *n, unsigned section)
+{
+	atomic_fetch_sub_explicit(&n->peer_readers[section], 1, memory_order_release);
+}
+
 struct actor__peer *actor__peer_find(struct actor__node *n, uint32_t node)
 {
-	_Atomic(struct actor__peer *) *slot = peer_slot(n, node);
+	struct actor__peer *p;
 
-	return slot != NULL ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+	peer_slot(n, node, &p, NULL);
+	return p;
+}
+
+struct actor__peer *actor__peer_at(struct actor__node *n, size_t i)
+{
+	struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_seq_cst);
+
+	return p != ACTOR__PEER_TOMB ? p : NULL;
 }
 
 /* I/O thread: the peer for node, made on first contact; NULL when full. */
 static struct actor__peer *peer_get(struct actor__node *n, uint32_t node)
 {
-	_Atomic(struct actor__peer *) *slot = peer_slot(n, node);
+	_Atomic(struct actor__peer *) *slot, *spare;
 	struct actor__peer *p;
 
-	if (slot == NULL)
-		return NULL;
-	if ((p = atomic_load_explicit(slot, memory_order_relaxed)) != NULL)
+	if ((slot = peer_slot(n, node, &p, &spare)) != NULL)
 		return p;
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if (spare == NULL || (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->node = node;
 	actor__mbox_init(&p->outq, n->cfg.max_queued);
 	actor__route_peer_down(n, p);	/* closed until it is up */
-	atomic_store_explicit(slot, p, memory_order_release);
+	atomic_store_explicit(spare, p, memory_order_release);
+	atomic_fetch_add_explicit(&n->peers_known, 1, memory_order_relaxed);
 	return p;
+}
+
+static void peer_free(struct actor__peer *p)
+{
+	actor__htab_free(&p->track);
+	free(p);
+}
+
+/* A connection on its way to p: a redial, or a handshake that names it. */
+static bool peer_wanted(struct actor__node *n, const struct actor__peer *p)
+{
+	struct actor__list *i, *next;
+
+	actor__list_each(i, next, &n->sessions) {
+		const struct actor__session *l = actor__list_entry(i, struct actor__session, node);
+
+		if (l->state != ACTOR__SESSION_UP && l->peer == p)
+			return true;
+	}
+	return false;
+}
+
+void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p)
+{
+	_Atomic(struct actor__peer *) *slot;
+	struct actor__peer *found;
+	size_t i;
+
+	if (p == NULL || atomic_load_explicit(&p->up, memory_order_relaxed) || p->conn != NULL ||
+	    p->redial || peer_wanted(n, p) || (slot = peer_slot(n, p->node, &found, NULL)) == NULL ||
+	    found != p)
+		return;
+	atomic_store_explicit(slot, ACTOR__PEER_TOMB, memory_order_seq_cst);
+	/* Tombstones that end a chain are empty slots again, last first. */
+	i = (size_t)(slot - n->peers);
+	if (atomic_load_explicit(&n->peers[peer_next(i)], memory_order_relaxed) == NULL)
+		while (atomic_load_explicit(&n->peers[i], memory_order_relaxed) == ACTOR__PEER_TOMB) {
+			atomic_store_explicit(&n->peers[i], NULL, memory_order_release);
+			i = (i + ACTOR__PEER_TABLE - 1) & (ACTOR__PEER_TABLE - 1);
+		}
+	p->retired_next = n->retired_new;
+	n->retired_new = p;
+	atomic_fetch_sub_explicit(&n->peers_known, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->peers_forgotten, 1, memory_order_relaxed);
+	actor__peers_reclaim(n, false);
+}
+
+static void free_list(struct actor__peer *p)
+{
+	for (struct actor__peer *next; p != NULL; p = next) {
+		next = p->retired_next;
+		peer_free(p);
+	}
+}
+
+void actor__peers_reclaim(struct actor__node *n, bool all)
+{
+	uint32_t e = atomic_load_explicit(&n->peer_epoch, memory_order_relaxed);
+	struct actor__peer *old;
+
+	if (all) {	/* at destroy: no thread can be in a read section */
+		free_list(n->retired_old);
+		free_list(n->retired_new);
+		n->retired_old = n->retired_new = NULL;
+		return;
+	}
+	/* No reader in the other parity: those retired before the flip to e
+	 * are out of reach, and the epoch may flip to it. Nothing between
+	 * the look and the flip: a peer retired in between would be taken
+	 * for one retired before the look. */
+	if ((n->retired_old == NULL && n->retired_new == NULL) ||
+	    atomic_load_explicit(&n->peer_readers[(e + 1) & 1], memory_order_seq_cst) != 0)
+		return;
+	old = n->retired_old;
+	n->retired_old = n->retired_new;
+	n->retired_new = NULL;
+	if (n->retired_old != NULL)
+		atomic_fetch_add_explicit(&n->peer_epoch, 1, memory_order_seq_cst);
+	if (old != NULL) {
+		/* After the look: a reader's late WOKE may have put one of
+		 * them on the ready stack before its section ended. The flush
+		 * may forget more peers (a send that closes a connection), and
+		 * call this again: old is this call's alone by then. */
+		actor__route_flush(n);
+		free_list(old);
+	}
 }
 
 static void node_event(struct actor__node *n, struct actor__peer *p, bool up, int reason)
@@ -63,9 +214,24 @@ static void node_event(struct actor__node *n, struct actor__peer *p, bool up, in
 		n->cfg.node_event(n->cfg.node_event_arg, p->node, p->name, up, reason);
 }
 
+/* p was dialed at its address: another peer redialing it is an earlier
+ * incarnation of p's node (the address is p's now), and is forgotten. */
+static void same_address(struct actor__node *n, struct actor__peer *p)
+{
+	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
+		struct actor__peer *q = actor__peer_at(n, i);
+
+		if (q != NULL && q != p && q->redial && q->conn == NULL && q->port == p->port &&
+		    strcmp(q->host, p->host) == 0) {
+			q->redial = false;	/* it restarted as p */
+			actor__peer_forget_maybe(n, q);
+		}
+	}
+}
+
 void actor__peer_up(struct actor__node *n, struct actor__session *l)
 {
-	struct actor__peer *p = peer_get(n, l->peer_node);
+	struct actor__peer *p = peer_get(n, l->peer_node), *old;
 	uint64_t now = actor__now_ns();
 
 	if (p == NULL) {
@@ -79,11 +245,13 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		n->t->ops->close(l->conn, -EEXIST);
 		return;
 	}
-	if (l->peer != NULL && l->peer != p)
-		l->peer->redial = false;	/* it restarted as p */
+	old = l->peer != p ? l->peer : NULL;
+	if (old != NULL)
+		old->redial = false;	/* it restarted as p */
 	l->state = ACTOR__SESSION_UP;
 	n->handshaking--;
 	l->peer = p;
+	actor__peer_forget_maybe(n, old);
 	memcpy(p->name, l->peer_name, sizeof p->name);
 	p->conn = l->conn;
 	p->last_heard = p->last_sent = now;
@@ -92,6 +260,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		memcpy(p->host, l->host, sizeof p->host);
 		p->port = l->port;
 		p->redial = n->cfg.reconnect_max_ns != 0;
+		same_address(n, p);
 	}
 	p->backoff_ns = n->cfg.reconnect_min_ns;
 	actor__mbox_reopen(&p->outq, n->cfg.max_queued);
@@ -110,6 +279,7 @@ void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 	atomic_fetch_add_explicit(&n->nodes_down, 1, memory_order_relaxed);
 	p->redial_at = actor__now_ns() + p->backoff_ns + jitter;
 	node_event(n, p, false, reason);
+	actor__peer_forget_maybe(n, p);
 }
 
 static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now)
@@ -147,7 +317,7 @@ static void redial(struct actor__node *n, struct actor__peer *p, uint64_t now)
 void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep)
 {
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
-		struct actor__peer *p = atomic_load_explicit(&n->peers[i], memory_order_relaxed);
+		struct actor__peer *p = actor__peer_at(n, i);
 
 		if (p == NULL)
 			continue;
@@ -158,4 +328,5 @@ void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep)
 		if (sweep)
 			actor__route_expire(n, p, now);
 	}
+	actor__peers_reclaim(n, false);
 }

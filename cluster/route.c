@@ -340,22 +340,29 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 	struct actor__peer *p;
 	struct actor__frame f;
 	struct actor__env *fe;
+	unsigned s;
 	int err;
 
 	if (to.node == actor__node_id(sys))
 		return whereis_here(sys, w, e);
 	if (!frame_of(sys, to, e, &f))
 		return unmapped(n, w, to, e);
+	/* The peer is not freed before the section ends (peer.c). */
+	s = actor__peer_enter(n);
 	p = actor__peer_find(n, to.node);
-	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
+	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed)) {
+		actor__peer_exit(n, s);
 		return unreachable(sys, w, to, e);
+	}
 	/* The peer would close the connection for it, and everyone's mail. */
 	if (ACTOR__MSG_FRAME_MAX(e->size) - ACTOR__FRAME_PREFIX > n->cfg.max_frame) {
+		actor__peer_exit(n, s);
 		actor__env_free(pool, e);
 		return -EMSGSIZE;
 	}
 	fe = actor__env_alloc(pool, ACTOR__MSG_FRAME_MAX(e->size));
 	if (fe == NULL) {
+		actor__peer_exit(n, s);
 		actor__env_free(pool, e);
 		return -ENOMEM;
 	}
@@ -369,6 +376,7 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 			hook(n, p);
 		ready_push(n, p);
 	}
+	actor__peer_exit(n, s);
 	if (err >= 0) {
 		actor__env_free(pool, e);
 		return 0;

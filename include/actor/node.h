@@ -152,6 +152,8 @@ typedef struct actor_node_stats {
 	uint64_t queue_full;		/* sends refused with -EAGAIN */
 	uint64_t handshakes_busy;	/* connections closed: max_handshakes */
 	uint64_t log_suppressed;	/* log lines dropped by the rate limit */
+	uint64_t peers_known;		/* peers remembered now, up or down */
+	uint64_t peers_forgotten;	/* peers forgotten: down, not needed */
 } actor_node_stats_t;
 
 /* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */
