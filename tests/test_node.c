@@ -80,7 +80,9 @@ static void config(actor_node_config_t *cfg, const char *transport, const char *
 	}
 }
 
-static actor_system_t *node(const char *transport, const char *name)
+/* A node; heartbeat_timeout_ns 0 keeps config()'s. */
+static actor_system_t *node_hb(const char *transport, const char *name,
+			       uint64_t heartbeat_timeout_ns)
 {
 	actor_system_t *s;
 	actor_node_config_t cfg;
@@ -89,9 +91,16 @@ static actor_system_t *node(const char *transport, const char *name)
 		cr_skip_test("io_uring is not available here");
 	cr_assert_eq(actor_system_create(&s, NULL), 0);
 	config(&cfg, transport, name);
+	if (heartbeat_timeout_ns != 0)
+		cfg.heartbeat_timeout_ns = heartbeat_timeout_ns;
 	cr_assert_eq(actor_node_start(s, &cfg), 0);
 	cr_assert_gt(actor_node_port(s), 0);
 	return s;
+}
+
+static actor_system_t *node(const char *transport, const char *name)
+{
+	return node_hb(transport, name, 0);
 }
 
 static uint32_t connect_to(actor_system_t *from, actor_system_t *to)
@@ -307,9 +316,16 @@ static void requests_between_actors(const char *transport)
 	finish(a, b);
 }
 
+/*
+ * One way only, so the sender hears nothing but the receiver's heartbeats.
+ * With the machine loaded (distcheck runs tests side by side) those have
+ * been late by more than 2 s during the flood, and the sender declared the
+ * receiver down mid-stream (-EHOSTUNREACH): a liveness fault of its own
+ * (issue 18), not what this test is about, so the timeout here is long.
+ */
 static void many_messages_in_order(const char *transport, long n)
 {
-	actor_system_t *a = node(transport, "a"), *b = node(transport, "b");
+	actor_system_t *a = node_hb(transport, "a", 30 * SEC), *b = node_hb(transport, "b", 30 * SEC);
 	actor_ref_t echo = spawn_echo(a, "echo");
 	uint64_t *count = NULL;
 	size_t size;
