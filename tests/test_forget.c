@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +119,15 @@ static void round_trip(actor_system_t *client, uint32_t server, actor_ref_t *ech
  * client dials each incarnation (actor_node_connect, or its own redial
  * gets there first); the one before is forgotten.
  */
+/* Under qemu-user (.ci/aarch64 sets ACTOR_TESTS_EMULATED) the RSS is the
+ * emulator's, which keeps what it translated for every thread it ran, and
+ * time runs about ten times slower: fewer restarts (still past the old
+ * limit of 1,024 peers) and no RSS bound. */
+static bool emulated(void)
+{
+	return getenv("ACTOR_TESTS_EMULATED") != NULL;
+}
+
 static void server_restarts(const char *transport, int restarts)
 {
 	actor_system_t *client, *server;
@@ -127,6 +137,8 @@ static void server_restarts(const char *transport, int restarts)
 	long rss_warm = 0, rss_end;
 	int err, v = 1;
 
+	if (emulated() && restarts > 1100)
+		restarts = 1100;
 	if (strcmp(transport, "loopback") == 0)
 		cr_assert_eq(actor_loopback_create(&hub), 0);
 	reconnect_min = SEC;
@@ -170,7 +182,8 @@ static void server_restarts(const char *transport, int restarts)
 	/* 4-6 KB a peer before: 10,000 restarts kept 40-60 MB. Not under
 	 * AddressSanitizer, whose quarantine keeps freed memory (256 MB). */
 #ifndef __SANITIZE_ADDRESS__
-	cr_assert_lt(rss_end - rss_warm, 8 * 1024, "RSS grew by %ld kB", rss_end - rss_warm);
+	if (!emulated())
+		cr_assert_lt(rss_end - rss_warm, 8 * 1024, "RSS grew by %ld kB", rss_end - rss_warm);
 #endif
 	actor_system_destroy(client);
 	if (hub != NULL)
