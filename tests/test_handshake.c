@@ -18,6 +18,7 @@
 #include <actor/actor.h>
 
 #include "tests/leakcheck.h"
+#include "tests/uring.h"
 #include "tests/rawpeer.h"
 #include "transport/transport.h"
 
@@ -55,22 +56,6 @@ static void on_log(void *arg, const char *line)
 		atomic_fetch_add(&version_lines, 1);
 	if (strstr(line, "a node with its id is connected") != NULL)
 		atomic_fetch_add(&connected_lines, 1);
-}
-
-static bool uring_works(void)
-{
-	actor_system_t *s;
-	actor_node_config_t cfg;
-	int err;
-
-	cr_assert_eq(actor_system_create(&s, NULL), 0);
-	actor_node_config_init(&cfg);
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "uring";
-	err = actor_node_start(s, &cfg);
-	actor_system_destroy(s);
-	return err == 0;
 }
 
 static void config(actor_node_config_t *cfg, const char *transport, const char *name)

@@ -21,6 +21,7 @@
 #include "cluster/internal.h"
 #include "tests/find.h"
 #include "tests/leakcheck.h"
+#include "tests/uring.h"
 #include "tests/stress/stress.h"
 
 #define SEC 1000000000ull
@@ -43,23 +44,6 @@ static void reset(void)
 	atomic_store(&fails, 0);
 	atomic_store(&fail_error, 0);
 	hub = NULL;
-}
-
-static bool uring_works(void)
-{
-	actor_system_t *s;
-	actor_node_config_t cfg;
-	int err;
-
-	cr_assert_eq(actor_system_create(&s, NULL), 0);
-	actor_node_config_init(&cfg);
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "uring";
-	cfg.listen_port = 0;
-	err = actor_node_start(s, &cfg);
-	actor_system_destroy(s);
-	return err == 0;
 }
 
 static void config(actor_node_config_t *cfg, const char *transport, const char *name)

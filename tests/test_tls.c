@@ -26,6 +26,7 @@
 #include <actor/actor.h>
 
 #include "tests/leakcheck.h"
+#include "tests/uring.h"
 #include "tests/tls_certs.h"
 #include "transport/tls.h"
 
@@ -38,22 +39,6 @@ static const char cookie[] = "tls-test-cookie-0123456789";
 static char dir[64];			/* the certificates */
 static bool ktls;			/* this test's variant */
 static _Atomic long got, order_errors;
-
-static bool uring_works(void)
-{
-	actor_system_t *s;
-	actor_node_config_t cfg;
-	int err;
-
-	cr_assert_eq(actor_system_create(&s, NULL), 0);
-	actor_node_config_init(&cfg);
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "uring";
-	err = actor_node_start(s, &cfg);
-	actor_system_destroy(s);
-	return err == 0;
-}
 
 /* A connected pair of loopback TCP sockets; *b is the accepted one. */
 static void tcp_pair(int *a, int *b)
