@@ -1,6 +1,7 @@
 # cluster/: nodes, the handshake, remote references and failure detection.
 libactor_core_la_SOURCES += \
 	cluster/internal.h \
+	cluster/view.h \
 	cluster/node.c \
 	cluster/io.c \
 	cluster/peer.c \
