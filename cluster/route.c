@@ -75,6 +75,7 @@ struct runtime_msg {
 #define ROW_LINK_EXIT \
 	{ ACTOR__SYS_LINK_EXIT, true, ACTOR__SIG_LINK_EXIT, PAY_SIGNAL, ACTOR__TRACK_LINK, -1, -1, 0, false }
 #define ROW_INIT_COPY LOCAL_ONLY(ACTOR__SYS_INIT_COPY)
+#define ROW_STOP LOCAL_ONLY(ACTOR__SYS_STOP)
 
 /* After the system ones: the two that actors' handlers receive
  * (include/actor/types.h), made by the runtime too. */

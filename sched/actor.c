@@ -23,7 +23,8 @@
 /* copy: init gets a copy of arg_size bytes at arg, made now, rather than arg.
  * state0: the state's first value (spec->state_size bytes), or NULL for zeros. */
 static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
-		 void *arg, bool copy, size_t arg_size, const void *state0, actor_ref_t *out)
+		 void *arg, bool copy, size_t arg_size, const void *state0, void *bound,
+		 actor_ref_t *out)
 {
 	struct actor__actor *a;
 	struct actor__env *init = NULL;
@@ -66,6 +67,7 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	a->pending = NULL;
 	a->promised = NULL;
 	a->relations = NULL;
+	a->bound = bound;
 	atomic_store_explicit(&a->names, 0, memory_order_relaxed);
 	ref = actor__ref_of(sys, a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
@@ -81,7 +83,7 @@ int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref
 {
 	/* Inside a live actor's turn: shutdown counts the parent until it
 	 * stops, and by then it sees the child too. */
-	return spawn(ctx->sys, ctx->w, spec, arg, false, 0, NULL, out);
+	return spawn(ctx->sys, ctx->w, spec, arg, false, 0, NULL, NULL, out);
 }
 
 /*
@@ -91,13 +93,14 @@ int actor_spawn(actor_ctx_t *ctx, const actor_spec_t *spec, void *arg, actor_ref
  * here is either refused or seen by the sweep. Model: tests/spin/ask.pml.
  */
 static int spawn_outside(struct actor_system *sys, const actor_spec_t *spec, void *arg,
-			 bool copy, size_t arg_size, const void *state, actor_ref_t *out)
+			 bool copy, size_t arg_size, const void *state, void *bound,
+			 actor_ref_t *out)
 {
 	int err = -ESHUTDOWN;
 
 	atomic_fetch_add(&sys->spawning, 1);
 	if (!atomic_load(&sys->closing))
-		err = spawn(sys, NULL, spec, arg, copy, arg_size, state, out);
+		err = spawn(sys, NULL, spec, arg, copy, arg_size, state, bound, out);
 	atomic_fetch_sub(&sys->spawning, 1);
 	return err;
 }
@@ -105,25 +108,33 @@ static int spawn_outside(struct actor_system *sys, const actor_spec_t *spec, voi
 int actor__system_spawn(struct actor_system *sys, const actor_spec_t *spec, void *arg,
 			const void *state, actor_ref_t *out)
 {
-	return spawn_outside(sys, spec, arg, false, 0, state, out);
+	return spawn_outside(sys, spec, arg, false, 0, state, NULL, out);
+}
+
+int actor__spawn_with(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
+		      void *arg, void *bound, actor_ref_t *out)
+{
+	if (w != NULL)
+		return spawn(sys, w, spec, arg, false, 0, NULL, bound, out);
+	return spawn_outside(sys, spec, arg, false, 0, NULL, bound, out);
 }
 
 int actor_system_spawn(actor_system_t *sys, const actor_spec_t *spec, void *arg,
 		       actor_ref_t *out)
 {
-	return spawn_outside(sys, spec, arg, false, 0, NULL, out);
+	return spawn_outside(sys, spec, arg, false, 0, NULL, NULL, out);
 }
 
 int actor_spawn_copy(actor_ctx_t *ctx, const actor_spec_t *spec, const void *arg,
 		     size_t arg_size, actor_ref_t *out)
 {
-	return spawn(ctx->sys, ctx->w, spec, (void *)arg, true, arg_size, NULL, out);
+	return spawn(ctx->sys, ctx->w, spec, (void *)arg, true, arg_size, NULL, NULL, out);
 }
 
 int actor_system_spawn_copy(actor_system_t *sys, const actor_spec_t *spec, const void *arg,
 			    size_t arg_size, actor_ref_t *out)
 {
-	return spawn_outside(sys, spec, (void *)arg, true, arg_size, NULL, out);
+	return spawn_outside(sys, spec, (void *)arg, true, arg_size, NULL, NULL, out);
 }
 
 void actor__stop(struct actor__actor *a, int reason)
@@ -147,7 +158,15 @@ static void finalize(struct actor_ctx *ctx)
 		a->spec->cleanup(ctx);
 	/* After the cleanup, which may still deliver a promise. */
 	actor__promised_fail(sys, ctx->w, a);
-	for (e = actor__mbox_close(&a->mb); e != NULL; e = next) {
+	/* A virtual activation's mail goes to its next activation. */
+	if (a->bound != NULL) {
+		struct actor__binder *b = atomic_load_explicit(&sys->binder, memory_order_acquire);
+
+		b->stopped(b, ctx, a->bound);
+		a->bound = NULL;
+	}
+	for (e = actor__mbox_closed(&a->mb) ? NULL : actor__mbox_close(&a->mb); e != NULL;
+	     e = next) {
 		next = e->next;
 		/* A requester hears at once that no reply will come, and a
 		 * would-be monitor or link that we are down. */
@@ -179,6 +198,9 @@ static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
 	int r;
 
 	switch (e->type) {
+	case ACTOR__SYS_STOP:
+		actor__stop(a, *(const int *)e->data);
+		break;
 	case ACTOR__SYS_INIT:
 	case ACTOR__SYS_INIT_COPY:
 		a->flags |= ACTOR__A_STARTED;
@@ -191,6 +213,14 @@ static void handle_system(struct actor_ctx *ctx, const struct actor__env *e)
 		actor__link_dispatch(ctx, e);
 		break;
 	}
+}
+
+/* A bound actor's binder sees each message first; false: it took e. */
+static bool virtual_turn(struct actor_ctx *ctx, struct actor__env *e)
+{
+	struct actor__binder *b = atomic_load_explicit(&ctx->sys->binder, memory_order_acquire);
+
+	return b->turn(b, ctx, ctx->a->bound, e);
 }
 
 void actor__run(struct actor__worker *w, struct actor__actor *a)
@@ -222,6 +252,8 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 			if (!actor__request_dispatch(&ctx, e))
 				handle_system(&ctx, e);
 		} else {
+			if (a->bound != NULL && !virtual_turn(&ctx, e))
+				continue;
 			a->handler(&ctx, (const actor_msg_t *)e);
 			/* No one can answer it once the envelope is gone: the
 			 * requester hears now (a broken promise), not at its

@@ -57,6 +57,7 @@ struct actor__actor {
 	struct actor__pending *pending;	/* its requests (request.c), or NULL */
 	struct actor__promised *promised;	/* requests it promised (promise.c), or NULL */
 	struct actor__relations *relations;	/* monitors, links (link.c), or NULL */
+	void *bound;			/* a virtual activation (seam.h), or NULL */
 };
 
 struct actor_ctx {
@@ -108,6 +109,7 @@ struct actor_system {
 	actor_config_t cfg;
 	uint32_t node_id;		/* random, never 0: this incarnation */
 	_Atomic(struct actor__router *) router;
+	_Atomic(struct actor__binder *) binder;	/* virtual actors (seam.h) */
 	unsigned nworkers;
 	_Atomic unsigned nstarted;	/* worker threads running */
 	struct actor__worker *workers;
@@ -193,6 +195,9 @@ void actor__run(struct actor__worker *w, struct actor__actor *a);
  * rely on them. */
 int actor__system_spawn(struct actor_system *sys, const actor_spec_t *spec, void *arg,
 			const void *state, actor_ref_t *out);
+/* A spawn from a handler (w) or from outside (w NULL), bound (seam.h). */
+int actor__spawn_with(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
+		      void *arg, void *bound, actor_ref_t *out);
 /* Stops the running actor after the current message; the first reason wins. */
 void actor__stop(struct actor__actor *a, int reason);
 

@@ -34,3 +34,58 @@ struct actor__pool *actor__worker_pool(const struct actor__worker *w)
 {
 	return actor__pool_of(w);
 }
+
+int actor__binder_install(struct actor_system *sys, struct actor__binder *b)
+{
+	struct actor__binder *none = NULL;
+
+	return atomic_compare_exchange_strong(&sys->binder, &none, b) ? 0 : -EALREADY;
+}
+
+struct actor__binder *actor__binder_of(const struct actor_system *sys)
+{
+	return atomic_load_explicit(&sys->binder, memory_order_acquire);
+}
+
+int actor__spawn_bound(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
+		       void *bound, actor_ref_t *out)
+{
+	return actor__spawn_with(sys, w, spec, bound, bound, out);
+}
+
+void *actor__ctx_bound(const actor_ctx_t *ctx)
+{
+	return ctx->a->bound;
+}
+
+struct actor__worker *actor__ctx_worker(const actor_ctx_t *ctx)
+{
+	return ctx->w;
+}
+
+int actor__ctx_exit_reason(const actor_ctx_t *ctx)
+{
+	return ctx->a->exit_reason;
+}
+
+struct actor__env *actor__ctx_close(actor_ctx_t *ctx)
+{
+	return actor__mbox_close(&ctx->a->mb);
+}
+
+int actor__stop_later(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		      int reason)
+{
+	return actor__send_system(sys, w, to, ACTOR__SYS_STOP, &reason, sizeof reason);
+}
+
+void actor__bounce(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		   struct actor__env *e, int error)
+{
+	if (e->flags & ACTOR__ENV_REQUEST)
+		actor__request_failed(sys, w, e, error);
+	if (e->flags & ACTOR__ENV_SYSTEM)
+		actor__env_free(actor__pool_of(w), e);
+	else
+		actor__dead_letter(sys, w, to, e);
+}

@@ -64,7 +64,8 @@ _Static_assert((ACTOR__ENV_MAILBOX_BITS & ACTOR__ENV_SCHED_BITS) == 0 &&
 	X(LINK)		/* payload: the other end's actor_ref_t */ \
 	X(UNLINK)	/* payload: the other end's actor_ref_t */ \
 	X(LINK_EXIT)	/* payload: actor_signal_t */ \
-	X(INIT_COPY)	/* payload: a copy of the spawn argument */
+	X(INIT_COPY)	/* payload: a copy of the spawn argument */ \
+	X(STOP)		/* payload: int reason; stops the actor, not trappable */
 
 #define ACTOR__SYS_ENUM_(name) ACTOR__SYS_##name,
 enum actor__sys_type {
@@ -90,7 +91,55 @@ struct actor__router {
 	void (*free)(struct actor__router *r);
 };
 
+/*
+ * Virtual references: node ACTOR__NODE_VIRTUAL, never a real node id
+ * (system.c never picks it); the id means what the binder says. Mail to
+ * them goes to the binder that cluster/virtual.c installs. An actor spawned
+ * with actor__spawn_bound() is bound: the binder sees each message for its
+ * handler first, and takes the mail still queued when it stops (instead of
+ * dead letters), so that a virtual actor's mail outlives its activation.
+ */
+#define ACTOR__NODE_VIRTUAL 0xffffffffu
+
+struct actor__binder {
+	/* Any thread: takes e, for a virtual reference, in every case;
+	 * returns what actor__deliver does. */
+	int (*route)(struct actor__binder *b, struct actor__worker *w, actor_ref_t to,
+		     struct actor__env *e);
+	/* The bound actor's turn, before its handler gets e: true to go on;
+	 * false when the binder took e (and stopped the actor). */
+	bool (*turn)(struct actor__binder *b, actor_ctx_t *ctx, void *bound, struct actor__env *e);
+	/* The bound actor's last turn, after its cleanup hook, in place of
+	 * closing its mailbox: the binder closes it (actor__ctx_close) and
+	 * takes what was queued. bound is not used by sched/ afterwards. */
+	void (*stopped)(struct actor__binder *b, actor_ctx_t *ctx, void *bound);
+	/* At destroy, after the workers stopped and before their pools go. */
+	void (*free)(struct actor__binder *b);
+};
+
 /* seam.c */
+/* Installs b as sys's binder: 0, or -EALREADY if one is installed. */
+int actor__binder_install(struct actor_system *sys, struct actor__binder *b);
+struct actor__binder *actor__binder_of(const struct actor_system *sys);
+/* Spawns a bound actor (w: the calling worker or NULL): spec->init gets
+ * bound as its argument. actor_system_spawn()'s errors. */
+int actor__spawn_bound(struct actor_system *sys, struct actor__worker *w, const actor_spec_t *spec,
+		       void *bound, actor_ref_t *out);
+/* The running actor's binding (NULL: not bound), worker and exit reason. */
+void *actor__ctx_bound(const actor_ctx_t *ctx);
+struct actor__worker *actor__ctx_worker(const actor_ctx_t *ctx);
+int actor__ctx_exit_reason(const actor_ctx_t *ctx);
+/* From binder->stopped: closes the mailbox and returns what was queued,
+ * in order (linked by next). */
+struct actor__env *actor__ctx_close(actor_ctx_t *ctx);
+/* Asks actor `to` to stop before its next message (ACTOR__SYS_STOP). */
+int actor__stop_later(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		      int reason);
+/* Mail that will never be handled: a request fails with error (a
+ * negative errno) at its requester, other mail is a dead letter; frees e. */
+void actor__bounce(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
+		   struct actor__env *e, int error);
+
 /* Installs r as sys's router: 0, or -EALREADY if one is installed. */
 int actor__router_install(struct actor_system *sys, struct actor__router *r);
 /* The installed router, or NULL. */

@@ -40,7 +40,13 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	bool system = (e->flags & ACTOR__ENV_SYSTEM) != 0;
 	int r;
 
-	if (a == NULL && to.node != 0 && (to.id == 0 || to.node != sys->node_id)) {
+	if (actor__unlikely(to.node == ACTOR__NODE_VIRTUAL)) {
+		struct actor__binder *b = atomic_load_explicit(&sys->binder, memory_order_acquire);
+
+		if (b != NULL)
+			return b->route(b, w, to, e);
+		r = -ESRCH;
+	} else if (a == NULL && to.node != 0 && (to.id == 0 || to.node != sys->node_id)) {
 		struct actor__router *router =
 			atomic_load_explicit(&sys->router, memory_order_acquire);
 

@@ -40,12 +40,13 @@ void actor_config_init(actor_config_t *cfg)
 }
 
 /* A random node id for this incarnation: refs to an earlier one never
- * reach this one. Never 0, which means "this node" in a reference. */
+ * reach this one. Never 0, which means "this node" in a reference, nor
+ * ACTOR__NODE_VIRTUAL, which marks virtual references. */
 static uint32_t new_node_id(void)
 {
 	uint32_t id = 0;
 
-	while (id == 0)
+	while (id == 0 || id == ACTOR__NODE_VIRTUAL)
 		if (getrandom(&id, sizeof id, 0) != sizeof id)
 			id = (uint32_t)(actor__now_ns() * 0x9e3779b97f4a7c15ull >> 32);
 	return id;
@@ -54,7 +55,11 @@ static uint32_t new_node_id(void)
 static void system_free(struct actor_system *sys)
 {
 	struct actor__router *router = atomic_load(&sys->router);
+	struct actor__binder *binder = atomic_load(&sys->binder);
 
+	/* The binder may hold mail and a reference to the node. */
+	if (binder != NULL)
+		binder->free(binder);
 	if (router != NULL)
 		router->free(router);
 	actor__timers_free(sys);

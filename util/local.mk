@@ -4,7 +4,8 @@ libactor_core_la_SOURCES += \
 	util/list.h \
 	util/array.h util/array.c \
 	util/htab.h util/htab.c \
-	util/time.h util/time.c
+	util/time.h util/time.c \
+	util/siphash.h util/siphash.c
 
 if HAVE_CRITERION
 if !TSAN
