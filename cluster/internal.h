@@ -246,6 +246,15 @@ bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l)
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
 		 struct actor__env *e);
+/* Any thread: f (at most max bytes encoded) into node's queue, for e,
+ * which it consumes; e is `to`'s dead letter when node is unreachable.
+ * What actor__route returns. */
+int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t node,
+		       const struct actor__frame *f, size_t max, actor_ref_t to,
+		       struct actor__env *e);
+/* vroute.c: a VIRTUAL frame from p (I/O thread): 0, or -EPROTO with *why. */
+int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
+			  const struct actor__frame *f, const char **why);
 /* Hands the ready peers' frames to their connections (I/O thread). */
 void actor__route_flush(struct actor__node *n);
 void actor__route_drain(struct actor__node *n, struct actor__peer *p);

@@ -11,7 +11,12 @@ libactor_core_la_SOURCES += \
 	cluster/loopback.c \
 	cluster/route.c \
 	cluster/lookup.c \
-	cluster/track.c
+	cluster/track.c \
+	cluster/virtual.h cluster/virtual.c \
+	cluster/activation.c \
+	cluster/placement.c \
+	cluster/vroute.c \
+	cluster/view_stub_member.c
 
 if HAVE_CRITERION
 if !TSAN
@@ -81,3 +86,13 @@ endif
 endif
 tests_test_remote_full_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_remote_full_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Virtual actors (issue 14).
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_virtual
+TESTS += tests/test_virtual
+endif
+endif
+tests_test_virtual_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_virtual_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -223,6 +223,8 @@ static bool tracked(const struct actor__frame *f)
 
 	if (f->kind == ACTOR__F_MSG)
 		return (f->msg.flags & ACTOR__WIRE_REQUEST) != 0;
+	if (f->kind == ACTOR__F_VIRTUAL)
+		return (f->virt.flags & ACTOR__WIRE_REQUEST) != 0;
 	row = row_of_op(f->signal.op);
 	return row != NULL && row->out != 0;
 }
@@ -332,43 +334,38 @@ static void ready_push(struct actor__node *n, struct actor__peer *p)
 	n->t->ops->wake(n->t);
 }
 
-int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
-		 struct actor__env *e)
+int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t node,
+		       const struct actor__frame *f, size_t max, actor_ref_t to,
+		       struct actor__env *e)
 {
-	struct actor__node *n = (struct actor__node *)r;
 	struct actor_system *sys = n->sys;
 	struct actor__pool *pool = actor__worker_pool(w);
 	struct actor__peer *p;
-	struct actor__frame f;
 	struct actor__env *fe;
 	unsigned s;
 	int err;
 
-	if (to.node == actor__node_id(sys))
-		return whereis_here(sys, w, e);
-	if (!frame_of(sys, to, e, &f))
-		return unmapped(n, w, to, e);
 	/* The peer is not freed before the section ends (peer.c). */
 	s = actor__peer_enter(n);
-	p = actor__peer_find(n, to.node);
+	p = actor__peer_find(n, node);
 	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed)) {
 		actor__peer_exit(n, s);
 		return unreachable(sys, w, to, e);
 	}
 	/* The peer would close the connection for it, and everyone's mail. */
-	if (ACTOR__MSG_FRAME_MAX(e->size) - ACTOR__FRAME_PREFIX > n->cfg.max_frame) {
+	if (max - ACTOR__FRAME_PREFIX > n->cfg.max_frame) {
 		actor__peer_exit(n, s);
 		actor__env_free(pool, e);
 		return -EMSGSIZE;
 	}
-	fe = actor__env_alloc(pool, ACTOR__MSG_FRAME_MAX(e->size));
+	fe = actor__env_alloc(pool, max);
 	if (fe == NULL) {
 		actor__peer_exit(n, s);
 		actor__env_free(pool, e);
 		return -ENOMEM;
 	}
-	fe->size = (uint32_t)actor__frame_encode(&f, fe->data, ACTOR__MSG_FRAME_MAX(e->size));
-	fe->flags = tracked(&f) ? ACTOR__FRAME_TRACKED : 0;
+	fe->size = (uint32_t)actor__frame_encode(f, fe->data, max);
+	fe->flags = tracked(f) ? ACTOR__FRAME_TRACKED : 0;
 	err = actor__mbox_push(&p->outq, fe);
 	if (err == ACTOR__MBOX_WOKE) {
 		actor__woke_hook_t hook = atomic_load_explicit(&n->woke_hook, memory_order_relaxed);
@@ -389,6 +386,19 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 		return -EAGAIN;
 	}
 	return unreachable(sys, w, to, e);	/* -EPIPE: it went down meanwhile */
+}
+
+int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
+		 struct actor__env *e)
+{
+	struct actor__node *n = (struct actor__node *)r;
+	struct actor__frame f;
+
+	if (to.node == actor__node_id(n->sys))
+		return whereis_here(n->sys, w, e);
+	if (!frame_of(n->sys, to, e, &f))
+		return unmapped(n, w, to, e);
+	return actor__route_frame(n, w, to.node, &f, ACTOR__MSG_FRAME_MAX(e->size), to, e);
 }
 
 /* --- outbound, the I/O thread ---------------------------------------------- */
@@ -426,6 +436,12 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 		if (f.msg.from_node == actor__node_id(n->sys))
 			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
 					 now);
+		return;
+	}
+	if (f.kind == ACTOR__F_VIRTUAL) {
+		if (f.virt.from_node == actor__node_id(n->sys))
+			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.virt.from_id,
+					 f.virt.request_id, now);
 		return;
 	}
 	if (f.signal.ref_node == actor__node_id(n->sys))
@@ -591,6 +607,8 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 	bool request;
 	int err;
 
+	if (f->kind == ACTOR__F_VIRTUAL)
+		return actor__vroute_inbound(n, p, f, why);
 	if ((*why = broken_rule(p, f)) != NULL)
 		return -EPROTO;
 	if (f->kind == ACTOR__F_SIGNAL) {

@@ -14,8 +14,8 @@
 #include "cluster/wire.h"
 #include "transport/transport.h"
 
-/* Elements of the longest frame (MSG). */
-#define FIELDS_MAX 9
+/* Elements of the longest frame (VIRTUAL). */
+#define FIELDS_MAX 11
 
 /* --- encoding ------------------------------------------------------------ */
 
@@ -92,6 +92,25 @@ size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap)
 		msgpack_pack_uint32(&pk, f->signal.ref_node);
 		msgpack_pack_int32(&pk, f->signal.reason);
 		msgpack_pack_uint32(&pk, f->signal.request_id);
+		break;
+	case ACTOR__F_VIRTUAL:
+		if ((f->virt.flags & ~(uint32_t)ACTOR__WIRE_VFLAGS) != 0 ||
+		    f->virt.hops > ACTOR__WIRE_HOPS_MAX || f->virt.name_len == 0 ||
+		    f->virt.name_len > ACTOR__VTYPE_NAME_MAX || f->virt.key_len > ACTOR__VKEY_MAX ||
+		    f->virt.size > UINT32_MAX)
+			return 0;
+		msgpack_pack_array(&pk, 11);
+		msgpack_pack_uint8(&pk, ACTOR__F_VIRTUAL);
+		msgpack_pack_uint64(&pk, f->virt.epoch);
+		msgpack_pack_uint8(&pk, (uint8_t)f->virt.hops);
+		msgpack_pack_str_with_body(&pk, f->virt.name, f->virt.name_len);
+		pack_bin(&pk, f->virt.key, f->virt.key_len);
+		msgpack_pack_uint64(&pk, f->virt.from_id);
+		msgpack_pack_uint32(&pk, f->virt.from_node);
+		msgpack_pack_uint32(&pk, f->virt.type);
+		msgpack_pack_uint8(&pk, (uint8_t)f->virt.flags);
+		msgpack_pack_uint32(&pk, f->virt.request_id);
+		pack_bin(&pk, f->virt.payload, f->virt.size);
 		break;
 	case ACTOR__F_PING:
 		msgpack_pack_array(&pk, 1);
@@ -354,6 +373,38 @@ static int decode_signal(const struct item *a, struct actor__frame *f, const cha
 	return 0;
 }
 
+static int decode_virtual(const struct item *a, struct actor__frame *f, const char **why)
+{
+	CHECK(is_uint(&a[1], UINT64_MAX), "VIRTUAL: epoch is not a uint64");
+	CHECK(is_uint(&a[2], ACTOR__WIRE_HOPS_MAX), "VIRTUAL: hops is not 0..2");
+	CHECK(a[3].type == IT_STR, "VIRTUAL: type name is not a str");
+	CHECK(a[3].len >= 1 && a[3].len <= ACTOR__VTYPE_NAME_MAX,
+	      "VIRTUAL: type name is not 1..255 bytes");
+	CHECK(a[4].type == IT_BIN, "VIRTUAL: key is not a bin");
+	CHECK(a[4].len <= ACTOR__VKEY_MAX, "VIRTUAL: key longer than 1024 bytes");
+	CHECK(is_uint(&a[5], UINT64_MAX), "VIRTUAL: from_id is not a uint64");
+	CHECK(is_uint(&a[6], UINT32_MAX), "VIRTUAL: from_node is not a uint32");
+	CHECK(is_uint(&a[7], UINT32_MAX), "VIRTUAL: type is not a uint32");
+	CHECK(a[8].type == IT_UINT, "VIRTUAL: flags is not a uint");
+	CHECK((a[8].u & ~(uint64_t)ACTOR__WIRE_VFLAGS) == 0, "VIRTUAL: flags has unknown bits");
+	CHECK(is_uint(&a[9], UINT32_MAX), "VIRTUAL: request_id is not a uint32");
+	CHECK(a[10].type == IT_BIN, "VIRTUAL: payload is not a bin");
+	f->virt.epoch = a[1].u;
+	f->virt.hops = (uint32_t)a[2].u;
+	f->virt.name = (const char *)a[3].p;
+	f->virt.name_len = a[3].len;
+	f->virt.key = a[4].p;
+	f->virt.key_len = a[4].len;
+	f->virt.from_id = a[5].u;
+	f->virt.from_node = (uint32_t)a[6].u;
+	f->virt.type = (uint32_t)a[7].u;
+	f->virt.flags = (uint32_t)a[8].u;
+	f->virt.request_id = (uint32_t)a[9].u;
+	f->virt.payload = a[10].p;
+	f->virt.size = a[10].len;
+	return 0;
+}
+
 static int decode_hello(const struct item *a, struct actor__frame *f, const char **why)
 {
 	CHECK(a[1].type == IT_UINT, "HELLO: version is not a uint");
@@ -375,7 +426,7 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 {
 	static const uint8_t arity[] = {
 		[ACTOR__F_HELLO] = 5, [ACTOR__F_AUTH] = 2, [ACTOR__F_MSG] = 9,
-		[ACTOR__F_SIGNAL] = 8, [ACTOR__F_PING] = 1,
+		[ACTOR__F_SIGNAL] = 8, [ACTOR__F_PING] = 1, [ACTOR__F_VIRTUAL] = 11,
 	};
 	static const char *const wrong_arity[] = {
 		[ACTOR__F_HELLO] = "HELLO: not 5 elements",
@@ -383,6 +434,7 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 		[ACTOR__F_MSG] = "MSG: not 9 elements",
 		[ACTOR__F_SIGNAL] = "SIGNAL: not 8 elements",
 		[ACTOR__F_PING] = "PING: not 1 element",
+		[ACTOR__F_VIRTUAL] = "VIRTUAL: not 11 elements",
 	};
 	const struct item *a = d->items;
 	size_t n;
@@ -394,7 +446,7 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 		return -EBADMSG;
 	CHECK(a[0].type == IT_UINT, "kind is not a uint");
 	kind = a[0].u;
-	CHECK(kind >= ACTOR__F_HELLO && kind <= ACTOR__F_PING, "unknown frame kind");
+	CHECK(kind >= ACTOR__F_HELLO && kind <= ACTOR__F_VIRTUAL, "unknown frame kind");
 	f->kind = (uint32_t)kind;
 	/* The version before the arity, so that any later HELLO that starts
 	 * [1, version, ...] is refused as a version, not as garbage. */
@@ -413,6 +465,8 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 		return decode_signal(a, f, why);
 	case ACTOR__F_HELLO:
 		return decode_hello(a, f, why);
+	case ACTOR__F_VIRTUAL:
+		return decode_virtual(a, f, why);
 	case ACTOR__F_AUTH:
 		CHECK(is_bin(&a[1], ACTOR__MAC_LEN), "AUTH: mac is not a bin of 32 bytes");
 		f->auth.mac = a[1].p;

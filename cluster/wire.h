@@ -27,6 +27,15 @@
  *	requests and the down/exit notices actors receive.
  *  PING   [5]
  *	Heartbeat; any frame shows that the peer is alive.
+ *  VIRTUAL [6, epoch, hops, type_name, key, from_id, from_node, type, flags,
+ *	     request_id, payload]
+ *	Mail for a virtual actor (cluster/vroute.c): epoch uint64 (the
+ *	sender's view), hops uint 0..2 (times passed on), type_name str of
+ *	1..255 bytes, key bin of 0..1024 bytes, from_* as in MSG, type
+ *	uint32, flags uint (URGENT, REQUEST only), request_id uint32,
+ *	payload bin.
+ *
+ * Kinds 7-12 are membership's, 13-15 kept for virtual actors.
  */
 #ifndef ACTOR_CLUSTER_WIRE_H
 #define ACTOR_CLUSTER_WIRE_H
@@ -46,6 +55,7 @@ enum actor__frame_kind {
 	ACTOR__F_MSG = 3,
 	ACTOR__F_SIGNAL = 4,
 	ACTOR__F_PING = 5,
+	ACTOR__F_VIRTUAL = 6,
 };
 
 /* MSG flags on the wire. */
@@ -54,7 +64,14 @@ enum {
 	ACTOR__WIRE_REQUEST = 1 << 1,
 	ACTOR__WIRE_REPLY = 1 << 2,
 	ACTOR__WIRE_FLAGS = 0x7,	/* any other bit is an error */
+	ACTOR__WIRE_VFLAGS = 0x3,	/* VIRTUAL: URGENT and REQUEST only */
 };
+
+/* VIRTUAL limits: hops (each node passes a frame on once, at most two
+ * passes), type name and key (include/actor/virtual.h's limits). */
+#define ACTOR__WIRE_HOPS_MAX 2
+#define ACTOR__VTYPE_NAME_MAX 255
+#define ACTOR__VKEY_MAX 1024
 
 /* SIGNAL ops. */
 enum actor__sig_op {
@@ -97,11 +114,24 @@ struct actor__frame {
 			int32_t reason;
 			uint32_t request_id;
 		} signal;
+		struct {
+			uint64_t epoch, from_id;
+			uint32_t hops, from_node, type, flags, request_id;
+			const char *name;	/* not NUL-terminated */
+			size_t name_len;
+			const void *key;
+			size_t key_len;
+			const void *payload;
+			size_t size;
+		} virt;
 	};
 };
 
 /* Bytes a MSG frame with `size` payload bytes takes at most, prefix included. */
 #define ACTOR__MSG_FRAME_MAX(size) ((size_t)(size) + 64)
+/* Bytes a VIRTUAL frame with `size` payload bytes takes at most. */
+#define ACTOR__VMSG_FRAME_MAX(size) \
+	((size_t)(size) + 80 + ACTOR__VTYPE_NAME_MAX + ACTOR__VKEY_MAX)
 /* Bytes any other frame takes at most, prefix included. */
 #define ACTOR__CTRL_FRAME_MAX (ACTOR__NODE_NAME_MAX + 96)
 

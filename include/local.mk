@@ -5,4 +5,5 @@ actorinclude_HEADERS += \
 	include/actor/node.h \
 	include/actor/system.h \
 	include/actor/types.h \
-	include/actor/version.h
+	include/actor/version.h \
+	include/actor/virtual.h

@@ -12,6 +12,7 @@
 #include <actor/types.h>
 #include <actor/system.h>
 #include <actor/node.h>
+#include <actor/virtual.h>
 
 ACTOR_BEGIN_DECLS
 

@@ -1,0 +1,548 @@
+/*
+ * Virtual actors' activations on this node: the table (identity ->
+ * activation) in stripes, activation on the first message with the hooks
+ * run before any message, the bound on activations in progress, the turn
+ * check (fencing, activity), deactivation without losing mail, and the
+ * idle sweep.
+ *
+ * The rule that keeps mail: an entry's actor receives mail only under its
+ * stripe's lock, and the actor's mailbox is closed (actor__vact_stopped,
+ * from sched/'s finalize) under that lock too. So a message either went
+ * into the mailbox before the close, and is in what the close returns, or
+ * finds the entry after it, when it is gone or belongs to the next
+ * activation. What the close returns goes, in order, to the next
+ * activation (this node still owns the key) or to the owner.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/internal.h"
+#include "cluster/view.h"
+#include "cluster/virtual.h"
+#include "util/time.h"
+
+/* The sweeper's messages: "sweep", with the generation of its chain. */
+#define SWEEP_MSG 1u
+
+/* --- the table -------------------------------------------------------------- */
+
+struct vslot {
+	uint32_t id;			/* 0: empty */
+	struct actor__vact *act;
+};
+
+static size_t vslot_hash(const void *e)
+{
+	return (size_t)(((const struct vslot *)e)->id * 0x9e3779b97f4a7c15ull >> 16);
+}
+
+static bool vslot_used(const void *e)
+{
+	return ((const struct vslot *)e)->id != 0;
+}
+
+static bool vslot_match(const void *e, const void *key)
+{
+	return ((const struct vslot *)e)->id == *(const uint32_t *)key;
+}
+
+static const struct actor__htab_type vslot_type = {
+	sizeof(struct vslot), vslot_hash, vslot_used, vslot_match,
+};
+
+static size_t id_hash(uint32_t id)
+{
+	return (size_t)(id * 0x9e3779b97f4a7c15ull >> 16);
+}
+
+static struct actor__vstripe *stripe_of(struct actor__virtual *v, uint32_t id)
+{
+	return &v->stripes[id % ACTOR__VSTRIPES];
+}
+
+static struct vslot *slot_find(struct actor__vstripe *s, uint32_t id)
+{
+	return actor__htab_find(&s->tab, &vslot_type, id_hash(id), &id);
+}
+
+static void slot_remove(struct actor__vstripe *s, uint32_t id)
+{
+	struct vslot *slot = slot_find(s, id);
+
+	if (slot != NULL)
+		actor__htab_del(&s->tab, &vslot_type, slot);
+}
+
+static void hold(struct actor__vact *a, struct actor__env *e)
+{
+	e->next = NULL;
+	if (a->held == NULL)
+		a->held = e;
+	else
+		a->held_tail->next = e;
+	a->held_tail = e;
+}
+
+/* Mail that will not reach an activation here: a sync sender hears the
+ * error (a dead letter), an earlier sender's request is answered. */
+static int refuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		  struct actor__env *e, int err, bool sync)
+{
+	actor_ref_t to = { .id = ident->id, .node = ACTOR__NODE_VIRTUAL };
+
+	if (sync)
+		actor__dead_letter(v->sys, w, to, e);
+	else
+		actor__bounce(v->sys, w, to, e, err);
+	return err;
+}
+
+static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
+		       struct actor__vident *ident, struct actor__env *list, int err)
+{
+	struct actor__env *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		refuse(v, w, ident, list, err, false);
+	}
+}
+
+/* --- activating ------------------------------------------------------------- */
+
+/* Spawns a's actor and gives it the held mail, in order; under a's
+ * stripe lock. 0 or the spawn's error (a is then left as it was). */
+static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a)
+{
+	struct actor__env *e, *next;
+	int err;
+
+	a->activated = false;
+	a->stop_sent = false;
+	a->error = 0;
+	atomic_store_explicit(&a->reason, 0, memory_order_relaxed);
+	atomic_store_explicit(&a->last_tick, atomic_load(&v->tick), memory_order_relaxed);
+	err = actor__spawn_bound(v->sys, w, &a->type->spec, a, &a->ref);
+	if (err != 0)
+		return err;
+	a->state = ACTOR__VACT_ACTIVE;
+	atomic_fetch_add_explicit(&a->type->active, 1, memory_order_relaxed);
+	for (e = a->held, a->held = a->held_tail = NULL; e != NULL; e = next) {
+		next = e->next;
+		actor__deliver(v->sys, w, a->ref, e);
+	}
+	return 0;
+}
+
+/* A slot of t->max_activating is free again: the oldest waiting
+ * activation takes it, or it is given back. */
+static void release_slot(struct actor__virtual *v, struct actor__worker *w, struct actor__vtype *t)
+{
+	for (;;) {
+		struct actor__vact *a;
+		struct actor__vstripe *s;
+		int err;
+
+		pthread_mutex_lock(&t->wait_lock);
+		a = t->wait_head;
+		if (a != NULL) {
+			t->wait_head = a->wait_next;
+			if (t->wait_head == NULL)
+				t->wait_tail = NULL;
+		} else {
+			t->activating--;
+		}
+		pthread_mutex_unlock(&t->wait_lock);
+		if (a == NULL)
+			return;
+		s = stripe_of(v, a->ident->id);
+		pthread_mutex_lock(&s->lock);
+		a->started_ns = actor__now_ns();
+		err = spawn_locked(v, w, a);
+		if (err == 0) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		/* Shutting down (or out of memory): its mail cannot wait. */
+		slot_remove(s, a->ident->id);
+		pthread_mutex_unlock(&s->lock);
+		refuse_all(v, w, a->ident, a->held, err);
+		free(a);
+	}
+}
+
+/* Starts a (new, or reactivated with its mail held) now, or queues it
+ * behind the activations in progress; under its stripe lock. */
+static int start_locked(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a)
+{
+	struct actor__vtype *t = a->type;
+	bool now;
+	int err;
+
+	a->started_ns = actor__now_ns();
+	pthread_mutex_lock(&t->wait_lock);
+	now = t->activating < t->opts.max_activating;
+	if (now) {
+		t->activating++;
+	} else {
+		a->state = ACTOR__VACT_WAITING;
+		a->wait_next = NULL;
+		if (t->wait_tail == NULL)
+			t->wait_head = a;
+		else
+			t->wait_tail->wait_next = a;
+		t->wait_tail = a;
+	}
+	pthread_mutex_unlock(&t->wait_lock);
+	if (!now) {
+		atomic_fetch_add_explicit(&t->waited, 1, memory_order_relaxed);
+		return 0;
+	}
+	err = spawn_locked(v, w, a);
+	if (err != 0) {
+		pthread_mutex_lock(&t->wait_lock);
+		t->activating--;
+		pthread_mutex_unlock(&t->wait_lock);
+	}
+	return err;
+}
+
+int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
+			struct actor__vident *ident, struct actor__env *e, bool sync)
+{
+	struct actor__vtype *t = actor__vtype_find(v, ident->thash);
+	struct actor__vstripe *s;
+	struct actor__vact *a;
+	struct vslot *slot;
+	int err = 0;
+
+	if (t == NULL)
+		return refuse(v, w, ident, e, -ESRCH, sync);
+	s = stripe_of(v, ident->id);
+	pthread_mutex_lock(&s->lock);
+	slot = slot_find(s, ident->id);
+	if (slot != NULL) {
+		a = slot->act;
+		if (a->state == ACTOR__VACT_ACTIVE) {
+			err = actor__deliver(v->sys, w, a->ref, e);
+			pthread_mutex_unlock(&s->lock);
+			return err;
+		}
+		hold(a, e);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if ((a = calloc(1, sizeof *a)) == NULL ||
+	    actor__htab_reserve(&s->tab, &vslot_type) != 0) {
+		pthread_mutex_unlock(&s->lock);
+		free(a);
+		return refuse(v, w, ident, e, -ENOMEM, sync);
+	}
+	a->ident = ident;
+	a->type = t;
+	hold(a, e);
+	err = start_locked(v, w, a);
+	if (err != 0) {
+		pthread_mutex_unlock(&s->lock);
+		e = a->held;
+		free(a);
+		return refuse(v, w, ident, e, err, sync);
+	}
+	slot = actor__htab_add(&s->tab, &vslot_type, id_hash(ident->id));
+	slot->id = ident->id;
+	slot->act = a;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* --- the activation's own hooks (its worker) --------------------------------- */
+
+static int vact_init(actor_ctx_t *ctx, void *arg)
+{
+	struct actor__vact *a = arg;
+	struct actor__vtype *t = a->type;
+	struct actor__virtual *v = actor__virtual_of(actor_ctx_system(ctx), false);
+	uint64_t ns, max;
+	int err = 0;
+
+	if (t->user->init != NULL)
+		err = t->user->init(ctx, t->opts.arg);
+	if (err >= 0 && t->opts.activate != NULL)
+		err = t->opts.activate(ctx);
+	if (err < 0) {
+		int none = 0;
+
+		a->error = err;
+		atomic_compare_exchange_strong(&a->reason, &none, ACTOR__DEACT_FAILED);
+		atomic_fetch_add_explicit(&t->failures, 1, memory_order_relaxed);
+	} else {
+		a->activated = true;
+		ns = actor__now_ns() - a->started_ns;
+		atomic_fetch_add_explicit(&t->activations, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->act_ns_total, ns, memory_order_relaxed);
+		max = atomic_load_explicit(&t->act_ns_max, memory_order_relaxed);
+		while (ns > max && !atomic_compare_exchange_weak(&t->act_ns_max, &max, ns))
+			;
+	}
+	release_slot(v, actor__ctx_worker(ctx), t);
+	return err < 0 ? err : 0;
+}
+
+static int deact_reason(const actor_ctx_t *ctx, struct actor__vact *a)
+{
+	int r = atomic_load_explicit(&a->reason, memory_order_relaxed);
+
+	if (r != 0)
+		return r;
+	return actor__ctx_exit_reason(ctx) == ACTOR_EXIT_SHUTDOWN ? ACTOR_DEACT_SHUTDOWN :
+								    ACTOR_DEACT_EXPLICIT;
+}
+
+static void vact_cleanup(actor_ctx_t *ctx)
+{
+	struct actor__vact *a = actor__ctx_bound(ctx);
+	struct actor__vtype *t = a->type;
+
+	if (a->activated) {
+		int r = deact_reason(ctx, a);
+
+		if (t->opts.deactivate != NULL)
+			t->opts.deactivate(ctx, r);
+		atomic_fetch_add_explicit(&t->deact[r], 1, memory_order_relaxed);
+	}
+	if (t->user->cleanup != NULL)
+		t->user->cleanup(ctx);
+}
+
+void actor__vact_turn_init(struct actor__vtype *t)
+{
+	t->spec = *t->user;
+	t->spec.name = t->name;
+	t->spec.init = vact_init;
+	t->spec.cleanup = vact_cleanup;
+}
+
+bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
+		      struct actor__env *e)
+{
+	struct actor__virtual *v = (struct actor__virtual *)b;
+	struct actor__vact *a = bound;
+	struct actor__node *n = actor__node_of(v->sys);
+	uint32_t tick;
+
+	/* A fenced node runs no virtual turn: the activation ends, and this
+	 * message with the rest of its mail is refused (-EAGAIN). */
+	if (n != NULL && !actor__view_may_run(n, actor__now_ns())) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&a->reason, &none, ACTOR_DEACT_FENCED);
+		hold(a, e);
+		actor_stop(ctx, ACTOR_EXIT_NORMAL);
+		return false;
+	}
+	tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
+	if (atomic_load_explicit(&a->last_tick, memory_order_relaxed) != tick)
+		atomic_store_explicit(&a->last_tick, tick, memory_order_relaxed);
+	return true;
+}
+
+void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
+{
+	struct actor__virtual *v = (struct actor__virtual *)b;
+	struct actor__vact *a = bound;
+	struct actor__worker *w = actor__ctx_worker(ctx);
+	struct actor__vstripe *s = stripe_of(v, a->ident->id);
+	struct actor__env *queued, *list, *next;
+	int reason = atomic_load_explicit(&a->reason, memory_order_relaxed);
+	uint32_t self = actor__node_id(v->sys);
+	int err = 0;
+
+	pthread_mutex_lock(&s->lock);
+	queued = actor__ctx_close(ctx);
+	atomic_fetch_sub_explicit(&a->type->active, 1, memory_order_relaxed);
+	/* What the turn check took back comes before what was queued. */
+	if (a->held != NULL) {
+		a->held_tail->next = queued;
+		list = a->held;
+	} else {
+		list = queued;
+	}
+	a->held = a->held_tail = NULL;
+	if (list != NULL && !actor__system_closing(v->sys) && reason != ACTOR__DEACT_FAILED &&
+	    reason != ACTOR_DEACT_FENCED && actor__vplace(v, a->ident) == self) {
+		/* Mail came while it deactivated: the next activation has it. */
+		for (; list != NULL; list = next) {
+			next = list->next;
+			hold(a, list);
+		}
+		err = start_locked(v, w, a);
+		if (err == 0) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		list = a->held;
+	}
+	slot_remove(s, a->ident->id);
+	pthread_mutex_unlock(&s->lock);
+	if (actor__system_closing(v->sys))
+		err = -ESRCH;
+	else if (reason == ACTOR__DEACT_FAILED)
+		err = a->error;
+	else if (reason == ACTOR_DEACT_FENCED)
+		err = -EAGAIN;
+	if (err != 0) {
+		refuse_all(v, w, a->ident, list, err);
+	} else {
+		/* The key moved: its mail follows it, in order. */
+		for (; list != NULL; list = next) {
+			next = list->next;
+			actor__vroute(v, w, a->ident, list, 0, false);
+		}
+	}
+	free(a);
+}
+
+/* --- the idle sweep and seals ------------------------------------------------- */
+
+/* Asks a to stop (under its stripe lock) with reason, once. */
+static void ask_stop(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a,
+		     int reason)
+{
+	int none = 0;
+
+	if (a->state != ACTOR__VACT_ACTIVE || a->stop_sent)
+		return;
+	a->stop_sent = true;
+	atomic_compare_exchange_strong(&a->reason, &none, reason);
+	actor__stop_later(v->sys, w, a->ref, ACTOR_EXIT_NORMAL);
+}
+
+/*
+ * One pass over every activation: those whose last message came more
+ * than their type's idle timeout ago (in sweeps, rounded up, plus the one
+ * in progress) are asked to stop. Cost: a look at each activation per
+ * period, spread over the stripes' locks; nothing per message but a
+ * relaxed store when the tick moved.
+ */
+static void sweep(struct actor__virtual *v, struct actor__worker *w, uint64_t period)
+{
+	uint32_t tick = atomic_fetch_add(&v->tick, 1) + 1;
+	uint64_t t0 = actor__now_ns(), ns, max;
+	uint64_t seen = 0;
+
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+			struct actor__vact *a;
+			uint64_t idle;
+
+			if (slot->id == 0)
+				continue;
+			a = slot->act;
+			seen++;
+			if (a->type->opts.idle_timeout_ns == UINT64_MAX || !a->activated)
+				continue;
+			idle = (a->type->opts.idle_timeout_ns + period - 1) / period + 1;
+			if (tick - atomic_load_explicit(&a->last_tick, memory_order_relaxed) >= idle)
+				ask_stop(v, w, a, ACTOR_DEACT_IDLE);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	ns = actor__now_ns() - t0;
+	atomic_store(&v->sweep_ns_last, ns);
+	atomic_store(&v->sweep_seen, seen);
+	max = atomic_load(&v->sweep_ns_max);
+	if (ns > max)
+		atomic_store(&v->sweep_ns_max, ns);
+}
+
+static void sweeper(actor_ctx_t *ctx, const actor_msg_t *msg)
+{
+	struct actor__virtual *v = actor__virtual_of(actor_ctx_system(ctx), false);
+	uint32_t gen;
+	uint64_t period;
+
+	if (actor_msg_type(msg) != SWEEP_MSG || actor_msg_size(msg) != sizeof gen)
+		return;
+	memcpy(&gen, actor_msg_data(msg), sizeof gen);
+	/* A later start began a faster chain: this one ends. */
+	if (gen != atomic_load(&v->sweep_gen))
+		return;
+	pthread_mutex_lock(&v->lock);
+	period = v->sweep_period_ns;
+	pthread_mutex_unlock(&v->lock);
+	sweep(v, actor__ctx_worker(ctx), period);
+	actor_send_after(ctx, actor_self(ctx), period, SWEEP_MSG, &gen, sizeof gen, NULL);
+}
+
+static const actor_spec_t sweeper_spec = { .name = "virtual-sweep", .handler = sweeper };
+
+int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns)
+{
+	actor_ref_t ref = ACTOR_REF_NONE;
+	uint32_t gen;
+	int err = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->sweep_period_ns != 0 && v->sweep_period_ns <= period_ns) {
+		pthread_mutex_unlock(&v->lock);
+		return 0;
+	}
+	if (actor_ref_is_none(v->sweeper))
+		err = actor__spawn_bound(v->sys, NULL, &sweeper_spec, NULL, &v->sweeper);
+	if (err == 0) {
+		v->sweep_period_ns = period_ns;
+		ref = v->sweeper;
+	}
+	gen = atomic_fetch_add(&v->sweep_gen, 1) + 1;
+	pthread_mutex_unlock(&v->lock);
+	if (err != 0)
+		return err;
+	return actor_system_send_after(v->sys, ref, period_ns, SWEEP_MSG, &gen, sizeof gen, NULL);
+}
+
+void actor__vact_seal(struct actor__virtual *v)
+{
+	uint32_t self = actor__node_id(v->sys);
+
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+
+			if (slot->id != 0 && actor__vplace(v, slot->act->ident) != self)
+				ask_stop(v, NULL, slot->act, ACTOR_DEACT_VIEW);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+void actor__vact_free_all(struct actor__virtual *v)
+{
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		/* Only waiting entries are left: every actor has stopped. */
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+			struct actor__env *e, *next;
+
+			if (slot->id == 0)
+				continue;
+			for (e = slot->act->held; e != NULL; e = next) {
+				next = e->next;
+				actor__env_free(NULL, e);
+			}
+			free(slot->act);
+		}
+		actor__htab_free(&s->tab);
+	}
+}

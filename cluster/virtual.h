@@ -1,0 +1,182 @@
+/*
+ * cluster/: virtual actors (include/actor/virtual.h), the private side.
+ *
+ * One struct actor__virtual per system, made by the first call that needs
+ * it and installed as the system's binder (sched/seam.h): sched/ hands it
+ * mail for virtual references, each turn of an activation, and the mail
+ * an activation leaves queued when it stops.
+ *
+ *  - Identities (virtual.c): each (type, key) a reference was made for is
+ *    interned once, as a struct actor__vident with a small id (the
+ *    reference's id). Readers find an identity by id without locks (chunks
+ *    published once, never moved or freed before the system); inserts
+ *    take v->lock.
+ *  - Types (virtual.c): at most ACTOR__VTYPES, published once in v->types.
+ *  - Activations (activation.c): a table (identity id -> struct
+ *    actor__vact) in stripes, each under its own mutex. An activation is
+ *    an ordinary actor bound to its vact. Every change of an entry's
+ *    state, and every delivery to its actor, happens under the stripe's
+ *    lock; so does the close of the actor's mailbox when it stops, which
+ *    is what makes mail that races a deactivation go to the next
+ *    activation (or to the new owner), never to dead letters.
+ *  - Placement (placement.c): rendezvous hashing over the view
+ *    (cluster/view.h) with a keyed hash; remote mail (vroute.c) is a
+ *    VIRTUAL frame (cluster/wire.h).
+ */
+#ifndef ACTOR_CLUSTER_VIRTUAL_H
+#define ACTOR_CLUSTER_VIRTUAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <actor/actor.h>
+
+#include "mailbox/arch.h"
+#include "mailbox/envelope.h"
+#include "sched/seam.h"
+#include "util/htab.h"
+#include "util/siphash.h"
+
+#define ACTOR__VTYPES 64
+#define ACTOR__VSTRIPES 64
+/* Identities: chunks of 4096, up to 2^24 of them in all. */
+#define ACTOR__VIDENT_SHIFT 12
+#define ACTOR__VIDENT_CHUNKS 4096
+/* A VIRTUAL frame is passed on at most this many times. */
+#define ACTOR__VHOPS_MAX 2
+/* An internal deactivation reason: the activation hook failed. */
+#define ACTOR__DEACT_FAILED (ACTOR_DEACT_MAX + 1)
+
+struct actor__node;
+struct actor__view;
+
+/* An interned (type, key): immutable once published. */
+struct actor__vident {
+	uint64_t thash;			/* actor__vtype_hash(type) */
+	_Atomic uint64_t khash;		/* placement hash; 0: not computed */
+	uint32_t id;
+	uint16_t name_len;
+	uint16_t key_len;
+	char bytes[];			/* name, NUL, key */
+};
+
+static inline const char *actor__vident_name(const struct actor__vident *i)
+{
+	return i->bytes;
+}
+
+static inline const void *actor__vident_key(const struct actor__vident *i)
+{
+	return i->bytes + i->name_len + 1;
+}
+
+struct actor__vtype {
+	char name[ACTOR_NAME_MAX + 1];
+	size_t name_len;
+	uint64_t hash;
+	const actor_spec_t *user;	/* the application's spec */
+	actor_spec_t spec;		/* what activations are spawned with */
+	actor_virtual_options_t opts;
+	/* Activations in progress, and those waiting for one to end. */
+	pthread_mutex_t wait_lock;
+	uint32_t activating;
+	struct actor__vact *wait_head, *wait_tail;
+	_Atomic uint64_t activations, failures, active, waited, forwards, wrong_owner,
+		act_ns_total, act_ns_max, deact[ACTOR_DEACT_MAX + 1];
+};
+
+enum { ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE };
+
+/* One key's activation on this node, in its stripe's table. */
+struct actor__vact {
+	struct actor__vident *ident;
+	struct actor__vtype *type;
+	actor_ref_t ref;		/* the actor, while ACTIVE */
+	/* Mail held while WAITING, or taken back from a stopping actor. */
+	struct actor__env *held, *held_tail;
+	struct actor__vact *wait_next;
+	uint64_t started_ns;
+	_Atomic uint32_t last_tick;	/* the sweep count at its last message */
+	_Atomic int reason;		/* why it stops (ACTOR_DEACT_*), first wins */
+	int error;			/* the activation hook's, when it failed */
+	uint8_t state;
+	bool stop_sent;			/* the sweep or a seal asked it to stop */
+	bool activated;			/* its hooks ran */
+};
+
+struct actor__vstripe {
+	ACTOR__ALIGNED_LINE pthread_mutex_t lock;
+	struct actor__htab tab;		/* of struct vslot (activation.c) */
+};
+
+struct actor__virtual {
+	struct actor__binder binder;	/* first: sys->binder points here */
+	struct actor_system *sys;
+	uint8_t intern_key[ACTOR__SIPHASH_KEY_LEN];	/* random, this system's */
+
+	pthread_mutex_t lock;		/* types and identity inserts */
+	_Atomic(struct actor__vtype *) types[ACTOR__VTYPES];
+	_Atomic uint32_t ntypes;
+	_Atomic(struct actor__vident **) ident_chunks[ACTOR__VIDENT_CHUNKS];
+	_Atomic uint32_t nidents;
+	struct actor__htab ident_tab;	/* (type, key) -> identity, under lock */
+
+	/* The idle sweep (activation.c): an actor of its own. */
+	_Atomic uint32_t tick;
+	actor_ref_t sweeper;
+	uint64_t sweep_period_ns;	/* under lock */
+	_Atomic uint32_t sweep_gen;
+	_Atomic uint64_t sweep_ns_last, sweep_ns_max, sweep_seen;
+
+	struct actor__vstripe stripes[ACTOR__VSTRIPES];
+};
+
+/* virtual.c */
+/* sys's virtual layer, made and installed if create and there is none;
+ * NULL if not (or on ENOMEM). Any thread. */
+struct actor__virtual *actor__virtual_of(struct actor_system *sys, bool create);
+/* The identity with that id, or NULL. Any thread, no lock. */
+struct actor__vident *actor__vident_at(struct actor__virtual *v, uint64_t id);
+/* Interns (type, key): the identity, or NULL (-ENOMEM, -ENOSPC in *err). */
+struct actor__vident *actor__vident_intern(struct actor__virtual *v, const char *name,
+					   size_t name_len, const void *key, size_t key_len,
+					   int *err);
+/* The type registered here with that hash, or NULL. Any thread. */
+struct actor__vtype *actor__vtype_find(struct actor__virtual *v, uint64_t hash);
+
+/* activation.c */
+/* Mail for ident, owned by this node: to its activation, made if need be.
+ * Consumes e. sync: the sender waits for the result (a failure is a dead
+ * letter and the error); else a request that fails is answered. */
+int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
+			struct actor__vident *ident, struct actor__env *e, bool sync);
+void actor__vact_turn_init(struct actor__vtype *t);	/* fills t->spec */
+/* binder hooks */
+bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
+		      struct actor__env *e);
+void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound);
+/* Starts the idle sweep, or makes it run at least every period_ns. */
+int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
+/* Asks every activation whose key this node no longer owns to stop
+ * (reason ACTOR_DEACT_VIEW); their mail then goes to the owner. */
+void actor__vact_seal(struct actor__virtual *v);
+void actor__vact_free_all(struct actor__virtual *v);
+
+/* placement.c */
+/* The node that owns ident now: this node's id, another's, or 0 when no
+ * member hosts its type. */
+uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident);
+
+/* vroute.c */
+/* Mail for ident to node `owner` (not this one), hops passes so far;
+ * consumes e. sync as for actor__vact_deliver. */
+int actor__vroute_remote(struct actor__virtual *v, struct actor__worker *w,
+			 struct actor__vident *ident, uint32_t owner, struct actor__env *e,
+			 uint32_t hops, bool sync);
+/* Routes e to ident wherever it lives now (binder route and re-routing). */
+int actor__vroute(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		  struct actor__env *e, uint32_t hops, bool sync);
+
+#endif /* ACTOR_CLUSTER_VIRTUAL_H */

@@ -1,0 +1,111 @@
+/*
+ * libactor: virtual actors (Orleans' grains, Proto.Actor's cluster
+ * identities). A virtual actor always exists: it is named by a type and a
+ * key, and the runtime activates it (spawns an ordinary actor, the
+ * activation) on the node that placement picks when a message arrives,
+ * deactivates it when it has been idle for its type's timeout, and
+ * activates it again on the next message. See actor_virtual_register(3).
+ */
+#ifndef ACTOR_VIRTUAL_H
+#define ACTOR_VIRTUAL_H
+
+#include <actor/common.h>
+#include <actor/types.h>
+
+ACTOR_BEGIN_DECLS
+
+/* Why an activation ends: the deactivation hook's reason. */
+#define ACTOR_DEACT_IDLE 1		/* nothing received for the idle timeout */
+#define ACTOR_DEACT_EXPLICIT 2		/* actor_virtual_deactivate(), actor_stop() */
+#define ACTOR_DEACT_VIEW 3		/* the key moved to another node */
+#define ACTOR_DEACT_FENCED 4		/* this node lost its cluster's majority */
+#define ACTOR_DEACT_SHUTDOWN 5		/* the system is shutting down */
+#define ACTOR_DEACT_MAX 5
+
+/* Placement strategies. */
+#define ACTOR_PLACE_HASH 0		/* rendezvous hashing over the members */
+#define ACTOR_PLACE_LOCAL 1		/* on the sending node, if it hosts the type */
+
+/* The largest key, in bytes; type names are 1..ACTOR_NAME_MAX bytes. */
+#define ACTOR_VIRTUAL_KEY_MAX 1024
+
+typedef struct actor_virtual_options {
+	/* Deactivated after this long without a message (outgoing sends do
+	 * not count): 0 means 5 minutes, UINT64_MAX never. */
+	uint64_t idle_timeout_ns;
+	/* Optional: runs in the activation's first turn, after the spec's
+	 * init and before any message; a negative errno fails the
+	 * activation (its mail becomes dead letters, requests fail with it). */
+	int (*activate)(actor_ctx_t *ctx);
+	/* Optional: runs in the activation's last turn with an
+	 * ACTOR_DEACT_* reason, before the spec's cleanup; not after a
+	 * failed activation. */
+	void (*deactivate)(actor_ctx_t *ctx, int reason);
+	void *arg;			/* the spec's init gets it */
+	int placement;			/* ACTOR_PLACE_*; default hash */
+	/* Activations of this type in progress at once on this node (their
+	 * hooks not yet run); beyond it new activations wait their turn,
+	 * with their mail. 0: 64. */
+	uint32_t max_activating;
+} actor_virtual_options_t;
+
+/* Counters of one type on this system, since it was registered. */
+typedef struct actor_virtual_stats {
+	uint64_t activations;		/* activation hooks that succeeded */
+	uint64_t activation_failures;
+	uint64_t active;		/* activations now */
+	uint64_t waited;		/* activations that waited for max_activating */
+	uint64_t deactivations[ACTOR_DEACT_MAX + 1];	/* by reason */
+	uint64_t forwards;		/* mail passed on to the owner */
+	uint64_t wrong_owner;		/* mail refused: too many hops */
+	uint64_t activation_ns_total;	/* first message to activation hook done */
+	uint64_t activation_ns_max;
+} actor_virtual_stats_t;
+
+/*
+ * Registers a virtual type on sys: this system hosts it (activations of
+ * its keys may be placed here). spec is used for every activation (it
+ * must outlive sys); opts may be NULL for the defaults and is copied.
+ * Any thread. 0, -EINVAL, -EEXIST (registered already), -ENOSPC (64 types
+ * already), -ENOMEM, -ESHUTDOWN.
+ */
+ACTOR_API int actor_virtual_register(actor_system_t *sys, const char *type,
+				     const actor_spec_t *spec,
+				     const actor_virtual_options_t *opts);
+
+/*
+ * The reference to the virtual actor (type, key): an ordinary actor_ref_t
+ * for actor_send(), actor_request(), actor_forward(), actor_system_send()
+ * and actor_system_ask(), made without any lookup, from any thread, for a
+ * type this system need not host. Valid on sys only (the same type and
+ * key on another system is another reference value to the same virtual
+ * actor). The first reference to each key costs memory until sys is
+ * destroyed (see actor_virtual_ref(3)). 0, -EINVAL, -ENOMEM, -ENOSPC.
+ */
+ACTOR_API int actor_virtual_ref(actor_system_t *sys, const char *type, const void *key,
+				size_t key_len, actor_ref_t *out);
+
+/* Whether ref names a virtual actor. */
+static inline bool actor_ref_is_virtual(actor_ref_t ref)
+{
+	return ref.node == 0xffffffffu && ref.id != 0;
+}
+
+/*
+ * In an activation's handler or hooks: its type name (NUL-terminated) and
+ * key (*len bytes), valid while the activation lives; NULL in an actor
+ * that is not an activation. actor_virtual_deactivate(): the activation
+ * ends after the current message (reason ACTOR_DEACT_EXPLICIT); mail that
+ * comes meanwhile activates the key again. 0 or -EINVAL.
+ */
+ACTOR_API const char *actor_virtual_type(const actor_ctx_t *ctx);
+ACTOR_API const void *actor_virtual_key(const actor_ctx_t *ctx, size_t *len);
+ACTOR_API int actor_virtual_deactivate(actor_ctx_t *ctx);
+
+/* The counters of a type registered on sys: 0, -ENOENT or -EINVAL. */
+ACTOR_API int actor_virtual_stats(actor_system_t *sys, const char *type,
+				  actor_virtual_stats_t *out);
+
+ACTOR_END_DECLS
+
+#endif /* ACTOR_VIRTUAL_H */

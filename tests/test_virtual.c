@@ -1,0 +1,381 @@
+/*
+ * Virtual actors (issue 14): in one process with no node (activation on
+ * the first message with its hook first, 10,000 keys, requests, idle and
+ * explicit deactivation with no mail lost, type and key, unregistered
+ * types), and over the loopback transport with 3 nodes (one activation per
+ * key across the nodes, placement that agrees, the keys that move when a
+ * member joins).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <actor/actor.h>
+
+#include "cluster/virtual.h"
+#include "tests/leakcheck.h"
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+#define KEYS 10000
+
+enum { INC = 1, GET, KEY, DEACT, ASK_VIRTUAL };
+
+struct counter {
+	int activated;		/* set by the activation hook */
+	int msgs;
+	int before_hook;	/* messages seen before the hook ran */
+};
+
+struct reply {
+	int msgs, activated, before_hook;
+};
+
+static _Atomic long activations, deactivations[ACTOR_DEACT_MAX + 1], received, counted;
+static _Atomic int fail_key;	/* 1: the activation hook of key "bad" fails */
+
+static int on_activate(actor_ctx_t *ctx)
+{
+	struct counter *c = actor_self_state(ctx);
+	size_t len;
+	const void *key = actor_virtual_key(ctx, &len);
+
+	if (atomic_load(&fail_key) && len == 3 && memcmp(key, "bad", 3) == 0)
+		return -EIO;
+	c->activated = 1;
+	atomic_fetch_add(&activations, 1);
+	return 0;
+}
+
+static void on_deactivate(actor_ctx_t *ctx, int reason)
+{
+	struct counter *c = actor_self_state(ctx);
+
+	cr_assert(reason >= 1 && reason <= ACTOR_DEACT_MAX);
+	atomic_fetch_add(&counted, c->msgs);
+	atomic_fetch_add(&deactivations[reason], 1);
+}
+
+static void counter(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct counter *c = actor_self_state(ctx);
+
+	if (!c->activated)
+		c->before_hook++;
+	switch (actor_msg_type(m)) {
+	case INC:
+		c->msgs++;
+		atomic_fetch_add(&received, 1);
+		break;
+	case GET: {
+		struct reply r = { c->msgs, c->activated, c->before_hook };
+
+		actor_reply(ctx, m, GET, &r, sizeof r);
+		break;
+	}
+	case KEY: {
+		char buf[512];
+		size_t len;
+		const char *type = actor_virtual_type(ctx);
+		const void *key = actor_virtual_key(ctx, &len);
+		int n = snprintf(buf, sizeof buf, "%s/", type);
+
+		memcpy(buf + n, key, len);
+		actor_reply(ctx, m, KEY, buf, (size_t)n + len);
+		break;
+	}
+	case DEACT:
+		cr_assert_eq(actor_virtual_deactivate(ctx), 0);
+		break;
+	}
+}
+
+static const actor_spec_t counter_spec = {
+	.name = "counter", .handler = counter, .state_size = sizeof(struct counter),
+};
+
+static void reset(void)
+{
+	atomic_store(&activations, 0);
+	atomic_store(&received, 0);
+	atomic_store(&counted, 0);
+	atomic_store(&fail_key, 0);
+	for (int i = 0; i <= ACTOR_DEACT_MAX; i++)
+		atomic_store(&deactivations[i], 0);
+}
+
+static actor_system_t *system_with(uint64_t idle_ns)
+{
+	actor_system_t *s;
+	actor_virtual_options_t o = { .idle_timeout_ns = idle_ns, .activate = on_activate,
+				      .deactivate = on_deactivate };
+
+	reset();
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	cr_assert_eq(actor_virtual_register(s, "counter", &counter_spec, &o), 0);
+	return s;
+}
+
+static actor_ref_t key_ref(actor_system_t *s, const char *type, int k)
+{
+	char key[32];
+	actor_ref_t r;
+
+	snprintf(key, sizeof key, "key-%d", k);
+	cr_assert_eq(actor_virtual_ref(s, type, key, strlen(key), &r), 0);
+	return r;
+}
+
+static bool reaches(_Atomic long *v, long want, int seconds)
+{
+	for (int i = 0; i < seconds * 1000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	return atomic_load(v) >= want;
+}
+
+static struct reply get(actor_system_t *s, actor_ref_t r)
+{
+	struct reply out = { -1, -1, -1 };
+	uint32_t type;
+	void *data;
+	size_t size;
+
+	cr_assert_eq(actor_system_ask(s, r, GET, NULL, 0, 10 * SEC, &type, &data, &size), 0);
+	cr_assert_eq(size, sizeof out);
+	memcpy(&out, data, sizeof out);
+	free(data);
+	return out;
+}
+
+static void done(actor_system_t *s)
+{
+	actor_system_destroy(s);
+	assert_no_leaks();
+}
+
+/* --- one process, no node --------------------------------------------------- */
+
+Test(virtual, first_message_activates_after_the_hook)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r = key_ref(s, "counter", 1), again = key_ref(s, "counter", 1);
+	actor_virtual_stats_t st;
+	struct reply got;
+
+	cr_assert(actor_ref_is_virtual(r));
+	cr_assert(actor_ref_equal(r, again), "one (type, key), one reference");
+	cr_assert_eq(atomic_load(&activations), 0, "a reference activates nothing");
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), 0);
+	got = get(s, r);
+	cr_assert_eq(got.msgs, 100);
+	cr_assert_eq(got.activated, 1);
+	cr_assert_eq(got.before_hook, 0, "a message ran before the activation hook");
+	cr_assert_eq(atomic_load(&activations), 1);
+	cr_assert_eq(actor_virtual_stats(s, "counter", &st), 0);
+	cr_assert_eq(st.activations, 1);
+	cr_assert_eq(st.active, 1);
+	cr_assert_eq(actor_virtual_stats(s, "nothing", &st), -ENOENT);
+	done(s);
+	/* Shutdown ends the activation with its reason. */
+	cr_assert_eq(atomic_load(&deactivations[ACTOR_DEACT_SHUTDOWN]), 1);
+	cr_assert_eq(atomic_load(&counted), 100);
+}
+
+Test(virtual, ten_thousand_keys_ten_thousand_activations)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_virtual_stats_t st;
+	uint64_t t0 = actor__now_ns(), ns;
+
+	for (int k = 0; k < KEYS; k++)
+		for (int j = 0; j < 3; j++)
+			cr_assert_eq(actor_system_send(s, key_ref(s, "counter", k), INC, NULL, 0), 0);
+	cr_assert(reaches(&received, 3 * KEYS, 60), "received %ld", atomic_load(&received));
+	ns = actor__now_ns() - t0;
+	usleep(50 * 1000);
+	cr_assert_eq(atomic_load(&activations), KEYS);
+	cr_assert_eq(actor_virtual_stats(s, "counter", &st), 0);
+	cr_assert_eq(st.activations, KEYS);
+	cr_assert_eq(st.active, KEYS);
+	printf("virtual: %d activations (3 messages each) in %.1f ms: %.0f activations/s; "
+	       "%llu waited for max_activating; activation latency mean %.1f us, max %.1f us\n",
+	       KEYS, ns / 1e6, KEYS / (ns / 1e9), (unsigned long long)st.waited,
+	       st.activation_ns_total / 1e3 / KEYS, st.activation_ns_max / 1e3);
+	for (int k = 0; k < KEYS; k += 997)
+		cr_assert_eq(get(s, key_ref(s, "counter", k)).msgs, 3);
+	done(s);
+	cr_assert_eq(atomic_load(&counted), 3 * KEYS);
+}
+
+static _Atomic int asked_msgs = -1, asked_error = 1;
+
+static void on_answer(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	(void)ctx;
+	(void)arg;
+	if (error == 0)
+		atomic_store(&asked_msgs, ((const struct reply *)actor_msg_data(reply))->msgs);
+	atomic_store(&asked_error, error);
+}
+
+/* Asks the virtual ref it is sent for GET, from a handler. */
+static void client(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	const actor_ref_t *to = actor_msg_data(m);
+
+	cr_assert_eq(actor_request(ctx, *to, GET, NULL, 0, 10 * SEC, on_answer, NULL), 0);
+}
+
+static const actor_spec_t client_spec = { .name = "client", .handler = client };
+
+Test(virtual, requests_from_a_handler_and_from_outside)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r = key_ref(s, "counter", 7), c;
+
+	cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), 0);
+	cr_assert_eq(get(s, r).msgs, 1);
+	cr_assert_eq(actor_system_spawn(s, &client_spec, NULL, &c), 0);
+	cr_assert_eq(actor_system_send(s, c, 0, &r, sizeof r), 0);
+	for (int i = 0; i < 10000 && atomic_load(&asked_error) == 1; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&asked_error), 0);
+	cr_assert_eq(atomic_load(&asked_msgs), 1);
+	done(s);
+}
+
+Test(virtual, handler_reads_its_type_and_key)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r = key_ref(s, "counter", 42);
+	uint32_t type;
+	void *data;
+	size_t size;
+
+	cr_assert_eq(actor_system_ask(s, r, KEY, NULL, 0, 10 * SEC, &type, &data, &size), 0);
+	cr_assert_eq(size, strlen("counter/key-42"));
+	cr_assert_eq(memcmp(data, "counter/key-42", size), 0);
+	free(data);
+	done(s);
+}
+
+Test(virtual, idle_deactivation_and_reactivation)
+{
+	actor_system_t *s = system_with(50 * MS);
+	actor_ref_t r = key_ref(s, "counter", 1);
+	actor_virtual_stats_t st;
+
+	cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), 0);
+	cr_assert(reaches(&deactivations[ACTOR_DEACT_IDLE], 1, 30), "never deactivated");
+	cr_assert_eq(atomic_load(&counted), 1);
+	/* The next message activates it again, with fresh state. */
+	cr_assert_eq(get(s, r).msgs, 0);
+	cr_assert_eq(atomic_load(&activations), 2);
+	cr_assert_eq(actor_virtual_stats(s, "counter", &st), 0);
+	cr_assert_eq(st.deactivations[ACTOR_DEACT_IDLE], 1);
+	done(s);
+}
+
+/* Sends race idle deactivations (10 ms idle, sends in bursts with pauses
+ * around it): every message is counted by exactly one activation. */
+Test(virtual, no_mail_lost_across_deactivations)
+{
+	actor_system_t *s = system_with(10 * MS);
+	actor_ref_t r[4];
+	long sent = 0;
+
+	for (int k = 0; k < 4; k++)
+		r[k] = key_ref(s, "counter", k);
+	for (int round = 0; round < 60; round++) {
+		for (int i = 0; i < 200; i++, sent++)
+			cr_assert_eq(actor_system_send(s, r[i % 4], INC, NULL, 0), 0);
+		usleep((useconds_t)(round % 7) * 5000);
+	}
+	cr_assert(reaches(&received, sent, 30), "received %ld of %ld", atomic_load(&received),
+		  sent);
+	/* Every activation goes idle at last and reports what it counted. */
+	cr_assert(reaches(&counted, sent, 30), "counted %ld of %ld", atomic_load(&counted), sent);
+	usleep(50 * 1000);
+	cr_assert_eq(atomic_load(&counted), sent);
+	printf("virtual: %ld messages across %ld activations and %ld idle deactivations\n", sent,
+	       atomic_load(&activations), atomic_load(&deactivations[ACTOR_DEACT_IDLE]));
+	cr_assert_gt(atomic_load(&deactivations[ACTOR_DEACT_IDLE]), 4, "no race was tried");
+	done(s);
+}
+
+Test(virtual, explicit_deactivation)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r = key_ref(s, "counter", 3);
+
+	cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), 0);
+	cr_assert_eq(actor_system_send(s, r, DEACT, NULL, 0), 0);
+	/* Queued behind the deactivation: goes to the next activation. */
+	cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), 0);
+	cr_assert(reaches(&deactivations[ACTOR_DEACT_EXPLICIT], 1, 30));
+	cr_assert_eq(get(s, r).msgs, 1);
+	cr_assert_eq(atomic_load(&activations), 2);
+	done(s);
+	cr_assert_eq(atomic_load(&counted), 2);
+}
+
+Test(virtual, unregistered_type_is_a_dead_letter)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r = key_ref(s, "nobody", 1);
+	actor_system_stats_t st0, st1;
+	uint32_t type;
+	void *data;
+	size_t size;
+
+	actor_system_stats(s, &st0);
+	cr_assert_eq(actor_system_send(s, r, INC, NULL, 0), -ESRCH);
+	actor_system_stats(s, &st1);
+	cr_assert_eq(st1.dead_letters, st0.dead_letters + 1);
+	cr_assert_eq(actor_system_ask(s, r, GET, NULL, 0, 10 * SEC, &type, &data, &size), -ESRCH);
+	/* A system with no virtual layer at all: the same. */
+	actor_system_t *t;
+
+	cr_assert_eq(actor_system_create(&t, NULL), 0);
+	cr_assert_eq(actor_system_send(t, (actor_ref_t){ 5, 0xffffffffu, 0 }, INC, NULL, 0), -ESRCH);
+	actor_system_destroy(t);
+	done(s);
+}
+
+Test(virtual, failed_activation_fails_its_requests)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r;
+	actor_virtual_stats_t st;
+	uint32_t type;
+	void *data;
+	size_t size;
+
+	atomic_store(&fail_key, 1);
+	cr_assert_eq(actor_virtual_ref(s, "counter", "bad", 3, &r), 0);
+	cr_assert_eq(actor_system_ask(s, r, GET, NULL, 0, 10 * SEC, &type, &data, &size), -EIO);
+	cr_assert_eq(actor_virtual_stats(s, "counter", &st), 0);
+	cr_assert_eq(st.activation_failures, 1);
+	cr_assert_eq(st.activations, 0);
+	done(s);
+}
+
+Test(virtual, bad_arguments)
+{
+	actor_system_t *s = system_with(UINT64_MAX);
+	actor_ref_t r;
+	char big[ACTOR_VIRTUAL_KEY_MAX + 1] = { 0 };
+
+	cr_assert_eq(actor_virtual_register(s, "counter", &counter_spec, NULL), -EEXIST);
+	cr_assert_eq(actor_virtual_register(s, "", &counter_spec, NULL), -EINVAL);
+	cr_assert_eq(actor_virtual_register(s, "x", NULL, NULL), -EINVAL);
+	cr_assert_eq(actor_virtual_ref(s, "counter", big, sizeof big, &r), -EINVAL);
+	cr_assert_eq(actor_virtual_ref(s, "counter", NULL, 1, &r), -EINVAL);
+	cr_assert_eq(actor_virtual_ref(s, "counter", NULL, 0, &r), 0, "the empty key is a key");
+	done(s);
+}
