@@ -241,9 +241,7 @@ bool actor__request_dispatch(struct actor_ctx *ctx, const struct actor__env *e);
 /* Tells the requester that `request` will never be answered. */
 void actor__request_failed(struct actor_system *sys, struct actor__worker *w,
 			   const struct actor__env *request, int error);
-/* The same, for request `id` of the actor `requester` (on any node). */
-void actor__request_fail(struct actor_system *sys, struct actor__worker *w, actor_ref_t requester,
-			 uint32_t id, int error);
+/* actor__request_fail is in seam.h. */
 /* Drops a stopping actor's pending requests. */
 void actor__pending_free(struct actor_system *sys, struct actor__actor *a);
 

@@ -177,6 +177,11 @@ void actor__send_signal(struct actor_system *sys, struct actor__worker *w, actor
 int actor__request_now(actor_ctx_t *ctx, uint32_t type, const void *data, size_t size,
 		       actor_then_t then, void *arg, void (*arg_free)(void *));
 
+/* Request `id` of the actor `requester` (on any node) will never be
+ * answered: it fails with error. */
+void actor__request_fail(struct actor_system *sys, struct actor__worker *w, actor_ref_t requester,
+			 uint32_t id, int error);
+
 /* send.c */
 /* Delivers a filled-in envelope to `to`, consuming it in every case.
  * w: the calling worker of sys, or NULL. */
