@@ -126,7 +126,8 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 		why = NULL;
 	} else if (err == 0) {
 		l->peer->heard = true;	/* the tick reads the clock, not every frame */
-		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL) {
+		if (f.kind == ACTOR__F_MSG || f.kind == ACTOR__F_SIGNAL ||
+		    f.kind == ACTOR__F_VIRTUAL) {
 			err = actor__route_inbound(n, l->peer, &f, &why);
 			/* Mail only, as frames_out counts it; once delivered. */
 			atomic_fetch_add_explicit(&n->bytes_in, len + ACTOR__FRAME_PREFIX,

@@ -379,3 +379,144 @@ Test(virtual, bad_arguments)
 	cr_assert_eq(actor_virtual_ref(s, "counter", NULL, 0, &r), 0, "the empty key is a key");
 	done(s);
 }
+
+/* --- three nodes over loopback ------------------------------------------------- */
+
+#define NODES_MAX 4
+
+static const char cookie[] = "test-cookie-0123456789";
+static actor_system_t *nodes[NODES_MAX];
+static _Atomic long node_acts[NODES_MAX];
+
+static int on_activate_node(actor_ctx_t *ctx)
+{
+	for (int i = 0; i < NODES_MAX; i++)
+		if (nodes[i] == actor_ctx_system(ctx))
+			atomic_fetch_add(&node_acts[i], 1);
+	return on_activate(ctx);
+}
+
+static actor_system_t *vnode(actor_loopback_t *hub, int i)
+{
+	actor_virtual_options_t o = { .idle_timeout_ns = UINT64_MAX,
+				      .activate = on_activate_node, .deactivate = on_deactivate };
+	actor_node_config_t cfg;
+	char name[16];
+	actor_system_t *s;
+
+	snprintf(name, sizeof name, "n%d", i);
+	cr_assert_eq(actor_system_create(&s, NULL), 0);
+	nodes[i] = s;
+	atomic_store(&node_acts[i], 0);
+	cr_assert_eq(actor_virtual_register(s, "counter", &counter_spec, &o), 0);
+	actor_node_config_init(&cfg);
+	cfg.name = name;
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "loopback";
+	cfg.loopback = hub;
+	cfg.heartbeat_interval_ns = 100 * MS;
+	cfg.heartbeat_timeout_ns = 5 * SEC;
+	cr_assert_eq(actor_node_start(s, &cfg), 0);
+	return s;
+}
+
+static void link_nodes(actor_system_t *a, actor_system_t *b)
+{
+	uint32_t id;
+
+	cr_assert_eq(actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 5 * SEC, &id),
+		     0);
+	for (int i = 0; i < 5000 && !(actor_node_is_up(a, actor_node_id(b)) &&
+				      actor_node_is_up(b, actor_node_id(a))); i++)
+		usleep(1000);
+	cr_assert(actor_node_is_up(b, actor_node_id(a)));
+}
+
+/* The owner of key k as node s places it now. */
+static uint32_t owner_on(actor_system_t *s, int k)
+{
+	struct actor__virtual *v = actor__virtual_of(s, false);
+	actor_ref_t r = key_ref(s, "counter", k);
+
+	return actor__vplace(v, actor__vident_at(v, r.id));
+}
+
+static int node_index(uint32_t id)
+{
+	for (int i = 0; i < NODES_MAX; i++)
+		if (nodes[i] != NULL && actor_node_id(nodes[i]) == id)
+			return i;
+	return -1;
+}
+
+Test(virtual_cluster, one_activation_per_key_on_three_nodes)
+{
+	static uint32_t before[KEYS];
+	actor_loopback_t *hub;
+	long owned[NODES_MAX] = { 0 };
+	int moved = 0, moved_elsewhere = 0;
+
+	reset();
+	memset(nodes, 0, sizeof nodes);
+	cr_assert_eq(actor_loopback_create(&hub), 0);
+	for (int i = 0; i < 3; i++)
+		vnode(hub, i);
+	link_nodes(nodes[0], nodes[1]);
+	link_nodes(nodes[0], nodes[2]);
+	link_nodes(nodes[1], nodes[2]);
+
+	/* Every node places every key on the same node, with no message. */
+	for (int k = 0; k < KEYS; k++) {
+		uint32_t o = owner_on(nodes[0], k);
+
+		cr_assert_eq(owner_on(nodes[1], k), o, "key %d", k);
+		cr_assert_eq(owner_on(nodes[2], k), o, "key %d", k);
+		cr_assert_geq(node_index(o), 0);
+		owned[node_index(o)]++;
+		before[k] = o;
+	}
+
+	/* Mail from every node to every key: one activation per key. */
+	for (int k = 0; k < KEYS; k++)
+		for (int i = 0; i < 3; i++)
+			cr_assert_eq(actor_system_send(nodes[i], key_ref(nodes[i], "counter", k), INC,
+						       NULL, 0), 0);
+	cr_assert(reaches(&received, 3 * KEYS, 120), "received %ld", atomic_load(&received));
+	usleep(100 * 1000);
+	cr_assert_eq(atomic_load(&activations), KEYS);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(atomic_load(&node_acts[i]), owned[i], "node %d", i);
+		/* About a third each (the expected 3,333 +- 5 sigma). */
+		cr_assert(owned[i] > KEYS / 3 - 250 && owned[i] < KEYS / 3 + 250, "node %d: %ld",
+			  i, owned[i]);
+	}
+	printf("virtual cluster: %d keys, activations per node %ld %ld %ld\n", KEYS,
+	       atomic_load(&node_acts[0]), atomic_load(&node_acts[1]), atomic_load(&node_acts[2]));
+	/* Requests to keys on every node, from one of them. */
+	for (int k = 0; k < KEYS; k += 101)
+		cr_assert_eq(get(nodes[0], key_ref(nodes[0], "counter", k)).msgs, 3, "key %d", k);
+
+	/* A fourth member joins: the keys it wins move to it, no others. */
+	vnode(hub, 3);
+	for (int i = 0; i < 3; i++)
+		link_nodes(nodes[i], nodes[3]);
+	for (int k = 0; k < KEYS; k++) {
+		uint32_t o = owner_on(nodes[0], k);
+
+		if (o != before[k]) {
+			moved++;
+			moved_elsewhere += o != actor_node_id(nodes[3]);
+		}
+	}
+	printf("virtual cluster: a 4th member joins: %d of %d keys move (%.3f; 1/4 expected)\n",
+	       moved, KEYS, (double)moved / KEYS);
+	cr_assert_eq(moved_elsewhere, 0, "keys moved between the old members");
+	cr_assert(moved > KEYS / 4 - 250 && moved < KEYS / 4 + 250, "moved %d", moved);
+
+	for (int i = 0; i < 4; i++)
+		actor_system_destroy(nodes[i]);
+	memset(nodes, 0, sizeof nodes);
+	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
