@@ -203,7 +203,7 @@ struct actor__virtual *actor__virtual_of(struct actor_system *sys, bool create)
 	pthread_mutex_init(&v->lock, NULL);
 	for (int i = 0; i < ACTOR__VSTRIPES; i++)
 		pthread_mutex_init(&v->stripes[i].lock, NULL);
-	if (actor__binder_install(sys, &v->binder) != 0) {
+	if (actor__binder_install(sys, &v->binder) == -EALREADY) {
 		/* Another thread installed one first: use it. */
 		binder_free(&v->binder);
 		v = (struct actor__virtual *)actor__binder_of(sys);

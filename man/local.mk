@@ -1,6 +1,15 @@
 # man/: a page for every public function, type and macro, and the overview.
 # Pages that only say ".so man3/X.3" are aliases for names documented on X.3.
 dist_man3_MANS += \
+	man/actor_virtual_register.3 \
+	man/actor_virtual_options_t.3 \
+	man/actor_virtual_ref.3 \
+	man/actor_ref_is_virtual.3 \
+	man/actor_virtual_key.3 \
+	man/actor_virtual_type.3 \
+	man/actor_virtual_deactivate.3 \
+	man/actor_virtual_stats.3 \
+	man/actor_virtual_stats_t.3 \
 	man/actor_become.3 \
 	man/actor_config_init.3 \
 	man/actor_config_t.3 \
