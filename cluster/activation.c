@@ -24,8 +24,10 @@
 #include "cluster/virtual.h"
 #include "util/time.h"
 
-/* The sweeper's messages: "sweep", with the generation of its chain. */
+/* The sweeper's messages: "sweep", with the generation of its chain;
+ * "take over", with the identity whose takeover margin has passed. */
 #define SWEEP_MSG 1u
+#define TAKEOVER_MSG 2u
 
 /* --- the table -------------------------------------------------------------- */
 
@@ -219,6 +221,8 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	struct vslot *slot;
 	int err = 0;
 
+	uint64_t now, until;
+
 	if (t == NULL)
 		return refuse(v, w, ident, e, -ESRCH, sync);
 	s = stripe_of(v, ident->id);
@@ -244,7 +248,19 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	a->ident = ident;
 	a->type = t;
 	hold(a, e);
-	err = start_locked(v, w, a);
+	/* A key taken from a dead member waits for the takeover margin: by
+	 * then its old activation has fenced itself. */
+	now = actor__now_ns();
+	until = actor__vtakeover_at(v, ident, now);
+	if (until > now) {
+		uint32_t id = ident->id;
+
+		a->state = ACTOR__VACT_TAKEOVER;
+		err = actor_system_send_after(v->sys, v->sweeper, until - now, TAKEOVER_MSG, &id,
+					      sizeof id, NULL);
+	} else {
+		err = start_locked(v, w, a);
+	}
 	if (err != 0) {
 		pthread_mutex_unlock(&s->lock);
 		e = a->held;
@@ -462,13 +478,46 @@ static void sweep(struct actor__virtual *v, struct actor__worker *w, uint64_t pe
 		atomic_store(&v->sweep_ns_max, ns);
 }
 
+/* The takeover margin for key `id` has passed: it may be activated. */
+static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_t id)
+{
+	struct actor__vstripe *s = stripe_of(v, id);
+	struct vslot *slot;
+	struct actor__vact *a;
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	slot = slot_find(s, id);
+	a = slot != NULL ? slot->act : NULL;
+	if (a == NULL || a->state != ACTOR__VACT_TAKEOVER) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	err = start_locked(v, w, a);
+	if (err == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	slot_remove(s, id);
+	pthread_mutex_unlock(&s->lock);
+	refuse_all(v, w, a->ident, a->held, err);
+	free(a);
+}
+
 static void sweeper(actor_ctx_t *ctx, const actor_msg_t *msg)
 {
 	struct actor__virtual *v = actor__virtual_of(actor_ctx_system(ctx), false);
 	uint32_t gen;
 	uint64_t period;
 
-	if (actor_msg_type(msg) != SWEEP_MSG || actor_msg_size(msg) != sizeof gen)
+	if (actor_msg_size(msg) != sizeof gen)
+		return;
+	if (actor_msg_type(msg) == TAKEOVER_MSG) {
+		memcpy(&gen, actor_msg_data(msg), sizeof gen);
+		take_over(v, actor__ctx_worker(ctx), gen);
+		return;
+	}
+	if (actor_msg_type(msg) != SWEEP_MSG)
 		return;
 	memcpy(&gen, actor_msg_data(msg), sizeof gen);
 	/* A later start began a faster chain: this one ends. */
@@ -485,25 +534,22 @@ static const actor_spec_t sweeper_spec = { .name = "virtual-sweep", .handler = s
 
 int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns)
 {
-	actor_ref_t ref = ACTOR_REF_NONE;
+	actor_ref_t ref;
 	uint32_t gen;
 	int err = 0;
 
 	pthread_mutex_lock(&v->lock);
-	if (v->sweep_period_ns != 0 && v->sweep_period_ns <= period_ns) {
-		pthread_mutex_unlock(&v->lock);
-		return 0;
-	}
 	if (actor_ref_is_none(v->sweeper))
 		err = actor__spawn_bound(v->sys, NULL, &sweeper_spec, NULL, &v->sweeper);
-	if (err == 0) {
-		v->sweep_period_ns = period_ns;
-		ref = v->sweeper;
+	if (err != 0 || period_ns == 0 ||
+	    (v->sweep_period_ns != 0 && v->sweep_period_ns <= period_ns)) {
+		pthread_mutex_unlock(&v->lock);
+		return err;
 	}
+	v->sweep_period_ns = period_ns;
+	ref = v->sweeper;
 	gen = atomic_fetch_add(&v->sweep_gen, 1) + 1;
 	pthread_mutex_unlock(&v->lock);
-	if (err != 0)
-		return err;
 	return actor_system_send_after(v->sys, ref, period_ns, SWEEP_MSG, &gen, sizeof gen, NULL);
 }
 

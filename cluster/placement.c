@@ -75,21 +75,26 @@ static uint64_t khash_of(struct actor__node *n, struct actor__vident *ident)
 	return h;
 }
 
-static bool hosts(const struct actor__view_member *m, uint64_t thash)
+static bool hosts_in(const uint64_t *types, size_t ntypes, uint64_t thash)
 {
-	size_t lo = 0, hi = m->ntypes;
+	size_t lo = 0, hi = ntypes;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (m->types[mid] == thash)
+		if (types[mid] == thash)
 			return true;
-		if (m->types[mid] < thash)
+		if (types[mid] < thash)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return false;
+}
+
+static bool hosts(const struct actor__view_member *m, uint64_t thash)
+{
+	return hosts_in(m->types, m->ntypes, thash);
 }
 
 static uint32_t owner_in(const struct actor__view *view, uint64_t kh, uint64_t thash)
@@ -135,6 +140,73 @@ uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident)
 	return owner;
 }
 
+/*
+ * A key this node owns now was the dead member d's if d hosted its type
+ * and outweighed this node: with rendezvous hashing, the owner under the
+ * view with d is the winner between d and the owner without it.
+ */
+uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ident,
+			     uint64_t now_ns)
+{
+	struct actor__node *n = actor__node_of(v->sys);
+	uint64_t kh, self_w, until = 0;
+
+	if (n == NULL)
+		return 0;
+	kh = khash_of(n, ident);
+	self_w = mix(kh ^ mix(actor__node_id(v->sys)));
+	pthread_mutex_lock(&v->lock);
+	for (uint32_t i = 0; i < v->ndeparted; i++) {
+		const struct actor__vdeparted *d = &v->departed[i];
+
+		if (d->until_ns > now_ns && d->until_ns > until &&
+		    hosts_in(d->types, d->ntypes, ident->thash) && mix(kh ^ mix(d->node)) > self_w)
+			until = d->until_ns;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return until;
+}
+
+/* Notes the members of old that now lacks, for their takeover margins
+ * (and forgets those whose margins have passed). */
+static void note_departed(struct actor__virtual *v, struct actor__node *n,
+			  const struct actor__view *old, const struct actor__view *now)
+{
+	uint64_t t = actor__now_ns();
+	uint32_t k = 0;
+
+	pthread_mutex_lock(&v->lock);
+	for (uint32_t i = 0; i < v->ndeparted; i++)
+		if (v->departed[i].until_ns > t)
+			v->departed[k++] = v->departed[i];
+	v->ndeparted = k;
+	for (uint32_t i = 0; i < old->nmembers; i++) {
+		const struct actor__view_member *m = &old->members[i];
+		struct actor__vdeparted *d;
+		bool still = false;
+		uint64_t until;
+
+		for (uint32_t j = 0; j < now->nmembers && !still; j++)
+			still = now->members[j].node == m->node;
+		until = still ? 0 : actor__view_takeover_at(n, m->node);
+		if (until <= t)
+			continue;
+		if (v->ndeparted == ACTOR__VDEPARTED) {
+			/* Full: the oldest entry gives way (the margins are
+			 * seconds; 16 deaths in one is a cluster gone). */
+			memmove(v->departed, v->departed + 1,
+				(ACTOR__VDEPARTED - 1) * sizeof v->departed[0]);
+			v->ndeparted--;
+		}
+		d = &v->departed[v->ndeparted++];
+		d->node = m->node;
+		d->until_ns = until;
+		d->ntypes = m->ntypes < ACTOR__VTYPES ? m->ntypes : ACTOR__VTYPES;
+		memcpy(d->types, m->types, d->ntypes * sizeof d->types[0]);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
 size_t actor__virtual_local_types(struct actor_system *sys, uint64_t *out, size_t cap)
 {
 	struct actor__virtual *v = actor__virtual_of(sys, false);
@@ -149,10 +221,11 @@ void actor__virtual_view_changed(struct actor_system *sys, const struct actor__v
 				 const struct actor__view *now)
 {
 	struct actor__virtual *v = actor__virtual_of(sys, false);
+	struct actor__node *n = actor__node_of(sys);
 
-	(void)now;
 	/* The first view takes nothing away. */
-	if (v == NULL || old == NULL)
+	if (v == NULL || old == NULL || n == NULL)
 		return;
+	note_departed(v, n, old, now);
 	actor__vact_seal(v);
 }

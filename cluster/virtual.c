@@ -267,9 +267,16 @@ int actor_virtual_register(actor_system_t *sys, const char *type, const actor_sp
 		t->opts.max_activating = DEFAULT_MAX_ACTIVATING;
 	actor__vact_turn_init(t);
 	pthread_mutex_init(&t->wait_lock, NULL);
+	/* The sweeper exists before the type can be found (activation.c
+	 * reads v->sweeper without the lock). */
+	period = t->opts.idle_timeout_ns == UINT64_MAX ? 0 : t->opts.idle_timeout_ns / 10;
+	err = actor__vsweep_start(v, period == 0 ? 0 : period < SWEEP_MIN_NS ? SWEEP_MIN_NS : period);
 	pthread_mutex_lock(&v->lock);
 	k = atomic_load_explicit(&v->ntypes, memory_order_relaxed);
-	err = actor__vtype_find(v, t->hash) != NULL ? -EEXIST : k == ACTOR__VTYPES ? -ENOSPC : 0;
+	if (err == 0)
+		err = actor__vtype_find(v, t->hash) != NULL ? -EEXIST :
+		      k == ACTOR__VTYPES		  ? -ENOSPC :
+							    0;
 	if (err == 0) {
 		atomic_store_explicit(&v->types[k], t, memory_order_relaxed);
 		atomic_store_explicit(&v->ntypes, k + 1, memory_order_release);
@@ -280,10 +287,6 @@ int actor_virtual_register(actor_system_t *sys, const char *type, const actor_sp
 		free(t);
 		return err;
 	}
-	period = t->opts.idle_timeout_ns == UINT64_MAX ? 0 : t->opts.idle_timeout_ns / 10;
-	if (period != 0 && (err = actor__vsweep_start(v, period < SWEEP_MIN_NS ? SWEEP_MIN_NS :
-							period)) != 0)
-		return err;
 	/* Membership republishes this member's entry with the new type. */
 	if ((n = actor__node_of(sys)) != NULL)
 		actor__member_types_changed(n);

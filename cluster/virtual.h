@@ -87,7 +87,18 @@ struct actor__vtype {
 		act_ns_total, act_ns_max, deact[ACTOR_DEACT_MAX + 1];
 };
 
-enum { ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE };
+/* WAITING: for a slot of max_activating; TAKEOVER: for the takeover
+ * margin of the dead member that owned the key. Both hold the mail. */
+enum { ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE, ACTOR__VACT_TAKEOVER };
+
+/* A member that left a view, whose keys wait for the takeover margin. */
+#define ACTOR__VDEPARTED 16
+struct actor__vdeparted {
+	uint32_t node;
+	uint32_t ntypes;
+	uint64_t until_ns;		/* actor__view_takeover_at() */
+	uint64_t types[ACTOR__VTYPES];	/* sorted, as in the view */
+};
 
 /* One key's activation on this node, in its stripe's table. */
 struct actor__vact {
@@ -123,7 +134,12 @@ struct actor__virtual {
 	_Atomic uint32_t nidents;
 	struct actor__htab ident_tab;	/* (type, key) -> identity, under lock */
 
-	/* The idle sweep (activation.c): an actor of its own. */
+	/* Members gone from the view, until their margins pass (under lock). */
+	struct actor__vdeparted departed[ACTOR__VDEPARTED];
+	uint32_t ndeparted;
+
+	/* The idle sweep and takeover timers (activation.c): an actor of
+	 * its own. */
 	_Atomic uint32_t tick;
 	actor_ref_t sweeper;
 	uint64_t sweep_period_ns;	/* under lock */
@@ -157,7 +173,8 @@ void actor__vact_turn_init(struct actor__vtype *t);	/* fills t->spec */
 bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
 		      struct actor__env *e);
 void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound);
-/* Starts the idle sweep, or makes it run at least every period_ns. */
+/* Starts the idle sweep, or makes it run at least every period_ns (0:
+ * only makes sure that the sweeper exists). */
 int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
 /* Asks every activation whose key this node no longer owns to stop
  * (reason ACTOR_DEACT_VIEW); their mail then goes to the owner. */
@@ -168,6 +185,10 @@ void actor__vact_free_all(struct actor__virtual *v);
 /* The node that owns ident now: this node's id, another's, or 0 when no
  * member hosts its type. */
 uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident);
+/* When this node may activate ident, which it owns: 0 (now), or the end
+ * of the takeover margin of a dead member that owned it before. */
+uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ident,
+			     uint64_t now_ns);
 
 /* vroute.c */
 /* Mail for ident to node `owner` (not this one), hops passes so far;

@@ -99,7 +99,61 @@ static struct actor__frame signal_(uint32_t op, uint64_t id, uint32_t node, int3
 	return f;
 }
 
+static struct actor__frame virt(uint32_t flags, const char *name, size_t name_len,
+				 const void *key, size_t key_len, const void *p, size_t size)
+{
+	struct actor__frame f = { .kind = ACTOR__F_VIRTUAL };
+
+	f.virt.epoch = UINT64_MAX - 1;
+	f.virt.hops = 2;
+	f.virt.name = name;
+	f.virt.name_len = name_len;
+	f.virt.key = key;
+	f.virt.key_len = key_len;
+	f.virt.from_id = 0x123456789aull;
+	f.virt.from_node = 0xfffffffe;
+	f.virt.type = 77;
+	f.virt.flags = flags;
+	f.virt.request_id = flags & ACTOR__WIRE_REQUEST ? 9 : 0;
+	f.virt.payload = p;
+	f.virt.size = size;
+	return f;
+}
+
 /* --- round trips --------------------------------------------------------- */
+
+Test(frame, virtual_roundtrip)
+{
+	static char name[ACTOR__VTYPE_NAME_MAX], key[ACTOR__VKEY_MAX], payload[300];
+	struct actor__frame f, g;
+
+	memset(name, 'T', sizeof name);
+	memset(key, 0, sizeof key);
+	key[7] = 7;
+	memset(payload, 'p', sizeof payload);
+	for (uint32_t flags = 0; flags <= ACTOR__WIRE_VFLAGS; flags++) {
+		f = virt(flags, name, sizeof name, key, sizeof key, payload, sizeof payload);
+		cr_assert_leq(roundtrip(&f, &g), ACTOR__VMSG_FRAME_MAX(sizeof payload));
+		cr_assert_eq(g.virt.epoch, f.virt.epoch);
+		cr_assert_eq(g.virt.hops, 2);
+		cr_assert_eq(g.virt.name_len, sizeof name);
+		cr_assert_eq(memcmp(g.virt.name, name, sizeof name), 0);
+		cr_assert_eq(g.virt.key_len, sizeof key);
+		cr_assert_eq(memcmp(g.virt.key, key, sizeof key), 0);
+		cr_assert_eq(g.virt.from_id, f.virt.from_id);
+		cr_assert_eq(g.virt.from_node, f.virt.from_node);
+		cr_assert_eq(g.virt.type, 77);
+		cr_assert_eq(g.virt.flags, flags);
+		cr_assert_eq(g.virt.request_id, f.virt.request_id);
+		cr_assert_eq(g.virt.size, sizeof payload);
+		cr_assert_eq(memcmp(g.virt.payload, payload, sizeof payload), 0);
+	}
+	/* The empty key and payload. */
+	f = virt(0, "t", 1, NULL, 0, NULL, 0);
+	roundtrip(&f, &g);
+	cr_assert_eq(g.virt.key_len, 0);
+	cr_assert_eq(g.virt.size, 0);
+}
 
 Test(frame, hello_roundtrip)
 {
@@ -242,16 +296,25 @@ Test(frame, encode_into_too_small_buffers)
 
 Test(frame, encode_refuses_invalid_frames)
 {
-	char name[ACTOR__NODE_NAME_MAX + 1];
+	char name[ACTOR__VKEY_MAX + 1];
 	struct actor__frame f = { .kind = 0 };
 
 	memset(name, 'n', sizeof(name));
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 0");
-	f.kind = ACTOR__F_PING + 1;
-	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 6");
+	f.kind = ACTOR__F_VIRTUAL + 1;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 7");
+	f = virt(0, "t", 1, NULL, 0, NULL, 0);
+	f.virt.hops = ACTOR__WIRE_HOPS_MAX + 1;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "VIRTUAL: 3 hops");
+	f = virt(0, "t", 0, NULL, 0, NULL, 0);
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "VIRTUAL: empty type name");
+	f = virt(0, "t", 1, name, ACTOR__VKEY_MAX + 1, NULL, 0);
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "VIRTUAL: key too long");
+	f = virt(ACTOR__WIRE_REPLY, "t", 1, NULL, 0, NULL, 0);
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "VIRTUAL: REPLY");
 	f = hello(7, name, 0);
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "empty name");
-	f = hello(7, name, sizeof(name));
+	f = hello(7, name, ACTOR__NODE_NAME_MAX + 1);
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "name of 256 bytes");
 	f = hello(0, name, 4);
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "node 0");
@@ -321,9 +384,9 @@ static const struct {
 	{ "array32 cut in its header", RAW(0xdd, 0x00, 0x00, 0x00), "truncated array header" },
 	{ "empty fixarray", RAW(0x90), "empty array" },
 	{ "empty array32", RAW(0xdd, 0, 0, 0, 0), "empty array" },
-	{ "fixarray of 10", RAW(0x9a, 3, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0, 0),
+	{ "fixarray of 12", RAW(0x9c, 3, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0, 0, 0, 0),
 	  "array too long for any frame" },
-	{ "array16 of 10", RAW(0xdc, 0, 10, 3, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0, 0),
+	{ "array16 of 12", RAW(0xdc, 0, 12, 3, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0, 0, 0, 0),
 	  "array too long for any frame" },
 	{ "array32 of 2^28", RAW(0xdd, 0x10, 0, 0, 0, 0x05), "array too long for any frame" },
 	{ "array32 of 2^32-1", RAW(0xdd, 0xff, 0xff, 0xff, 0xff), "array too long for any frame" },
@@ -356,7 +419,23 @@ static const struct {
 	{ "a trailing byte", RAW(0x91, 0x05, 0x00), "trailing bytes after the array" },
 	{ "a second frame", RAW(0x91, 0x05, 0x91, 0x05), "trailing bytes after the array" },
 	{ "kind 0", RAW(0x91, 0x00), "unknown frame kind" },
-	{ "kind 6", RAW(0x91, 0x06), "unknown frame kind" },
+	{ "kind 7", RAW(0x91, 0x07), "unknown frame kind" },
+	{ "VIRTUAL of 1 element", RAW(0x91, 0x06), "VIRTUAL: not 11 elements" },
+	{ "VIRTUAL with 3 hops",
+	  RAW(0x9b, 6, 0, 3, 0xa1, 't', 0xc4, 0, 0, 0, 0, 0, 0, 0xc4, 0),
+	  "VIRTUAL: hops is not 0..2" },
+	{ "VIRTUAL with an empty type name",
+	  RAW(0x9b, 6, 0, 0, 0xa0, 0xc4, 0, 0, 0, 0, 0, 0, 0xc4, 0),
+	  "VIRTUAL: type name is not 1..255 bytes" },
+	{ "VIRTUAL with the type name as bin",
+	  RAW(0x9b, 6, 0, 0, 0xc4, 1, 't', 0xc4, 0, 0, 0, 0, 0, 0, 0xc4, 0),
+	  "VIRTUAL: type name is not a str" },
+	{ "VIRTUAL with the key as str",
+	  RAW(0x9b, 6, 0, 0, 0xa1, 't', 0xa0, 0, 0, 0, 0, 0, 0xc4, 0),
+	  "VIRTUAL: key is not a bin" },
+	{ "VIRTUAL with REPLY",
+	  RAW(0x9b, 6, 0, 0, 0xa1, 't', 0xc4, 0, 0, 0, 0, 4, 0, 0xc4, 0),
+	  "VIRTUAL: flags has unknown bits" },
 	{ "kind 2^64-1", RAW(0x91, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
 	  "unknown frame kind" },
 	{ "kind 2^32+5", RAW(0x91, 0xcf, 0, 0, 0, 1, 0, 0, 0, 5), "unknown frame kind" },
