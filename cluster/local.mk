@@ -96,3 +96,8 @@ endif
 endif
 tests_test_virtual_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_virtual_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The same races as a plain TAP program, for ThreadSanitizer.
+check_PROGRAMS += tests/stress_virtual
+TESTS += tests/stress_virtual
+tests_stress_virtual_LDADD = $(TEST_LIBS)
