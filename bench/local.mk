@@ -65,3 +65,6 @@ perf: all
 	perf report -i perf.data --stdio | head -60
 
 .PHONY: peers perf
+# Virtual actors: memory per idle activation, activation rate, sweep cost.
+noinst_PROGRAMS += bench/virtual_idle
+bench_virtual_idle_LDADD = $(BENCH_LIBS)

@@ -13,6 +13,10 @@
  * server registers them as "ponger.<i>", the client looks them up with
  * actor_node_whereis and its pingers ping them over TCP (bench/dist.h).
  *
+ * --mode virtual (one process): each ponger is a virtual actor, type
+ * "ponger", key "p<i>", activated by the first ping; pingers address it by
+ * its virtual reference (include/actor/virtual.h).
+ *
  * --mode stream (distributed) or --stream (either mode): each pinger sends R
  * messages of S bytes one way without waiting; its ponger counts them and
  * answers once, after the last. A send refused with -EAGAIN (the peer's
@@ -253,7 +257,7 @@ int main(int argc, char **argv)
 		{ "rounds", "1000000", "round trips per pair R (stream: messages per pair)" },
 		{ "size", "0", "payload bytes S" },
 		{ "mode", "local", "local, request (request/reply), distributed (pongers in a "
-				  "second node process), or stream (distributed --stream)" },
+				  "second node process), stream (distributed --stream), or virtual (pongers are virtual actors)" },
 		{ "stream", "0", "1: send R messages one way without waiting, answered once "
 				 "(--stream alone means 1)" },
 		{ "timeout", "600", "distributed: seconds before giving up" },
@@ -270,7 +274,7 @@ int main(int argc, char **argv)
 	unsigned workers;
 	const char *mode;
 	enum op op = OP_SEND;
-	bool distributed = false;
+	bool distributed = false, virt = false;
 	struct dist d;
 
 	/* --stream alone is --stream 1 */
@@ -286,7 +290,7 @@ int main(int argc, char **argv)
 			args[nargs++] = "1";
 	}
 	bench_parse(nargs, args, "pingpong [--pairs P] [--rounds R] [--size S] "
-				"[--mode local|request|distributed|stream] [--stream] "
+				"[--mode local|request|distributed|stream|virtual] [--stream] "
 				"[--transport uring|epoll|auto] [--role server|client --port N "
 				"--cookie HEX]", flags);
 	pairs = bench_num(flags, "pairs");
@@ -302,8 +306,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "stream") == 0) {
 		distributed = true;
 		op = OP_STREAM;
+	} else if (strcmp(mode, "virtual") == 0) {
+		virt = true;
 	} else if (strcmp(mode, "local") != 0) {
-		bench_die("pingpong: --mode is local, request, distributed or stream");
+		bench_die("pingpong: --mode is local, request, distributed, stream or virtual");
 	}
 	if (bench_num(flags, "stream") != 0) {
 		if (op == OP_REQUEST)
@@ -318,6 +324,8 @@ int main(int argc, char **argv)
 		dist_mesh(&d);
 	} else {
 		sys = bench_system();
+		if (virt && actor_virtual_register(sys, "ponger", &ponger_spec, NULL) != 0)
+			bench_die("pingpong: actor_virtual_register failed");
 	}
 
 	samples = op == OP_STREAM ? pairs : pairs * rounds;
@@ -336,6 +344,12 @@ int main(int argc, char **argv)
 
 			snprintf(name, sizeof name, "ponger.%lld", i);
 			pp[i].ponger = dist_whereis(&d, 1, name);
+		} else if (virt) {
+			char key[32];
+
+			snprintf(key, sizeof key, "p%lld", i);
+			if (actor_virtual_ref(sys, "ponger", key, strlen(key), &pp[i].ponger) != 0)
+				bench_die("pingpong: actor_virtual_ref failed");
 		} else if (actor_system_spawn(sys, &ponger_spec, NULL, &pp[i].ponger) < 0) {
 			bench_die("spawn failed");
 		}
@@ -364,7 +378,7 @@ int main(int argc, char **argv)
 	else
 		actor_system_destroy(sys);
 	printf("result bench=pingpong system=libactor mode=%s op=%s pairs=%lld rounds=%lld "
-	       "size=%lld workers=%u ", distributed ? "distributed" : "local",
+	       "size=%lld workers=%u ", distributed ? "distributed" : virt ? "virtual" : "local",
 	       op == OP_REQUEST ? "request" : op == OP_STREAM ? "stream" : "send", pairs, rounds,
 	       size, workers);
 	if (distributed)
