@@ -31,24 +31,29 @@
 
 /* --- the table -------------------------------------------------------------- */
 
+/* A 64-byte malloc chunk holds 56 bytes (bench/virtual_idle). */
+_Static_assert(sizeof(struct actor__vact) <= 56, "struct actor__vact grew past 56 bytes");
+
+/* The table's entries: the activation, keyed by its identity's id. */
 struct vslot {
-	uint32_t id;			/* 0: empty */
-	struct actor__vact *act;
+	struct actor__vact *act;	/* NULL: empty */
 };
+
+static size_t id_hash(uint32_t id);
 
 static size_t vslot_hash(const void *e)
 {
-	return (size_t)(((const struct vslot *)e)->id * 0x9e3779b97f4a7c15ull >> 16);
+	return id_hash(((const struct vslot *)e)->act->ident->id);
 }
 
 static bool vslot_used(const void *e)
 {
-	return ((const struct vslot *)e)->id != 0;
+	return ((const struct vslot *)e)->act != NULL;
 }
 
 static bool vslot_match(const void *e, const void *key)
 {
-	return ((const struct vslot *)e)->id == *(const uint32_t *)key;
+	return ((const struct vslot *)e)->act->ident->id == *(const uint32_t *)key;
 }
 
 static const struct actor__htab_type vslot_type = {
@@ -80,12 +85,32 @@ static void slot_remove(struct actor__vstripe *s, uint32_t id)
 
 static void hold(struct actor__vact *a, struct actor__env *e)
 {
-	e->next = NULL;
-	if (a->held == NULL)
-		a->held = e;
-	else
-		a->held_tail->next = e;
-	a->held_tail = e;
+	e->next = a->held;
+	a->held = e;
+}
+
+/* Takes the held mail, oldest first. */
+static struct actor__env *held_take(struct actor__vact *a)
+{
+	struct actor__env *list = NULL, *e, *next;
+
+	for (e = a->held; e != NULL; e = next) {
+		next = e->next;
+		e->next = list;
+		list = e;
+	}
+	a->held = NULL;
+	return list;
+}
+
+static actor_ref_t ref_of(struct actor__virtual *v, const struct actor__vact *a)
+{
+	return (actor_ref_t){ .id = a->ref_id, .node = actor__node_id(v->sys) };
+}
+
+static uint32_t now_us(void)
+{
+	return (uint32_t)(actor__now_ns() / 1000);
 }
 
 /* Mail that will not reach an activation here: a sync sender hears the
@@ -120,6 +145,7 @@ static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a)
 {
 	struct actor__env *e, *next;
+	actor_ref_t ref;
 	int err;
 
 	a->activated = false;
@@ -127,14 +153,15 @@ static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struc
 	a->error = 0;
 	atomic_store_explicit(&a->reason, 0, memory_order_relaxed);
 	atomic_store_explicit(&a->last_tick, atomic_load(&v->tick), memory_order_relaxed);
-	err = actor__spawn_bound(v->sys, w, &a->type->spec, a, &a->ref);
+	err = actor__spawn_bound(v->sys, w, &a->type->spec, a, &ref);
 	if (err != 0)
 		return err;
+	a->ref_id = ref.id;
 	a->state = ACTOR__VACT_ACTIVE;
 	atomic_fetch_add_explicit(&a->type->active, 1, memory_order_relaxed);
-	for (e = a->held, a->held = a->held_tail = NULL; e != NULL; e = next) {
+	for (e = held_take(a); e != NULL; e = next) {
 		next = e->next;
-		actor__deliver(v->sys, w, a->ref, e);
+		actor__deliver(v->sys, w, ref, e);
 	}
 	return 0;
 }
@@ -162,7 +189,7 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 			return;
 		s = stripe_of(v, a->ident->id);
 		pthread_mutex_lock(&s->lock);
-		a->started_ns = actor__now_ns();
+		a->started_us = now_us();
 		err = spawn_locked(v, w, a);
 		if (err == 0) {
 			pthread_mutex_unlock(&s->lock);
@@ -171,7 +198,7 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 		/* Shutting down (or out of memory): its mail cannot wait. */
 		slot_remove(s, a->ident->id);
 		pthread_mutex_unlock(&s->lock);
-		refuse_all(v, w, a->ident, a->held, err);
+		refuse_all(v, w, a->ident, held_take(a), err);
 		free(a);
 	}
 }
@@ -184,7 +211,7 @@ static int start_locked(struct actor__virtual *v, struct actor__worker *w, struc
 	bool now;
 	int err;
 
-	a->started_ns = actor__now_ns();
+	a->started_us = now_us();
 	pthread_mutex_lock(&t->wait_lock);
 	now = t->activating < t->opts.max_activating;
 	if (now) {
@@ -231,7 +258,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	if (slot != NULL) {
 		a = slot->act;
 		if (a->state == ACTOR__VACT_ACTIVE) {
-			err = actor__deliver(v->sys, w, a->ref, e);
+			err = actor__deliver(v->sys, w, ref_of(v, a), e);
 			pthread_mutex_unlock(&s->lock);
 			return err;
 		}
@@ -263,12 +290,11 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	}
 	if (err != 0) {
 		pthread_mutex_unlock(&s->lock);
-		e = a->held;
+		e = held_take(a);
 		free(a);
 		return refuse(v, w, ident, e, err, sync);
 	}
 	slot = actor__htab_add(&s->tab, &vslot_type, id_hash(ident->id));
-	slot->id = ident->id;
 	slot->act = a;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -289,14 +315,15 @@ static int vact_init(actor_ctx_t *ctx, void *arg)
 	if (err >= 0 && t->opts.activate != NULL)
 		err = t->opts.activate(ctx);
 	if (err < 0) {
-		int none = 0;
+		uint8_t none = 0;
 
-		a->error = err;
+		/* errno values fit; anything else is said as -EIO. */
+		a->error = (int16_t)(err >= -4095 ? err : -EIO);
 		atomic_compare_exchange_strong(&a->reason, &none, ACTOR__DEACT_FAILED);
 		atomic_fetch_add_explicit(&t->failures, 1, memory_order_relaxed);
 	} else {
 		a->activated = true;
-		ns = actor__now_ns() - a->started_ns;
+		ns = (uint64_t)(uint32_t)(now_us() - a->started_us) * 1000;
 		atomic_fetch_add_explicit(&t->activations, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->act_ns_total, ns, memory_order_relaxed);
 		max = atomic_load_explicit(&t->act_ns_max, memory_order_relaxed);
@@ -352,9 +379,9 @@ bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
 	/* A fenced node runs no virtual turn: the activation ends, and this
 	 * message with the rest of its mail is refused (-EAGAIN). */
 	if (n != NULL && !actor__view_may_run(n, actor__now_ns())) {
-		int none = 0;
+		uint8_t none = 0;
 
-		atomic_compare_exchange_strong(&a->reason, &none, ACTOR_DEACT_FENCED);
+		atomic_compare_exchange_strong(&a->reason, &none, (uint8_t)ACTOR_DEACT_FENCED);
 		hold(a, e);
 		actor_stop(ctx, ACTOR_EXIT_NORMAL);
 		return false;
@@ -380,13 +407,11 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 	queued = actor__ctx_close(ctx);
 	atomic_fetch_sub_explicit(&a->type->active, 1, memory_order_relaxed);
 	/* What the turn check took back comes before what was queued. */
-	if (a->held != NULL) {
-		a->held_tail->next = queued;
-		list = a->held;
-	} else {
+	list = held_take(a);
+	if (list != NULL)
+		list->next = queued;	/* it took one message at most */
+	else
 		list = queued;
-	}
-	a->held = a->held_tail = NULL;
 	if (list != NULL && !actor__system_closing(v->sys) && reason != ACTOR__DEACT_FAILED &&
 	    reason != ACTOR_DEACT_FENCED && actor__vplace(v, a->ident) == self) {
 		/* Mail came while it deactivated: the next activation has it. */
@@ -399,7 +424,7 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 			pthread_mutex_unlock(&s->lock);
 			return;
 		}
-		list = a->held;
+		list = held_take(a);
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
@@ -425,15 +450,15 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 
 /* Asks a to stop (under its stripe lock) with reason, once. */
 static void ask_stop(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a,
-		     int reason)
+		     uint8_t reason)
 {
-	int none = 0;
+	uint8_t none = 0;
 
 	if (a->state != ACTOR__VACT_ACTIVE || a->stop_sent)
 		return;
 	a->stop_sent = true;
 	atomic_compare_exchange_strong(&a->reason, &none, reason);
-	actor__stop_later(v->sys, w, a->ref, ACTOR_EXIT_NORMAL);
+	actor__stop_later(v->sys, w, ref_of(v, a), ACTOR_EXIT_NORMAL);
 }
 
 /*
@@ -458,7 +483,7 @@ static void sweep(struct actor__virtual *v, struct actor__worker *w, uint64_t pe
 			struct actor__vact *a;
 			uint64_t idle;
 
-			if (slot->id == 0)
+			if (slot->act == NULL)
 				continue;
 			a = slot->act;
 			seen++;
@@ -500,7 +525,7 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 	}
 	slot_remove(s, id);
 	pthread_mutex_unlock(&s->lock);
-	refuse_all(v, w, a->ident, a->held, err);
+	refuse_all(v, w, a->ident, held_take(a), err);
 	free(a);
 }
 
@@ -564,7 +589,7 @@ void actor__vact_seal(struct actor__virtual *v)
 		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 
-			if (slot->id != 0 && actor__vplace(v, slot->act->ident) != self)
+			if (slot->act != NULL && actor__vplace(v, slot->act->ident) != self)
 				ask_stop(v, NULL, slot->act, ACTOR_DEACT_VIEW);
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -581,7 +606,7 @@ void actor__vact_free_all(struct actor__virtual *v)
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 			struct actor__env *e, *next;
 
-			if (slot->id == 0)
+			if (slot->act == NULL)
 				continue;
 			for (e = slot->act->held; e != NULL; e = next) {
 				next = e->next;

@@ -333,7 +333,7 @@ const void *actor_virtual_key(const actor_ctx_t *ctx, size_t *len)
 int actor_virtual_deactivate(actor_ctx_t *ctx)
 {
 	struct actor__vact *a = actor__ctx_bound(ctx);
-	int none = 0;
+	uint8_t none = 0;
 
 	if (a == NULL)
 		return -EINVAL;

@@ -100,18 +100,20 @@ struct actor__vdeparted {
 	uint64_t types[ACTOR__VTYPES];	/* sorted, as in the view */
 };
 
-/* One key's activation on this node, in its stripe's table. */
+/* One key's activation on this node, in its stripe's table. Small (56
+ * bytes, a 64-byte malloc chunk): there may be a million of them. */
 struct actor__vact {
 	struct actor__vident *ident;
 	struct actor__vtype *type;
-	actor_ref_t ref;		/* the actor, while ACTIVE */
-	/* Mail held while WAITING, or taken back from a stopping actor. */
-	struct actor__env *held, *held_tail;
+	uint64_t ref_id;		/* the actor's id (this node), while ACTIVE */
+	/* Mail held while WAITING or TAKEOVER, or taken back from a stopping
+	 * actor: newest first (hold() pushes, held_take() reverses). */
+	struct actor__env *held;
 	struct actor__vact *wait_next;
-	uint64_t started_ns;
+	uint32_t started_us;		/* when activation began (wraps) */
 	_Atomic uint32_t last_tick;	/* the sweep count at its last message */
-	_Atomic int reason;		/* why it stops (ACTOR_DEACT_*), first wins */
-	int error;			/* the activation hook's, when it failed */
+	int16_t error;			/* the activation hook's, when it failed */
+	_Atomic uint8_t reason;		/* why it stops (ACTOR_DEACT_*), first wins */
 	uint8_t state;
 	bool stop_sent;			/* the sweep or a seal asked it to stop */
 	bool activated;			/* its hooks ran */
