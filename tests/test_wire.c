@@ -2,18 +2,20 @@
  * The protocol's rules after the handshake (issue 12), against an
  * authenticated raw-socket peer (tests/rawpeer.h): runtime message types
  * and request ids in MSG frames, the references a SIGNAL may carry, the
- * whereis reply, and a half-close as an orderly goodbye. A frame that
+ * whereis reply, a half-close as an orderly goodbye, and VIRTUAL frames. A frame that
  * breaks a rule closes its connection and is counted; nothing else stops.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
 
+#include "cluster/virtual.h"
 #include "tests/leakcheck.h"
 #include "tests/rawpeer.h"
 
@@ -298,6 +300,114 @@ static void half_close(void)
 	assert_no_leaks();
 }
 
+/* --- virtual actors -------------------------------------------------------------- */
+
+static void vecho(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	actor_reply(ctx, m, 8, actor_msg_data(m), actor_msg_size(m));
+}
+
+static const actor_spec_t vecho_spec = { .name = "vecho", .handler = vecho };
+
+static struct actor__frame vframe(const char *type, const char *key, uint32_t hops, uint32_t rid)
+{
+	struct actor__frame f = { .kind = ACTOR__F_VIRTUAL };
+
+	f.virt.epoch = 1;
+	f.virt.hops = hops;
+	f.virt.name = type;
+	f.virt.name_len = strlen(type);
+	f.virt.key = key;
+	f.virt.key_len = strlen(key);
+	f.virt.from_id = 7;
+	f.virt.from_node = PEER;
+	f.virt.type = 1;
+	f.virt.flags = rid != 0 ? ACTOR__WIRE_REQUEST : 0;
+	f.virt.request_id = rid;
+	f.virt.payload = "hi";
+	f.virt.size = 2;
+	return f;
+}
+
+static void expect_failed(struct rawpeer *rp, uint32_t rid, int err)
+{
+	struct actor__frame f;
+
+	cr_assert_eq(rawpeer_recv(rp, &f, 5000), 0);
+	cr_assert_eq(f.kind, ACTOR__F_SIGNAL);
+	cr_assert_eq(f.signal.op, ACTOR__SIG_FAILED);
+	cr_assert_eq(f.signal.to_id, 7);
+	cr_assert_eq(f.signal.to_node, PEER);
+	cr_assert_eq(f.signal.request_id, rid);
+	cr_assert_eq(f.signal.reason, err, "reason %d", f.signal.reason);
+}
+
+/*
+ * VIRTUAL frames from a peer (which the stub view counts as a member
+ * hosting the node's types): the owner answers; a non-owner passes the
+ * frame on (here, back to the peer, the owner) with one more hop, or past
+ * two hops fails the request with -ESTALE; a type no member hosts fails
+ * with -ESRCH; a REQUEST without a request id closes the connection.
+ */
+static void virtual_frames(void)
+{
+	actor_system_t *a = node();
+	struct actor__virtual *v;
+	struct actor__frame f, g;
+	struct rawpeer *rp;
+	char mine[8] = "", theirs[8] = "";
+
+	cr_assert_eq(actor_virtual_register(a, "echo", &vecho_spec, NULL), 0);
+	rp = peer(a);
+	for (int i = 0; i < 5000 && !actor_node_is_up(a, PEER); i++)
+		usleep(1000);
+	v = actor__virtual_of(a, false);
+	for (int k = 0; k < 64 && (!mine[0] || !theirs[0]); k++) {
+		char key[8];
+		actor_ref_t r;
+
+		snprintf(key, sizeof key, "k%d", k);
+		cr_assert_eq(actor_virtual_ref(a, "echo", key, strlen(key), &r), 0);
+		strcpy(actor__vplace(v, actor__vident_at(v, r.id)) == PEER ? theirs : mine, key);
+	}
+	cr_assert(mine[0] && theirs[0]);
+
+	f = vframe("echo", mine, 2, 5);
+	cr_assert(rawpeer_send(rp, &f));
+	cr_assert_eq(rawpeer_recv(rp, &g, 5000), 0);
+	cr_assert_eq(g.kind, ACTOR__F_MSG);
+	cr_assert_eq(g.msg.flags, ACTOR__WIRE_REPLY);
+	cr_assert_eq(g.msg.request_id, 5);
+	cr_assert_eq(g.msg.to_id, 7);
+	cr_assert_eq(g.msg.size, 2);
+
+	f = vframe("echo", theirs, 2, 6);
+	cr_assert(rawpeer_send(rp, &f));
+	expect_failed(rp, 6, -ESTALE);
+
+	f = vframe("echo", theirs, 0, 0);
+	cr_assert(rawpeer_send(rp, &f));
+	cr_assert_eq(rawpeer_recv(rp, &g, 5000), 0);
+	cr_assert_eq(g.kind, ACTOR__F_VIRTUAL);
+	cr_assert_eq(g.virt.hops, 1);
+	cr_assert_eq(g.virt.key_len, strlen(theirs));
+	cr_assert_eq(memcmp(g.virt.key, theirs, g.virt.key_len), 0);
+	cr_assert_eq(g.virt.from_id, 7, "the original sender travels with it");
+
+	f = vframe("nobody", "k", 0, 9);
+	cr_assert(rawpeer_send(rp, &f));
+	expect_failed(rp, 9, -ESRCH);
+	rawpeer_close(rp);
+	while (actor_node_is_up(a, PEER))
+		usleep(1000);
+
+	f = vframe("echo", mine, 0, 0);
+	f.virt.flags = ACTOR__WIRE_REQUEST;
+	refused(a, &f);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
 TestSuite(wire, .init = reset, .timeout = 60);
 
 Test(wire, runtime_types_in_msg_refused) { runtime_types(); }
@@ -305,3 +415,4 @@ Test(wire, request_id_rules) { request_ids(); }
 Test(wire, signal_ref_must_be_the_senders) { signal_refs(); }
 Test(wire, whereis_reply_from_node_as_msgpack) { whereis_reply(); }
 Test(wire, half_close_is_an_orderly_goodbye) { half_close(); }
+Test(wire, virtual_frames_answered_forwarded_or_refused) { virtual_frames(); }
