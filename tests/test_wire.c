@@ -2,8 +2,9 @@
  * The protocol's rules after the handshake (issue 12), against an
  * authenticated raw-socket peer (tests/rawpeer.h): runtime message types
  * and request ids in MSG frames, the references a SIGNAL may carry, the
- * whereis reply, a half-close as an orderly goodbye, and VIRTUAL frames. A frame that
- * breaks a rule closes its connection and is counted; nothing else stops.
+ * whereis reply, a half-close as an orderly goodbye, and VIRTUAL frames.
+ * A frame that breaks a rule closes its connection and is counted; nothing
+ * else stops.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
