@@ -138,6 +138,18 @@ static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 	}
 }
 
+/* Mail for a key that moved: to its owner now, in order. */
+static void requeue(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		    struct actor__env *list)
+{
+	struct actor__env *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		actor__vroute(v, w, ident, list, 0, false);
+	}
+}
+
 /* --- activating ------------------------------------------------------------- */
 
 /* Spawns a's actor and gives it the held mail, in order; under a's
@@ -173,6 +185,7 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 	for (;;) {
 		struct actor__vact *a;
 		struct actor__vstripe *s;
+		struct actor__env *list;
 		int err;
 
 		pthread_mutex_lock(&t->wait_lock);
@@ -189,16 +202,23 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 			return;
 		s = stripe_of(v, a->ident->id);
 		pthread_mutex_lock(&s->lock);
-		a->started_us = now_us();
-		err = spawn_locked(v, w, a);
+		/* A view change while it waited may have moved the key. */
+		err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE : 0;
+		if (err == 0) {
+			a->started_us = now_us();
+			err = spawn_locked(v, w, a);
+		}
 		if (err == 0) {
 			pthread_mutex_unlock(&s->lock);
 			return;
 		}
-		/* Shutting down (or out of memory): its mail cannot wait. */
 		slot_remove(s, a->ident->id);
 		pthread_mutex_unlock(&s->lock);
-		refuse_all(v, w, a->ident, held_take(a), err);
+		list = held_take(a);
+		if (err == -ESTALE)
+			requeue(v, w, a->ident, list);
+		else	/* shutting down (or out of memory): its mail cannot wait */
+			refuse_all(v, w, a->ident, list, err);
 		free(a);
 	}
 }
@@ -434,15 +454,10 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 		err = a->error;
 	else if (reason == ACTOR_DEACT_FENCED)
 		err = -EAGAIN;
-	if (err != 0) {
+	if (err != 0)
 		refuse_all(v, w, a->ident, list, err);
-	} else {
-		/* The key moved: its mail follows it, in order. */
-		for (; list != NULL; list = next) {
-			next = list->next;
-			actor__vroute(v, w, a->ident, list, 0, false);
-		}
-	}
+	else
+		requeue(v, w, a->ident, list);	/* the key moved: its mail follows */
 	free(a);
 }
 
@@ -518,14 +533,19 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	err = start_locked(v, w, a);
+	/* A view change while it waited may have moved the key. */
+	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE :
+								     start_locked(v, w, a);
 	if (err == 0) {
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	slot_remove(s, id);
 	pthread_mutex_unlock(&s->lock);
-	refuse_all(v, w, a->ident, held_take(a), err);
+	if (err == -ESTALE)
+		requeue(v, w, a->ident, held_take(a));
+	else
+		refuse_all(v, w, a->ident, held_take(a), err);
 	free(a);
 }
 

@@ -179,7 +179,9 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
  * only makes sure that the sweeper exists). */
 int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
 /* Asks every activation whose key this node no longer owns to stop
- * (reason ACTOR_DEACT_VIEW); their mail then goes to the owner. */
+ * (reason ACTOR_DEACT_VIEW); their mail then goes to the owner. Entries
+ * not yet activated (waiting for a slot or a takeover margin) check their
+ * key's owner again when their turn comes. */
 void actor__vact_seal(struct actor__virtual *v);
 void actor__vact_free_all(struct actor__virtual *v);
 
