@@ -598,9 +598,10 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns)
 	return actor_system_send_after(v->sys, ref, period_ns, SWEEP_MSG, &gen, sizeof gen, NULL);
 }
 
-void actor__vact_seal(struct actor__virtual *v)
+size_t actor__vact_seal(struct actor__virtual *v)
 {
 	uint32_t self = actor__node_id(v->sys);
+	size_t sealed = 0;
 
 	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
 		struct actor__vstripe *s = &v->stripes[i];
@@ -609,11 +610,15 @@ void actor__vact_seal(struct actor__virtual *v)
 		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 
-			if (slot->act != NULL && actor__vplace(v, slot->act->ident) != self)
+			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
+			    !slot->act->stop_sent && actor__vplace(v, slot->act->ident) != self) {
 				ask_stop(v, NULL, slot->act, ACTOR_DEACT_VIEW);
+				sealed++;
+			}
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
+	return sealed;
 }
 
 void actor__vact_free_all(struct actor__virtual *v)

@@ -222,10 +222,15 @@ void actor__virtual_view_changed(struct actor_system *sys, const struct actor__v
 {
 	struct actor__virtual *v = actor__virtual_of(sys, false);
 	struct actor__node *n = actor__node_of(sys);
+	size_t sealed;
 
-	/* The first view takes nothing away. */
+	/* The first view takes nothing away. Called on the I/O thread, where
+	 * the node's log may be written. */
 	if (v == NULL || old == NULL || n == NULL)
 		return;
 	note_departed(v, n, old, now);
-	actor__vact_seal(v);
+	sealed = actor__vact_seal(v);
+	if (sealed != 0)
+		actor__node_log(n, "view %llu (was %llu): %zu virtual activation(s) sealed, their keys moved",
+				(unsigned long long)now->epoch, (unsigned long long)old->epoch, sealed);
 }

@@ -182,7 +182,7 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
  * (reason ACTOR_DEACT_VIEW); their mail then goes to the owner. Entries
  * not yet activated (waiting for a slot or a takeover margin) check their
  * key's owner again when their turn comes. */
-void actor__vact_seal(struct actor__virtual *v);
+size_t actor__vact_seal(struct actor__virtual *v);	/* how many it asked */
 void actor__vact_free_all(struct actor__virtual *v);
 
 /* placement.c */
