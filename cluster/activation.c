@@ -160,7 +160,7 @@ static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struc
 	actor_ref_t ref;
 	int err;
 
-	a->activated = false;
+	atomic_store_explicit(&a->activated, false, memory_order_relaxed);
 	a->stop_sent = false;
 	a->error = 0;
 	atomic_store_explicit(&a->reason, 0, memory_order_relaxed);
@@ -342,7 +342,7 @@ static int vact_init(actor_ctx_t *ctx, void *arg)
 		atomic_compare_exchange_strong(&a->reason, &none, ACTOR__DEACT_FAILED);
 		atomic_fetch_add_explicit(&t->failures, 1, memory_order_relaxed);
 	} else {
-		a->activated = true;
+		atomic_store_explicit(&a->activated, true, memory_order_relaxed);
 		ns = (uint64_t)(uint32_t)(now_us() - a->started_us) * 1000;
 		atomic_fetch_add_explicit(&t->activations, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->act_ns_total, ns, memory_order_relaxed);
@@ -369,7 +369,7 @@ static void vact_cleanup(actor_ctx_t *ctx)
 	struct actor__vact *a = actor__ctx_bound(ctx);
 	struct actor__vtype *t = a->type;
 
-	if (a->activated) {
+	if (atomic_load_explicit(&a->activated, memory_order_relaxed)) {
 		int r = deact_reason(ctx, a);
 
 		if (t->opts.deactivate != NULL)
@@ -502,7 +502,8 @@ static void sweep(struct actor__virtual *v, struct actor__worker *w, uint64_t pe
 				continue;
 			a = slot->act;
 			seen++;
-			if (a->type->opts.idle_timeout_ns == UINT64_MAX || !a->activated)
+			if (a->type->opts.idle_timeout_ns == UINT64_MAX ||
+			    !atomic_load_explicit(&a->activated, memory_order_relaxed))
 				continue;
 			idle = (a->type->opts.idle_timeout_ns + period - 1) / period + 1;
 			if (tick - atomic_load_explicit(&a->last_tick, memory_order_relaxed) >= idle)

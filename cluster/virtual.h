@@ -116,7 +116,7 @@ struct actor__vact {
 	_Atomic uint8_t reason;		/* why it stops (ACTOR_DEACT_*), first wins */
 	uint8_t state;
 	bool stop_sent;			/* the sweep or a seal asked it to stop */
-	bool activated;			/* its hooks ran */
+	_Atomic bool activated;		/* its hooks ran (the sweep reads it) */
 };
 
 struct actor__vstripe {
