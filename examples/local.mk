@@ -8,3 +8,6 @@ examples_mailbox_demo_LDADD = libactor-core.la
 noinst_PROGRAMS += examples/transfer
 examples_transfer_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 examples_transfer_LDADD = libactor.la $(MSGPACK_LIBS)
+# A counter per key as a virtual actor on 3 nodes (include/actor/virtual.h).
+noinst_PROGRAMS += examples/counters
+examples_counters_LDADD = libactor.la
