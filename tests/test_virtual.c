@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 #define MS 1000000ull
 #define KEYS 10000
 
-enum { INC = 1, GET, KEY, DEACT, ASK_VIRTUAL };
+enum { INC = 1, GET, KEY, DEACT, ASK_VIRTUAL, HOLD };
 
 struct counter {
 	int activated;		/* set by the activation hook */
@@ -92,6 +93,14 @@ static void counter(actor_ctx_t *ctx, const actor_msg_t *m)
 	case DEACT:
 		cr_assert_eq(actor_virtual_deactivate(ctx), 0);
 		break;
+	case HOLD: {
+		/* Promised, never delivered: the requester waits for the
+		 * owner, until it goes. */
+		actor_promise_t p;
+
+		cr_assert_eq(actor_promise(ctx, m, &p), 0);
+		break;
+	}
 	}
 }
 
@@ -434,6 +443,13 @@ static void link_nodes(actor_system_t *a, actor_system_t *b)
 	cr_assert(actor_node_is_up(b, actor_node_id(a)));
 }
 
+static void *destroy_later(void *arg)
+{
+	usleep(300 * 1000);
+	actor_system_destroy(arg);
+	return NULL;
+}
+
 /* The owner of key k as node s places it now. */
 static uint32_t owner_on(actor_system_t *s, int k)
 {
@@ -539,5 +555,46 @@ Test(virtual_cluster, one_activation_per_key_on_three_nodes)
 	memset(nodes, 0, sizeof nodes);
 	actor_loopback_destroy(hub);
 	cr_assert_eq(atomic_load(&counted), 4 * KEYS, "every message counted once");
+	assert_no_leaks();
+}
+
+/* A request held by a key's owner when the owner goes away ends with an
+ * error at the requester, long before its timeout. */
+Test(virtual_cluster, requests_end_when_the_owner_goes)
+{
+	actor_loopback_t *hub;
+	int k;
+	actor_ref_t r;
+	uint32_t type;
+	void *data;
+	size_t size;
+	uint64_t t0;
+	pthread_t killer;
+	int err;
+
+	reset();
+	memset(nodes, 0, sizeof nodes);
+	cr_assert_eq(actor_loopback_create(&hub), 0);
+	vnode(hub, 0);
+	vnode(hub, 1);
+	link_nodes(nodes[0], nodes[1]);
+	for (k = 0; owner_on(nodes[0], k) != actor_node_id(nodes[1]); k++)
+		;
+	r = key_ref(nodes[0], "counter", k);
+	cr_assert_eq(actor_system_send(nodes[0], r, INC, NULL, 0), 0);
+	cr_assert(reaches(&received, 1, 30));
+	/* Node 1 goes away 300 ms into the request. */
+	t0 = actor__now_ns();
+	cr_assert_eq(pthread_create(&killer, NULL, destroy_later, nodes[1]), 0);
+	err = actor_system_ask(nodes[0], r, HOLD, NULL, 0, 60 * SEC, &type, &data, &size);
+	cr_assert_eq(pthread_join(killer, NULL), 0);
+	nodes[1] = NULL;
+	cr_assert(err == -EPIPE || err == -EHOSTUNREACH, "ended with %d", err);
+	cr_assert_lt(actor__now_ns() - t0, 30 * SEC, "waited for the timeout");
+	printf("virtual cluster: a request held by an owner that went away ended in %.0f ms (%s)\n",
+	       (actor__now_ns() - t0) / 1e6, actor_reason_string(err));
+	actor_system_destroy(nodes[0]);
+	memset(nodes, 0, sizeof nodes);
+	actor_loopback_destroy(hub);
 	assert_no_leaks();
 }
