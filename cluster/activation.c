@@ -266,9 +266,8 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	struct actor__vstripe *s;
 	struct actor__vact *a;
 	struct vslot *slot;
-	int err = 0;
-
 	uint64_t now, until;
+	int err = 0;
 
 	if (t == NULL)
 		return refuse(v, w, ident, e, -ESRCH, sync);

@@ -151,7 +151,8 @@ uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ide
 	struct actor__node *n = actor__node_of(v->sys);
 	uint64_t kh, self_w, until = 0;
 
-	if (n == NULL)
+	/* The common case, no member died lately: no lock. */
+	if (n == NULL || atomic_load_explicit(&v->ndeparted, memory_order_relaxed) == 0)
 		return 0;
 	kh = khash_of(n, ident);
 	self_w = mix(kh ^ mix(actor__node_id(v->sys)));

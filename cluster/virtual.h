@@ -138,7 +138,7 @@ struct actor__virtual {
 
 	/* Members gone from the view, until their margins pass (under lock). */
 	struct actor__vdeparted departed[ACTOR__VDEPARTED];
-	uint32_t ndeparted;
+	_Atomic uint32_t ndeparted;	/* read without the lock when 0 */
 
 	/* The idle sweep and takeover timers (activation.c): an actor of
 	 * its own. */
