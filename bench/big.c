@@ -11,10 +11,17 @@
  * node 0 looks them all up and hands every actor the list of all N refs and
  * a coordinator's ref in a SETUP message; once all have answered READY the
  * clock starts, and it stops when the coordinator has all N DONE reports.
+ *
+ * --mode virtual (one process): the N actors are virtual actors of type
+ * "big", keys "b<i>", activated by their GO message; they ping each other
+ * through virtual references (include/actor/virtual.h) and pong the
+ * activation that pinged them.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <semaphore.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +100,25 @@ static void big_actor(actor_ctx_t *ctx, const actor_msg_t *m)
 
 static const actor_spec_t big_spec = {
 	.name = "big", .handler = big_actor, .state_size = sizeof(struct big), .init = big_init,
+};
+
+/* A virtual big actor learns its index from its key, "b<i>". */
+static int vbig_init(actor_ctx_t *ctx, void *arg)
+{
+	struct member *members = arg;
+	size_t len;
+	const char *key = actor_virtual_key(ctx, &len);
+	char buf[16];
+
+	if (len < 2 || len >= sizeof buf)
+		return -EINVAL;
+	memcpy(buf, key, len);
+	buf[len] = '\0';
+	return big_init(ctx, &members[atoi(buf + 1)]);
+}
+
+static const actor_spec_t vbig_spec = {
+	.name = "vbig", .handler = big_actor, .state_size = sizeof(struct big), .init = vbig_init,
 };
 
 /* --- distributed: the actors learn their peers from a SETUP message ---------- */
@@ -304,7 +330,8 @@ int main(int argc, char **argv)
 	struct bench_flag flags[] = {
 		{ "actors", "64", "actors N" },
 		{ "rounds", "100", "rounds K" },
-		{ "mode", "local", "local, or distributed (actors spread over --nodes processes)" },
+		{ "mode", "local", "local, distributed (actors spread over --nodes processes), or "
+				  "virtual (virtual actors, one process)" },
 		{ "timeout", "600", "distributed: seconds before giving up" },
 		DIST_FLAGS,
 		{ NULL, NULL, NULL },
@@ -315,8 +342,9 @@ int main(int argc, char **argv)
 	long long msgs;
 	double t0, wall;
 	unsigned workers;
+	bool virt;
 
-	bench_parse(argc, argv, "big [--actors N] [--rounds K] [--mode local|distributed] "
+	bench_parse(argc, argv, "big [--actors N] [--rounds K] [--mode local|distributed|virtual] "
 				"[--nodes M] [--transport uring|epoll|auto]", flags);
 	sh.n = (int)bench_num(flags, "actors");
 	sh.rounds = (int)bench_num(flags, "rounds");
@@ -324,8 +352,9 @@ int main(int argc, char **argv)
 		bench_die("need actors >= 2, rounds >= 1");
 	if (strcmp(bench_str(flags, "mode"), "distributed") == 0)
 		return run_distributed(flags, sh.n, sh.rounds);
-	if (strcmp(bench_str(flags, "mode"), "local") != 0)
-		bench_die("big: --mode is local or distributed");
+	virt = strcmp(bench_str(flags, "mode"), "virtual") == 0;
+	if (!virt && strcmp(bench_str(flags, "mode"), "local") != 0)
+		bench_die("big: --mode is local, distributed or virtual");
 
 	sys = bench_system();
 	sh.peers = calloc((size_t)sh.n, sizeof(*sh.peers));
@@ -333,9 +362,19 @@ int main(int argc, char **argv)
 	if (sh.peers == NULL || members == NULL)
 		bench_die("out of memory");
 	sem_init(&sh.done, 0, 0);
+	if (virt) {
+		actor_virtual_options_t o = { .idle_timeout_ns = UINT64_MAX, .arg = members };
+
+		if (actor_virtual_register(sys, "big", &vbig_spec, &o) != 0)
+			bench_die("actor_virtual_register failed");
+	}
 	for (int i = 0; i < sh.n; i++) {
+		char key[16];
+
 		members[i] = (struct member){ &sh, i };
-		if (actor_system_spawn(sys, &big_spec, &members[i], &sh.peers[i]) < 0)
+		snprintf(key, sizeof key, "b%d", i);
+		if (virt ? actor_virtual_ref(sys, "big", key, strlen(key), &sh.peers[i]) < 0 :
+			   actor_system_spawn(sys, &big_spec, &members[i], &sh.peers[i]) < 0)
 			bench_die("spawn failed");
 	}
 	t0 = bench_now();
@@ -350,9 +389,9 @@ int main(int argc, char **argv)
 	bench_print_stats(sys);
 	workers = actor_system_workers(sys);
 	actor_system_destroy(sys);
-	bench_result("bench=big system=libactor mode=local actors=%d rounds=%d workers=%u "
-	             "msgs=%lld wall_s=%.6f msgs_per_s=%.0f", sh.n, sh.rounds, workers, msgs, wall,
-	             (double)msgs / wall);
+	bench_result("bench=big system=libactor mode=%s actors=%d rounds=%d workers=%u "
+	             "msgs=%lld wall_s=%.6f msgs_per_s=%.0f", virt ? "virtual" : "local", sh.n,
+	             sh.rounds, workers, msgs, wall, (double)msgs / wall);
 	free(sh.peers);
 	free(members);
 	sem_destroy(&sh.done);
