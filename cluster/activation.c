@@ -265,12 +265,16 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	struct actor__vtype *t = actor__vtype_find(v, ident->thash);
 	struct actor__vstripe *s;
 	struct actor__vact *a;
+	struct actor__node *n = actor__node_of(v->sys);
 	struct vslot *slot;
 	uint64_t now, until;
 	int err = 0;
 
 	if (t == NULL)
 		return refuse(v, w, ident, e, -ESRCH, sync);
+	/* Fenced: no activation would run a turn (actor__vact_turn). */
+	if (n != NULL && !actor__view_may_run(n, actor__now_ns()))
+		return refuse(v, w, ident, e, -EAGAIN, sync);
 	s = stripe_of(v, ident->id);
 	pthread_mutex_lock(&s->lock);
 	slot = slot_find(s, ident->id);
