@@ -1,0 +1,188 @@
+/*
+ * The PostgreSQL store against a real server this program starts
+ * (tests/pg_server.c): the contract (tests/store_contract.h), threads
+ * racing on one counter, two stores (two "nodes") on one table, and the
+ * server killed mid-run: calls fail with an error, then work again after
+ * the restart (reconnect), and what was committed is still there. Skips
+ * (a TAP plan of 0) only where the server's binaries are missing or
+ * libactor was built without libpq.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <actor/store.h>
+
+#include "tests/pg_server.h"
+#include "tests/store_contract.h"
+
+static char why[256];
+
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			snprintf(why, sizeof why, __VA_ARGS__); \
+			return why; \
+		} \
+	} while (0)
+
+static struct pg_server pg;
+
+static int open_pg(actor_store_t **s, const char *table)
+{
+	actor_store_pg_config_t cfg;
+
+	actor_store_pg_config_init(&cfg);
+	cfg.conninfo = pg.conninfo;
+	cfg.table = table;
+	return actor_store_pg_open(s, &cfg);
+}
+
+/* Two stores, as two nodes would have, on one table: one counter. */
+static const char *two_stores(void)
+{
+	actor_store_t *a, *b;
+	const char *e;
+	int rc;
+
+	rc = open_pg(&a, "shared");
+	CHECK(rc == 0, "open a: %d", rc);
+	rc = open_pg(&b, "shared");
+	if (rc != 0) {
+		actor_store_destroy(a);
+		CHECK(0, "open b: %d", rc);
+	}
+	/* Alternate which store adds: each sees the other's versions. */
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = store_counter_add(i % 2 ? a : b, "nodes", NULL);
+	e = rc == 0 ? store_counter_race(a, "nodes2", 2, 50) : NULL;
+	actor_store_destroy(a);
+	actor_store_destroy(b);
+	CHECK(rc == 0, "add: %d", rc);
+	return e;
+}
+
+/*
+ * The server is killed (pg_ctl stop -m immediate: no shutdown, like a
+ * crash): a load and a save fail with an error, not silently. Restarted,
+ * the same store works again, and the committed record is there.
+ */
+static const char *server_killed(void)
+{
+	actor_store_t *s;
+	uint64_t v = 0;
+	void *data = NULL;
+	size_t size;
+	int rc, i;
+
+	rc = open_pg(&s, "actor_state");
+	CHECK(rc == 0, "open: %d", rc);
+	/* Several connections in the pool, so that all of them go stale. */
+	rc = store_counter_race(s, "restart", 4, 10) == NULL ? 0 : -1;
+	if (rc == 0)
+		rc = actor_store_save(s, "restart", "k", 1, "before", 6, 0, &v);
+	if (rc != 0) {
+		actor_store_destroy(s);
+		CHECK(0, "before the kill: %d", rc);
+	}
+	if (pg_server_stop(&pg, "immediate") != 0) {
+		actor_store_destroy(s);
+		CHECK(0, "pg_ctl stop -m immediate failed");
+	}
+	rc = actor_store_save(s, "restart", "k", 1, "during", 6, 1, NULL);
+	if (rc >= 0 || rc == -ESTALE) {
+		actor_store_destroy(s);
+		CHECK(0, "save with the server down: %d, want an error", rc);
+	}
+	printf("# save with the server down: %d (%s)\n", rc, strerror(-rc));
+	rc = actor_store_load(s, "restart", "k", 1, &data, &size, &v);
+	free(data);
+	data = NULL;
+	if (rc >= 0) {
+		actor_store_destroy(s);
+		CHECK(0, "load with the server down: %d, want an error", rc);
+	}
+	printf("# load with the server down: %d (%s)\n", rc, strerror(-rc));
+	if (pg_server_start(&pg) != 0) {
+		actor_store_destroy(s);
+		CHECK(0, "restart failed");
+	}
+	/* The first call may still meet a connection the server dropped. */
+	for (i = 0; i < 3; i++) {
+		rc = actor_store_load(s, "restart", "k", 1, &data, &size, &v);
+		if (rc == 0)
+			break;
+		printf("# load after the restart: %d\n", rc);
+	}
+	if (rc == 0 && !(v == 1 && size == 6 && memcmp(data, "before", 6) == 0))
+		rc = -1000;
+	free(data);
+	if (rc == 0)
+		rc = actor_store_save(s, "restart", "k", 1, "after", 5, 1, &v);
+	actor_store_destroy(s);
+	CHECK(rc == 0 && v == 2, "after the restart: %d, version %" PRIu64, rc, v);
+	return NULL;
+}
+
+static const char *bad_config(void)
+{
+	actor_store_pg_config_t cfg;
+	actor_store_t *s;
+	char conninfo[200];
+	int rc;
+
+	actor_store_pg_config_init(&cfg);
+	cfg.conninfo = pg.conninfo;
+	cfg.table = "x; DROP TABLE actor_state";
+	rc = actor_store_pg_open(&s, &cfg);
+	CHECK(rc == -EINVAL, "a table name that is no identifier: %d", rc);
+	snprintf(conninfo, sizeof conninfo, "host=%s port=1 user=test dbname=postgres", pg.dir);
+	cfg.conninfo = conninfo;
+	cfg.table = "actor_state";
+	rc = actor_store_pg_open(&s, &cfg);
+	CHECK(rc == -ECONNREFUSED, "no server at that port: %d, want -ECONNREFUSED", rc);
+	return NULL;
+}
+
+int main(void)
+{
+	actor_store_pg_config_t cfg;
+	actor_store_t *s;
+	int rc;
+
+	actor_store_pg_config_init(&cfg);
+	if (actor_store_pg_open(&s, &cfg) == -ENOTSUP) {
+		printf("1..0 # SKIP libactor was configured without libpq (Debian: libpq-dev)\n");
+		return 0;
+	}
+	if (pg_server_find(&pg) != 0) {
+		printf("1..0 # SKIP PostgreSQL server binaries (initdb, pg_ctl) not found "
+		       "(Debian: postgresql; or set PG_BINDIR)\n");
+		return 0;
+	}
+	tap_plan(STORE_CONTRACT_TESTS + 4);
+	printf("# PostgreSQL from %s\n", pg.bindir);
+	if (pg_server_init(&pg) != 0) {
+		printf("Bail out! could not start a PostgreSQL server in %s\n", pg.dir);
+		pg_server_destroy(&pg);
+		return 1;
+	}
+	rc = open_pg(&s, "actor_state");
+	if (rc != 0) {
+		printf("Bail out! actor_store_pg_open(%s): %d\n", pg.conninfo, rc);
+		pg_server_destroy(&pg);
+		return 1;
+	}
+	store_contract(s, "pg");
+	tap_result("4 threads x 100 increments of one counter lose no update",
+		   store_counter_race(s, "race", 4, 100));
+	actor_store_destroy(s);
+	tap_result("two stores on one table see each other's versions", two_stores());
+	tap_result("the server killed: calls fail; restarted: they work again", server_killed());
+	tap_result("a bad table name is -EINVAL, no server -ECONNREFUSED", bad_config());
+	pg_server_destroy(&pg);
+	return tap_exit();
+}
