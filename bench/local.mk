@@ -65,3 +65,8 @@ perf: all
 	perf report -i perf.data --stdio | head -60
 
 .PHONY: peers perf
+# The state stores (<actor/store.h>): saves/s and load latency; with
+# --store pg it starts a PostgreSQL server of its own (tests/pg_server.c).
+noinst_PROGRAMS += bench/store
+bench_store_SOURCES = bench/store.c tests/pg_server.c tests/pg_server.h
+bench_store_LDADD = $(BENCH_LIBS)
