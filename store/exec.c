@@ -51,9 +51,9 @@ void actor_store_exec_config_init(actor_store_exec_config_t *cfg)
 static void run(actor_store_exec_t *ex, struct job *j)
 {
 	if (j->load_done != NULL) {
-		void *data;
-		size_t size;
-		uint64_t version;
+		void *data = NULL;
+		size_t size = 0;
+		uint64_t version = 0;
 		int rc = actor_store_load(ex->store, j->type, j->key, j->key_len, &data, &size,
 					  &version);
 

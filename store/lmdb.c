@@ -169,6 +169,13 @@ static int lmdb_load(void *impl, const char *type, const void *key, size_t key_l
 	if (rc != 0)
 		return rc;
 	rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_READERS_FULL) {
+		int dead;
+
+		/* Slots held by readers that died since the open: free them. */
+		mdb_reader_check(e->env, &dead);
+		rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
+	}
 	if (rc != 0)
 		return mdb_error(rc);
 	rc = mdb_get(txn, e->dbi, &k, &v);

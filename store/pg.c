@@ -9,7 +9,8 @@
  * from a pool (made on demand, at most max_connections, a caller waits for
  * one beyond that) and gives it back. With an executor of N threads there
  * are at most N. A connection whose server went away is dropped, and the
- * next call connects again: the call that saw the loss gets -ECONNRESET,
+ * next call connects again: an idle one is checked when taken (a restarted
+ * server closed it), and a call that loses its connection gets -ECONNRESET,
  * which for a write means "outcome unknown" (the commit may have happened;
  * a retry with the same expected version then gets -ESTALE, and a load
  * tells). A load is retried once on a fresh connection, since it changes
@@ -104,17 +105,38 @@ static void quiet(void *arg, const char *message)
 {
 }
 
+/*
+ * An idle connection whose server closed it (a restart) has its end of
+ * stream waiting: reading it, without blocking (libpq's socket is
+ * non-blocking inside), finds that out before a write is sent into it and
+ * its outcome becomes unknown.
+ */
+static int alive(PGconn *c)
+{
+	/*
+	 * Twice: a server shutting down sends a notice, then closes; the first
+	 * read may take the notice only, the second meets the end.
+	 */
+	return PQconsumeInput(c) && PQconsumeInput(c) && PQstatus(c) == CONNECTION_OK;
+}
+
 static PGconn *take(struct pg *p, int *rc)
 {
 	PGconn *c = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->nidle == 0 && p->total >= p->max)
-		pthread_cond_wait(&p->cond, &p->lock);
-	if (p->nidle > 0) {
+	for (;;) {
+		while (p->nidle == 0 && p->total >= p->max)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->nidle == 0)
+			break;
 		c = p->idle[--p->nidle];
-		pthread_mutex_unlock(&p->lock);
-		return c;
+		if (alive(c)) {
+			pthread_mutex_unlock(&p->lock);
+			return c;
+		}
+		PQfinish(c);
+		p->total--;
 	}
 	p->total++;
 	pthread_mutex_unlock(&p->lock);

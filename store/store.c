@@ -46,12 +46,13 @@ static int valid_name(const char *type, const void *key, size_t key_len)
 int actor_store_load(actor_store_t *store, const char *type, const void *key, size_t key_len,
 		     void **data, size_t *size, uint64_t *version)
 {
-	if (store == NULL || !valid_name(type, key, key_len) || data == NULL || size == NULL ||
-	    version == NULL)
+	if (data == NULL || size == NULL || version == NULL)
 		return -EINVAL;
 	*data = NULL;
 	*size = 0;
 	*version = 0;
+	if (store == NULL || !valid_name(type, key, key_len))
+		return -EINVAL;
 	return store->ops.load(store->impl, type, key, key_len, data, size, version);
 }
 
