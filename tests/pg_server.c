@@ -109,6 +109,21 @@ static int run(struct pg_server *pg, char *const argv[])
 	return 0;
 }
 
+/*
+ * Root in a user namespace that maps no other user (a rootless container,
+ * unshare --map-root-user) cannot become the server's user.
+ */
+static int can_switch(struct pg_server *pg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(setgroups(0, NULL) == 0 && setgid(pg->gid) == 0 && setuid(pg->uid) == 0 ? 0 : 1);
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
 int pg_server_init(struct pg_server *pg)
 {
 	char data[128];
@@ -126,6 +141,8 @@ int pg_server_init(struct pg_server *pg)
 			return -1;
 		pg->uid = pw->pw_uid;
 		pg->gid = pw->pw_gid;
+		if (!can_switch(pg))
+			return -EPERM;
 	}
 	chmod(pg->dir, 0755);
 	snprintf(data, sizeof data, "%s/data", pg->dir);

@@ -19,8 +19,9 @@ struct pg_server {
 
 /*
  * Finds the binaries ($PG_BINDIR, /usr/lib/postgresql/N/bin, PATH): 0 or
- * -ENOENT. Then initdb and start: 0 or -1 (the log is printed as TAP
- * comments).
+ * -ENOENT. Then initdb and start: 0, -EPERM (root that cannot become
+ * another user: a user namespace mapping root alone) or -1 (the log is
+ * printed as TAP comments).
  */
 int pg_server_find(struct pg_server *pg);
 int pg_server_init(struct pg_server *pg);
