@@ -51,6 +51,19 @@ struct env {
 	MDB_env *env;
 	MDB_dbi dbi;
 	size_t max_key;
+	/* Group commit: writes waiting for the thread that commits for all. */
+	pthread_mutex_t glock;
+	pthread_cond_t gcond;
+	struct req *pending, **tail;
+	int committing;
+};
+
+/* One caller's write in a group. */
+struct req {
+	struct req *next;
+	actor_store_op_t *ops;
+	size_t n, failed;
+	int rc, done;
 };
 
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -129,6 +142,8 @@ static void env_release(struct env *e)
 	*p = e->next;
 	pthread_mutex_unlock(&envs_lock);
 	mdb_env_close(e->env);
+	pthread_cond_destroy(&e->gcond);
+	pthread_mutex_destroy(&e->glock);
 	free(e);
 }
 
@@ -240,25 +255,116 @@ static int apply(struct env *e, MDB_txn *txn, actor_store_op_t *op)
 	return 0;
 }
 
-static int lmdb_write(void *impl, actor_store_op_t *ops, size_t n, size_t *failed)
+/* The operations of one request in txn: 0, or the first failure. */
+static int apply_all(struct env *e, MDB_txn *txn, struct req *r)
 {
-	struct env *e = impl;
-	MDB_txn *txn;
 	size_t i;
+	int rc;
+
+	for (i = 0; i < r->n; i++) {
+		rc = apply(e, txn, &r->ops[i]);
+		if (rc != 0) {
+			r->failed = i;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* One request in a transaction of its own. */
+static void write_alone(struct env *e, struct req *r)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+
+	if (rc != 0) {
+		r->rc = mdb_error(rc);
+		return;
+	}
+	r->rc = apply_all(e, txn, r);
+	if (r->rc != 0)
+		mdb_txn_abort(txn);
+	else
+		r->rc = mdb_error(mdb_txn_commit(txn));
+}
+
+/*
+ * Several requests in one transaction, one commit (one flush) for all: each
+ * in a nested transaction, so that one whose version is stale is undone
+ * alone. Any other failure inside undoes the whole group, which then runs
+ * request by request, so that each gets its own result and LMDB never
+ * continues a transaction after an error.
+ */
+static void write_group(struct env *e, struct req *group)
+{
+	MDB_txn *txn, *child;
+	struct req *r;
 	int rc;
 
 	rc = mdb_txn_begin(e->env, NULL, 0, &txn);
 	if (rc != 0)
-		return mdb_error(rc);
-	for (i = 0; i < n; i++) {
-		rc = apply(e, txn, &ops[i]);
+		goto alone;
+	for (r = group; r != NULL; r = r->next) {
+		rc = mdb_txn_begin(e->env, txn, 0, &child);
 		if (rc != 0) {
-			*failed = i;
 			mdb_txn_abort(txn);
-			return rc;
+			goto alone;
+		}
+		r->rc = apply_all(e, child, r);
+		if (r->rc == -ESTALE || r->rc == -ENAMETOOLONG) {
+			mdb_txn_abort(child);
+		} else if (r->rc != 0 || (rc = mdb_txn_commit(child)) != 0) {
+			mdb_txn_abort(txn);
+			goto alone;
 		}
 	}
-	return mdb_error(mdb_txn_commit(txn));
+	rc = mdb_error(mdb_txn_commit(txn));
+	for (r = group; r != NULL; r = r->next)
+		if (r->rc == 0)
+			r->rc = rc;
+	return;
+alone:
+	for (r = group; r != NULL; r = r->next)
+		write_alone(e, r);
+}
+
+/*
+ * The first writer to come commits for the writers that queue up behind
+ * it meanwhile: with N threads writing, one flush serves up to N writes
+ * (group commit) instead of each waiting for the flushes before its own.
+ */
+static int lmdb_write(void *impl, actor_store_op_t *ops, size_t n, size_t *failed)
+{
+	struct env *e = impl;
+	struct req me = { .ops = ops, .n = n };
+	struct req *group, *r, *next;
+
+	pthread_mutex_lock(&e->glock);
+	*e->tail = &me;
+	e->tail = &me.next;
+	while (!me.done && e->committing)
+		pthread_cond_wait(&e->gcond, &e->glock);
+	if (!me.done) {
+		group = e->pending;
+		e->pending = NULL;
+		e->tail = &e->pending;
+		e->committing = 1;
+		pthread_mutex_unlock(&e->glock);
+		if (group->next == NULL)
+			write_alone(e, group);
+		else
+			write_group(e, group);
+		pthread_mutex_lock(&e->glock);
+		for (r = group; r != NULL; r = next) {
+			next = r->next;	/* r may go as soon as done is seen */
+			r->done = 1;
+		}
+		e->committing = 0;
+		pthread_cond_broadcast(&e->gcond);
+	}
+	pthread_mutex_unlock(&e->glock);
+	*failed = me.failed;
+	return me.rc;
 }
 
 static void lmdb_close(void *impl)
@@ -302,6 +408,9 @@ int actor_store_lmdb_open(actor_store_t **out, const actor_store_lmdb_config_t *
 			free(e);
 			return rc;
 		}
+		pthread_mutex_init(&e->glock, NULL);
+		pthread_cond_init(&e->gcond, NULL);
+		e->tail = &e->pending;
 		e->dev = st.st_dev;
 		e->ino = st.st_ino;
 		e->pid = pid;

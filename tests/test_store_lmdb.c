@@ -1,11 +1,13 @@
 /*
  * The LMDB store on a real environment in a temporary folder: the contract
- * (tests/store_contract.c), threads racing on one counter, two processes
+ * (tests/store_contract.h), threads racing on one counter, group commit,
+ * two processes
  * sharing the environment, a writer killed with SIGKILL mid-save, a full
  * map, and one environment opened twice in one process.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,80 @@ static int open_at(actor_store_t **s, const char *path, size_t map_size, int syn
 		cfg.map_size = map_size;
 	cfg.sync = sync;
 	return actor_store_lmdb_open(s, &cfg);
+}
+
+struct writer {
+	actor_store_t *store;
+	int index, rounds, stale_ok, bad;
+};
+
+/* Saves its own record rounds times with the right versions, or (index
+ * -1) saves with a stale version, which must fail alone. */
+static void *writer(void *p)
+{
+	struct writer *w = p;
+	char key[16];
+	uint64_t v = 0;
+	int i, rc;
+
+	snprintf(key, sizeof key, "w%d", w->index);
+	for (i = 0; i < w->rounds; i++) {
+		if (w->index < 0) {
+			rc = actor_store_save(w->store, "group", "w0", 2, "s", 1, 1000000, NULL);
+			if (rc == -ESTALE)
+				w->stale_ok++;
+			else
+				w->bad++;
+			continue;
+		}
+		rc = actor_store_save(w->store, "group", key, strlen(key), &i, sizeof i, v, &v);
+		if (rc != 0 || v != (uint64_t)i + 1)
+			w->bad++;
+	}
+	return NULL;
+}
+
+/*
+ * Concurrent writes commit in groups (one flush for all): a stale write in
+ * a group fails alone, the others all succeed with their exact versions.
+ */
+static const char *group_commit(void)
+{
+	enum { T = 8, ROUNDS = 150 };
+	struct writer w[T + 1];
+	pthread_t t[T + 1];
+	actor_store_t *s;
+	int i, rc, bad = 0;
+
+	rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
+	CHECK(rc == 0, "open: %d", rc);
+	for (i = 0; i <= T; i++) {
+		w[i] = (struct writer){ s, i < T ? i : -1, ROUNDS, 0, 0 };
+		pthread_create(&t[i], NULL, writer, &w[i]);
+	}
+	for (i = 0; i <= T; i++) {
+		pthread_join(t[i], NULL);
+		bad += w[i].bad;
+	}
+	for (i = 0; i < T && bad == 0; i++) {
+		char key[16];
+		void *data;
+		size_t size;
+		uint64_t v;
+		int last = -1;
+
+		snprintf(key, sizeof key, "w%d", i);
+		rc = actor_store_load(s, "group", key, strlen(key), &data, &size, &v);
+		if (rc == 0 && size == sizeof last)
+			memcpy(&last, data, sizeof last);
+		free(data);
+		if (rc != 0 || v != ROUNDS || last != ROUNDS - 1)
+			bad++;
+	}
+	actor_store_destroy(s);
+	CHECK(bad == 0 && w[T].stale_ok == ROUNDS,
+	      "%d wrong results; %d of %d stale saves were -ESTALE", bad, w[T].stale_ok, ROUNDS);
+	return NULL;
 }
 
 /* Two processes add to one counter through their own opens of the env. */
@@ -272,7 +348,7 @@ int main(void)
 		rmdir(dir);
 		return 0;
 	}
-	tap_plan(STORE_CONTRACT_TESTS + 6);
+	tap_plan(STORE_CONTRACT_TESTS + 7);
 	if (rc != 0) {
 		printf("Bail out! actor_store_lmdb_open(%s): %d\n", dir, rc);
 		return 1;
@@ -281,6 +357,8 @@ int main(void)
 	tap_result("4 threads x 200 increments of one counter lose no update",
 		   store_counter_race(s, "race", 4, 200));
 	actor_store_destroy(s);
+	tap_result("8 writers and a stale one commit in groups: only the stale saves fail",
+		   group_commit());
 	tap_result("two processes x 300 increments on one shared environment",
 		   two_processes());
 	tap_result("a writer killed with SIGKILL mid-save 5 times: last commit intact",
