@@ -361,8 +361,17 @@ int main(void)
 		   group_commit());
 	tap_result("two processes x 300 increments on one shared environment",
 		   two_processes());
-	tap_result("a writer killed with SIGKILL mid-save 5 times: last commit intact",
-		   killed_writer());
+	/*
+	 * A writer killed holding LMDB's lock is recovered by the kernel's
+	 * robust futexes, which qemu-user does not emulate (set_robust_list
+	 * is ENOSYS there): under it the next writer would wait for ever.
+	 */
+	if (getenv("ACTOR_TESTS_EMULATED") != NULL)
+		printf("ok %d - a writer killed with SIGKILL mid-save # SKIP qemu-user has no "
+		       "robust futexes\n", ++tap_n);
+	else
+		tap_result("a writer killed with SIGKILL mid-save 5 times: last commit intact",
+			   killed_writer());
 	tap_result("a full map is -ENOSPC and keeps what was committed", full_map());
 	tap_result("one environment opened twice in a process is shared", opened_twice());
 	tap_result("a key longer than LMDB's limit is -ENAMETOOLONG", long_key());
