@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,107 @@ static const char *server_killed(void)
 	return NULL;
 }
 
+struct hammer {
+	actor_store_t *store;
+	atomic_int *stop, *restarted;
+	int ok, ok_after, unknown, failed, load_failed;
+};
+
+/*
+ * Adds 1 to a counter until told to stop, and counts the outcomes of its
+ * saves: committed (0), unknown (-ECONNRESET: the commit may have
+ * happened), or not committed (any other error).
+ */
+static void *hammer(void *p)
+{
+	struct hammer *h = p;
+
+	while (!atomic_load(h->stop)) {
+		void *data;
+		size_t size;
+		uint64_t v, n = 0;
+		int rc = actor_store_load(h->store, "hammer", "c", 1, &data, &size, &v);
+
+		if (rc != 0) {
+			h->load_failed++;
+			usleep(2000);
+			continue;
+		}
+		if (size == sizeof n)
+			memcpy(&n, data, sizeof n);
+		free(data);
+		n++;
+		rc = actor_store_save(h->store, "hammer", "c", 1, &n, sizeof n, v, NULL);
+		if (rc == 0) {
+			h->ok++;
+			h->ok_after += atomic_load(h->restarted);
+		} else if (rc == -ECONNRESET) {
+			h->unknown++;
+		} else if (rc != -ESTALE) {
+			h->failed++;
+			usleep(2000);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The server killed while 4 threads save: no write is lost silently. The
+ * counter ends between the saves that returned 0 and those plus the ones
+ * whose outcome was unknown; and saves succeed again after the restart.
+ */
+static const char *killed_under_load(void)
+{
+	enum { T = 4 };
+	struct hammer h[T];
+	pthread_t t[T];
+	atomic_int stop = 0, restarted = 0;
+	actor_store_t *s;
+	int i, ok = 0, ok_after = 0, unknown = 0, failed = 0, load_failed = 0, rc;
+	void *data = NULL;
+	size_t size;
+	uint64_t v, count = 0;
+
+	rc = open_pg(&s, "actor_state");
+	CHECK(rc == 0, "open: %d", rc);
+	for (i = 0; i < T; i++) {
+		h[i] = (struct hammer){ s, &stop, &restarted, 0, 0, 0, 0, 0 };
+		pthread_create(&t[i], NULL, hammer, &h[i]);
+	}
+	usleep(300000);
+	rc = pg_server_stop(&pg, "immediate");
+	usleep(300000);
+	if (rc == 0)
+		rc = pg_server_start(&pg);
+	atomic_store(&restarted, 1);
+	usleep(500000);
+	atomic_store(&stop, 1);
+	for (i = 0; i < T; i++) {
+		pthread_join(t[i], NULL);
+		ok += h[i].ok;
+		ok_after += h[i].ok_after;
+		unknown += h[i].unknown;
+		failed += h[i].failed;
+		load_failed += h[i].load_failed;
+	}
+	if (rc == 0)
+		rc = actor_store_load(s, "hammer", "c", 1, &data, &size, &v);
+	if (rc == 0 && size == sizeof count)
+		memcpy(&count, data, sizeof count);
+	free(data);
+	actor_store_destroy(s);
+	printf("# saves: %d committed (%d after the restart), %d unknown, %d failed; "
+	       "%d loads failed; counter %" PRIu64 "\n", ok, ok_after, unknown, failed,
+	       load_failed, count);
+	CHECK(rc == 0, "stop, restart or the last load: %d", rc);
+	CHECK(unknown + failed + load_failed > 0, "no call saw the server go down");
+	CHECK(ok_after > 0, "no save succeeded after the restart");
+	CHECK(count >= (uint64_t)ok && count <= (uint64_t)(ok + unknown),
+	      "counter %" PRIu64 " outside [%d, %d]: a write lost or invented", count, ok,
+	      ok + unknown);
+	return NULL;
+}
+
 static const char *bad_config(void)
 {
 	actor_store_pg_config_t cfg;
@@ -170,7 +273,7 @@ int main(void)
 		pg_server_destroy(&pg);
 		return 0;
 	}
-	tap_plan(STORE_CONTRACT_TESTS + 4);
+	tap_plan(STORE_CONTRACT_TESTS + 5);
 	printf("# PostgreSQL from %s\n", pg.bindir);
 	if (rc != 0) {
 		printf("Bail out! could not start a PostgreSQL server in %s\n", pg.dir);
@@ -189,6 +292,8 @@ int main(void)
 	actor_store_destroy(s);
 	tap_result("two stores on one table see each other's versions", two_stores());
 	tap_result("the server killed: calls fail; restarted: the first save works again", server_killed());
+	tap_result("the server killed under 4 saving threads: no write lost or invented",
+		   killed_under_load());
 	tap_result("a bad table name is -EINVAL, no server -ECONNREFUSED", bad_config());
 	pg_server_destroy(&pg);
 	return tap_exit();
