@@ -80,6 +80,7 @@ static void *store_thread(void *p)
 {
 	actor_store_exec_t *ex = p;
 
+	pthread_setname_np(pthread_self(), "actor-store");
 	pthread_mutex_lock(&ex->lock);
 	for (;;) {
 		struct actor__list *l;
