@@ -38,7 +38,8 @@ enum { MSG_ADD = 1, MSG_LOADED, MSG_SAVED };
 /* What a completion needs; outlives the actor (a write may still be out). */
 struct link {
 	actor_system_t *sys;
-	actor_ref_t ref;
+	actor_ref_t ref;		/* the test's, from the spawn */
+	actor_ref_t self;		/* the completions', set by init before any submit */
 	actor_ref_t owner;		/* where a fenced activation sends its change */
 	actor_store_exec_t *ex;
 	char key[16];
@@ -92,7 +93,7 @@ static void on_loaded(void *arg, int rc, void *data, size_t size, uint64_t versi
 	if (rc == 0 && size == sizeof m.balance)
 		memcpy(&m.balance, data, sizeof m.balance);
 	free(data);
-	actor_system_send(l->sys, l->ref, MSG_LOADED, &m, sizeof m);
+	actor_system_send(l->sys, l->self, MSG_LOADED, &m, sizeof m);
 }
 
 static void on_saved(void *arg, int rc, actor_store_op_t *ops, size_t n, size_t failed)
@@ -101,7 +102,7 @@ static void on_saved(void *arg, int rc, actor_store_op_t *ops, size_t n, size_t 
 	struct saved_msg m = { rc, rc == 0 ? ops[0].version : 0 };
 
 	seen(stores, &nstores);
-	actor_system_send(l->sys, l->ref, MSG_SAVED, &m, sizeof m);
+	actor_system_send(l->sys, l->self, MSG_SAVED, &m, sizeof m);
 }
 
 /* Write-behind: one save at a time, of everything not saved yet. */
@@ -130,6 +131,8 @@ static int account_init(actor_ctx_t *ctx, void *arg)
 	struct link *l = arg;
 
 	a->l = l;
+	/* Not the spawn's out reference: init may run before the spawn returns. */
+	l->self = actor_self(ctx);
 	seen(workers, &nworkers);
 	return actor_store_exec_load(l->ex, "account", l->key, strlen(l->key), on_loaded, l);
 }
