@@ -68,3 +68,8 @@ perf: all
 # Virtual actors: memory per idle activation, activation rate, sweep cost.
 noinst_PROGRAMS += bench/virtual_idle
 bench_virtual_idle_LDADD = $(BENCH_LIBS)
+# The state stores (<actor/store.h>): saves/s and load latency; with
+# --store pg it starts a PostgreSQL server of its own (tests/pg_server.c).
+noinst_PROGRAMS += bench/store
+bench_store_SOURCES = bench/store.c tests/pg_server.c tests/pg_server.h
+bench_store_LDADD = $(BENCH_LIBS)

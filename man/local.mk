@@ -103,6 +103,31 @@ dist_man3_MANS += \
 	man/actor_msg_unpack.3 \
 	man/actor_msgpack_unpack.3 \
 	man/actor_send_sbuffer.3 \
-	man/actor_system_send_sbuffer.3
+	man/actor_system_send_sbuffer.3 \
+	man/actor_store_create.3 \
+	man/actor_store_delete.3 \
+	man/actor_store_destroy.3 \
+	man/actor_store_exec_config_init.3 \
+	man/actor_store_exec_config_t.3 \
+	man/actor_store_exec_create.3 \
+	man/actor_store_exec_destroy.3 \
+	man/actor_store_exec_load.3 \
+	man/actor_store_exec_t.3 \
+	man/actor_store_exec_write.3 \
+	man/actor_store_lmdb_config_init.3 \
+	man/actor_store_lmdb_config_t.3 \
+	man/actor_store_lmdb_open.3 \
+	man/actor_store_load.3 \
+	man/actor_store_load_done_t.3 \
+	man/actor_store_op_t.3 \
+	man/actor_store_ops_t.3 \
+	man/actor_store_pg_config_init.3 \
+	man/actor_store_pg_config_t.3 \
+	man/actor_store_pg_open.3 \
+	man/actor_store_save.3 \
+	man/actor_store_t.3 \
+	man/actor_store_write.3 \
+	man/actor_store_write_done_t.3
 dist_man7_MANS += \
-	man/libactor.7
+	man/libactor.7 \
+	man/actor_store.7

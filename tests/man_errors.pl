@@ -21,7 +21,7 @@ use strict;
 use warnings;
 
 my $srcdir = $ENV{srcdir} // '.';
-my @dirs = qw(api sched cluster transport mailbox util);
+my @dirs = qw(api sched cluster transport mailbox util store);
 my (%body, %file_of, %public);
 
 for my $h (glob "$srcdir/include/actor/*.h") {

@@ -1,0 +1,28 @@
+# store/: persistent state stores (<actor/store.h>): the handle over a
+# vtable, the executor that runs store calls on its own threads, and the
+# LMDB and PostgreSQL stores (each built when configure finds its library;
+# otherwise its open call fails with -ENOTSUP). store/ includes util/ and
+# <actor/...> only; cluster/ may include store/.
+libactor_core_la_SOURCES += \
+	store/store.c \
+	store/exec.c \
+	store/lmdb.c \
+	store/pg.c
+libactor_core_la_CFLAGS += $(LMDB_CFLAGS) $(PQ_CFLAGS)
+libactor_core_la_LIBADD += $(LMDB_LIBS) $(PQ_LIBS)
+actorinclude_HEADERS += include/actor/store.h
+
+# The same contract tests (tests/store_contract.c) run against each store:
+# plain TAP programs, so that they run under TSan too. The PostgreSQL one
+# starts a server of its own (tests/pg_server.c).
+store_tests = tests/test_store_lmdb tests/test_store_pg tests/test_store_exec \
+	tests/test_store_actor
+check_PROGRAMS += $(store_tests)
+TESTS += $(store_tests)
+tests_test_store_lmdb_SOURCES = tests/test_store_lmdb.c tests/store_contract.h
+tests_test_store_lmdb_LDADD = $(TEST_LIBS)
+tests_test_store_pg_SOURCES = tests/test_store_pg.c tests/store_contract.h \
+	tests/pg_server.c tests/pg_server.h
+tests_test_store_pg_LDADD = $(TEST_LIBS)
+tests_test_store_exec_LDADD = $(TEST_LIBS)
+tests_test_store_actor_LDADD = $(TEST_LIBS)
