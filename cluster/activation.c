@@ -153,13 +153,22 @@ static void requeue(struct actor__virtual *v, struct actor__worker *w, struct ac
 /* --- activating ------------------------------------------------------------- */
 
 /* Spawns a's actor and gives it the held mail, in order; under a's
- * stripe lock. 0 or the spawn's error (a is then left as it was). */
+ * stripe lock. A persistent type's state is loaded first (LOADING; the
+ * load's end spawns it). 0 or the spawn's error (a is then left as it
+ * was). */
 static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struct actor__vact *a)
 {
+	struct actor__vpstate *p = actor__vact_persist(a);
 	struct actor__env *e, *next;
 	actor_ref_t ref;
 	int err;
 
+	if (p != NULL && !p->loaded) {
+		err = actor__vp_load(v, a);
+		if (err == 0)
+			a->state = ACTOR__VACT_LOADING;
+		return err;
+	}
 	atomic_store_explicit(&a->activated, false, memory_order_relaxed);
 	a->stop_sent = false;
 	a->error = 0;
@@ -170,12 +179,41 @@ static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struc
 		return err;
 	a->ref_id = ref.id;
 	a->state = ACTOR__VACT_ACTIVE;
+	if (p != NULL) {
+		p->live = true;
+		p->final = false;
+		p->error = 0;
+	}
 	atomic_fetch_add_explicit(&a->type->active, 1, memory_order_relaxed);
 	for (e = held_take(a); e != NULL; e = next) {
 		next = e->next;
 		actor__deliver(v->sys, w, ref, e);
 	}
 	return 0;
+}
+
+int actor__vact_spawn_locked(struct actor__virtual *v, struct actor__worker *w,
+			     struct actor__vact *a)
+{
+	return spawn_locked(v, w, a);
+}
+
+struct actor__vstripe *actor__vact_stripe(struct actor__virtual *v, const struct actor__vact *a)
+{
+	return stripe_of(v, a->ident->id);
+}
+
+void actor__vact_free(struct actor__vact *a)
+{
+	struct actor__vpstate *p = actor__vact_persist(a);
+
+	if (p != NULL) {
+		free(p->data);
+		free(p->wbuf);
+		if (p->done_env != NULL)
+			actor__env_free(NULL, p->done_env);
+	}
+	free(a);
 }
 
 /* A slot of t->max_activating is free again: the oldest waiting
@@ -219,8 +257,34 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 			requeue(v, w, a->ident, list);
 		else	/* shutting down (or out of memory): its mail cannot wait */
 			refuse_all(v, w, a->ident, list, err);
-		free(a);
+		actor__vact_free(a);
 	}
+}
+
+void actor__vact_loaded_unlock(struct actor__virtual *v, struct actor__vact *a, int err)
+{
+	struct actor__vstripe *s = stripe_of(v, a->ident->id);
+	struct actor__env *list;
+
+	/* A view change while it loaded may have moved the key. */
+	if (err == 0 && actor__vplace(v, a->ident) != actor__node_id(v->sys))
+		err = -ESTALE;
+	if (err == 0)
+		err = spawn_locked(v, NULL, a);
+	if (err == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	slot_remove(s, a->ident->id);
+	pthread_mutex_unlock(&s->lock);
+	list = held_take(a);
+	if (err == -ESTALE)
+		requeue(v, NULL, a->ident, list);
+	else	/* the store failed: its senders hear why */
+		refuse_all(v, NULL, a->ident, list, err);
+	/* The load held the slot that vact_init would have given back. */
+	release_slot(v, NULL, a->type);
+	actor__vact_free(a);
 }
 
 /* Starts a (new, or reactivated with its mail held) now, or queues it
@@ -289,7 +353,8 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
-	if ((a = calloc(1, sizeof *a)) == NULL ||
+	if ((a = calloc(1, t->opts.store != NULL ? sizeof(struct actor__vpact) : sizeof *a)) ==
+		    NULL ||
 	    actor__htab_reserve(&s->tab, &vslot_type) != 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(a);
@@ -314,7 +379,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	if (err != 0) {
 		pthread_mutex_unlock(&s->lock);
 		e = held_take(a);
-		free(a);
+		actor__vact_free(a);
 		return refuse(v, w, ident, e, err, sync);
 	}
 	slot = actor__htab_add(&s->tab, &vslot_type, id_hash(ident->id));
@@ -399,6 +464,8 @@ bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
 	struct actor__node *n = actor__node_of(v->sys);
 	uint32_t tick;
 
+	if (e->flags & ACTOR__ENV_VSTORE)
+		return actor__vp_turn(v, ctx, a, e);
 	/* A fenced node runs no virtual turn: the activation ends, and this
 	 * message with the rest of its mail is refused (-EAGAIN). */
 	if (n != NULL && !actor__view_may_run(n, actor__now_ns())) {
@@ -421,9 +488,7 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 	struct actor__vact *a = bound;
 	struct actor__worker *w = actor__ctx_worker(ctx);
 	struct actor__vstripe *s = stripe_of(v, a->ident->id);
-	struct actor__env *queued, *list, *next;
-	int reason = atomic_load_explicit(&a->reason, memory_order_relaxed);
-	uint32_t self = actor__node_id(v->sys);
+	struct actor__env *queued, *list;
 	int err = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -435,8 +500,38 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 		list->next = queued;	/* it took one message at most */
 	else
 		list = queued;
-	if (list != NULL && !actor__system_closing(v->sys) && reason != ACTOR__DEACT_FAILED &&
-	    reason != ACTOR_DEACT_FENCED && actor__vplace(v, a->ident) == self) {
+	/* A persistent state's last write: its end finishes. */
+	if (actor__vact_persist(a) != NULL && actor__vp_stopped(v, a, &list, &err)) {
+		a->state = ACTOR__VACT_SAVING;
+		for (struct actor__env *e = list, *next; e != NULL; e = next) {
+			next = e->next;
+			hold(a, e);
+		}
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	actor__vact_finish_unlock(v, w, a, list, err);
+}
+
+void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w,
+			       struct actor__vact *a, struct actor__env *list, int err)
+{
+	struct actor__vstripe *s = stripe_of(v, a->ident->id);
+	struct actor__vpstate *p = actor__vact_persist(a);
+	struct actor__env *next;
+	int reason = atomic_load_explicit(&a->reason, memory_order_relaxed);
+	uint32_t self = actor__node_id(v->sys);
+
+	/* A stale state is loaded again by the next activation. */
+	if (p != NULL && p->stale) {
+		free(p->data);
+		p->data = NULL;
+		p->len = 0;
+		p->loaded = p->stale = p->dirty = p->want = false;
+	}
+	if (err == 0 && list != NULL && !actor__system_closing(v->sys) &&
+	    reason != ACTOR__DEACT_FAILED && reason != ACTOR_DEACT_FENCED &&
+	    actor__vplace(v, a->ident) == self) {
 		/* Mail came while it deactivated: the next activation has it. */
 		for (; list != NULL; list = next) {
 			next = list->next;
@@ -460,8 +555,8 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 	if (err != 0)
 		refuse_all(v, w, a->ident, list, err);
 	else
-		requeue(v, w, a->ident, list);	/* the key moved: its mail follows */
-	free(a);
+		requeue(v, w, a->ident, list);	/* the key moved (or a write was stale) */
+	actor__vact_free(a);
 }
 
 /* --- the idle sweep and seals ------------------------------------------------- */
@@ -550,7 +645,7 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 		requeue(v, w, a->ident, held_take(a));
 	else
 		refuse_all(v, w, a->ident, held_take(a), err);
-	free(a);
+	actor__vact_free(a);
 }
 
 static void sweeper(actor_ctx_t *ctx, const actor_msg_t *msg)
@@ -641,7 +736,7 @@ void actor__vact_free_all(struct actor__virtual *v)
 				next = e->next;
 				actor__env_free(NULL, e);
 			}
-			free(slot->act);
+			actor__vact_free(slot->act);
 		}
 		actor__htab_free(&s->tab);
 	}

@@ -14,6 +14,7 @@ libactor_core_la_SOURCES += \
 	cluster/track.c \
 	cluster/virtual.h cluster/virtual.c \
 	cluster/activation.c \
+	cluster/persist.c \
 	cluster/placement.c \
 	cluster/vroute.c \
 	cluster/view_stub_member.c

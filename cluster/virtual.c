@@ -157,6 +157,8 @@ static void binder_free(struct actor__binder *b)
 {
 	struct actor__virtual *v = (struct actor__virtual *)b;
 
+	/* A state's last write may still be out (on the executor's threads). */
+	actor__vp_drain(v);
 	actor__vact_free_all(v);
 	for (uint32_t i = 0; i < ACTOR__VIDENT_CHUNKS; i++) {
 		struct actor__vident **chunk = atomic_load(&v->ident_chunks[i]);
@@ -247,7 +249,9 @@ int actor_virtual_register(actor_system_t *sys, const char *type, const actor_sp
 
 	if (sys == NULL || !name_ok(type, &len) || spec == NULL || spec->handler == NULL ||
 	    (opts != NULL && opts->placement != ACTOR_PLACE_HASH &&
-	     opts->placement != ACTOR_PLACE_LOCAL))
+	     opts->placement != ACTOR_PLACE_LOCAL) ||
+	    (opts != NULL && opts->write_policy != ACTOR_WRITE_EXPLICIT &&
+	     opts->write_policy != ACTOR_WRITE_AFTER_TURN))
 		return -EINVAL;
 	if (actor__system_closing(sys))
 		return -ESHUTDOWN;
@@ -365,5 +369,10 @@ int actor_virtual_stats(actor_system_t *sys, const char *type, actor_virtual_sta
 	out->wrong_owner = atomic_load(&t->wrong_owner);
 	out->activation_ns_total = atomic_load(&t->act_ns_total);
 	out->activation_ns_max = atomic_load(&t->act_ns_max);
+	out->loads = atomic_load(&t->loads);
+	out->load_failures = atomic_load(&t->load_failures);
+	out->saves = atomic_load(&t->saves);
+	out->save_failures = atomic_load(&t->save_failures);
+	out->stale = atomic_load(&t->stale);
 	return 0;
 }

@@ -48,6 +48,11 @@
 #define ACTOR__VHOPS_MAX 2
 /* An internal deactivation reason: the activation hook failed. */
 #define ACTOR__DEACT_FAILED (ACTOR_DEACT_MAX + 1)
+/* A write of a persistent activation's state ended (persist.c): the
+ * envelope reaches the activation, whose turn check takes it. */
+#define ACTOR__ENV_VSTORE (1u << 13)
+_Static_assert((ACTOR__ENV_VSTORE & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 struct actor__node;
 struct actor__view;
@@ -85,11 +90,16 @@ struct actor__vtype {
 	struct actor__vact *wait_head, *wait_tail;
 	_Atomic uint64_t activations, failures, active, waited, forwards, wrong_owner,
 		act_ns_total, act_ns_max, deact[ACTOR_DEACT_MAX + 1];
+	_Atomic uint64_t loads, load_failures, saves, save_failures, stale;
 };
 
 /* WAITING: for a slot of max_activating; TAKEOVER: for the takeover
- * margin of the dead member that owned the key. Both hold the mail. */
-enum { ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE, ACTOR__VACT_TAKEOVER };
+ * margin of the dead member that owned the key; LOADING: for its state;
+ * SAVING: stopped, for its last write. All hold the mail. */
+enum {
+	ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE, ACTOR__VACT_TAKEOVER,
+	ACTOR__VACT_LOADING, ACTOR__VACT_SAVING
+};
 
 /* A member that left a view, whose keys wait for the takeover margin. */
 #define ACTOR__VDEPARTED 16
@@ -118,6 +128,37 @@ struct actor__vact {
 	bool stop_sent;			/* the sweep or a seal asked it to stop */
 	_Atomic bool activated;		/* its hooks ran (the sweep reads it) */
 };
+
+/*
+ * A persistent type's activation: the entry, then its state (persist.c).
+ * The actor owns data, len, dirty, want and inflight while it runs (its
+ * turns); once it has stopped (live false), or before it starts, they are
+ * the stripe lock's. A write's completion reaches a live actor as an
+ * ACTOR__ENV_VSTORE envelope, made before the write (done_env), so that
+ * a completion cannot fail.
+ */
+struct actor__vpstate {
+	struct actor__virtual *v;
+	void *data;			/* the state; NULL when len is 0 */
+	size_t len;
+	uint64_t version;		/* durable: loaded or last written */
+	void *wbuf;			/* a copy of data, written now */
+	struct actor__env *done_env;
+	actor_store_op_t op;		/* the write in flight */
+	int error;			/* the last store error */
+	bool loaded, live, dirty, want, inflight, stale;
+	bool final;			/* its last write after the stop was sent */
+};
+
+struct actor__vpact {
+	struct actor__vact a;
+	struct actor__vpstate p;
+};
+
+static inline struct actor__vpstate *actor__vact_persist(struct actor__vact *a)
+{
+	return a->type->opts.store != NULL ? &((struct actor__vpact *)a)->p : NULL;
+}
 
 struct actor__vstripe {
 	ACTOR__ALIGNED_LINE pthread_mutex_t lock;
@@ -149,6 +190,9 @@ struct actor__virtual {
 	_Atomic uint64_t sweep_ns_last, sweep_ns_max, sweep_seen;
 
 	struct actor__vstripe stripes[ACTOR__VSTRIPES];
+	/* Store calls submitted and not yet completed: the binder is not
+	 * freed before they have (persist.c). */
+	_Atomic uint64_t store_ops;
 };
 
 /* virtual.c */
@@ -184,6 +228,38 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
  * key's owner again when their turn comes. */
 size_t actor__vact_seal(struct actor__virtual *v);	/* how many it asked */
 void actor__vact_free_all(struct actor__virtual *v);
+
+/* activation.c, for persist.c: under a's stripe lock. */
+struct actor__vstripe *actor__vact_stripe(struct actor__virtual *v, const struct actor__vact *a);
+/* Spawns a's actor now (its state is loaded) or, for a persistent type
+ * whose state is not, starts the load (a is LOADING until it ends). */
+int actor__vact_spawn_locked(struct actor__virtual *v, struct actor__worker *w,
+			     struct actor__vact *a);
+/* The load of a's state ended with err; under the stripe lock, which it
+ * releases. a is spawned, or removed and freed with its mail sent on. */
+void actor__vact_loaded_unlock(struct actor__virtual *v, struct actor__vact *a, int err);
+/* a's actor has stopped and its last write (if any) ended; under the
+ * stripe lock, which it releases. err: a store error for its mail. */
+void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w,
+			       struct actor__vact *a, struct actor__env *list, int err);
+void actor__vact_free(struct actor__vact *a);
+
+/* persist.c */
+/* Starts loading a's state (under its stripe lock): 0 or the executor's
+ * error. */
+int actor__vp_load(struct actor__virtual *v, struct actor__vact *a);
+/* The turn check's part: e is a write's completion (ACTOR__ENV_VSTORE);
+ * true when the handler gets it (the type's saved_type message). */
+bool actor__vp_turn(struct actor__virtual *v, actor_ctx_t *ctx, struct actor__vact *a,
+		    struct actor__env *e);
+/* From actor__vact_stopped, under the stripe lock, with the actor's
+ * untaken mail: true when a last write is in flight (the mail is held and
+ * its completion finishes); false when the caller finishes now (*err: a
+ * store error for the mail, or 0). */
+bool actor__vp_stopped(struct actor__virtual *v, struct actor__vact *a,
+		       struct actor__env **list, int *err);
+/* Waits until no store call is in flight (binder free). */
+void actor__vp_drain(struct actor__virtual *v);
 
 /* placement.c */
 /* The node that owns ident now: this node's id, another's, or 0 when no

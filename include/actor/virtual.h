@@ -10,6 +10,7 @@
 #define ACTOR_VIRTUAL_H
 
 #include <actor/common.h>
+#include <actor/store.h>
 #include <actor/types.h>
 
 ACTOR_BEGIN_DECLS
@@ -20,7 +21,13 @@ ACTOR_BEGIN_DECLS
 #define ACTOR_DEACT_VIEW 3		/* the key moved to another node */
 #define ACTOR_DEACT_FENCED 4		/* this node lost its cluster's majority */
 #define ACTOR_DEACT_SHUTDOWN 5		/* the system is shutting down */
-#define ACTOR_DEACT_MAX 5
+#define ACTOR_DEACT_STALE 6		/* its save met a newer version: another
+					 * activation of the key wrote first */
+#define ACTOR_DEACT_MAX 6
+
+/* When a persistent type's state is written (besides at deactivation). */
+#define ACTOR_WRITE_EXPLICIT 0		/* when the handler calls actor_virtual_save() */
+#define ACTOR_WRITE_AFTER_TURN 1	/* after each actor_virtual_set_state() */
 
 /* Placement strategies. */
 #define ACTOR_PLACE_HASH 0		/* rendezvous hashing over the members */
@@ -47,7 +54,22 @@ typedef struct actor_virtual_options {
 	 * hooks not yet run); beyond it new activations wait their turn,
 	 * with their mail. 0: 64. */
 	uint32_t max_activating;
+	/* Persistent state (actor_virtual_state(3)): NULL, none. Otherwise
+	 * each activation loads its key's record through this executor
+	 * before its first message and saves it when it ends; the executor
+	 * must outlive every system the type is registered on. */
+	actor_store_exec_t *store;
+	int write_policy;		/* ACTOR_WRITE_*; default explicit */
+	/* Nonzero: after each write of its state the activation receives a
+	 * message of this type, an actor_virtual_saved_t. */
+	uint32_t saved_type;
 } actor_virtual_options_t;
+
+/* The payload of the saved_type message: a write of the state ended. */
+typedef struct actor_virtual_saved {
+	int error;			/* 0, -ESTALE (the activation ends) or the store's */
+	uint64_t version;		/* the state's version now durable */
+} actor_virtual_saved_t;
 
 /* Counters of one type on this system, since it was registered. */
 typedef struct actor_virtual_stats {
@@ -60,6 +82,9 @@ typedef struct actor_virtual_stats {
 	uint64_t wrong_owner;		/* mail refused: too many hops */
 	uint64_t activation_ns_total;	/* first message to activation hook done */
 	uint64_t activation_ns_max;
+	uint64_t loads, load_failures;	/* persistent types: state loads */
+	uint64_t saves, save_failures;	/* writes (-ESTALE ones not counted here) */
+	uint64_t stale;			/* writes refused with -ESTALE */
 } actor_virtual_stats_t;
 
 /*
@@ -101,6 +126,22 @@ static inline bool actor_ref_is_virtual(actor_ref_t ref)
 ACTOR_API const char *actor_virtual_type(const actor_ctx_t *ctx);
 ACTOR_API const void *actor_virtual_key(const actor_ctx_t *ctx, size_t *len);
 ACTOR_API int actor_virtual_deactivate(actor_ctx_t *ctx);
+
+/*
+ * A persistent activation's state, in its handler or hooks (see
+ * actor_virtual_state(3)). actor_virtual_state(): the bytes (*len of
+ * them; NULL and 0 for a key never saved), owned by the runtime and valid
+ * until the next actor_virtual_set_state() or the end of the activation.
+ * actor_virtual_set_state(): replaces them with a copy of data (the caller
+ * keeps its buffer): 0, -EINVAL, -ENOMEM, -ESTALE (the activation is
+ * ending after a stale write). actor_virtual_save(): writes the state now
+ * (or after the write in flight): 0 (a write will end, *version: the
+ * version it makes durable) or 1 (nothing to write: *version is durable
+ * already); -EINVAL, -ESTALE, -ENOMEM, -EAGAIN (the executor is full).
+ */
+ACTOR_API const void *actor_virtual_state(const actor_ctx_t *ctx, size_t *len);
+ACTOR_API int actor_virtual_set_state(actor_ctx_t *ctx, const void *data, size_t len);
+ACTOR_API int actor_virtual_save(actor_ctx_t *ctx, uint64_t *version);
 
 /* The counters of a type registered on sys: 0, -ENOENT or -EINVAL. */
 ACTOR_API int actor_virtual_stats(actor_system_t *sys, const char *type,
