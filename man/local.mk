@@ -10,6 +10,10 @@ dist_man3_MANS += \
 	man/actor_virtual_deactivate.3 \
 	man/actor_virtual_stats.3 \
 	man/actor_virtual_stats_t.3 \
+	man/actor_virtual_state.3 \
+	man/actor_virtual_set_state.3 \
+	man/actor_virtual_save.3 \
+	man/actor_virtual_saved_t.3 \
 	man/actor_become.3 \
 	man/actor_config_init.3 \
 	man/actor_config_t.3 \
