@@ -1,0 +1,122 @@
+/*
+ * The bank's account: a persistent virtual actor (type "account", keyed by
+ * the account id), shared by examples/bank, tests/test_bank and
+ * bench/bank. Uses only the public API.
+ *
+ * Money moves between accounts exactly once, across crashes, with nothing
+ * but each account's own record (one store record, written atomically):
+ *  - the source of a transfer records the transfer id in its outgoing log
+ *    and an outbox entry, and takes the amount off its balance, in one
+ *    write; only once that write is durable does it answer the client and
+ *    send the credit to the destination;
+ *  - the destination applies a transfer id once: its incoming log (in the
+ *    same record as its balance) drops duplicates; it acknowledges a
+ *    credit once the write that applied it (or an earlier one) is durable;
+ *  - the source resends every outbox entry until it is acknowledged, then
+ *    drops it. A client that retries a transfer (same id) gets the first
+ *    answer again, never a second withdrawal.
+ * Any effect that others can see (replies, credits, acknowledgements)
+ * waits for the write that makes its cause durable
+ * (actor_virtual_save(3)'s version and the saved message).
+ */
+#ifndef BANK_ACCOUNT_H
+#define BANK_ACCOUNT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <actor/actor.h>
+
+#define BANK_TYPE "account"
+#define BANK_KEY_MAX 32		/* account ids: 1..31 bytes */
+
+/* Messages; requests are answered BANK_OK or BANK_REFUSED with an int64_t
+ * balance (BANK_LOG: the account's record). */
+enum {
+	BANK_DEPOSIT = 1,	/* request: int64_t amount */
+	BANK_WITHDRAW,		/* request: int64_t amount; refused if it overdraws */
+	BANK_BALANCE,		/* request */
+	BANK_TRANSFER,		/* request: struct bank_transfer */
+	BANK_CREDIT,		/* account to account: struct bank_transfer (peer: the source) */
+	BANK_ACK,		/* account to account: uint64_t transfer id */
+	BANK_RESEND,		/* the account's own timer */
+	BANK_RETRY,		/* the account's own timer, after a failed write */
+	BANK_SAVED,		/* the type's saved message */
+	BANK_LOG,		/* request: the record, for checks (bank_record_parse) */
+	BANK_OK = 100,
+	BANK_REFUSED
+};
+
+struct bank_transfer {
+	uint64_t id;		/* unique per transfer; the client's retries reuse it */
+	int64_t amount;		/* > 0 */
+	char peer[BANK_KEY_MAX];	/* TRANSFER: the destination; CREDIT: the source */
+};
+
+/* An account's record, parsed. */
+struct bank_record {
+	int64_t balance;
+	uint32_t nin, nout, nbox;
+	uint64_t *in;		/* transfer ids applied here (credits) */
+	uint64_t *out;		/* transfer ids taken from here */
+	struct bank_transfer *box;	/* credits sent and not yet acknowledged */
+};
+
+/* Parses len bytes (0: a new account): 0 or -EPROTO, -ENOMEM. */
+int bank_record_parse(const void *data, size_t len, struct bank_record *r);
+void bank_record_free(struct bank_record *r);
+
+/* Registers the account type on sys with the store executor ex, its write
+ * policy explicit and idle_ns as idle timeout (0: the default). */
+int bank_register(actor_system_t *sys, actor_store_exec_t *ex, uint64_t idle_ns);
+
+
+/* --- the client side (examples/bank_client.c): transfers and checks ------ */
+
+/* One transfer a client asked for, and how it ended. */
+struct bank_job {
+	uint32_t from, to;	/* account numbers: key "acct-<n>" */
+	int64_t amount;
+	uint64_t id;
+	int status;		/* 0 not ended, BANK_OK, BANK_REFUSED */
+	uint32_t tries;
+};
+
+/* The key of account n ("acct-<n>") in buf (BANK_KEY_MAX bytes). */
+void bank_key(uint32_t n, char *buf);
+
+/* Gives every one of n accounts `amount` (BANK_DEPOSIT, asked from this
+ * thread, retried on errors): 0 or the last error after 20 s. */
+int bank_open_accounts(actor_system_t *sys, uint32_t n, int64_t amount);
+
+/* Runs the jobs from an actor on sys, `window` at a time, each retried
+ * with its id until it ends (the client's side of exactly once). Blocks
+ * until every job ended or timeout_ns passed: 0 or -ETIMEDOUT. The jobs'
+ * status and tries are filled in; *progress (if not NULL) counts the jobs
+ * ended so far, for another thread to watch. */
+int bank_run(actor_system_t *sys, struct bank_job *jobs, size_t n, unsigned window,
+	     uint64_t timeout_ns, _Atomic size_t *progress);
+
+/* Fills jobs with random transfers among n accounts (seeded; ids from
+ * base). */
+void bank_random_jobs(struct bank_job *jobs, size_t njobs, uint32_t naccounts, uint64_t base,
+		      unsigned seed);
+
+/* After the jobs: brings every account up (resending what was not
+ * acknowledged), waits until no credit is in flight (timeout_ns), and
+ * checks the books. */
+struct bank_audit {
+	int64_t total;		/* sum of the balances */
+	uint64_t in_flight;	/* outbox entries left */
+	uint64_t applied;	/* credits in the incoming logs */
+	uint64_t duplicates;	/* transfer ids applied twice (anywhere) */
+	uint64_t missing;	/* accepted transfers not applied at their destination */
+	uint64_t phantom;	/* applied but not accepted, or refused */
+	uint64_t lost_out;	/* accepted transfers not in their source's outgoing log */
+};
+int bank_audit(actor_system_t *sys, uint32_t naccounts, const struct bank_job *jobs, size_t n,
+	       uint64_t timeout_ns, struct bank_audit *out);
+
+#endif /* BANK_ACCOUNT_H */

@@ -1,0 +1,305 @@
+/*
+ * The bank (examples/bank_account.[ch]) on persistent virtual actors:
+ *  - balances survive idle deactivation and a new system (LMDB);
+ *  - 1,000 accounts, 10,000 concurrent random transfers on 3 nodes over
+ *    loopback sharing one LMDB environment: the total is conserved and each
+ *    accepted transfer id is applied exactly once (the accounts' logs);
+ *  - the same while one of the 3 systems is destroyed in the middle (its
+ *    keys move to the other two; in-flight requests are retried by the
+ *    client, unacknowledged credits resent by their sources);
+ *  - the same on PostgreSQL (tests/pg_server.h), where it can run.
+ * STRESS_SCALE multiplies the transfers.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <actor/actor.h>
+#include <actor/store.h>
+
+#include "examples/bank_account.h"
+#include "tests/pg_server.h"
+#include "tests/stress/tap.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define NODES 3
+#define ACCOUNTS 1000
+#define START 1000
+
+static char why[512];
+static char dir[64];
+static struct pg_server pg;
+
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			snprintf(why, sizeof why, __VA_ARGS__); \
+			return why; \
+		} \
+	} while (0)
+
+static const char cookie[] = "bank-test-cookie-0123456789";
+
+static int open_lmdb(actor_store_t **s)
+{
+	actor_store_lmdb_config_t cfg;
+
+	actor_store_lmdb_config_init(&cfg);
+	cfg.path = dir;
+	/* A process crash loses nothing without fsync (the pages are the
+	 * kernel's); only a machine crash would. */
+	cfg.sync = ACTOR_STORE_NOSYNC;
+	return actor_store_lmdb_open(s, &cfg);
+}
+
+static int open_pg(actor_store_t **s)
+{
+	actor_store_pg_config_t cfg;
+
+	actor_store_pg_config_init(&cfg);
+	cfg.conninfo = pg.conninfo;
+	cfg.table = "bank";
+	return actor_store_pg_open(s, &cfg);
+}
+
+static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i)
+{
+	actor_node_config_t cfg;
+	actor_config_t scfg;
+	actor_system_t *s;
+	char name[16];
+
+	actor_config_init(&scfg);
+	scfg.workers = 2;
+	if (actor_system_create(&s, &scfg) != 0)
+		return NULL;
+	if (bank_register(s, ex, 0) != 0)
+		goto fail;
+	if (hub == NULL)
+		return s;
+	snprintf(name, sizeof name, "bank%d", i);
+	actor_node_config_init(&cfg);
+	cfg.name = name;
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "loopback";
+	cfg.loopback = hub;
+	cfg.heartbeat_interval_ns = 100 * MS;
+	cfg.heartbeat_timeout_ns = 5 * SEC;
+	if (actor_node_start(s, &cfg) == 0)
+		return s;
+fail:
+	actor_system_destroy(s);
+	return NULL;
+}
+
+static int link_nodes(actor_system_t *a, actor_system_t *b)
+{
+	uint32_t id;
+	int rc = actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 5 * SEC, &id);
+
+	for (int i = 0; rc == 0 && i < 5000 && !(actor_node_is_up(a, actor_node_id(b)) &&
+						 actor_node_is_up(b, actor_node_id(a)));
+	     i++)
+		usleep(1000);
+	return rc;
+}
+
+static const char *audit_says(const struct bank_audit *a, int64_t want)
+{
+	CHECK(a->total == want && a->in_flight == 0 && a->duplicates == 0 && a->missing == 0 &&
+		      a->phantom == 0 && a->lost_out == 0,
+	      "total %" PRId64 " (want %" PRId64 "), in flight %" PRIu64 ", applied %" PRIu64
+	      ", duplicates %" PRIu64 ", missing %" PRIu64 ", phantom %" PRIu64
+	      ", not in the source's log %" PRIu64,
+	      a->total, want, a->in_flight, a->applied, a->duplicates, a->missing, a->phantom,
+	      a->lost_out);
+	return NULL;
+}
+
+/* --- survives idle deactivation and a new system ------------------------- */
+
+static const char *survives(void)
+{
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	actor_virtual_stats_t st;
+	struct bank_job jobs[20];
+	struct bank_audit a;
+	const char *bad;
+	int rc;
+
+	CHECK(open_lmdb(&s) == 0, "open");
+	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
+	CHECK(actor_system_create(&sys, NULL) == 0, "system");
+	CHECK(bank_register(sys, ex, 200 * MS) == 0, "register");
+	CHECK((rc = bank_open_accounts(sys, 10, 100)) == 0, "open accounts: %d", rc);
+	bank_random_jobs(jobs, 20, 10, 1000, 7);
+	CHECK((rc = bank_run(sys, jobs, 20, 4, 60 * SEC, NULL)) == 0, "run: %d", rc);
+	/* Every account goes idle (its credits acknowledged) and ends. */
+	for (int i = 0; i < 20000; i++) {
+		actor_virtual_stats(sys, BANK_TYPE, &st);
+		if (st.active == 0)
+			break;
+		usleep(1000);
+	}
+	CHECK(st.active == 0 && st.deactivations[ACTOR_DEACT_IDLE] >= 10,
+	      "active %" PRIu64 ", idle deactivations %" PRIu64, st.active,
+	      st.deactivations[ACTOR_DEACT_IDLE]);
+	CHECK((rc = bank_audit(sys, 10, jobs, 20, 30 * SEC, &a)) == 0, "audit: %d", rc);
+	if ((bad = audit_says(&a, 1000)) != NULL)
+		return bad;
+	actor_system_destroy(sys);
+	/* A new system on the same store: the same books. */
+	CHECK(actor_system_create(&sys, NULL) == 0, "system");
+	CHECK(bank_register(sys, ex, 0) == 0, "register");
+	CHECK((rc = bank_audit(sys, 10, jobs, 20, 30 * SEC, &a)) == 0, "audit: %d", rc);
+	actor_virtual_stats(sys, BANK_TYPE, &st);
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	CHECK(st.loads == 10, "loads after the restart: %" PRIu64, st.loads);
+	return audit_says(&a, 1000);
+}
+
+/* --- 10,000 transfers on 3 nodes -------------------------------------------- */
+
+static _Atomic size_t progress;
+static size_t kill_at;
+
+/* Destroys a node once a third of the transfers have ended. */
+static void *destroy_later(void *arg)
+{
+	while (atomic_load(&progress) < kill_at)
+		usleep(1000);
+	actor_system_destroy(arg);
+	return NULL;
+}
+
+/* kill: node 2 is destroyed while the transfers run. */
+static const char *transfers(actor_store_t *s, bool kill, const char *what)
+{
+	actor_loopback_t *hub;
+	actor_store_exec_t *ex;
+	actor_store_exec_config_t xc;
+	actor_system_t *n[NODES];
+	size_t njobs = 10000 * stress_scale();
+	struct bank_job *jobs = calloc(njobs, sizeof *jobs);
+	struct bank_audit a;
+	pthread_t killer;
+	uint64_t tries = 0, ok = 0;
+	struct timespec t0, t1;
+	double secs;
+	int rc;
+
+	CHECK(jobs != NULL, "memory");
+	actor_store_exec_config_init(&xc);
+	xc.threads = 4;
+	xc.queue = 8192;
+	CHECK(actor_store_exec_create(&ex, s, &xc) == 0, "executor");
+	CHECK(actor_loopback_create(&hub) == 0, "loopback");
+	for (int i = 0; i < NODES; i++)
+		CHECK((n[i] = make_node(hub, ex, i)) != NULL, "node %d", i);
+	for (int i = 0; i < NODES; i++)
+		for (int j = i + 1; j < NODES; j++)
+			CHECK(link_nodes(n[i], n[j]) == 0, "link %d %d", i, j);
+	CHECK((rc = bank_open_accounts(n[0], ACCOUNTS, START)) == 0, "open accounts: %d", rc);
+	bank_random_jobs(jobs, njobs, ACCOUNTS, (uint64_t)time(NULL) << 24, (unsigned)getpid());
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_store(&progress, 0);
+	kill_at = njobs / 3;
+	if (kill)
+		CHECK(pthread_create(&killer, NULL, destroy_later, n[2]) == 0, "thread");
+	rc = bank_run(n[0], jobs, njobs, 256, 120 * SEC, &progress);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (kill)
+		pthread_join(killer, NULL);
+	CHECK(rc == 0, "run: %d", rc);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (size_t i = 0; i < njobs; i++) {
+		tries += jobs[i].tries;
+		ok += jobs[i].status == BANK_OK;
+	}
+	rc = bank_audit(n[0], ACCOUNTS, jobs, njobs, 60 * SEC, &a);
+	printf("# %s: %zu transfers (%" PRIu64 " accepted, %" PRIu64 " tries) in %.2f s: "
+	       "%.0f/s; total %" PRId64 "\n",
+	       what, njobs, ok, tries, secs, (double)njobs / secs, a.total);
+	for (int i = 0; i < NODES; i++)
+		if (!kill || i != 2)
+			actor_system_destroy(n[i]);
+	actor_loopback_destroy(hub);
+	actor_store_exec_destroy(ex);
+	free(jobs);
+	CHECK(rc == 0, "audit: %d", rc);
+	CHECK(ok > njobs / 2, "only %" PRIu64 " accepted", ok);
+	return audit_says(&a, (int64_t)ACCOUNTS * START);
+}
+
+static const char *lmdb_transfers(bool kill)
+{
+	actor_store_t *s;
+	const char *r;
+	char cmd[128];
+
+	/* A fresh environment: the accounts start at START. */
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
+	(void)!system(cmd);
+	if (open_lmdb(&s) != 0)
+		return "open";
+	r = transfers(s, kill, kill ? "LMDB, node 2 destroyed" : "LMDB");
+	actor_store_destroy(s);
+	return r;
+}
+
+int main(void)
+{
+	actor_store_t *s;
+	int rc, pgrc = -ENOENT;
+
+	snprintf(dir, sizeof dir, "/tmp/actor-bank-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = open_lmdb(&s);
+	if (rc == -ENOTSUP) {
+		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
+		rmdir(dir);
+		return 0;
+	}
+	if (rc == 0)
+		actor_store_destroy(s);
+	tap_plan(4);
+	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
+	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
+		   "total conserved, each transfer applied exactly once", lmdb_transfers(false));
+	tap_result("the same while one of the 3 systems is destroyed mid-run",
+		   lmdb_transfers(true));
+	if (pg_server_find(&pg) == 0)
+		pgrc = pg_server_init(&pg);
+	if (pgrc == 0 && open_pg(&s) == 0) {
+		tap_result("the same on PostgreSQL", transfers(s, false, "PostgreSQL"));
+		actor_store_destroy(s);
+	} else {
+		printf("ok 4 - the same on PostgreSQL # SKIP %s\n",
+		       pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
+					 "could not start or reach a PostgreSQL server");
+	}
+	if (pgrc != -ENOENT)
+		pg_server_destroy(&pg);
+	if (tap_failed == 0) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		(void)!system(cmd);
+	}
+	return tap_exit();
+}
