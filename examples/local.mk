@@ -11,3 +11,9 @@ examples_transfer_LDADD = libactor.la $(MSGPACK_LIBS)
 # A counter per key as a virtual actor on 3 nodes (include/actor/virtual.h).
 noinst_PROGRAMS += examples/counters
 examples_counters_LDADD = libactor.la
+# The bank: accounts as persistent virtual actors on 3 node processes
+# sharing one LMDB environment; transfers exactly once (bank_account.h).
+noinst_PROGRAMS += examples/bank
+examples_bank_SOURCES = examples/bank.c examples/bank_account.c examples/bank_client.c \
+	examples/bank_account.h
+examples_bank_LDADD = libactor.la
