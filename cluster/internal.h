@@ -94,18 +94,22 @@ struct actor__peer {
 	uint16_t port;
 	bool redial;
 	uint64_t backoff_ns, redial_at;
+	uint64_t up_since;		/* when its connection came up */
 	struct actor__htab track;	/* of struct actor__track_entry */
 };
 
 /* A session: the node's side of one connection, from accept or connect
  * to its closed() callback. Not an Erlang link (sched/link.c). */
-enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
+/* REPLACED: was up, and another connection to the same peer took its
+ * place (peer.c:actor__peer_up); closing, with no node-down. */
+enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP, ACTOR__SESSION_REPLACED };
 
 struct actor__session {
 	struct actor__list node;	/* on n->sessions */
 	struct actor__conn *conn;
 	int state;
-	uint64_t deadline;		/* for the handshake */
+	uint64_t started;		/* accepted or dialed */
+	uint64_t deadline;		/* for the handshake, or to close it */
 	struct actor__handshake hs;
 	uint32_t peer_node;
 	char peer_name[ACTOR__NODE_NAME_MAX + 1];
@@ -212,8 +216,17 @@ void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p);
 /* Frees forgotten peers whose grace period ended (I/O thread; at destroy
  * with all, when no thread can be in a read section). */
 void actor__peers_reclaim(struct actor__node *n, bool all);
-/* l completed its handshake: its peer is up (or l closes). */
+/* Whether connection l, to a peer that is up on connection old, takes
+ * old's place (both nodes choose alike: see peer.c). */
+bool actor__session_wins(const struct actor__node *n, const struct actor__session *l,
+			 const struct actor__session *old);
+/* l completed its handshake: its peer is up, on l (which may replace the
+ * peer's connection), or l closes. */
 void actor__peer_up(struct actor__node *n, struct actor__session *l);
+/* l, a dial of ours, closes before it came up because its node is up on
+ * another connection, or coming up on one it dialed: the peer keeps l's
+ * address for redialing. */
+void actor__peer_learn_address(struct actor__node *n, const struct actor__session *l);
 /* p's connection closed with reason. */
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
 /* Heartbeats and redials due at now; with sweep, forgets old requests. */
@@ -239,8 +252,8 @@ int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct 
  * (logged and counted here). */
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__session *l,
 			   const struct actor__frame *f);
-/* l closes before it is up: a caller waiting on it waits instead on a
- * handshake with the same node in the other direction, if there is one. */
+/* l closes before it is up: a caller waiting on it waits instead on
+ * another handshake with the same node, if there is one. */
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l);
 
 /* route.c: mail to and from other nodes. */

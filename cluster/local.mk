@@ -81,3 +81,14 @@ endif
 endif
 tests_test_remote_full_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_remote_full_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Two connections to one peer: simultaneous dials, a peer connecting again.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_dial
+TESTS += tests/test_dial
+endif
+endif
+tests_test_dial_SOURCES = tests/test_dial.c tests/rawpeer.c tests/rawpeer.h
+tests_test_dial_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_dial_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
