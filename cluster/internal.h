@@ -51,7 +51,10 @@
 /* Frame envelopes whose kind the I/O thread must note (requests,
  * monitors, links) before sending: one of cluster/'s own flag bits. */
 #define ACTOR__FRAME_TRACKED (1u << 12)
-_Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+/* Frame envelopes of the control lane: replies and SIGNAL frames, bounded
+ * apart from the user's mail (route.c). */
+#define ACTOR__FRAME_CONTROL (1u << 13)
+_Static_assert(((ACTOR__FRAME_TRACKED | ACTOR__FRAME_CONTROL) & ~ACTOR__ENV_CLUSTER_BITS) == 0,
 	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can know at once */
@@ -79,6 +82,7 @@ struct actor__peer {
 	uint32_t node;			/* set once, before publication */
 	_Atomic bool up;
 	struct actor__mbox outq;	/* frames from any thread */
+	_Atomic uint32_t control;	/* control frames in outq (route.c) */
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */

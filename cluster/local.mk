@@ -92,3 +92,13 @@ endif
 tests_test_dial_SOURCES = tests/test_dial.c tests/rawpeer.c tests/rawpeer.h
 tests_test_dial_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_dial_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The control lane: replies and signals past a full peer queue.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_lane
+TESTS += tests/test_lane
+endif
+endif
+tests_test_lane_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_lane_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -331,6 +331,47 @@ static void ready_push(struct actor__node *n, struct actor__peer *p)
 	n->t->ops->wake(n->t);
 }
 
+/*
+ * The control lane. Replies and runtime signals (failed requests, exits,
+ * monitors, links) are not refused by max_queued, the bound on the user's
+ * mail for a peer: a requester whose reply was refused there saw only its
+ * timeout, a monitor that missed its DOWN waited for ever. They keep their
+ * place in the queue (no overtaking: mail between two actors stays in
+ * order) and are bounded apart (p->control, CONTROL_MAX): each one answers
+ * or reports something of the peer's or its actors', so a burst of them
+ * is as large as the peer's request window, which max_queued (user mail,
+ * a small bound on purpose) says nothing about; a peer reaches this bound
+ * only by not reading at all. Beyond it they fail with -EAGAIN as user
+ * mail does, and the heartbeat will find the peer.
+ */
+#define CONTROL_MAX (1u << 20)
+
+static bool control(const struct actor__frame *f)
+{
+	return f->kind == ACTOR__F_SIGNAL || (f->msg.flags & ACTOR__WIRE_REPLY) != 0;
+}
+
+static void control_done(struct actor__peer *p, const struct actor__env *fe)
+{
+	if (fe->flags & ACTOR__FRAME_CONTROL)
+		atomic_fetch_sub_explicit(&p->control, 1, memory_order_relaxed);
+}
+
+static int push(struct actor__peer *p, struct actor__env *fe)
+{
+	int err;
+
+	if (!(fe->flags & ACTOR__FRAME_CONTROL))
+		return actor__mbox_push(&p->outq, fe);
+	if (atomic_fetch_add_explicit(&p->control, 1, memory_order_relaxed) >= CONTROL_MAX) {
+		atomic_fetch_sub_explicit(&p->control, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	if ((err = actor__mbox_push_unbounded(&p->outq, fe)) < 0)
+		control_done(p, fe);
+	return err;
+}
+
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
 		 struct actor__env *e)
 {
@@ -367,8 +408,8 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 		return -ENOMEM;
 	}
 	fe->size = (uint32_t)actor__frame_encode(&f, fe->data, ACTOR__MSG_FRAME_MAX(e->size));
-	fe->flags = tracked(&f) ? ACTOR__FRAME_TRACKED : 0;
-	err = actor__mbox_push(&p->outq, fe);
+	fe->flags = (tracked(&f) ? ACTOR__FRAME_TRACKED : 0) | (control(&f) ? ACTOR__FRAME_CONTROL : 0);
+	err = push(p, fe);
 	if (err == ACTOR__MBOX_WOKE) {
 		actor__woke_hook_t hook = atomic_load_explicit(&n->woke_hook, memory_order_relaxed);
 
@@ -452,6 +493,7 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 		bytes = 0;
 		for (size_t i = 0; i < k; i++) {
 			note_outbound(n, p, batch[i], now);
+			control_done(p, batch[i]);
 			bytes += batch[i]->size;
 		}
 		atomic_fetch_add_explicit(&n->frames_out, k, memory_order_relaxed);
@@ -679,6 +721,7 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
 	for (; e != NULL; e = next) {
 		next = e->next;
 		note_outbound(n, p, e, now);
+		control_done(p, e);
 		actor__env_free(n->pool, e);
 	}
 	actor__track_drain(&p->track, fail_tracked, &d);
