@@ -178,13 +178,16 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
+	/* For frames lost (route.c:actor__route_lost), which the transport
+	 * may tell while a frame decoded with decoder is in use. */
+	struct actor__frame_decoder *lost_decoder;
 	struct actor__list sessions;	/* connections not yet up, and up */
 	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
-		bad_frames, queue_full, handshakes_busy, log_suppressed;
+		bad_frames, queue_full, handshakes_busy, log_suppressed, frames_lost;
 	/* Mail with no form on the wire (route.c:unmapped), any thread; the
 	 * I/O thread logs it (unmapped_told: the count it logged last). */
 	_Atomic uint64_t unmapped;
@@ -269,6 +272,10 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p);
 /* An inbound MSG or SIGNAL from peer p, delivered as a local send. */
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);
+/* A frame of mail (MSG or SIGNAL) that will never leave or never arrive:
+ * counted in frames_lost, and a MSG is a dead letter (-ECONNRESET). Other
+ * frames (PING, the handshake's) are not mail and pass (I/O thread). */
+void actor__route_lost(struct actor__node *n, const struct actor__env *fe);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
 /* Logs mail that had no form on the wire since the last call (on_tick). */

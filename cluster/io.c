@@ -158,6 +158,12 @@ static void on_writable(void *arg, struct actor__conn *c)
 	}
 }
 
+static void on_dropped(void *arg, struct actor__conn *c, const struct actor__env *frame)
+{
+	(void)c;
+	actor__route_lost(arg, frame);
+}
+
 static void on_closed(void *arg, struct actor__conn *c, int reason)
 {
 	struct actor__node *n = arg;
@@ -296,6 +302,7 @@ struct actor__transport_cb actor__node_callbacks(struct actor__node *n)
 {
 	return (struct actor__transport_cb){
 		.arg = n, .accepted = on_accepted, .connected = on_connected, .frame = on_frame,
-		.writable = on_writable, .closed = on_closed, .tick = on_tick, .woken = on_woken,
+		.writable = on_writable, .closed = on_closed, .dropped = on_dropped, .tick = on_tick,
+		.woken = on_woken,
 	};
 }

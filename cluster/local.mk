@@ -102,3 +102,13 @@ endif
 endif
 tests_test_lane_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_lane_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Mail lost with a connection is counted: sent = handled + lost.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_lost
+TESTS += tests/test_lost
+endif
+endif
+tests_test_lost_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_lost_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

@@ -239,7 +239,7 @@ static int unmapped(struct actor__node *n, struct actor__worker *w, actor_ref_t 
 {
 	atomic_store_explicit(&n->unmapped_type, e->type, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->unmapped, 1, memory_order_release);
-	actor__dead_letter(n->sys, w, to, e);
+	actor__dead_letter(n->sys, w, to, e, -EPROTONOSUPPORT);
 	return 0;
 }
 
@@ -271,7 +271,7 @@ static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_
 		actor__env_free(actor__worker_pool(w), e);
 		return 0;
 	}
-	actor__dead_letter(sys, w, to, e);
+	actor__dead_letter(sys, w, to, e, -EHOSTUNREACH);
 	return -EHOSTUNREACH;
 }
 
@@ -287,7 +287,7 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 	size_t size;
 
 	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
-		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e);
+		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e, -ESRCH);
 		return -ESRCH;
 	}
 	/* A name with a NUL names nothing (as a C string it would be another). */
@@ -668,11 +668,38 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 		 * hook as a dead letter, and a request fails at once as a
 		 * local one would. No flow control crosses nodes. */
 		actor__dead_letter_report(n->sys, to, from, f->msg.type, f->msg.payload,
-					  f->msg.size);
+					  f->msg.size, -EAGAIN);
 		if (request)
 			answer_failed(n, from, f->msg.request_id, -EAGAIN);
 	}
 	return 0;
+}
+
+/* --- mail lost ------------------------------------------------------------- */
+
+/*
+ * What a remote send's 0 promised: the frame was queued for the peer, not
+ * delivered. Frames still in the peer's queue when it goes down, or in its
+ * connection's buffers when that closes (told by the transport), are lost
+ * here, and counted: sent = delivered + frames_lost of both nodes, but for
+ * what the kernels' socket buffers held when a node died (no node can
+ * count those without acknowledgements on the wire).
+ */
+void actor__route_lost(struct actor__node *n, const struct actor__env *fe)
+{
+	struct actor__frame f;
+	const char *why;
+
+	if (fe->size <= ACTOR__FRAME_PREFIX ||
+	    actor__frame_decode(n->lost_decoder, (const unsigned char *)fe->data + ACTOR__FRAME_PREFIX,
+				fe->size - ACTOR__FRAME_PREFIX, &f, &why) != 0 ||
+	    (f.kind != ACTOR__F_MSG && f.kind != ACTOR__F_SIGNAL))
+		return;
+	atomic_fetch_add_explicit(&n->frames_lost, 1, memory_order_relaxed);
+	if (f.kind == ACTOR__F_MSG && f.msg.to_id != 0)
+		actor__dead_letter_report(n->sys, (actor_ref_t){ f.msg.to_id, f.msg.to_node, 0 },
+					  (actor_ref_t){ f.msg.from_id, f.msg.from_node, 0 }, f.msg.type,
+					  f.msg.payload, f.msg.size, -ECONNRESET);
 }
 
 /* --- node down -------------------------------------------------------------- */
@@ -722,6 +749,7 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
 		next = e->next;
 		note_outbound(n, p, e, now);
 		control_done(p, e);
+		actor__route_lost(n, e);
 		actor__env_free(n->pool, e);
 	}
 	actor__track_drain(&p->track, fail_tracked, &d);

@@ -154,6 +154,7 @@ typedef struct actor_node_stats {
 	uint64_t log_suppressed;	/* log lines dropped by the rate limit */
 	uint64_t peers_known;		/* peers remembered now, up or down */
 	uint64_t peers_forgotten;	/* peers forgotten: down, not needed */
+	uint64_t frames_lost;		/* mail queued or sent, never delivered */
 } actor_node_stats_t;
 
 /* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */
