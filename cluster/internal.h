@@ -83,6 +83,9 @@ struct actor__peer {
 	_Atomic bool up;
 	struct actor__mbox outq;	/* frames from any thread */
 	_Atomic uint32_t control;	/* control frames in outq (route.c) */
+	/* For the stats: bytes of the frames in outq, and bytes the
+	 * connection had not written at the I/O thread's last look. */
+	_Atomic uint64_t queued_bytes, conn_bytes;
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */
@@ -276,6 +279,11 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
  * counted in frames_lost, and a MSG is a dead letter (-ECONNRESET). Other
  * frames (PING, the handshake's) are not mail and pass (I/O thread). */
 void actor__route_lost(struct actor__node *n, const struct actor__env *fe);
+/* Frames and bytes waiting for p: in its queue and, as of the I/O
+ * thread's last look, in its connection (any thread, in a read section). */
+void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes);
+/* Notes what p's connection has not written yet (I/O thread). */
+void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
 /* Logs mail that had no form on the wire since the last call (on_tick). */

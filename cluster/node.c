@@ -335,10 +335,36 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	s = actor__peer_enter(n);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
 		struct actor__peer *p = actor__peer_at(n, i);
+		uint64_t frames, bytes;
 
-		if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
+		if (p == NULL)
+			continue;
+		if (atomic_load_explicit(&p->up, memory_order_relaxed))
 			out->peers_up++;
+		actor__route_queued(p, &frames, &bytes);
+		out->queued_frames += frames;
+		out->queued_bytes += bytes;
 	}
 	actor__peer_exit(n, s);
 	return 0;
+}
+
+int actor_node_peer_stats(const actor_system_t *sys, uint32_t node, actor_node_peer_stats_t *out)
+{
+	struct actor__node *n = actor__node_of(sys);
+	struct actor__peer *p;
+	unsigned s;
+
+	if (n == NULL)
+		return -ENOTCONN;
+	if (out == NULL)
+		return -EINVAL;
+	s = actor__peer_enter(n);
+	if ((p = actor__peer_find(n, node)) != NULL) {
+		memset(out, 0, sizeof(*out));
+		out->up = atomic_load_explicit(&p->up, memory_order_relaxed);
+		actor__route_queued(p, &out->queued_frames, &out->queued_bytes);
+	}
+	actor__peer_exit(n, s);
+	return p != NULL ? 0 : -ENOENT;
 }

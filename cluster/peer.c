@@ -425,8 +425,10 @@ void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep)
 
 		if (p == NULL)
 			continue;
-		if (p->conn != NULL)
+		if (p->conn != NULL) {
 			heartbeat(n, p, now);
+			actor__route_conn_bytes(n, p);	/* for the stats */
+		}
 		else if (p->redial && now >= p->redial_at)
 			redial(n, p, now);
 		if (sweep)

@@ -357,7 +357,7 @@ static void control_done(struct actor__peer *p, const struct actor__env *fe)
 		atomic_fetch_sub_explicit(&p->control, 1, memory_order_relaxed);
 }
 
-static int push(struct actor__peer *p, struct actor__env *fe)
+static int push_lane(struct actor__peer *p, struct actor__env *fe)
 {
 	int err;
 
@@ -370,6 +370,39 @@ static int push(struct actor__peer *p, struct actor__env *fe)
 	if ((err = actor__mbox_push_unbounded(&p->outq, fe)) < 0)
 		control_done(p, fe);
 	return err;
+}
+
+/* Counts its bytes before the push: the drain may take it at once. */
+static int push(struct actor__peer *p, struct actor__env *fe)
+{
+	uint32_t size = fe->size;
+	int err;
+
+	atomic_fetch_add_explicit(&p->queued_bytes, size, memory_order_relaxed);
+	if ((err = push_lane(p, fe)) < 0)
+		atomic_fetch_sub_explicit(&p->queued_bytes, size, memory_order_relaxed);
+	return err;
+}
+
+/* Gives back what the frame counted in p's queue. */
+static void taken(struct actor__peer *p, const struct actor__env *fe)
+{
+	control_done(p, fe);
+	atomic_fetch_sub_explicit(&p->queued_bytes, fe->size, memory_order_relaxed);
+}
+
+void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes)
+{
+	*frames = atomic_load_explicit(&p->outq.count, memory_order_relaxed) +
+		  atomic_load_explicit(&p->control, memory_order_relaxed);
+	*bytes = atomic_load_explicit(&p->queued_bytes, memory_order_relaxed) +
+		 atomic_load_explicit(&p->conn_bytes, memory_order_relaxed);
+}
+
+void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p)
+{
+	atomic_store_explicit(&p->conn_bytes, p->conn != NULL ? n->t->ops->queued(p->conn) : 0,
+			      memory_order_relaxed);
 }
 
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
@@ -493,14 +526,16 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 		bytes = 0;
 		for (size_t i = 0; i < k; i++) {
 			note_outbound(n, p, batch[i], now);
-			control_done(p, batch[i]);
+			taken(p, batch[i]);
 			bytes += batch[i]->size;
 		}
 		atomic_fetch_add_explicit(&n->frames_out, k, memory_order_relaxed);
 		atomic_fetch_add_explicit(&n->bytes_out, bytes, memory_order_relaxed);
 		p->last_sent = now;
 		ops->send(p->conn, batch, k);
-		p->stalled = ops->queued(p->conn) >= n->t->cfg.high_water;
+		actor__route_conn_bytes(n, p);
+		p->stalled = atomic_load_explicit(&p->conn_bytes, memory_order_relaxed) >=
+			     n->t->cfg.high_water;
 	}
 }
 
@@ -748,12 +783,13 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
 	for (; e != NULL; e = next) {
 		next = e->next;
 		note_outbound(n, p, e, now);
-		control_done(p, e);
+		taken(p, e);
 		actor__route_lost(n, e);
 		actor__env_free(n->pool, e);
 	}
 	actor__track_drain(&p->track, fail_tracked, &d);
 	p->stalled = false;
+	actor__route_conn_bytes(n, p);	/* p->conn is NULL: 0 */
 }
 
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now)

@@ -548,13 +548,15 @@ static void stopped_peer(const char *transport)
 }
 
 /* A peer that stops reading: the sender's queue for it fills and further
- * sends fail with -EAGAIN; nothing grows without bound. */
+ * sends fail with -EAGAIN; nothing grows without bound. The stats show the
+ * queue (frames and bytes), and that it empties once the peer reads. */
 static void slow_reader(const char *transport)
 {
 	struct child c = child_node(transport);
 	actor_system_t *s;
 	actor_node_config_t cfg;
 	actor_node_stats_t st;
+	actor_node_peer_stats_t ps;
 	static char big[64 << 10];
 	uint32_t id;
 	actor_ref_t echo;
@@ -575,6 +577,19 @@ static void slow_reader(const char *transport)
 	cr_assert_lt(sent, 2000, "%ld sends of 64 KiB before -EAGAIN", sent);
 	cr_assert_eq(actor_node_stats(s, &st), 0);
 	cr_assert_eq(st.queue_full, 1);
+	cr_assert_eq(actor_node_peer_stats(s, id, &ps), 0);
+	cr_assert(ps.up);
+	cr_assert_eq(ps.queued_frames, 64);
+	cr_assert_geq(ps.queued_bytes, 64 * sizeof big);
+	cr_assert_eq(st.queued_frames, ps.queued_frames);
+	cr_assert_geq(st.queued_bytes, 64 * sizeof big);
+	kill(c.pid, SIGCONT);
+	for (int i = 0; i < 10000 && actor_node_peer_stats(s, id, &ps) == 0 &&
+			(ps.queued_frames != 0 || ps.queued_bytes != 0); i++)
+		usleep(1000);
+	cr_assert_eq(ps.queued_frames, 0);
+	cr_assert_eq(ps.queued_bytes, 0, "%llu bytes still queued", (unsigned long long)ps.queued_bytes);
+	cr_assert_eq(actor_node_peer_stats(s, 0x12345678, &ps), -ENOENT);
 	child_end(&c);
 	actor_system_destroy(s);
 	assert_no_leaks();
