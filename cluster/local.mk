@@ -103,6 +103,12 @@ endif
 tests_test_lane_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_lane_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 
+# Faults between nodes for a bounded time (CHAOS_SECONDS, default 5): node
+# processes killed, stopped, restarted under load.
+check_PROGRAMS += tests/chaos
+TESTS += tests/chaos
+tests_chaos_LDADD = $(TEST_LIBS)
+
 # Mail lost with a connection is counted: sent = handled + lost.
 if HAVE_CRITERION
 if !TSAN
