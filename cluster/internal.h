@@ -51,7 +51,10 @@
 /* Frame envelopes whose kind the I/O thread must note (requests,
  * monitors, links) before sending: one of cluster/'s own flag bits. */
 #define ACTOR__FRAME_TRACKED (1u << 12)
-_Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+/* Frame envelopes of the control lane: replies and SIGNAL frames, bounded
+ * apart from the user's mail (route.c). */
+#define ACTOR__FRAME_CONTROL (1u << 13)
+_Static_assert(((ACTOR__FRAME_TRACKED | ACTOR__FRAME_CONTROL) & ~ACTOR__ENV_CLUSTER_BITS) == 0,
 	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can know at once */
@@ -79,6 +82,10 @@ struct actor__peer {
 	uint32_t node;			/* set once, before publication */
 	_Atomic bool up;
 	struct actor__mbox outq;	/* frames from any thread */
+	_Atomic uint32_t control;	/* control frames in outq (route.c) */
+	/* For the stats: bytes of the frames in outq, and bytes the
+	 * connection had not written at the I/O thread's last look. */
+	_Atomic uint64_t queued_bytes, conn_bytes;
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */
@@ -94,18 +101,22 @@ struct actor__peer {
 	uint16_t port;
 	bool redial;
 	uint64_t backoff_ns, redial_at;
+	uint64_t up_since;		/* when its connection came up */
 	struct actor__htab track;	/* of struct actor__track_entry */
 };
 
 /* A session: the node's side of one connection, from accept or connect
  * to its closed() callback. Not an Erlang link (sched/link.c). */
-enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
+/* REPLACED: was up, and another connection to the same peer took its
+ * place (peer.c:actor__peer_up); closing, with no node-down. */
+enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP, ACTOR__SESSION_REPLACED };
 
 struct actor__session {
 	struct actor__list node;	/* on n->sessions */
 	struct actor__conn *conn;
 	int state;
-	uint64_t deadline;		/* for the handshake */
+	uint64_t started;		/* accepted or dialed */
+	uint64_t deadline;		/* for the handshake, or to close it */
 	struct actor__handshake hs;
 	uint32_t peer_node;
 	char peer_name[ACTOR__NODE_NAME_MAX + 1];
@@ -170,13 +181,16 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
+	/* For frames lost (route.c:actor__route_lost), which the transport
+	 * may tell while a frame decoded with decoder is in use. */
+	struct actor__frame_decoder *lost_decoder;
 	struct actor__list sessions;	/* connections not yet up, and up */
 	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
-		bad_frames, queue_full, handshakes_busy, log_suppressed;
+		bad_frames, queue_full, handshakes_busy, log_suppressed, frames_lost;
 	/* Mail with no form on the wire (route.c:unmapped), any thread; the
 	 * I/O thread logs it (unmapped_told: the count it logged last). */
 	_Atomic uint64_t unmapped;
@@ -212,8 +226,17 @@ void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p);
 /* Frees forgotten peers whose grace period ended (I/O thread; at destroy
  * with all, when no thread can be in a read section). */
 void actor__peers_reclaim(struct actor__node *n, bool all);
-/* l completed its handshake: its peer is up (or l closes). */
+/* Whether connection l, to a peer that is up on connection old, takes
+ * old's place (both nodes choose alike: see peer.c). */
+bool actor__session_wins(const struct actor__node *n, const struct actor__session *l,
+			 const struct actor__session *old);
+/* l completed its handshake: its peer is up, on l (which may replace the
+ * peer's connection), or l closes. */
 void actor__peer_up(struct actor__node *n, struct actor__session *l);
+/* l, a dial of ours, closes before it came up because its node is up on
+ * another connection, or coming up on one it dialed: the peer keeps l's
+ * address for redialing. */
+void actor__peer_learn_address(struct actor__node *n, const struct actor__session *l);
 /* p's connection closed with reason. */
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
 /* Heartbeats and redials due at now; with sweep, forgets old requests. */
@@ -239,8 +262,8 @@ int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct 
  * (logged and counted here). */
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__session *l,
 			   const struct actor__frame *f);
-/* l closes before it is up: a caller waiting on it waits instead on a
- * handshake with the same node in the other direction, if there is one. */
+/* l closes before it is up: a caller waiting on it waits instead on
+ * another handshake with the same node, if there is one. */
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l);
 
 /* route.c: mail to and from other nodes. */
@@ -261,6 +284,15 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p);
 /* An inbound MSG or SIGNAL from peer p, delivered as a local send. */
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);
+/* A frame of mail (MSG or SIGNAL) that will never leave or never arrive:
+ * counted in frames_lost, and a MSG is a dead letter (-ECONNRESET). Other
+ * frames (PING, the handshake's) are not mail and pass (I/O thread). */
+void actor__route_lost(struct actor__node *n, const struct actor__env *fe);
+/* Frames and bytes waiting for p: in its queue and, as of the I/O
+ * thread's last look, in its connection (any thread, in a read section). */
+void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes);
+/* Notes what p's connection has not written yet (I/O thread). */
+void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
 /* Logs mail that had no form on the wire since the last call (on_tick). */

@@ -34,7 +34,8 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 	if (l == NULL)
 		return NULL;
 	l->conn = c;
-	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
+	l->started = actor__now_ns();
+	l->deadline = l->started + n->cfg.handshake_timeout_ns;
 	n->handshaking++;
 	actor__list_push(&n->sessions, &l->node);
 	return l;
@@ -42,7 +43,7 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 
 static void session_free(struct actor__node *n, struct actor__session *l)
 {
-	if (l->state != ACTOR__SESSION_UP)
+	if (l->state == ACTOR__SESSION_HANDSHAKE)
 		n->handshaking--;
 	actor__list_del(&l->node);
 	free(l);
@@ -111,13 +112,13 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 	if (l == NULL)
 		return;		/* closing */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
-	if (err == -EPROTONOSUPPORT && l->state != ACTOR__SESSION_UP) {
+	if (err == -EPROTONOSUPPORT && l->state == ACTOR__SESSION_HANDSHAKE) {
 		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
 					f.hello.version, ACTOR__PROTO_VERSION);
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
 		l->hs.state = ACTOR__HS_FAILED;	/* counted: not a TLS failure in on_closed */
 		why = NULL;
-	} else if (err == 0 && l->state != ACTOR__SESSION_UP) {
+	} else if (err == 0 && l->state == ACTOR__SESSION_HANDSHAKE) {
 		err = actor__handshake_frame(n, c, l, &f);
 		if (err == 1)
 			actor__peer_up(n, l);
@@ -158,6 +159,12 @@ static void on_writable(void *arg, struct actor__conn *c)
 	}
 }
 
+static void on_dropped(void *arg, struct actor__conn *c, const struct actor__env *frame)
+{
+	(void)c;
+	actor__route_lost(arg, frame);
+}
+
 static void on_closed(void *arg, struct actor__conn *c, int reason)
 {
 	struct actor__node *n = arg;
@@ -173,7 +180,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
 	/* The transport's verdicts on a TLS handshake (before any frame). */
-	if (l->state != ACTOR__SESSION_UP && l->hs.state != ACTOR__HS_FAILED &&
+	if (l->state == ACTOR__SESSION_HANDSHAKE && l->hs.state != ACTOR__HS_FAILED &&
 	    (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
 		actor__node_log_limited(n, "closed a connection: TLS handshake failed: %s",
 				reason == -EKEYREJECTED ? "a certificate was refused" :
@@ -184,11 +191,14 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		actor__peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
+	if (l->state == ACTOR__SESSION_HANDSHAKE)	/* its node up on another? */
+		actor__peer_learn_address(n, l);
 	if (l->dial != NULL && !actor__handshake_hand_over(n, l)) {	/* it never came up */
-		/* Connected already: this node saw it (-EEXIST) or the peer
-		 * did and closed at its HELLO. */
-		if ((reason == -EEXIST || reason == 0) && l->peer_node != 0 &&
-		    l->peer_node != actor__node_id(n->sys) && actor_node_is_up(n->sys, l->peer_node))
+		/* Its node is up on another connection: this node or the
+		 * peer chose that one (peer.c:actor__session_wins), and closed
+		 * this one, which reaches us as -EEXIST, an end or a reset. */
+		if (l->peer_node != 0 && l->peer_node != actor__node_id(n->sys) &&
+		    actor_node_is_up(n->sys, l->peer_node))
 			reason = 0;
 		else if (reason == 0)
 			reason = -ECONNRESET;
@@ -196,7 +206,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 	}
 	redialed = l->state != ACTOR__SESSION_UP ? l->peer : NULL;
 	session_free(n, l);
-	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing meanwhile */
+	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing, or went down, meanwhile */
 }
 
 struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port)
@@ -275,9 +285,11 @@ static void on_tick(void *arg)
 	actor__list_each(i, next, &n->sessions) {
 		struct actor__session *l = actor__list_entry(i, struct actor__session, node);
 
-		if (l->state != ACTOR__SESSION_UP && now > l->deadline) {
+		if (l->state == ACTOR__SESSION_HANDSHAKE && now > l->deadline) {
 			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);
+		} else if (l->state == ACTOR__SESSION_REPLACED && now > l->deadline) {
+			n->t->ops->close(l->conn, -EEXIST);	/* the dialer never did */
 		}
 	}
 	actor__peers_tick(n, now, sweep);
@@ -291,6 +303,7 @@ struct actor__transport_cb actor__node_callbacks(struct actor__node *n)
 {
 	return (struct actor__transport_cb){
 		.arg = n, .accepted = on_accepted, .connected = on_connected, .frame = on_frame,
-		.writable = on_writable, .closed = on_closed, .tick = on_tick, .woken = on_woken,
+		.writable = on_writable, .closed = on_closed, .dropped = on_dropped, .tick = on_tick,
+		.woken = on_woken,
 	};
 }

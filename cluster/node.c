@@ -85,6 +85,8 @@ static void node_free(struct actor__router *r)
 	free(n->disconnects);
 	if (n->decoder != NULL)
 		actor__frame_decoder_destroy(n->decoder);
+	if (n->lost_decoder != NULL)
+		actor__frame_decoder_destroy(n->lost_decoder);
 	if (n->pool != NULL)
 		actor__pool_destroy(n->pool);
 	pthread_cond_destroy(&n->cond);
@@ -143,7 +145,8 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	n->cookie = malloc(cfg->cookie_len + strlen(cfg->name) + 1);
 	n->pool = actor__pool_create();
 	n->decoder = actor__frame_decoder_create();
-	if (n->cookie == NULL || n->pool == NULL || n->decoder == NULL) {
+	n->lost_decoder = actor__frame_decoder_create();
+	if (n->cookie == NULL || n->pool == NULL || n->decoder == NULL || n->lost_decoder == NULL) {
 		node_free(&n->router);
 		return -ENOMEM;
 	}
@@ -324,6 +327,7 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	out->refused = atomic_load_explicit(&n->refused, memory_order_relaxed);
 	out->bad_frames = atomic_load_explicit(&n->bad_frames, memory_order_relaxed);
 	out->queue_full = atomic_load_explicit(&n->queue_full, memory_order_relaxed);
+	out->frames_lost = atomic_load_explicit(&n->frames_lost, memory_order_relaxed);
 	out->handshakes_busy = atomic_load_explicit(&n->handshakes_busy, memory_order_relaxed);
 	out->log_suppressed = atomic_load_explicit(&n->log_suppressed, memory_order_relaxed);
 	out->peers_known = atomic_load_explicit(&n->peers_known, memory_order_relaxed);
@@ -331,10 +335,36 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	s = actor__peer_enter(n);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
 		struct actor__peer *p = actor__peer_at(n, i);
+		uint64_t frames, bytes;
 
-		if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
+		if (p == NULL)
+			continue;
+		if (atomic_load_explicit(&p->up, memory_order_relaxed))
 			out->peers_up++;
+		actor__route_queued(p, &frames, &bytes);
+		out->queued_frames += frames;
+		out->queued_bytes += bytes;
 	}
 	actor__peer_exit(n, s);
 	return 0;
+}
+
+int actor_node_peer_stats(const actor_system_t *sys, uint32_t node, actor_node_peer_stats_t *out)
+{
+	struct actor__node *n = actor__node_of(sys);
+	struct actor__peer *p;
+	unsigned s;
+
+	if (n == NULL)
+		return -ENOTCONN;
+	if (out == NULL)
+		return -EINVAL;
+	s = actor__peer_enter(n);
+	if ((p = actor__peer_find(n, node)) != NULL) {
+		memset(out, 0, sizeof(*out));
+		out->up = atomic_load_explicit(&p->up, memory_order_relaxed);
+		actor__route_queued(p, &out->queued_frames, &out->queued_bytes);
+	}
+	actor__peer_exit(n, s);
+	return p != NULL ? 0 : -ENOENT;
 }

@@ -73,6 +73,13 @@ void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity);
  */
 int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env);
 
+/*
+ * As actor__mbox_push, but never refused for capacity (nor counted), and
+ * in its lane's order: for a caller that bounds some of its mail itself
+ * (the peer queues' control frames, cluster/route.c).
+ */
+int actor__mbox_push_unbounded(struct actor__mbox *mb, struct actor__env *env);
+
 /* Consumer. The next envelope, urgent first; NULL when none is visible. */
 struct actor__env *actor__mbox_pop(struct actor__mbox *mb);
 

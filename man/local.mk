@@ -97,6 +97,8 @@ dist_man3_MANS += \
 	man/actor_node_whereis.3 \
 	man/actor_node_stats.3 \
 	man/actor_node_stats_t.3 \
+	man/actor_node_peer_stats.3 \
+	man/actor_node_peer_stats_t.3 \
 	man/actor_loopback_create.3 \
 	man/actor_loopback_destroy.3 \
 	man/actor_loopback_t.3 \

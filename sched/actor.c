@@ -178,7 +178,7 @@ static void finalize(struct actor_ctx *ctx)
 			actor__link_queued(sys, ctx->w, e, self, a->exit_reason);
 			actor__env_free(ctx->w->pool, e);
 		} else {
-			actor__dead_letter(sys, ctx->w, self, e);
+			actor__dead_letter(sys, ctx->w, self, e, -ESRCH);
 		}
 	}
 	actor__pending_free(sys, a);
@@ -247,7 +247,7 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 			if (e->flags & ACTOR__ENV_SYSTEM)
 				actor__env_free(w->pool, e);
 			else
-				actor__dead_letter(w->sys, w, to, e);
+				actor__dead_letter(w->sys, w, to, e, -ESRCH);
 			continue;
 		}
 		if (e->flags & (ACTOR__ENV_SYSTEM | ACTOR__ENV_REPLY)) {

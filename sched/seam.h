@@ -187,13 +187,14 @@ void actor__request_fail(struct actor_system *sys, struct actor__worker *w, acto
  * w: the calling worker of sys, or NULL. */
 int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		   struct actor__env *e);
-/* Counts a dead letter, tells the hook, and frees the envelope. */
+/* Counts a dead letter, tells the hook why (reason: a negative errno, as
+ * actor_dead_letter_info_t says), and frees the envelope. */
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			struct actor__env *e);
+			struct actor__env *e, int reason);
 /* Counts a dead letter and tells the hook, for a message never enveloped
  * (or one whose envelope actor__deliver() consumed). */
 void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
-			       uint32_t type, const void *data, size_t size);
+			       uint32_t type, const void *data, size_t size, int reason);
 /* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
 struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
 				   const void *data, size_t size, uint16_t flags,

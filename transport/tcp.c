@@ -680,6 +680,16 @@ int actor__tcp_dial(struct actor__tcp_transport *t, size_t size, const char *hos
 	return 0;
 }
 
+/* A frame c will never write whole: told to the layer above, freed. */
+static void drop(struct actor__tcp_conn *c, struct actor__env *e)
+{
+	const struct actor__transport_cb *cb = &c->base.t->cb;
+
+	if (cb->dropped != NULL)
+		cb->dropped(cb->arg, (struct actor__conn *)c, e);
+	actor__env_free(NULL, e);
+}
+
 void actor__tcp_conn_drop(struct actor__tcp_conn *c)
 {
 	actor__list_del(&c->node);
@@ -703,6 +713,12 @@ void actor__tcp_conn_end(struct actor__tcp_transport *t, struct actor__tcp_conn 
 	actor__list_del(&c->node);
 	close(c->fd);
 	t->fd_freed = true;
+	/* A frame partly written is lost as well: the peer cannot read it. */
+	for (struct actor__env *e = c->out.head, *next; e != NULL; e = next) {
+		next = e->next;
+		drop(c, e);
+	}
+	c->out.head = c->out.tail = NULL;
 	actor__tcp_conn_fini(c);
 	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->reason);
 	free(c);
@@ -760,7 +776,7 @@ void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_
 
 	if (c->closing) {
 		for (size_t i = 0; i < n; i++)
-			actor__env_free(NULL, frames[i]);
+			drop(c, frames[i]);
 		return;
 	}
 	actor__tcp_outq_push(c, frames, n);

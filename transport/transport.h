@@ -18,7 +18,8 @@
  * whatever happened to it, ends with exactly one closed() callback, after
  * which the transport frees it; close() asks for that end and may be called
  * from inside any callback, including frame() for the same connection.
- * Frames queued by send() and not yet written when it closes are freed.
+ * Frames queued by send() and not yet written when it closes are told to
+ * dropped() (if set), then freed.
  *
  * Inbound: the transport reassembles the byte stream into frames and calls
  * frame() with each body (without its length prefix); the body is valid
@@ -68,6 +69,11 @@ struct actor__transport_cb {
 	/* The end of c: reason 0 (closed by close(c, 0)), -errno from the
 	 * system, or the reason given to close(). c is freed afterwards. */
 	void (*closed)(void *arg, struct actor__conn *c, int reason);
+	/* Optional: a frame given to send() that c closed before writing
+	 * whole, or (loopback) one that reached c after it closed; told once,
+	 * before the transport frees it. Not from inside send() with frames
+	 * of the same call: those are told after it. */
+	void (*dropped)(void *arg, struct actor__conn *c, const struct actor__env *frame);
 	/* Every tick_ns (heartbeats, reconnects). */
 	void (*tick)(void *arg);
 	/* Soon after ops->wake(), on the I/O thread. */

@@ -154,10 +154,24 @@ typedef struct actor_node_stats {
 	uint64_t log_suppressed;	/* log lines dropped by the rate limit */
 	uint64_t peers_known;		/* peers remembered now, up or down */
 	uint64_t peers_forgotten;	/* peers forgotten: down, not needed */
+	uint64_t frames_lost;		/* mail queued or sent, never delivered */
+	/* Mail waiting for peers now: frames in their queues, and bytes of
+	 * those and of what their connections have not written yet. */
+	uint64_t queued_frames, queued_bytes;
 } actor_node_stats_t;
 
 /* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */
 ACTOR_API int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out);
+
+/* One peer's queue, as in actor_node_stats(); a slow reader shows here. */
+typedef struct actor_node_peer_stats {
+	bool up;
+	uint64_t queued_frames, queued_bytes;
+} actor_node_peer_stats_t;
+
+/* 0, -ENOENT (no such peer known), -ENOTCONN (not a node) or -EINVAL. */
+ACTOR_API int actor_node_peer_stats(const actor_system_t *sys, uint32_t node,
+				    actor_node_peer_stats_t *out);
 
 ACTOR_API int actor_loopback_create(actor_loopback_t **out);
 /* After every system that used it is destroyed. */
