@@ -11,7 +11,9 @@ libactor_core_la_SOURCES += \
 	cluster/loopback.c \
 	cluster/route.c \
 	cluster/lookup.c \
-	cluster/track.c
+	cluster/track.c \
+	cluster/member.c \
+	cluster/view_stub_virtual.c
 
 if HAVE_CRITERION
 if !TSAN
@@ -81,3 +83,14 @@ endif
 endif
 tests_test_remote_full_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_remote_full_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Membership: views, joins through seeds, failure detection, fencing,
+# leaves (issue 14), over loopback and TCP.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_member
+TESTS += tests/test_member
+endif
+endif
+tests_test_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
