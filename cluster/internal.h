@@ -138,6 +138,7 @@ struct actor__dial {
 
 struct actor__membership;
 struct actor__mview;
+struct actor__view;
 
 /* log.c's rate limit (the I/O thread's). */
 struct actor__log_limit {
@@ -294,6 +295,14 @@ void actor__member_session_closed(struct actor__node *n, struct actor__session *
 bool actor__member_watches(struct actor__node *n, uint32_t node);
 /* The tick the transport needs for membership's timeouts. */
 uint64_t actor__member_tick_ns(const actor_node_config_t *cfg);
+/* Tests only (NULL otherwise), process-wide: asked instead of the virtual
+ * layer for a system's hosted types; told after the virtual layer of each
+ * view published (I/O thread). */
+typedef size_t (*actor__types_hook_t)(struct actor_system *sys, uint64_t *out, size_t cap);
+typedef void (*actor__view_hook_t)(struct actor_system *sys, const struct actor__view *old,
+				   const struct actor__view *now);
+extern _Atomic(actor__types_hook_t) actor__member_types_hook;
+extern _Atomic(actor__view_hook_t) actor__member_view_hook;
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,

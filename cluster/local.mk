@@ -94,3 +94,8 @@ endif
 endif
 tests_test_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Views read on other threads while they change, for ThreadSanitizer.
+check_PROGRAMS += tests/stress_member
+TESTS += tests/stress_member
+tests_stress_member_LDADD = $(TEST_LIBS)

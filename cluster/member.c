@@ -199,6 +199,29 @@ struct actor__membership {
 	size_t nsubs, subs_cap;
 };
 
+_Atomic(actor__types_hook_t) actor__member_types_hook;
+_Atomic(actor__view_hook_t) actor__member_view_hook;
+
+/* The virtual layer's side, or the tests' hooks. */
+static size_t virtual_types(struct actor_system *sys, uint64_t *out, size_t cap)
+{
+	actor__types_hook_t hook = atomic_load_explicit(&actor__member_types_hook,
+							memory_order_acquire);
+
+	return hook != NULL ? hook(sys, out, cap) : actor__virtual_local_types(sys, out, cap);
+}
+
+static void view_changed(struct actor_system *sys, const struct actor__view *old,
+			 const struct actor__view *now)
+{
+	actor__view_hook_t hook = atomic_load_explicit(&actor__member_view_hook,
+						       memory_order_acquire);
+
+	actor__virtual_view_changed(sys, old, now);
+	if (hook != NULL)
+		hook(sys, old, now);
+}
+
 /* --- views ------------------------------------------------------------------ */
 
 static struct actor__mview *view_now(const struct actor__node *n)
@@ -310,14 +333,14 @@ static bool has_node(const struct draft *d, size_t n, uint32_t node)
 	return false;
 }
 
-static void takeover_add(struct takeover *t, size_t *nt, uint32_t node, uint64_t at)
+static void takeover_add(struct takeover *t, size_t *nt, size_t cap, uint32_t node, uint64_t at)
 {
 	for (size_t i = 0; i < *nt; i++)
 		if (t[i].node == node) {
 			t[i].at = at;
 			return;
 		}
-	if (*nt == TAKEOVERS_MAX) {	/* the one due first goes */
+	if (*nt == cap) {	/* the one due first goes */
 		size_t k = 0;
 
 		for (size_t i = 1; i < *nt; i++)
@@ -340,17 +363,19 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 				      const struct actor__mview *prev, uint64_t now, uint64_t margin)
 {
 	struct actor__mview *v = calloc(1, sizeof(*v));
-	size_t ntypes = 0, k = 0;
+	size_t ntypes = 0, k = 0, ndead = prev != NULL ? prev->ndead + prev->pub.nmembers : 0;
 
 	if (v == NULL)
 		return NULL;
+	if (ndead > TAKEOVERS_MAX)
+		ndead = TAKEOVERS_MAX;
 	qsort(d, n, sizeof(*d), draft_cmp);
 	for (size_t i = 0; i < n; i++)
 		ntypes += d[i].ntypes;
 	v->members = calloc(n ? n : 1, sizeof(*v->members));
 	v->entries = calloc(n ? n : 1, sizeof(*v->entries));
 	v->types = calloc(ntypes ? ntypes : 1, sizeof(uint64_t));
-	v->dead = calloc(TAKEOVERS_MAX, sizeof(*v->dead));
+	v->dead = calloc(ndead ? ndead : 1, sizeof(*v->dead));
 	v->departed = calloc(ndep ? ndep : 1, sizeof(*v->departed));
 	if (v->members == NULL || v->entries == NULL || v->types == NULL || v->dead == NULL ||
 	    v->departed == NULL) {
@@ -367,12 +392,14 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 	v->pub.nmembers = (uint32_t)n;
 	v->pub.members = v->members;
 	v->digest = digest_of(d, n);
-	memcpy(v->departed, dep, ndep * sizeof(*dep));
+	if (ndep > 0)
+		memcpy(v->departed, dep, ndep * sizeof(*dep));
 	v->ndeparted = ndep;
 	if (prev != NULL) {
 		for (size_t i = 0; i < prev->ndead; i++)
 			if ((int64_t)(prev->dead[i].at - now) > 0 && !has_node(d, n, prev->dead[i].node))
-				takeover_add(v->dead, &v->ndead, prev->dead[i].node, prev->dead[i].at);
+				takeover_add(v->dead, &v->ndead, ndead, prev->dead[i].node,
+					     prev->dead[i].at);
 		for (size_t i = 0; i < prev->pub.nmembers; i++) {
 			uint32_t node = prev->members[i].node;
 			bool left = false;
@@ -380,7 +407,7 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 			for (size_t j = 0; j < ndep; j++)
 				left |= dep[j].node == node && dep[j].cause == ACTOR__DEPART_LEFT;
 			if (!has_node(d, n, node) && !left)
-				takeover_add(v->dead, &v->ndead, node, now + margin);
+				takeover_add(v->dead, &v->ndead, ndead, node, now + margin);
 		}
 	}
 	return v;
@@ -412,7 +439,7 @@ static void local_types(struct actor__node *n)
 {
 	struct actor__membership *m = n->member;
 	uint64_t t[TYPES_MAX];
-	size_t k = actor__virtual_local_types(n->sys, t, TYPES_MAX), j = 0;
+	size_t k = virtual_types(n->sys, t, TYPES_MAX), j = 0;
 
 	if (k > TYPES_MAX) {
 		actor__node_log(n, "hosts %zu virtual types; a member entry holds %d: the rest are not placed here",
@@ -468,7 +495,8 @@ static void draft_of_wire(const struct actor__wire_member *w, struct draft *d)
 	d->e.incarnation = w->incarnation;
 	d->e.port = w->port;
 	memcpy(d->e.name, w->name, w->name_len);
-	memcpy(d->e.host, w->host, w->host_len);
+	if (w->host_len > 0)
+		memcpy(d->e.host, w->host, w->host_len);
 	d->ntypes = w->ntypes;
 	for (size_t i = 0; i < w->ntypes; i++)
 		d->types[i] = actor__wire_type(w, i);
@@ -963,7 +991,7 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 		tell(n, ACTOR_MEMBER_UP, v->pub.epoch, &who);
 	}
 
-	actor__virtual_view_changed(n->sys, &old->pub, &v->pub);
+	view_changed(n->sys, &old->pub, &v->pub);
 	old->retired_next = n->vretired_new;
 	n->vretired_new = old;
 	fence_update(n, now);
@@ -1028,6 +1056,24 @@ static void push_view(struct actor__node *n)
 			send_view(n, actor__peer_find(n, v->members[i].node));
 }
 
+/* Whether the coordinator has anything to change: a member dead here, a
+ * request, this node's own entry. Cheap, for every tick. */
+static bool change_due(struct actor__node *n)
+{
+	struct actor__membership *m = n->member;
+	const struct actor__mview *v = view_now(n);
+	long me = view_find(v, m->self);
+
+	if (m->npending > 0 || m->leaving || me < 0)
+		return true;
+	for (size_t i = 0; i < m->nms; i++)
+		if (m->ms[i].dead)
+			return true;
+	return v->members[me].ntypes != m->ntypes ||
+	       memcmp(v->members[me].types, m->types, m->ntypes * sizeof(uint64_t)) != 0 ||
+	       v->entries[me].incarnation != m->incarnation;
+}
+
 /*
  * The coordinator's work: a new view when members died here, asked to
  * join or leave, or changed their entries. Only with a quorum and a view
@@ -1043,7 +1089,11 @@ static void coordinate(struct actor__node *n, uint64_t now)
 	size_t nd = v->pub.nmembers, ndep = 0, i;
 	char cause[400] = "";
 
-	if (m->state != M_MEMBER || coordinator(n) != m->self || !m->quorum || m->behind_since != 0)
+	if (m->state != M_MEMBER || coordinator(n) != m->self || !m->quorum || m->behind_since != 0) {
+		m->npending = 0;	/* they ask again */
+		return;
+	}
+	if (!change_due(n))
 		return;
 	if ((d = drafts_of(v, m->npending + 1)) == NULL ||
 	    (dep = calloc(v->pub.nmembers + m->npending + 1, sizeof(*dep))) == NULL) {
@@ -1274,14 +1324,18 @@ static bool lower_seed_up(struct actor__node *n)
 	return false;
 }
 
-/* JOIN and LEAVE for another node come from members relaying them. */
-static int check_relay(struct actor__node *n, struct actor__peer *p, uint32_t node,
-		       const char **why, const char *what)
+/*
+ * JOIN and LEAVE for another node come from members relaying them; from a
+ * peer that is no member they are ignored (a member this node just
+ * removed may still relay one in good faith).
+ */
+static bool relay_ok(struct actor__node *n, struct actor__peer *p, uint32_t node, const char *what)
 {
 	if (node == p->node || view_find(view_now(n), p->node) >= 0)
-		return 0;
-	*why = what;
-	return -EPROTO;
+		return true;
+	actor__node_log_limited(n, "ignored a %s for node %08x from node %08x, which is not a member",
+				what, node, p->node);
+	return false;
 }
 
 static int on_join(struct actor__node *n, struct actor__peer *p, const struct actor__frame *f,
@@ -1291,9 +1345,8 @@ static int on_join(struct actor__node *n, struct actor__peer *p, const struct ac
 	uint32_t coord;
 	struct draft d, me;
 
-	if (check_relay(n, p, f->join.node, why, "JOIN: for another node, from a non-member") != 0)
-		return -EPROTO;
-	if (f->join.node == m->self)
+	(void)why;
+	if (!relay_ok(n, p, f->join.node, "JOIN") || f->join.node == m->self)
 		return 0;
 	draft_of_wire(&f->join, &d);
 	switch (m->state) {
@@ -1335,9 +1388,9 @@ static int on_leave(struct actor__node *n, struct actor__peer *p, const struct a
 	uint32_t coord;
 	struct draft d;
 
-	if (check_relay(n, p, f->leave.node, why, "LEAVE: for another node, from a non-member") != 0)
-		return -EPROTO;
-	if (f->leave.node == m->self || m->state != M_MEMBER)
+	(void)why;
+	if (!relay_ok(n, p, f->leave.node, "LEAVE") || f->leave.node == m->self ||
+	    m->state != M_MEMBER)
 		return 0;
 	coord = coordinator(n);
 	if (coord != m->self) {
@@ -1637,6 +1690,8 @@ void actor__member_tick(struct actor__node *n, uint64_t now)
 
 		if (up(p))
 			pull(n, p, now);
+		else	/* the others' probes say it again if it is so */
+			m->behind_since = 0;
 	}
 	detect(n, now);
 	dials(n, now);
@@ -1738,12 +1793,6 @@ void actor__member_commands(struct actor__node *n)
 	pthread_mutex_lock(&n->lock);
 	start_now = m->start_requested && !m->started;
 	installed = m->installed;
-	leave = m->leave_requested;
-	m->leave_requested = false;
-	cmds = m->cmds;
-	ncmds = m->ncmds;
-	m->cmds = NULL;
-	m->ncmds = m->cmds_cap = 0;
 	pthread_mutex_unlock(&n->lock);
 
 	if (start_now) {
@@ -1762,7 +1811,7 @@ void actor__member_commands(struct actor__node *n)
 		if (m->state == M_JOINING)
 			actor__node_log(n, "view 1: this node alone; joining through its %zu seed%s",
 					m->nseeds, m->nseeds == 1 ? "" : "s");
-		actor__virtual_view_changed(n->sys, NULL, &v->pub);
+		view_changed(n->sys, NULL, &v->pub);
 		member_of(v, 0, &me);
 		tell(n, ACTOR_MEMBER_UP, v->pub.epoch, &me);
 		pthread_mutex_lock(&n->lock);
@@ -1770,10 +1819,16 @@ void actor__member_commands(struct actor__node *n)
 		pthread_cond_broadcast(&n->cond);
 		pthread_mutex_unlock(&n->lock);
 	}
-	if (!m->announced) {
-		free(cmds);
-		return;
-	}
+	if (!m->announced)
+		return;		/* the commands wait for the first view to be told */
+	pthread_mutex_lock(&n->lock);
+	leave = m->leave_requested;
+	m->leave_requested = false;
+	cmds = m->cmds;
+	ncmds = m->ncmds;
+	m->cmds = NULL;
+	m->ncmds = m->cmds_cap = 0;
+	pthread_mutex_unlock(&n->lock);
 	for (size_t i = 0; i < ncmds; i++) {
 		actor_ref_t *s;
 		size_t k;

@@ -747,3 +747,138 @@ Test(member, a_stopped_member_is_fenced_right_after_sigcont, .timeout = 60)
 	actor_loopback_destroy(hub);
 	assert_no_leaks();
 }
+
+/* --- hosted types and the virtual layer's calls -------------------------------------- */
+
+/* Per system: the types the "virtual layer" hosts, and what it was told. */
+static actor_system_t *typed_sys[3];
+static uint64_t typed[3][3];
+static _Atomic size_t ntyped[3];
+static _Atomic int view_calls[3], order_errors;
+static _Atomic uint64_t last_epoch[3];
+
+static int sys_index(struct actor_system *sys)
+{
+	for (int i = 0; i < 3; i++)
+		if (typed_sys[i] == sys)
+			return i;
+	return -1;
+}
+
+static size_t types_hook(struct actor_system *sys, uint64_t *out, size_t cap)
+{
+	int i = sys_index(sys);
+	size_t k = i < 0 ? 0 : atomic_load(&ntyped[i]);
+
+	for (size_t j = 0; j < k && j < cap; j++)
+		out[j] = typed[i][j];
+	return k;
+}
+
+static void view_hook(struct actor_system *sys, const struct actor__view *old,
+		      const struct actor__view *now)
+{
+	int i = sys_index(sys);
+
+	if (i < 0)
+		return;
+	/* In order, each once: the first with no old view. */
+	if ((old == NULL) != (atomic_load(&view_calls[i]) == 0) ||
+	    (old != NULL && (old->epoch != atomic_load(&last_epoch[i]) || now->epoch <= old->epoch)))
+		atomic_fetch_add(&order_errors, 1);
+	atomic_store(&last_epoch[i], now->epoch);
+	atomic_fetch_add(&view_calls[i], 1);
+}
+
+/* The types node has in s's view, into out (cap 3): their count, or -1. */
+static int types_in_view(actor_system_t *s, uint32_t node, uint64_t *out)
+{
+	struct actor__node *n = node_of(s);
+	unsigned sec = actor__view_enter(n);
+	const struct actor__view *v = actor__view_get(n);
+	int k = -1;
+
+	for (uint32_t i = 0; i < v->nmembers; i++)
+		if (v->members[i].node == node) {
+			k = (int)v->members[i].ntypes;
+			for (int j = 0; j < k && j < 3; j++)
+				out[j] = v->members[i].types[j];
+		}
+	actor__view_exit(n, sec);
+	return k;
+}
+
+Test(member, hosted_types_travel_in_the_view)
+{
+	actor_system_t *s[3] = { 0 };
+	uint64_t t[3], before;
+	uint64_t counter = actor__vtype_hash("counter", 7), cart = actor__vtype_hash("cart", 4);
+
+	cr_assert_neq(counter, cart);
+	cr_assert_eq(actor__vtype_hash("counter", 7), counter, "the same on every call");
+	atomic_store(&order_errors, 0);
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&view_calls[i], 0);
+		atomic_store(&ntyped[i], 0);
+	}
+	/* s[0] hosts both (given unsorted), s[1] one, s[2] none yet. */
+	typed[0][0] = counter > cart ? counter : cart;
+	typed[0][1] = counter > cart ? cart : counter;
+	typed[0][2] = typed[0][0];	/* a duplicate */
+	atomic_store(&ntyped[0], 3);
+	typed[1][0] = counter;
+	atomic_store(&ntyped[1], 1);
+	atomic_store(&actor__member_types_hook, types_hook);
+	atomic_store(&actor__member_view_hook, view_hook);
+	/* The hooks know a system by its pointer, which exists before its
+	 * node starts: make each, then start it. */
+	for (int i = 0; i < 3; i++) {
+		actor_node_config_t cfg;
+		static const char *names[3] = { "m0", "m1", "m2" };
+
+		cr_assert_eq(actor_system_create(&s[i], NULL), 0);
+		typed_sys[i] = s[i];
+		member_config(&cfg, i, names[i], "loopback");
+		if (i > 0) {
+			snprintf(seed_text, sizeof seed_text, "127.0.0.1:%d", actor_node_port(s[0]));
+			cfg.seeds = seed_list;
+			cfg.nseeds = 1;
+		}
+		cr_assert_eq(actor_node_start(s[i], &cfg), 0);
+		cr_assert_geq(atomic_load(&view_calls[i]), 1, "told of view 1 before start returns");
+	}
+	cr_assert(wait_converged(s, 3, -1, 3, 20000));
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(types_in_view(s[i], actor_node_id(s[0]), t), 2, "sorted, unique");
+		cr_assert_lt(t[0], t[1]);
+		cr_assert_eq(types_in_view(s[i], actor_node_id(s[1]), t), 1);
+		cr_assert_eq(t[0], counter);
+		cr_assert_eq(types_in_view(s[i], actor_node_id(s[2]), t), 0);
+	}
+	/* s[2] registers a type late: its entry changes in a new view. */
+	before = epoch_of(s[0]);
+	typed[2][0] = cart;
+	atomic_store(&ntyped[2], 1);
+	actor__member_types_changed(node_of(s[2]));
+	for (int ms = 0; ms < 10000; ms += 10) {
+		bool all = converged(s, 3, -1, 3);
+
+		for (int i = 0; i < 3 && all; i++)
+			all = types_in_view(s[i], actor_node_id(s[2]), t) == 1 && t[0] == cart;
+		if (all)
+			break;
+		usleep(10 * 1000);
+	}
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(types_in_view(s[i], actor_node_id(s[2]), t), 1, "node %d", i);
+		cr_assert_eq(t[0], cart);
+		cr_assert_gt(epoch_of(s[i]), before);
+		cr_assert_eq(atomic_load(&last_epoch[i]), epoch_of(s[i]), "told of the last view");
+	}
+	cr_assert_eq(atomic_load(&order_errors), 0);
+	atomic_store(&actor__member_types_hook, NULL);
+	atomic_store(&actor__member_view_hook, NULL);
+	destroy_all(s, 3);
+	for (int i = 0; i < 3; i++)
+		typed_sys[i] = NULL;
+}
