@@ -104,13 +104,13 @@ typedef struct actor_node_config {
 	 * unless that is a wildcard ("0.0.0.0", "::"), which no one can
 	 * dial: then other members wait for this one to dial them. */
 	const char *advertise_host;
-	/* Failure detection between members: a PROBE after probe_interval
-	 * of silence (default 1 s); a member silent for suspect_ns (3 s) is
-	 * suspected and up to 2 others are asked to probe it; one silent for
-	 * dead_ns (5 s) is dead. A node that has not heard from a majority of
-	 * its view for fence_ns (4 s) stops running virtual actors; the keys
-	 * of a dead member move takeover_margin_ns (5 s, > fence_ns) after it
-	 * was declared dead. */
+	/* Failure detection between members: each probes every other once a
+	 * probe interval (default 1 s), and any frame counts as hearing from
+	 * it; a member silent for suspect_ns (3 s) is suspected and up to 2
+	 * others are asked to probe it; one silent for dead_ns (5 s) is dead.
+	 * A node that has not heard from a majority of its view for fence_ns
+	 * (4 s) stops running virtual actors; the keys of a dead member move
+	 * takeover_margin_ns (5 s, > fence_ns) after it was declared dead. */
 	uint64_t member_probe_interval_ns;
 	uint64_t member_suspect_ns;
 	uint64_t member_dead_ns;
