@@ -463,9 +463,11 @@ static void partition(bool coordinator)
 		usleep(5 * 1000);
 	fenced_after = actor__now_ns() - t0;
 	cr_assert_not(may_run(s[x]));
-	cr_assert_lt(fenced_after, 800 * MS + 400 * MS, "fenced after %llu ms",
+	/* Within the fencing time and some slack; earlier by up to the ticks
+	 * a loaded machine delays (the times heard are noted at ticks). */
+	cr_assert_lt(fenced_after, 800 * MS + 700 * MS, "fenced after %llu ms",
 		     (unsigned long long)(fenced_after / MS));
-	cr_assert_geq(fenced_after, 800 * MS - 150 * MS, "fenced too early, after %llu ms",
+	cr_assert_geq(fenced_after, 400 * MS, "fenced too early, after %llu ms",
 		      (unsigned long long)(fenced_after / MS));
 	/* The majority goes on, and removes it after the dead time. */
 	cr_assert(may_run(rest[0]) && may_run(rest[1]));
@@ -881,4 +883,34 @@ Test(member, hosted_types_travel_in_the_view)
 	destroy_all(s, 3);
 	for (int i = 0; i < 3; i++)
 		typed_sys[i] = NULL;
+}
+
+/* A member that does not listen: no one can dial it, so it dials every
+ * other member itself, whatever the ids. */
+Test(member, a_member_that_does_not_listen_dials_the_others)
+{
+	actor_system_t *s[3] = { 0 };
+	actor_node_config_t cfg;
+	actor_member_t v[3];
+
+	s[0] = member(0, NULL);
+	s[1] = member(1, s[0]);
+	cr_assert_eq(actor_system_create(&s[2], NULL), 0);
+	member_config(&cfg, 2, "m2", "loopback");
+	cfg.no_listen = true;
+	snprintf(seed_text, sizeof seed_text, "127.0.0.1:%d", actor_node_port(s[0]));
+	cfg.seeds = seed_list;
+	cfg.nseeds = 1;
+	cr_assert_eq(actor_node_start(s[2], &cfg), 0);
+	cr_assert(wait_converged(s, 3, -1, 3, 20000));
+	cr_assert_eq(actor_cluster_members(s[0], v, 3, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		if (v[i].node == actor_node_id(s[2])) {
+			cr_assert_eq(v[i].port, 0);
+			cr_assert_str_eq(v[i].host, "");
+		}
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 3; k++)
+			cr_assert(actor_node_is_up(s[i], actor_node_id(s[k])), "%d to %d", i, k);
+	destroy_all(s, 3);
 }
