@@ -125,6 +125,7 @@ struct actor__session {
 	/* Outbound only: where to, for redialing. */
 	char host[256];
 	uint16_t port;
+	bool by_member;			/* dialed by membership (member.c) */
 };
 
 struct actor__node;
@@ -142,6 +143,13 @@ struct actor__dial {
 	int result;
 	uint32_t node;
 };
+
+/* Tests only: nodes whose frames are dropped both ways (io.c). */
+#define ACTOR__DROP_MAX 8
+
+struct actor__membership;
+struct actor__mview;
+struct actor__view;
 
 /* log.c's rate limit (the I/O thread's). */
 struct actor__log_limit {
@@ -169,6 +177,14 @@ struct actor__node {
 	_Atomic uint64_t peers_known, peers_forgotten;	/* in the table; taken out */
 	_Atomic(struct actor__peer *) ready;	/* stack of peers with frames */
 	_Atomic(actor__woke_hook_t) woke_hook;	/* tests only; NULL */
+	/* Tests only: a partition (actor__node_drop); ndrop 0: none. */
+	_Atomic uint32_t drop[ACTOR__DROP_MAX];
+	_Atomic uint32_t ndrop;
+
+	/* Membership (member.c), made before the I/O thread starts. Views
+	 * it replaced wait here for the peers' grace period (peer.c). */
+	struct actor__membership *member;
+	struct actor__mview *vretired_old, *vretired_new;
 
 	/* Commands from other threads. */
 	pthread_mutex_t lock;
@@ -210,6 +226,12 @@ void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port);
 /* Tells a caller waiting on l (actor_node_connect) how it went. */
 void actor__dial_done(struct actor__node *n, struct actor__session *l, int result);
+/* Tests only, any thread: drops every frame to and from node from now on
+ * (a partition), or stops dropping them. 0, or -ENOSPC (ACTOR__DROP_MAX
+ * nodes dropped already). */
+int actor__node_drop(struct actor__node *n, uint32_t node, bool drop);
+/* Whether frames to and from node are dropped (I/O thread). */
+bool actor__node_dropped(struct actor__node *n, uint32_t node);
 
 /* peer.c: the peer table, peers up and down, heartbeats and redials. */
 /* A read section: between these a peer found in the table is not freed.
@@ -265,6 +287,45 @@ int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct 
 /* l closes before it is up: a caller waiting on it waits instead on
  * another handshake with the same node, if there is one. */
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l);
+
+/* member.c: membership (cluster/view.h is the virtual layer's side). */
+/* From actor_node_start: checks the config's membership fields and makes
+ * n->member (0, -EINVAL or -ENOMEM); then, once listening, has the I/O
+ * thread make the first view and waits for it; then, with the router
+ * installed, lets membership run. */
+int actor__member_create(struct actor__node *n, const actor_node_config_t *cfg);
+void actor__member_begin(struct actor__node *n);
+void actor__member_installed(struct actor__node *n);
+/* At shutdown, before the transport goes: membership stops acting. */
+void actor__member_stop(struct actor__node *n);
+void actor__member_free(struct actor__node *n);
+void actor__view_free(struct actor__mview *v);
+/* The view retired before v, on n->vretired_*. */
+struct actor__mview *actor__view_retired_next(const struct actor__mview *v);
+/* The I/O thread's: commands from other threads (on_woken); at each tick,
+ * the stall check before the peers' heartbeats and the rest after. */
+void actor__member_commands(struct actor__node *n);
+void actor__member_stall_check(struct actor__node *n, uint64_t now);
+void actor__member_tick(struct actor__node *n, uint64_t now);
+/* A membership frame (VIEW..LEAVE) from peer p: 0, or -EPROTO with *why. */
+int actor__member_frame(struct actor__node *n, struct actor__peer *p,
+			const struct actor__frame *f, const char **why);
+/* Peer p came up on session l; l closes (I/O thread). */
+void actor__member_peer_up(struct actor__node *n, struct actor__session *l, struct actor__peer *p);
+void actor__member_session_closed(struct actor__node *n, struct actor__session *l);
+/* Whether node is another member of this node's view, watched by
+ * membership's probes instead of the peer's heartbeats (I/O thread). */
+bool actor__member_watches(struct actor__node *n, uint32_t node);
+/* The tick the transport needs for membership's timeouts. */
+uint64_t actor__member_tick_ns(const actor_node_config_t *cfg);
+/* Tests only (NULL otherwise), process-wide: asked instead of the virtual
+ * layer for a system's hosted types; told after the virtual layer of each
+ * view published (I/O thread). */
+typedef size_t (*actor__types_hook_t)(struct actor_system *sys, uint64_t *out, size_t cap);
+typedef void (*actor__view_hook_t)(struct actor_system *sys, const struct actor__view *old,
+				   const struct actor__view *now);
+extern _Atomic(actor__types_hook_t) actor__member_types_hook;
+extern _Atomic(actor__view_hook_t) actor__member_view_hook;
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,

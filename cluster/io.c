@@ -16,14 +16,54 @@
 
 #define SWEEP_NS (60ull * 1000 * 1000 * 1000)
 
+int actor__node_drop(struct actor__node *n, uint32_t node, bool drop)
+{
+	uint32_t expect = 0;
+
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++)
+		if (atomic_load(&n->drop[i]) == node) {
+			if (!drop) {
+				atomic_store(&n->drop[i], 0);
+				atomic_fetch_sub(&n->ndrop, 1);
+			}
+			return 0;
+		}
+	if (!drop)
+		return 0;
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++, expect = 0)
+		if (atomic_compare_exchange_strong(&n->drop[i], &expect, node)) {
+			atomic_fetch_add(&n->ndrop, 1);
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+bool actor__node_dropped(struct actor__node *n, uint32_t node)
+{
+	if (actor__likely(atomic_load_explicit(&n->ndrop, memory_order_relaxed) == 0) || node == 0)
+		return false;
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++)
+		if (atomic_load_explicit(&n->drop[i], memory_order_relaxed) == node)
+			return true;
+	return false;
+}
+
 void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 			  const struct actor__frame *f)
 {
-	struct actor__env *e = actor__env_alloc(n->pool, ACTOR__CTRL_FRAME_MAX);
+	const struct actor__session *l = actor__conn_data(c);
+	size_t cap = actor__frame_max(f);
+	struct actor__env *e;
 
-	if (e == NULL)
+	if (l != NULL && actor__node_dropped(n, l->peer_node))
+		return;		/* a partition, for tests */
+	if ((e = actor__env_alloc(n->pool, cap)) == NULL)
 		return;		/* the handshake or heartbeat times out instead */
-	e->size = (uint32_t)actor__frame_encode(f, e->data, ACTOR__CTRL_FRAME_MAX);
+	e->size = (uint32_t)actor__frame_encode(f, e->data, cap);
+	if (e->size == 0) {
+		actor__env_free(n->pool, e);
+		return;
+	}
 	n->t->ops->send(c, &e, 1);
 }
 
@@ -111,6 +151,8 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 
 	if (l == NULL)
 		return;		/* closing */
+	if (actor__node_dropped(n, l->peer_node))
+		return;		/* a partition, for tests */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
 	if (err == -EPROTONOSUPPORT && l->state == ACTOR__SESSION_HANDSHAKE) {
 		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
@@ -135,6 +177,8 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_release);
 		}
+		else if (f.kind >= ACTOR__F_VIEW && f.kind <= ACTOR__F_LEAVE)
+			err = actor__member_frame(n, l->peer, &f, &why);
 		else if (f.kind != ACTOR__F_PING)
 			err = -EPROTO, why = "a handshake frame after the handshake";
 		if (err == 0)
@@ -204,6 +248,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 			reason = -ECONNRESET;
 		actor__dial_done(n, l, reason);
 	}
+	actor__member_session_closed(n, l);
 	redialed = l->state != ACTOR__SESSION_UP ? l->peer : NULL;
 	session_free(n, l);
 	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing, or went down, meanwhile */
@@ -272,6 +317,7 @@ static void on_woken(void *arg)
 	struct actor__node *n = arg;
 
 	run_commands(n);
+	actor__member_commands(n);
 	actor__route_flush(n);
 }
 
@@ -292,7 +338,10 @@ static void on_tick(void *arg)
 			n->t->ops->close(l->conn, -EEXIST);	/* the dialer never did */
 		}
 	}
+	actor__member_commands(n);
+	actor__member_stall_check(n, now);
 	actor__peers_tick(n, now, sweep);
+	actor__member_tick(n, now);
 	if (sweep)
 		n->last_sweep = now;
 	actor__route_tick(n);

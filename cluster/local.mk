@@ -16,7 +16,7 @@ libactor_core_la_SOURCES += \
 	cluster/activation.c \
 	cluster/placement.c \
 	cluster/vroute.c \
-	cluster/view_stub_member.c
+	cluster/member.c
 
 if HAVE_CRITERION
 if !TSAN
@@ -138,3 +138,18 @@ endif
 endif
 tests_test_lost_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_lost_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+# Membership: views, joins through seeds, failure detection, fencing,
+# leaves (issue 14), over loopback and TCP.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_member
+TESTS += tests/test_member
+endif
+endif
+tests_test_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Views read on other threads while they change, for ThreadSanitizer.
+check_PROGRAMS += tests/stress_member
+TESTS += tests/stress_member
+tests_stress_member_LDADD = $(TEST_LIBS)

@@ -15,7 +15,6 @@
 #include "util/time.h"
 
 #define MIN_COOKIE 16
-#define TICK_MAX_NS (100ull * 1000 * 1000)
 
 void actor_node_config_init(actor_node_config_t *cfg)
 {
@@ -30,6 +29,11 @@ void actor_node_config_init(actor_node_config_t *cfg)
 	cfg->max_frame = 4u << 20;
 	cfg->max_queued = 65536;
 	cfg->max_handshakes = 64;
+	cfg->member_probe_interval_ns = 1000ull * 1000 * 1000;
+	cfg->member_suspect_ns = 3000ull * 1000 * 1000;
+	cfg->member_dead_ns = 5000ull * 1000 * 1000;
+	cfg->member_fence_ns = 4000ull * 1000 * 1000;
+	cfg->member_takeover_margin_ns = 5000ull * 1000 * 1000;
 }
 
 struct actor__node *actor__node_of(const struct actor_system *sys)
@@ -44,6 +48,7 @@ static void node_stop(struct actor__router *r)
 	pthread_mutex_lock(&n->lock);
 	n->stopped = true;
 	pthread_mutex_unlock(&n->lock);
+	actor__member_stop(n);
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
@@ -78,6 +83,7 @@ static void node_free(struct actor__router *r)
 		free(p);
 	}
 	actor__peers_reclaim(n, true);
+	actor__member_free(n);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
 		next = d->next;
 		free(d);
@@ -153,13 +159,19 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	memcpy(n->cookie, cfg->cookie, cfg->cookie_len);
 	n->cfg.name = strcpy((char *)n->cookie + cfg->cookie_len, cfg->name);
 	n->cfg.cookie = n->cookie;
+	n->cfg.seeds = NULL;	/* copied into n->member */
+	n->cfg.nseeds = 0;
+	n->cfg.advertise_host = NULL;
 	n->last_sweep = actor__now_ns();
+	if ((err = actor__member_create(n, cfg)) != 0) {
+		node_free(&n->router);
+		return err;
+	}
 
 	tc.max_frame = cfg->max_frame;
 	tc.high_water = 1u << 20;
 	tc.low_water = 256u << 10;
-	tc.tick_ns = cfg->heartbeat_interval_ns / 2 < TICK_MAX_NS ? cfg->heartbeat_interval_ns / 2 :
-								     TICK_MAX_NS;
+	tc.tick_ns = actor__member_tick_ns(cfg);
 	tc.hub = cfg->loopback != NULL ? cfg->loopback->hub : NULL;
 	tc.tls_ca = cfg->tls_ca_file;
 	tc.tls_cert = cfg->tls_cert_file;
@@ -169,12 +181,15 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	err = actor__transport_create(&tc, &cb, &n->t);
 	if (err == 0 && !cfg->no_listen)
 		err = n->t->ops->listen(n->t, cfg->listen_host, cfg->listen_port, &n->port);
+	if (err == 0)	/* the first view, {this node}, before anyone can see the node */
+		actor__member_begin(n);
 	if (err == 0)
 		err = actor__router_install(sys, &n->router);
 	if (err != 0) {
 		node_free(&n->router);
 		return err;
 	}
+	actor__member_installed(n);
 	return 0;
 }
 

@@ -176,29 +176,47 @@ static void free_list(struct actor__peer *p)
 	}
 }
 
+/* Membership's views replaced (member.c), retired as peers are. */
+static void free_views(struct actor__mview *v)
+{
+	for (struct actor__mview *next; v != NULL; v = next) {
+		next = actor__view_retired_next(v);
+		actor__view_free(v);
+	}
+}
+
 void actor__peers_reclaim(struct actor__node *n, bool all)
 {
 	uint32_t e = atomic_load_explicit(&n->peer_epoch, memory_order_relaxed);
 	struct actor__peer *old;
+	struct actor__mview *vold;
 
 	if (all) {	/* at destroy: no thread can be in a read section */
 		free_list(n->retired_old);
 		free_list(n->retired_new);
 		n->retired_old = n->retired_new = NULL;
+		free_views(n->vretired_old);
+		free_views(n->vretired_new);
+		n->vretired_old = n->vretired_new = NULL;
 		return;
 	}
 	/* No reader in the other parity: those retired before the flip to e
 	 * are out of reach, and the epoch may flip to it. Nothing between
 	 * the look and the flip: a peer retired in between would be taken
 	 * for one retired before the look. */
-	if ((n->retired_old == NULL && n->retired_new == NULL) ||
+	if ((n->retired_old == NULL && n->retired_new == NULL && n->vretired_old == NULL &&
+	     n->vretired_new == NULL) ||
 	    atomic_load_explicit(&n->peer_readers[(e + 1) & 1], memory_order_seq_cst) != 0)
 		return;
 	old = n->retired_old;
 	n->retired_old = n->retired_new;
 	n->retired_new = NULL;
-	if (n->retired_old != NULL)
+	vold = n->vretired_old;
+	n->vretired_old = n->vretired_new;
+	n->vretired_new = NULL;
+	if (n->retired_old != NULL || n->vretired_old != NULL)
 		atomic_fetch_add_explicit(&n->peer_epoch, 1, memory_order_seq_cst);
+	free_views(vold);
 	if (old != NULL) {
 		/* After the look: a reader's late WOKE may have put one of
 		 * them on the ready stack before its section ended. The flush
@@ -365,6 +383,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
 	node_event(n, p, true, 0);
+	actor__member_peer_up(n, l, p);
 }
 
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
@@ -394,6 +413,8 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 		p->heard = false;
 		p->last_heard = now;
 	}
+	if (actor__member_watches(n, p->node))
+		return;		/* membership probes it (member.c) */
 	if (now - p->last_heard > n->cfg.heartbeat_timeout_ns) {
 		actor__node_log(n, "node %08x (%s) missed its heartbeats: down", p->node, p->name);
 		n->t->ops->close(p->conn, -ETIMEDOUT);

@@ -550,6 +550,11 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 		atomic_fetch_add_explicit(&n->frames_out, k, memory_order_relaxed);
 		atomic_fetch_add_explicit(&n->bytes_out, bytes, memory_order_relaxed);
 		p->last_sent = now;
+		if (actor__unlikely(actor__node_dropped(n, p->node))) {
+			for (size_t i = 0; i < k; i++)	/* a partition, for tests */
+				actor__env_free(n->pool, batch[i]);
+			continue;
+		}
 		ops->send(p->conn, batch, k);
 		actor__route_conn_bytes(n, p);
 		p->stalled = atomic_load_explicit(&p->conn_bytes, memory_order_relaxed) >=
