@@ -264,6 +264,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	}
 	p->backoff_ns = n->cfg.reconnect_min_ns;
 	actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+	actor__direct_set(p, p->conn);
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
 	node_event(n, p, true, 0);
@@ -275,6 +276,7 @@ void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
+	actor__direct_set(p, NULL);
 	actor__route_peer_down(n, p);
 	atomic_fetch_add_explicit(&n->nodes_down, 1, memory_order_relaxed);
 	p->redial_at = actor__now_ns() + p->backoff_ns + jitter;

@@ -125,6 +125,8 @@ static void ep_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
 		if (actor__tcp_out_sent(c, (size_t)r))
 			b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 	}
+	/* All written: other threads may write the next frames themselves. */
+	actor__tcp_direct_maybe(c);
 }
 
 /* hup: the peer hung up or failed, so read to the end rather than stop at
@@ -381,6 +383,7 @@ static const struct actor__transport_ops ep_ops = {
 	.listen = ep_listen,
 	.connect = ep_connect,
 	.send = actor__tcp_send,
+	.try_send = actor__tcp_try_send,
 	.queued = actor__tcp_queued,
 	.close = actor__tcp_close,
 	.wake = actor__tcp_wake_op,

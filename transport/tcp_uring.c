@@ -224,6 +224,8 @@ static void ur_send_done(struct ur_transport *t, struct ur_conn *c, int res)
 				b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 			if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 				ur_send_arm(t, c);
+			else
+				actor__tcp_direct_maybe(&c->tcp);
 		}
 	}
 	ur_op_done(t, c);
@@ -569,6 +571,7 @@ static const struct actor__transport_ops ur_ops = {
 	.listen = ur_listen,
 	.connect = ur_connect,
 	.send = actor__tcp_send,
+	.try_send = actor__tcp_try_send,
 	.queued = actor__tcp_queued,
 	.close = actor__tcp_close,
 	.wake = actor__tcp_wake_op,
