@@ -118,3 +118,9 @@ endif
 endif
 tests_test_msgpack_CFLAGS = $(CRITERION_TEST_CFLAGS) $(MSGPACK_CFLAGS)
 tests_test_msgpack_LDADD = libactor.la $(CRITERION_LIBS) $(MSGPACK_LIBS)
+
+# Frames written by other threads than the I/O thread (issue 16); a plain
+# program, so it runs under ThreadSanitizer too.
+check_PROGRAMS += tests/stress_direct
+TESTS += tests/stress_direct
+tests_stress_direct_LDADD = $(TEST_LIBS)

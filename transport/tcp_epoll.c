@@ -178,6 +178,7 @@ static void ep_handshake(struct ep_transport *t, struct ep_conn *c, bool hup)
 		ep_read(t, c, hup);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 			actor__tcp_flush_later(&t->tcp, &c->tcp);
+		actor__tcp_direct_maybe(&c->tcp);	/* kTLS both ways: plain */
 	}
 }
 
@@ -206,6 +207,7 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 			return;
 		if (c->tcp.out.head != NULL)
 			actor__tcp_flush_later(&t->tcp, &c->tcp);
+		actor__tcp_direct_maybe(&c->tcp);
 	}
 	if (actor__tcp_handshaking(&c->tcp)) {
 		ep_handshake(t, c, hup);
@@ -251,6 +253,7 @@ static void ep_accept(struct ep_transport *t, struct actor__tcp_listener *l)
 		b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
 		if (!c->tcp.closing && actor__tcp_handshaking(&c->tcp))
 			ep_handshake(t, c, false);
+		actor__tcp_direct_maybe(&c->tcp);
 	}
 }
 
