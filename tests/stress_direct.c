@@ -345,7 +345,7 @@ struct raw {
 	size_t read_limit;		/* bytes, then disconnect (0: read all) */
 	atomic_bool done;
 	unsigned long next[WRITERS + 1];
-	unsigned long frames;
+	atomic_ulong frames;
 	const char *why;
 };
 
@@ -392,7 +392,7 @@ static void *raw_main(void *arg)
 				break;
 			if ((rw->why = check_body(rw->next, buf + at + ACTOR__FRAME_PREFIX, len)) != NULL)
 				goto end;
-			rw->frames++;
+			atomic_fetch_add(&rw->frames, 1);
 			at += ACTOR__FRAME_PREFIX + len;
 		}
 		memmove(buf, buf + at, have - at);
@@ -449,7 +449,10 @@ static const char *scenario_raw(enum actor__transport_kind kind, size_t limit,
 			pthread_join(th[i], NULL);
 		if (w[0].gone || w[1].gone)
 			err = "the connection ended";
-		/* Everything written: an orderly end lets the reader finish. */
+		/* destroy() would drop what is still queued: wait for it all. */
+		else if (!wait_for(&rw.frames, w[0].sent + w[1].sent, 60))
+			err = "frames missing";
+		/* An orderly end lets the reader finish. */
 		s.t->ops->destroy(s.t);
 		s.t = NULL;
 	}
