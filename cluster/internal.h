@@ -86,6 +86,7 @@ struct actor__peer {
 	 * connection, while up, under wbusy (a try-lock). */
 	_Atomic bool wbusy;
 	struct actor__conn *wconn;
+	_Atomic uint64_t direct_last;	/* when the last one went */
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
