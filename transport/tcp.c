@@ -734,9 +734,11 @@ static void direct_off(struct actor__tcp_conn *c)
 void actor__tcp_direct_maybe(struct actor__tcp_conn *c)
 {
 	/* direct_io false means direct is false too, so no writer touches
-	 * c->out while this reads it. */
+	 * c->out while this reads it. A hand-over not taken yet would clear
+	 * direct_io behind this (tests/spin/direct.pml). */
 	if (c->direct_io || c->closing || c->connecting || c->writing || c->in_flush ||
-	    c->tls != NULL || c->out.head != NULL)
+	    c->tls != NULL || c->out.head != NULL ||
+	    atomic_load_explicit(&c->handed, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&c->wlock);
 	c->direct = true;
