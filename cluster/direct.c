@@ -24,7 +24,11 @@
  * direct only when the last direct one for the peer left DIRECT_GAP_NS
  * ago or more; a sender faster than that (a stream, many actors at once)
  * queues, and the I/O thread batches as before. A round trip's frames
- * are a round trip apart, far more than the gap.
+ * are a round trip apart, far more than the gap. Nor does a worker that
+ * has other actors waiting write: the send() (with the wake-up of the
+ * receiving thread inside it, which the kernel does on the sender's time)
+ * would hold them up, while the I/O thread, on another core, can write
+ * in parallel (8 ping-pong pairs lost 16% of their rate without this).
  *
  * Frames that promise something a node-down must break (requests,
  * monitors, links: ACTOR__FRAME_TRACKED) always go through the queue,
@@ -54,8 +58,8 @@ void actor__direct_set(struct actor__peer *p, struct actor__conn *c)
 	atomic_store_explicit(&p->wbusy, false, memory_order_release);
 }
 
-bool actor__route_direct(struct actor__node *n, struct actor__peer *p, struct actor__env *fe,
-			 struct actor__pool *pool)
+bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct actor__peer *p,
+			 struct actor__env *fe)
 {
 	const struct actor__transport_ops *ops = n->t->ops;
 	uint32_t size = fe->size;
@@ -63,7 +67,7 @@ bool actor__route_direct(struct actor__node *n, struct actor__peer *p, struct ac
 	int r;
 
 	if (ops->try_send == NULL || (fe->flags & ACTOR__FRAME_TRACKED) ||
-	    !actor__mbox_idle(&p->outq))
+	    !actor__mbox_idle(&p->outq) || actor__worker_has_work(w))
 		return false;
 	now = actor__now_ns();
 	if (now - atomic_load_explicit(&p->direct_last, memory_order_relaxed) < DIRECT_GAP_NS)
@@ -76,7 +80,7 @@ bool actor__route_direct(struct actor__node *n, struct actor__peer *p, struct ac
 		return false;
 	atomic_store_explicit(&p->direct_last, now, memory_order_relaxed);
 	if (r == 1)
-		actor__env_free(pool, fe);
+		actor__env_free(actor__worker_pool(w), fe);
 	atomic_fetch_add_explicit(&n->frames_out, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->bytes_out, size, memory_order_relaxed);
 	return true;

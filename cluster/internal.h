@@ -260,11 +260,12 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 /* vroute.c: a VIRTUAL frame from p (I/O thread): 0, or -EPROTO with *why. */
 int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
 			  const struct actor__frame *f, const char **why);
-/* direct.c: any thread, inside a peer read section: writes fe (a frame
- * for p) on p's connection at once when nothing is queued before it;
- * true when fe is gone (written, or taken by the transport). */
-bool actor__route_direct(struct actor__node *n, struct actor__peer *p, struct actor__env *fe,
-			 struct actor__pool *pool);
+/* direct.c: any thread (w: the calling worker or NULL), inside a peer
+ * read section: writes fe (a frame for p) on p's connection at once when
+ * nothing is queued before it; true when fe is gone (written, or taken
+ * by the transport). */
+bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct actor__peer *p,
+			 struct actor__env *fe);
 /* I/O thread: p's connection for direct writes, or NULL before it is
  * freed (waits for a writer using it). */
 void actor__direct_set(struct actor__peer *p, struct actor__conn *c);
