@@ -89,6 +89,11 @@ struct actor__peer {
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */
+	/* Frames written by the sending thread itself (direct.c): the
+	 * connection, while up, under wbusy (a try-lock). */
+	_Atomic bool wbusy;
+	struct actor__conn *wconn;
+	_Atomic uint64_t direct_last;	/* when the last one went */
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
@@ -339,6 +344,15 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 /* vroute.c: a VIRTUAL frame from p (I/O thread): 0, or -EPROTO with *why. */
 int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
 			  const struct actor__frame *f, const char **why);
+/* direct.c: any thread (w: the calling worker or NULL), inside a peer
+ * read section: writes fe (a frame for p) on p's connection at once when
+ * nothing is queued before it; true when fe is gone (written, or taken
+ * by the transport). */
+bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct actor__peer *p,
+			 struct actor__env *fe);
+/* I/O thread: p's connection for direct writes, or NULL before it is
+ * freed (waits for a writer using it). */
+void actor__direct_set(struct actor__peer *p, struct actor__conn *c);
 /* Hands the ready peers' frames to their connections (I/O thread). */
 void actor__route_flush(struct actor__node *n);
 void actor__route_drain(struct actor__node *n, struct actor__peer *p);

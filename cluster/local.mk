@@ -10,6 +10,7 @@ libactor_core_la_SOURCES += \
 	cluster/log.c \
 	cluster/loopback.c \
 	cluster/route.c \
+	cluster/direct.c \
 	cluster/lookup.c \
 	cluster/track.c \
 	cluster/virtual.h cluster/virtual.c \

@@ -349,6 +349,9 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		}
 		actor__node_log_limited(n, "node %08x (%s) connected again: the new connection replaces the old one",
 					p->node, p->name);
+		/* No sender may write to the old connection from here on:
+		 * it closes without a peer_down (cluster/direct.c). */
+		actor__direct_set(p, NULL);
 		retire(n, p, was, l->hs.dialer);
 		p->conn = NULL;
 	}
@@ -372,6 +375,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	if (was != NULL) {
 		actor__dial_done(n, l, 0);
 		actor__route_drain(n, p);	/* what waited for the old one */
+		actor__direct_set(p, p->conn);
 		return;
 	}
 	/* The backoff is reset once the connection has lasted (peer_down):
@@ -380,6 +384,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		p->backoff_ns = n->cfg.reconnect_min_ns;
 	p->up_since = now;
 	actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+	actor__direct_set(p, p->conn);
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
 	node_event(n, p, true, 0);
@@ -398,6 +403,7 @@ void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
+	actor__direct_set(p, NULL);
 	actor__route_peer_down(n, p);
 	atomic_fetch_add_explicit(&n->nodes_down, 1, memory_order_relaxed);
 	p->redial_at = now + p->backoff_ns + jitter;

@@ -441,6 +441,11 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 	}
 	fe->size = (uint32_t)actor__frame_encode(f, fe->data, max);
 	fe->flags = (tracked(f) ? ACTOR__FRAME_TRACKED : 0) | (control(f) ? ACTOR__FRAME_CONTROL : 0);
+	if (actor__route_direct(n, w, p, fe)) {
+		actor__peer_exit(n, s);
+		actor__env_free(pool, e);
+		return 0;
+	}
 	err = push(p, fe);
 	if (err == ACTOR__MBOX_WOKE) {
 		actor__woke_hook_t hook = atomic_load_explicit(&n->woke_hook, memory_order_relaxed);

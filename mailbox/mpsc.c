@@ -247,3 +247,8 @@ bool actor__mbox_closed(const struct actor__mbox *mb)
 {
 	return atomic_load_explicit(&mb->head, memory_order_relaxed) == TAG_CLOSED;
 }
+
+bool actor__mbox_idle(const struct actor__mbox *mb)
+{
+	return atomic_load_explicit(&mb->head, memory_order_acquire) == TAG_BLOCKED;
+}

@@ -104,4 +104,12 @@ struct actor__env *actor__mbox_close(struct actor__mbox *mb);
 /* Any thread; a snapshot, for diagnostics. */
 bool actor__mbox_closed(const struct actor__mbox *mb);
 
+/*
+ * Any thread: the mailbox is BLOCKED, i.e. empty with its consumer idle
+ * since its last try_block. Acquire: what the consumer did before it went
+ * idle (for a peer's queue: handing the frames to the transport) is
+ * visible to the caller.
+ */
+bool actor__mbox_idle(const struct actor__mbox *mb);
+
 #endif /* ACTOR_MAILBOX_MPSC_H */

@@ -161,6 +161,10 @@ static inline actor_ref_t actor__sender_of(const struct actor__env *e)
 /* Whether the calling thread is one of sys's workers (which must not block
  * waiting for actors). */
 bool actor__on_worker(const struct actor_system *sys);
+/* Whether worker w (the caller; NULL: not a worker, false) has other
+ * actors waiting to run: in its next slot, its deque or the system's
+ * injection queue. A snapshot. */
+bool actor__worker_has_work(const struct actor__worker *w);
 
 /* link.c */
 /* Sends `to` a signal about `from`: a runtime message (LINK_EXIT), or one
