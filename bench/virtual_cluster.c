@@ -204,7 +204,7 @@ static void failover(struct dist *d, double *detect_ms, double *reactivate_ms, i
 int main(int argc, char **argv)
 {
 	struct bench_flag flags[] = {
-		{ "keys", "20000", "keys K activated for the activation rate" },
+		{ "keys", "100000", "keys K activated for the activation rate" },
 		{ "failover", "1", "1: then kill the last node and time a key's reactivation" },
 		{ "dead-ms", "1000", "a silent member is dead after this (the other membership "
 				     "timeouts scale with it)" },
