@@ -1324,6 +1324,15 @@ static bool lower_seed_up(struct actor__node *n)
 	return false;
 }
 
+/* Whether node is one of this node's seeds (reached at least once). */
+static bool is_seed(const struct actor__membership *m, uint32_t node)
+{
+	for (size_t i = 0; i < m->nseeds; i++)
+		if (m->seeds[i].node == node)
+			return true;
+	return false;
+}
+
 /*
  * JOIN and LEAVE for another node come from members relaying them; from a
  * peer that is no member they are ignored (a member this node just
@@ -1351,8 +1360,13 @@ static int on_join(struct actor__node *n, struct actor__peer *p, const struct ac
 	draft_of_wire(&f->join, &d);
 	switch (m->state) {
 	case M_JOINING:
-		/* Alone and joining too: the lower id starts the cluster and
-		 * the higher joins it. */
+		/* Alone and joining too, through each other as seeds: the
+		 * lower id starts the cluster and the higher joins it. A
+		 * joining node that is not our seed (met through
+		 * actor_node_connect, say) may be joining a cluster our seed
+		 * is in: starting one with it would split the cluster. */
+		if (!is_seed(m, d.node))
+			return 0;
 		if (m->self < d.node && !lower_seed_up(n)) {
 			actor__node_log(n, "starts a cluster with node %08x (%s), which asked to join it",
 					d.node, d.e.name);

@@ -274,6 +274,74 @@ static void converge(int n)
 Test(member, three_join_through_one_seed) { converge(3); }
 Test(member, five_join_through_one_seed) { converge(5); }
 
+/* Two nodes joining through one seed that cannot be reached yet, and
+ * connected to each other meanwhile (actor_node_connect, as a program
+ * meshing its nodes does): neither is the other's seed, so they must not
+ * start a cluster of their own, and once the seed is up all three are one
+ * cluster. (They did start one: views 1, 2, 2 for ever.) */
+Test(member, joining_nodes_connected_to_each_other_wait_for_their_seed)
+{
+	static const char *seed_of_both[1] = { "127.0.0.1:40777" };
+	static const char *names[3] = { "m0", "m1", "m2" };
+	actor_system_t *s[3] = { 0 };
+	actor_node_config_t cfg;
+	actor_config_t sc;
+	uint32_t id;
+
+	actor_config_init(&sc);
+	sc.workers = 1;
+	sc.pin_workers = false;
+	for (int i = 2; i >= 0; i--) {
+		cr_assert_eq(actor_system_create(&s[i], &sc), 0);
+		member_config(&cfg, i, names[i], "loopback");
+		if (i == 0) {
+			cfg.listen_port = 40777;
+		} else {
+			cfg.seeds = seed_of_both;
+			cfg.nseeds = 1;
+		}
+		if (i == 0) {
+			/* Both joining nodes meet first, and ask each other to
+			 * join for a while. */
+			cr_assert_eq(actor_node_connect(s[1], "127.0.0.1", (uint16_t)actor_node_port(s[2]),
+							5 * SEC, &id), 0);
+			usleep(500 * 1000);
+			cr_assert_eq(members_of(s[1]), 1, "m1 made a cluster without its seed");
+			cr_assert_eq(members_of(s[2]), 1, "m2 made a cluster without its seed");
+		}
+		cr_assert_eq(actor_node_start(s[i], &cfg), 0);
+	}
+	cr_assert(wait_converged(s, 3, -1, 3, 20000), "views %d %d %d", members_of(s[0]),
+		  members_of(s[1]), members_of(s[2]));
+	destroy_all(s, 3);
+}
+
+/* Nodes that list each other as seeds and nothing else: the lowest id
+ * starts the cluster and the others join it. */
+Test(member, nodes_that_are_each_others_seeds_make_one_cluster)
+{
+	static const char *seeds[3] = { "127.0.0.1:40781", "127.0.0.1:40782", "127.0.0.1:40783" };
+	static const char *names[3] = { "m0", "m1", "m2" };
+	actor_system_t *s[3] = { 0 };
+	actor_node_config_t cfg;
+	actor_config_t sc;
+
+	actor_config_init(&sc);
+	sc.workers = 1;
+	sc.pin_workers = false;
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(actor_system_create(&s[i], &sc), 0);
+		member_config(&cfg, i, names[i], "loopback");
+		cfg.listen_port = (uint16_t)(40781 + i);
+		cfg.seeds = seeds;
+		cfg.nseeds = 3;
+		cr_assert_eq(actor_node_start(s[i], &cfg), 0);
+	}
+	cr_assert(wait_converged(s, 3, -1, 3, 20000), "views %d %d %d", members_of(s[0]),
+		  members_of(s[1]), members_of(s[2]));
+	destroy_all(s, 3);
+}
+
 Test(member, a_node_alone_is_a_cluster_of_itself)
 {
 	actor_system_t *s;
