@@ -16,6 +16,15 @@
  * "big", keys "b<i>", activated by their GO message; they ping each other
  * through virtual references (include/actor/virtual.h) and pong the
  * activation that pinged them.
+ *
+ * --mode virtual --nodes M (M >= 2): the same virtual actors on a cluster
+ * of M node processes that join one membership view through node 0 as
+ * their seed (bench/dist.h); every node hosts type "big" and placement
+ * spreads the keys. As in the distributed mode, node 0 activates every
+ * key with a SETUP message (which carries no references: each activation
+ * makes its peers' virtual references on its own node) and starts the
+ * clock once all have answered READY, so that the run measures messages,
+ * not activations.
  */
 #include "config.h"
 
@@ -136,6 +145,31 @@ struct dbig {
 	long long pongs_total;
 };
 
+/* Virtual actor i: type "big", key "b<i>". */
+static actor_ref_t big_key_ref(actor_system_t *sys, int i)
+{
+	char key[16];
+	actor_ref_t ref;
+
+	snprintf(key, sizeof key, "b%d", i);
+	if (actor_virtual_ref(sys, "big", key, strlen(key), &ref) != 0)
+		bench_die("big: actor_virtual_ref failed");
+	return ref;
+}
+
+static int key_index(actor_ctx_t *ctx)
+{
+	size_t len;
+	const char *key = actor_virtual_key(ctx, &len);
+	char buf[16];
+
+	if (len < 2 || len >= sizeof buf)
+		bench_die("big: bad key");
+	memcpy(buf, key, len);
+	buf[len] = '\0';
+	return atoi(buf + 1);
+}
+
 static void dbig_cleanup(actor_ctx_t *ctx)
 {
 	struct dbig *s = actor_self_state(ctx);
@@ -164,19 +198,25 @@ static void dbig_actor(actor_ctx_t *ctx, const actor_msg_t *m)
 	case SETUP: {
 		const struct setup *su = actor_msg_data(m);
 
+		bool virt = actor_virtual_key(ctx, NULL) != NULL;
+
 		if (actor_msg_size(m) < sizeof *su ||
-		    actor_msg_size(m) != sizeof *su + (size_t)su->n * sizeof(actor_ref_t))
+		    actor_msg_size(m) != sizeof *su + (virt ? 0 : (size_t)su->n * sizeof(actor_ref_t)))
 			bench_die("big: bad SETUP");
 		free(s->peers);
 		s->n = su->n;
-		s->index = su->index;
+		s->index = virt ? key_index(ctx) : su->index;
 		s->rounds_left = su->rounds;
 		s->coordinator = su->coordinator;
 		s->pongs_total = 0;
 		s->peers = malloc((size_t)s->n * sizeof(*s->peers));
 		if (s->peers == NULL)
 			bench_die("out of memory");
-		memcpy(s->peers, su->peers, (size_t)s->n * sizeof(*s->peers));
+		if (virt)
+			for (int i = 0; i < s->n; i++)
+				s->peers[i] = big_key_ref(actor_ctx_system(ctx), i);
+		else
+			memcpy(s->peers, su->peers, (size_t)s->n * sizeof(*s->peers));
 		actor_send(ctx, s->coordinator, READY, NULL, 0);
 		break;
 	}
@@ -257,7 +297,28 @@ static void spawn_share(struct dist *d, int n)
 	}
 }
 
-static int run_distributed(struct bench_flag *flags, int n, int rounds)
+/* Every node of the virtual mode hosts type "big" from its first join. */
+static void register_big(struct dist *d)
+{
+	actor_virtual_options_t o = { .idle_timeout_ns = UINT64_MAX };
+
+	if (actor_virtual_register(d->sys, "big", &dbig_spec, &o) != 0)
+		bench_die("node %d: actor_virtual_register failed", d->index);
+}
+
+/* Node 0's share of the activations and the mail it passed on. */
+static void print_virtual_stats(actor_system_t *sys)
+{
+	actor_virtual_stats_t vs;
+
+	if (actor_virtual_stats(sys, "big", &vs) == 0)
+		printf("# node 0: activations=%llu forwards=%llu wrong_owner=%llu\n",
+		       (unsigned long long)vs.activations, (unsigned long long)vs.forwards,
+		       (unsigned long long)vs.wrong_owner);
+}
+
+/* --mode distributed, or virtual (virt) on --nodes processes. */
+static int run_distributed(struct bench_flag *flags, int n, int rounds, bool virt)
 {
 	struct dist d;
 	struct coord c = { .n = n };
@@ -271,13 +332,17 @@ static int run_distributed(struct bench_flag *flags, int n, int rounds)
 	dist_init(&d, flags, DIST_MAX_NODES);
 	if (*d.role != '\0')
 		bench_die("big: --role is not supported; the nodes are forked");
+	d.members = virt;
+	d.prestart = virt ? register_big : NULL;
 	if (dist_fork(&d) != 0) {
 		dist_start(&d);
-		spawn_share(&d, n);
+		if (!virt)
+			spawn_share(&d, n);
 		dist_child_run(&d);
 	}
 	dist_start(&d);
-	spawn_share(&d, n);
+	if (!virt)
+		spawn_share(&d, n);
 	dist_mesh(&d);
 
 	su = calloc(1, su_size);
@@ -290,13 +355,14 @@ static int run_distributed(struct bench_flag *flags, int n, int rounds)
 		char name[32];
 
 		snprintf(name, sizeof name, "big.%d", i);
-		su->peers[i] = dist_whereis(&d, i % d.nodes, name);
+		su->peers[i] = virt ? big_key_ref(d.sys, i) : dist_whereis(&d, i % d.nodes, name);
 	}
 	su->n = n;
 	su->rounds = rounds;
 	for (int i = 0; i < n; i++) {
 		su->index = i;
-		if (actor_system_send(d.sys, su->peers[i], SETUP, su, su_size) < 0)
+		if (actor_system_send(d.sys, su->peers[i], SETUP, su,
+				      virt ? sizeof *su : su_size) < 0)
 			bench_die("big: cannot send SETUP to actor %d", i);
 	}
 	dist_wait(&d, &c.sem, 60);
@@ -315,11 +381,13 @@ static int run_distributed(struct bench_flag *flags, int n, int rounds)
 		printf("# node 0: frames_out=%llu frames_in=%llu bytes_out=%llu queue_full=%llu\n",
 		       (unsigned long long)st.frames_out, (unsigned long long)st.frames_in,
 		       (unsigned long long)st.bytes_out, (unsigned long long)st.queue_full);
+	if (virt)
+		print_virtual_stats(d.sys);
 	workers = actor_system_workers(d.sys);
 	dist_finish(&d);
-	bench_result("bench=big system=libactor mode=distributed actors=%d rounds=%d workers=%u "
-	             "nodes=%d transport=%s tls=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f", n, rounds,
-	             workers, d.nodes, d.transport_name, d.tls_mode, msgs, wall, (double)msgs / wall);
+	bench_result("bench=big system=libactor mode=%s actors=%d rounds=%d workers=%u "
+	             "nodes=%d transport=%s tls=%s msgs=%lld wall_s=%.6f msgs_per_s=%.0f",
+	             virt ? "virtual" : "distributed", n, rounds, workers, d.nodes, d.transport_name, d.tls_mode, msgs, wall, (double)msgs / wall);
 	free(su);
 	sem_destroy(&c.sem);
 	return 0;
@@ -331,7 +399,7 @@ int main(int argc, char **argv)
 		{ "actors", "64", "actors N" },
 		{ "rounds", "100", "rounds K" },
 		{ "mode", "local", "local, distributed (actors spread over --nodes processes), or "
-				  "virtual (virtual actors, one process)" },
+				  "virtual (virtual actors; one process unless --nodes is given)" },
 		{ "timeout", "600", "distributed: seconds before giving up" },
 		DIST_FLAGS,
 		{ NULL, NULL, NULL },
@@ -350,9 +418,10 @@ int main(int argc, char **argv)
 	sh.rounds = (int)bench_num(flags, "rounds");
 	if (sh.n < 2 || sh.rounds < 1)
 		bench_die("need actors >= 2, rounds >= 1");
-	if (strcmp(bench_str(flags, "mode"), "distributed") == 0)
-		return run_distributed(flags, sh.n, sh.rounds);
 	virt = strcmp(bench_str(flags, "mode"), "virtual") == 0;
+	if (strcmp(bench_str(flags, "mode"), "distributed") == 0 ||
+	    (virt && bench_num(flags, "nodes") >= 2))
+		return run_distributed(flags, sh.n, sh.rounds, virt);
 	if (!virt && strcmp(bench_str(flags, "mode"), "local") != 0)
 		bench_die("big: --mode is local, distributed or virtual");
 

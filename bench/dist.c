@@ -46,6 +46,8 @@ void dist_init(struct dist *d, const struct bench_flag *flags, int max_nodes)
 
 	memset(d, 0, sizeof(*d));
 	d->nodes = (int)bench_num(flags, "nodes");
+	if (d->nodes == 0)
+		d->nodes = 2;
 	d->role = bench_str(flags, "role");
 	d->host = bench_str(flags, "host");
 	d->up = d->down = -1;
@@ -98,12 +100,30 @@ void dist_init(struct dist *d, const struct bench_flag *flags, int max_nodes)
 	the_dist = d;
 }
 
+/* A free port on 127.0.0.1 for node 0, so that the others can name it as
+ * their seed before it exists (nothing else binds it in between, on an
+ * ordinary machine). */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		bench_die("picking a port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
 int dist_fork(struct dist *d)
 {
 	pid_t parent = getpid();
 
 	if (*d->role != '\0')
 		return d->index;
+	if (d->members)
+		d->port = free_port();
 	fflush(stdout);
 	fflush(stderr);
 	for (int i = 1; i < d->nodes; i++) {
@@ -182,6 +202,14 @@ static void node_event(void *arg, uint32_t node, const char *name, bool up, int 
 	wake(d);
 }
 
+static void member_event(void *arg, const actor_member_event_t *e)
+{
+	struct dist *d = arg;
+
+	if (e->kind == ACTOR_MEMBER_FENCED || e->kind == ACTOR_MEMBER_UNFENCED)
+		atomic_store(&d->fenced, e->kind == ACTOR_MEMBER_FENCED);
+}
+
 actor_system_t *dist_start(struct dist *d)
 {
 	actor_node_config_t cfg;
@@ -191,6 +219,8 @@ actor_system_t *dist_start(struct dist *d)
 	if (pipe2(d->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
 		bench_die("pipe: %s", strerror(errno));
 	d->sys = bench_system();
+	if (d->prestart != NULL)
+		d->prestart(d);
 	snprintf(name, sizeof name, "bench%d", d->index);
 	actor_node_config_init(&cfg);
 	cfg.name = name;
@@ -203,6 +233,30 @@ actor_system_t *dist_start(struct dist *d)
 	}
 	cfg.node_event = node_event;
 	cfg.node_event_arg = d;
+	if (d->members) {
+		static char seed[32];
+		static const char *seeds[1] = { seed };
+
+		snprintf(seed, sizeof seed, "127.0.0.1:%u", d->port);
+		cfg.member_event = member_event;
+		cfg.member_event_arg = d;
+		/* A joining node is fenced until it is a member with a quorum. */
+		atomic_store(&d->fenced, d->index != 0);
+		if (d->index == 0) {
+			cfg.listen_port = d->port;
+		} else {
+			cfg.seeds = seeds;
+			cfg.nseeds = 1;
+		}
+		if (d->member_dead_ns != 0) {
+			/* The defaults' ratios: probe 1, suspect 3, fence 4, dead 5, margin 5. */
+			cfg.member_probe_interval_ns = d->member_dead_ns / 5;
+			cfg.member_suspect_ns = d->member_dead_ns * 3 / 5;
+			cfg.member_fence_ns = d->member_dead_ns * 4 / 5;
+			cfg.member_dead_ns = d->member_dead_ns;
+			cfg.member_takeover_margin_ns = d->member_dead_ns;
+		}
+	}
 	if (*d->tls_dir != '\0') {
 		static char files[3][PATH_MAX];
 		static const char *const names[3] = { "ca.pem", "node.pem", "node.key" };
@@ -325,6 +379,14 @@ static void wait_up(struct dist *d)
 			usleep(1000);
 		}
 	}
+	while (d->members && (actor_cluster_members(d->sys, NULL, 0, NULL) < d->nodes ||
+			      atomic_load(&d->fenced))) {
+		if (bench_now_ns() > deadline)
+			bench_die("node %d: the view has %d of %d members after 10 s%s", d->index,
+				  actor_cluster_members(d->sys, NULL, 0, NULL), d->nodes,
+				  atomic_load(&d->fenced) ? ", fenced" : "");
+		usleep(1000);
+	}
 }
 
 /* Serves until bench.ctl gets a message or (fd >= 0) fd reads EOF. */
@@ -361,7 +423,7 @@ _Noreturn void dist_child_run(struct dist *d)
 		if (!read_full(d->down, d->table, (size_t)d->nodes * sizeof(d->table[0]),
 			       SETUP_TIMEOUT_MS))
 			_exit(1);	/* the parent is gone or failed */
-		for (int j = d->index + 1; j < d->nodes; j++)
+		for (int j = d->index + 1; j < d->nodes && !d->members; j++)
 			if (connect_to(d, "127.0.0.1", d->table[j].port) != d->table[j].node)
 				bench_die("node %d: node %d has another id", d->index, j);
 		wait_up(d);
@@ -406,7 +468,7 @@ void dist_mesh(struct dist *d)
 		for (int i = 1; i < d->nodes; i++)
 			write_full(d->down_fd[i], d->table,
 				   (size_t)d->nodes * sizeof(d->table[0]), "table");
-		for (int i = 1; i < d->nodes; i++)
+		for (int i = 1; i < d->nodes && !d->members; i++)
 			if (connect_to(d, "127.0.0.1", d->table[i].port) != d->table[i].node)
 				bench_die("node 0: node %d has another id", i);
 		for (int i = 1; i < d->nodes; i++) {

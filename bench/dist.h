@@ -17,6 +17,17 @@
  *       dist_child_run(&d);	       // hello, mesh, serve until told to go; exits
  *   }
  *   dist_start(&d);  ...  dist_mesh(&d);  ...  dist_wait(&d, &sem);  dist_finish(&d);
+ *
+ * With members set (before dist_fork) the nodes also form one cluster view
+ * (<actor/node.h>'s membership, for virtual actors): node 0 listens on a
+ * port picked before the fork, the others name it as their seed, and the
+ * mesh is up only when every node's view has every node and no node is
+ * fenced (a joining node is until a quorum answers its probes, and mail
+ * for its keys is refused meanwhile); membership makes the connections,
+ * without actor_node_connect. prestart, if
+ * set, runs in every process between making its system and making it a
+ * node (register virtual types there: the view then carries them from the
+ * first join).
  */
 #ifndef ACTOR_BENCH_DIST_H
 #define ACTOR_BENCH_DIST_H
@@ -35,7 +46,7 @@
 /* The flags the distributed modes add to a benchmark's table. */
 #define DIST_FLAGS                                                                         \
 	{ "transport", "auto", "distributed: uring, epoll or auto" },                     \
-	{ "nodes", "2", "distributed: node processes, this one included" },               \
+	{ "nodes", "0", "distributed: node processes, this one included (0: 2; virtual: 1)" }, \
 	{ "role", "", "distributed by hand: server or client (empty: fork the nodes)" },  \
 	{ "host", "127.0.0.1", "distributed client: the server's address" },              \
 	{ "port", "0", "distributed: the server's port (the server: 0 = any)" },          \
@@ -76,6 +87,13 @@ struct dist {
 	_Atomic int peer_down;
 	_Atomic uint32_t peer_down_node;
 	_Atomic int peer_down_reason;
+	/* set by the caller before dist_fork */
+	bool members;			/* join one membership view */
+	uint64_t member_dead_ns;	/* 0: the default; the other member_*
+					 * timeouts keep their default ratios */
+	void (*prestart)(struct dist *d);
+	void *arg;			/* for prestart and the caller */
+	_Atomic int fenced;		/* members: this node runs no virtual turn now */
 };
 
 /* From the DIST_FLAGS in flags; max_nodes: what the benchmark supports. */

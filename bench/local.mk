@@ -73,3 +73,6 @@ bench_virtual_idle_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/store
 bench_store_SOURCES = bench/store.c tests/pg_server.c tests/pg_server.h
 bench_store_LDADD = $(BENCH_LIBS)
+# Virtual actors on a cluster of forked nodes: activation rate, failover.
+noinst_PROGRAMS += bench/virtual_cluster
+bench_virtual_cluster_LDADD = $(BENCH_LIBS)

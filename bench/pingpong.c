@@ -17,6 +17,13 @@
  * "ponger", key "p<i>", activated by the first ping; pingers address it by
  * its virtual reference (include/actor/virtual.h).
  *
+ * --mode virtual --nodes M (M >= 2): the pongers are virtual actors on a
+ * cluster (bench/dist.h's members): nodes 1 .. M-1 host type "ponger" and
+ * placement spreads the keys over them; the pingers are on node 0, which
+ * hosts no ponger, so every ping crosses the network as in the
+ * distributed mode. Each key is activated (one request) before the clock
+ * starts.
+ *
  * --mode stream (distributed) or --stream (either mode): each pinger sends R
  * messages of S bytes one way without waiting; its ponger counts them and
  * answers once, after the last. A send refused with -EAGAIN (the peer's
@@ -221,6 +228,13 @@ static const actor_spec_t ponger_spec = {
 	.name = "ponger", .handler = ponger, .state_size = sizeof(long long),
 };
 
+/* The virtual cluster: every node but node 0 hosts the pongers. */
+static void register_ponger(struct dist *d)
+{
+	if (d->index != 0 && actor_virtual_register(d->sys, "ponger", &ponger_spec, NULL) != 0)
+		bench_die("node %d: actor_virtual_register failed", d->index);
+}
+
 /* The server node of the distributed mode: pongers named ponger.<i>. */
 static _Noreturn void serve_pongers(struct dist *d, long long pairs)
 {
@@ -236,6 +250,20 @@ static _Noreturn void serve_pongers(struct dist *d, long long pairs)
 			bench_die("server: spawn failed");
 	}
 	dist_child_run(d);
+}
+
+/* One request to a virtual ponger on the cluster: its activation. */
+static void activate(actor_system_t *sys, actor_ref_t ponger)
+{
+	uint32_t type;
+	void *data;
+	size_t size;
+	int err = actor_system_ask(sys, ponger, PING, NULL, 0, 10ull * 1000000000, &type, &data,
+				   &size);
+
+	if (err < 0)
+		bench_die("pingpong: activating a ponger: %s", strerror(-err));
+	free(data);
 }
 
 static void print_node_stats(actor_system_t *sys)
@@ -274,7 +302,7 @@ int main(int argc, char **argv)
 	unsigned workers;
 	const char *mode;
 	enum op op = OP_SEND;
-	bool distributed = false, virt = false;
+	bool distributed = false, virt = false, cluster = false;
 	struct dist d;
 
 	/* --stream alone is --stream 1 */
@@ -316,12 +344,28 @@ int main(int argc, char **argv)
 			bench_die("pingpong: --stream does not go with --mode request");
 		op = OP_STREAM;
 	}
-	if (distributed) {
+	if (virt && bench_num(flags, "nodes") >= 2) {
+		if (op == OP_STREAM)
+			bench_die("pingpong: --stream does not go with a virtual cluster");
+		dist_init(&d, flags, DIST_MAX_NODES);
+		if (*d.role != '\0')
+			bench_die("pingpong: --role does not go with a virtual cluster");
+		d.members = true;
+		d.prestart = register_ponger;
+		if (dist_fork(&d) != 0) {
+			dist_start(&d);
+			dist_child_run(&d);
+		}
+		sys = dist_start(&d);
+		dist_mesh(&d);
+		cluster = true;
+	} else if (distributed) {
 		dist_init(&d, flags, 2);
 		if (dist_fork(&d) != 0)
 			serve_pongers(&d, pairs);
 		sys = dist_start(&d);
 		dist_mesh(&d);
+		cluster = true;
 	} else {
 		sys = bench_system();
 		if (virt && actor_virtual_register(sys, "ponger", &ponger_spec, NULL) != 0)
@@ -350,6 +394,8 @@ int main(int argc, char **argv)
 			snprintf(key, sizeof key, "p%lld", i);
 			if (actor_virtual_ref(sys, "ponger", key, strlen(key), &pp[i].ponger) != 0)
 				bench_die("pingpong: actor_virtual_ref failed");
+			if (cluster)
+				activate(sys, pp[i].ponger);
 		} else if (actor_system_spawn(sys, &ponger_spec, NULL, &pp[i].ponger) < 0) {
 			bench_die("spawn failed");
 		}
@@ -360,7 +406,7 @@ int main(int argc, char **argv)
 	for (long long i = 0; i < pairs; i++)
 		actor_system_send(sys, pingers[i], START, NULL, 0);
 	for (long long i = 0; i < pairs; i++) {
-		if (distributed)
+		if (cluster)
 			dist_wait(&d, &done, (double)bench_num(flags, "timeout"));
 		else
 			sem_wait(&done);
@@ -368,12 +414,12 @@ int main(int argc, char **argv)
 	wall = bench_now() - t0;
 
 	bench_print_stats(sys);
-	if (distributed)
+	if (cluster)
 		print_node_stats(sys);
 	for (long long i = 0; i < pairs; i++)
 		eagain += pp[i].eagain;
 	workers = actor_system_workers(sys);
-	if (distributed)
+	if (cluster)
 		dist_finish(&d);
 	else
 		actor_system_destroy(sys);
@@ -381,8 +427,8 @@ int main(int argc, char **argv)
 	       "size=%lld workers=%u ", distributed ? "distributed" : virt ? "virtual" : "local",
 	       op == OP_REQUEST ? "request" : op == OP_STREAM ? "stream" : "send", pairs, rounds,
 	       size, workers);
-	if (distributed)
-		printf("nodes=2 transport=%s tls=%s ", d.transport_name, d.tls_mode);
+	if (cluster)
+		printf("nodes=%d transport=%s tls=%s ", d.nodes, d.transport_name, d.tls_mode);
 	if (op == OP_STREAM) {
 		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f MB_per_s=%.1f eagain=%lld "
 		       "max_rss_kb=%ld\n",

@@ -121,7 +121,7 @@ static int refuse(struct actor__virtual *v, struct actor__worker *w, struct acto
 	actor_ref_t to = { .id = ident->id, .node = ACTOR__NODE_VIRTUAL };
 
 	if (sync)
-		actor__dead_letter(v->sys, w, to, e);
+		actor__dead_letter(v->sys, w, to, e, err);
 	else
 		actor__bounce(v->sys, w, to, e, err);
 	return err;

@@ -36,13 +36,6 @@ static void refused(struct actor__node *n)
 }
 
 /*
- * The peer's HELLO, before the machine sees it: its id and name for the
- * logs, and a node that is up already is refused before anything is
- * proven. The acceptor then waits for the dialer to see our HELLO and
- * close (a close now could drop our HELLO, and the dialer could not tell
- * "connected already" from a reset); the handshake timeout ends the wait.
- */
-/*
  * A HELLO with this node's own id: its own dial reached itself (ids are
  * random per system, a user may well dial its own port), or someone sent
  * our HELLO back. The dialing end fails the call with -EEXIST and closes;
@@ -69,6 +62,30 @@ static int self_dialed(struct actor__node *n, struct actor__session *l, const st
 	return 0;
 }
 
+/* Another dial of ours to l's node past its HELLO: two handshakes in one
+ * direction could come up in either order at either end. */
+static bool dialing_already(struct actor__node *n, const struct actor__session *l)
+{
+	struct actor__list *i, *next;
+
+	actor__list_each(i, next, &n->sessions) {
+		const struct actor__session *o = actor__list_entry(i, struct actor__session, node);
+
+		if (o != l && o->state == ACTOR__SESSION_HANDSHAKE && o->hs.dialer &&
+		    o->hs.state == ACTOR__HS_AUTH && o->peer_node == l->peer_node)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The peer's HELLO, before the machine sees it: its id and name for the
+ * logs. A dialer that is up with that node already stops here, unless its
+ * dial would win against that connection; an acceptor goes on even then:
+ * a dialer that shows the cookie while this node thinks it is up has lost
+ * its end of the old connection (or dialed at the same time), and the
+ * acceptor chooses once the proof is checked (stays()).
+ */
 static int on_hello(struct actor__node *n, struct actor__session *l, const struct actor__frame *f)
 {
 	struct actor__peer *p = actor__peer_find(n, f->hello.node);
@@ -84,16 +101,17 @@ static int on_hello(struct actor__node *n, struct actor__session *l, const struc
 	l->peer_name[f->hello.name_len] = '\0';
 	if (l->peer_node == actor__node_id(n->sys))
 		return self_dialed(n, l, f);
-	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed))
-		return 0;
-	/* Dialing a node that is up already: done (the caller hears 0). */
-	if (l->hs.dialer)
+	if (!l->hs.dialer)
+		return 0;	/* an acceptor decides once the dialer is proven */
+	/* Dialing a node that was up before this dial began (a connect to
+	 * a node up already must not disturb its connection), or that came
+	 * up since on a connection that stays (peer.c:actor__session_wins),
+	 * or that another of our dials is reaching: done (the caller hears
+	 * 0). */
+	if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed) &&
+	    (p->up_since <= l->started || !actor__session_wins(n, l, actor__conn_data(p->conn))))
 		return -EEXIST;
-	actor__node_log_limited(n, "refused node %08x (%s): a node with its id is connected",
-				l->peer_node, l->peer_name);
-	refused(n);
-	l->hs.state = ACTOR__HS_FAILED;
-	return 0;
+	return dialing_already(n, l) ? -EEXIST : 0;
 }
 
 /*
@@ -105,15 +123,16 @@ static int on_hello(struct actor__node *n, struct actor__session *l, const struc
  * connection the other dialed, and each closed the other's.) Only a proven
  * peer gets this far: a peer without the cookie cannot cancel a dial.
  */
-static struct actor__session *crossing(struct actor__node *n, const struct actor__session *l)
+static struct actor__session *crossing(struct actor__node *n, const struct actor__session *l,
+				       bool either_way)
 {
 	struct actor__list *i, *next;
 
 	actor__list_each(i, next, &n->sessions) {
 		struct actor__session *o = actor__list_entry(i, struct actor__session, node);
 
-		if (o != l && o->state != ACTOR__SESSION_UP && o->hs.state != ACTOR__HS_FAILED &&
-		    o->peer_node == l->peer_node && o->hs.dialer != l->hs.dialer)
+		if (o != l && o->state == ACTOR__SESSION_HANDSHAKE && o->hs.state != ACTOR__HS_FAILED &&
+		    o->peer_node == l->peer_node && (either_way || o->hs.dialer != l->hs.dialer))
 			return o;
 	}
 	return NULL;
@@ -124,9 +143,21 @@ static bool loses(const struct actor__node *n, const struct actor__session *l)
 	return l->hs.dialer != (actor__node_id(n->sys) < l->peer_node);
 }
 
+/* An acceptor's proven connection: whether it comes up, against a
+ * handshake crossing it and a connection up already (peer.c). */
+static bool stays(struct actor__node *n, const struct actor__session *l)
+{
+	struct actor__peer *p = actor__peer_find(n, l->peer_node);
+
+	if (crossing(n, l, false) != NULL && loses(n, l))
+		return false;
+	return p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed) ||
+	       actor__session_wins(n, l, actor__conn_data(p->conn));
+}
+
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l)
 {
-	struct actor__session *o = l->peer_node != 0 ? crossing(n, l) : NULL;
+	struct actor__session *o = l->peer_node != 0 ? crossing(n, l, true) : NULL;
 
 	if (o == NULL || l->dial == NULL || o->dial != NULL)
 		return false;
@@ -147,8 +178,8 @@ int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct 
 	    ((err = on_hello(n, l, f)) != 0 || l->hs.state == ACTOR__HS_FAILED))
 		return err;
 	err = actor__handshake_step(&l->hs, n->cookie, n->cfg.cookie_len, f, &out);
-	if (err == 1 && !l->hs.dialer && crossing(n, l) != NULL && loses(n, l))
-		return -EEXIST;		/* its AUTH unsent: our dial wins */
+	if (err == 1 && !l->hs.dialer && !stays(n, l))
+		return -EEXIST;		/* its AUTH unsent: another connection stays */
 	if (out.kind != 0)
 		actor__node_send_now(n, c, &out);
 	switch (err) {

@@ -51,7 +51,10 @@
 /* Frame envelopes whose kind the I/O thread must note (requests,
  * monitors, links) before sending: one of cluster/'s own flag bits. */
 #define ACTOR__FRAME_TRACKED (1u << 12)
-_Static_assert((ACTOR__FRAME_TRACKED & ~ACTOR__ENV_CLUSTER_BITS) == 0,
+/* Frame envelopes of the control lane: replies and SIGNAL frames, bounded
+ * apart from the user's mail (route.c). */
+#define ACTOR__FRAME_CONTROL (1u << 13)
+_Static_assert(((ACTOR__FRAME_TRACKED | ACTOR__FRAME_CONTROL) & ~ACTOR__ENV_CLUSTER_BITS) == 0,
 	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
 #define ACTOR__PEER_TABLE 1024		/* peers a node can know at once */
@@ -79,9 +82,18 @@ struct actor__peer {
 	uint32_t node;			/* set once, before publication */
 	_Atomic bool up;
 	struct actor__mbox outq;	/* frames from any thread */
+	_Atomic uint32_t control;	/* control frames in outq (route.c) */
+	/* For the stats: bytes of the frames in outq, and bytes the
+	 * connection had not written at the I/O thread's last look. */
+	_Atomic uint64_t queued_bytes, conn_bytes;
 	_Atomic bool queued;		/* on the ready stack, or about to be */
 	struct actor__peer *ready_next;	/* on the ready stack */
 	struct actor__peer *retired_next;	/* forgotten, waiting to be freed */
+	/* Frames written by the sending thread itself (direct.c): the
+	 * connection, while up, under wbusy (a try-lock). */
+	_Atomic bool wbusy;
+	struct actor__conn *wconn;
+	_Atomic uint64_t direct_last;	/* when the last one went */
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
@@ -94,18 +106,22 @@ struct actor__peer {
 	uint16_t port;
 	bool redial;
 	uint64_t backoff_ns, redial_at;
+	uint64_t up_since;		/* when its connection came up */
 	struct actor__htab track;	/* of struct actor__track_entry */
 };
 
 /* A session: the node's side of one connection, from accept or connect
  * to its closed() callback. Not an Erlang link (sched/link.c). */
-enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP };
+/* REPLACED: was up, and another connection to the same peer took its
+ * place (peer.c:actor__peer_up); closing, with no node-down. */
+enum actor__session_state { ACTOR__SESSION_HANDSHAKE, ACTOR__SESSION_UP, ACTOR__SESSION_REPLACED };
 
 struct actor__session {
 	struct actor__list node;	/* on n->sessions */
 	struct actor__conn *conn;
 	int state;
-	uint64_t deadline;		/* for the handshake */
+	uint64_t started;		/* accepted or dialed */
+	uint64_t deadline;		/* for the handshake, or to close it */
 	struct actor__handshake hs;
 	uint32_t peer_node;
 	char peer_name[ACTOR__NODE_NAME_MAX + 1];
@@ -114,6 +130,7 @@ struct actor__session {
 	/* Outbound only: where to, for redialing. */
 	char host[256];
 	uint16_t port;
+	bool by_member;			/* dialed by membership (member.c) */
 };
 
 struct actor__node;
@@ -131,6 +148,13 @@ struct actor__dial {
 	int result;
 	uint32_t node;
 };
+
+/* Tests only: nodes whose frames are dropped both ways (io.c). */
+#define ACTOR__DROP_MAX 8
+
+struct actor__membership;
+struct actor__mview;
+struct actor__view;
 
 /* log.c's rate limit (the I/O thread's). */
 struct actor__log_limit {
@@ -158,6 +182,14 @@ struct actor__node {
 	_Atomic uint64_t peers_known, peers_forgotten;	/* in the table; taken out */
 	_Atomic(struct actor__peer *) ready;	/* stack of peers with frames */
 	_Atomic(actor__woke_hook_t) woke_hook;	/* tests only; NULL */
+	/* Tests only: a partition (actor__node_drop); ndrop 0: none. */
+	_Atomic uint32_t drop[ACTOR__DROP_MAX];
+	_Atomic uint32_t ndrop;
+
+	/* Membership (member.c), made before the I/O thread starts. Views
+	 * it replaced wait here for the peers' grace period (peer.c). */
+	struct actor__membership *member;
+	struct actor__mview *vretired_old, *vretired_new;
 
 	/* Commands from other threads. */
 	pthread_mutex_t lock;
@@ -170,13 +202,16 @@ struct actor__node {
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
 	struct actor__frame_decoder *decoder;
+	/* For frames lost (route.c:actor__route_lost), which the transport
+	 * may tell while a frame decoded with decoder is in use. */
+	struct actor__frame_decoder *lost_decoder;
 	struct actor__list sessions;	/* connections not yet up, and up */
 	uint32_t handshaking;		/* sessions not yet up */
 	uint64_t last_sweep;
 	struct actor__log_limit log_limit;
 
 	_Atomic uint64_t frames_out, frames_in, bytes_out, bytes_in, nodes_down, refused,
-		bad_frames, queue_full, handshakes_busy, log_suppressed;
+		bad_frames, queue_full, handshakes_busy, log_suppressed, frames_lost;
 	/* Mail with no form on the wire (route.c:unmapped), any thread; the
 	 * I/O thread logs it (unmapped_told: the count it logged last). */
 	_Atomic uint64_t unmapped;
@@ -196,6 +231,12 @@ void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port);
 /* Tells a caller waiting on l (actor_node_connect) how it went. */
 void actor__dial_done(struct actor__node *n, struct actor__session *l, int result);
+/* Tests only, any thread: drops every frame to and from node from now on
+ * (a partition), or stops dropping them. 0, or -ENOSPC (ACTOR__DROP_MAX
+ * nodes dropped already). */
+int actor__node_drop(struct actor__node *n, uint32_t node, bool drop);
+/* Whether frames to and from node are dropped (I/O thread). */
+bool actor__node_dropped(struct actor__node *n, uint32_t node);
 
 /* peer.c: the peer table, peers up and down, heartbeats and redials. */
 /* A read section: between these a peer found in the table is not freed.
@@ -212,8 +253,17 @@ void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p);
 /* Frees forgotten peers whose grace period ended (I/O thread; at destroy
  * with all, when no thread can be in a read section). */
 void actor__peers_reclaim(struct actor__node *n, bool all);
-/* l completed its handshake: its peer is up (or l closes). */
+/* Whether connection l, to a peer that is up on connection old, takes
+ * old's place (both nodes choose alike: see peer.c). */
+bool actor__session_wins(const struct actor__node *n, const struct actor__session *l,
+			 const struct actor__session *old);
+/* l completed its handshake: its peer is up, on l (which may replace the
+ * peer's connection), or l closes. */
 void actor__peer_up(struct actor__node *n, struct actor__session *l);
+/* l, a dial of ours, closes before it came up because its node is up on
+ * another connection, or coming up on one it dialed: the peer keeps l's
+ * address for redialing. */
+void actor__peer_learn_address(struct actor__node *n, const struct actor__session *l);
 /* p's connection closed with reason. */
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
 /* Heartbeats and redials due at now; with sweep, forgets old requests. */
@@ -239,9 +289,48 @@ int actor__handshake_begin(struct actor__node *n, struct actor__conn *c, struct 
  * (logged and counted here). */
 int actor__handshake_frame(struct actor__node *n, struct actor__conn *c, struct actor__session *l,
 			   const struct actor__frame *f);
-/* l closes before it is up: a caller waiting on it waits instead on a
- * handshake with the same node in the other direction, if there is one. */
+/* l closes before it is up: a caller waiting on it waits instead on
+ * another handshake with the same node, if there is one. */
 bool actor__handshake_hand_over(struct actor__node *n, struct actor__session *l);
+
+/* member.c: membership (cluster/view.h is the virtual layer's side). */
+/* From actor_node_start: checks the config's membership fields and makes
+ * n->member (0, -EINVAL or -ENOMEM); then, once listening, has the I/O
+ * thread make the first view and waits for it; then, with the router
+ * installed, lets membership run. */
+int actor__member_create(struct actor__node *n, const actor_node_config_t *cfg);
+void actor__member_begin(struct actor__node *n);
+void actor__member_installed(struct actor__node *n);
+/* At shutdown, before the transport goes: membership stops acting. */
+void actor__member_stop(struct actor__node *n);
+void actor__member_free(struct actor__node *n);
+void actor__view_free(struct actor__mview *v);
+/* The view retired before v, on n->vretired_*. */
+struct actor__mview *actor__view_retired_next(const struct actor__mview *v);
+/* The I/O thread's: commands from other threads (on_woken); at each tick,
+ * the stall check before the peers' heartbeats and the rest after. */
+void actor__member_commands(struct actor__node *n);
+void actor__member_stall_check(struct actor__node *n, uint64_t now);
+void actor__member_tick(struct actor__node *n, uint64_t now);
+/* A membership frame (VIEW..LEAVE) from peer p: 0, or -EPROTO with *why. */
+int actor__member_frame(struct actor__node *n, struct actor__peer *p,
+			const struct actor__frame *f, const char **why);
+/* Peer p came up on session l; l closes (I/O thread). */
+void actor__member_peer_up(struct actor__node *n, struct actor__session *l, struct actor__peer *p);
+void actor__member_session_closed(struct actor__node *n, struct actor__session *l);
+/* Whether node is another member of this node's view, watched by
+ * membership's probes instead of the peer's heartbeats (I/O thread). */
+bool actor__member_watches(struct actor__node *n, uint32_t node);
+/* The tick the transport needs for membership's timeouts. */
+uint64_t actor__member_tick_ns(const actor_node_config_t *cfg);
+/* Tests only (NULL otherwise), process-wide: asked instead of the virtual
+ * layer for a system's hosted types; told after the virtual layer of each
+ * view published (I/O thread). */
+typedef size_t (*actor__types_hook_t)(struct actor_system *sys, uint64_t *out, size_t cap);
+typedef void (*actor__view_hook_t)(struct actor_system *sys, const struct actor__view *old,
+				   const struct actor__view *now);
+extern _Atomic(actor__types_hook_t) actor__member_types_hook;
+extern _Atomic(actor__view_hook_t) actor__member_view_hook;
 
 /* route.c: mail to and from other nodes. */
 int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t to,
@@ -255,12 +344,30 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 /* vroute.c: a VIRTUAL frame from p (I/O thread): 0, or -EPROTO with *why. */
 int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
 			  const struct actor__frame *f, const char **why);
+/* direct.c: any thread (w: the calling worker or NULL), inside a peer
+ * read section: writes fe (a frame for p) on p's connection at once when
+ * nothing is queued before it; true when fe is gone (written, or taken
+ * by the transport). */
+bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct actor__peer *p,
+			 struct actor__env *fe);
+/* I/O thread: p's connection for direct writes, or NULL before it is
+ * freed (waits for a writer using it). */
+void actor__direct_set(struct actor__peer *p, struct actor__conn *c);
 /* Hands the ready peers' frames to their connections (I/O thread). */
 void actor__route_flush(struct actor__node *n);
 void actor__route_drain(struct actor__node *n, struct actor__peer *p);
 /* An inbound MSG or SIGNAL from peer p, delivered as a local send. */
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);
+/* A frame of mail (MSG or SIGNAL) that will never leave or never arrive:
+ * counted in frames_lost, and a MSG is a dead letter (-ECONNRESET). Other
+ * frames (PING, the handshake's) are not mail and pass (I/O thread). */
+void actor__route_lost(struct actor__node *n, const struct actor__env *fe);
+/* Frames and bytes waiting for p: in its queue and, as of the I/O
+ * thread's last look, in its connection (any thread, in a read section). */
+void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes);
+/* Notes what p's connection has not written yet (I/O thread). */
+void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p);
 /* Peer p is down: fails what was waiting on it. */
 void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
 /* Logs mail that had no form on the wire since the last call (on_tick). */

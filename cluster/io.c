@@ -16,14 +16,54 @@
 
 #define SWEEP_NS (60ull * 1000 * 1000 * 1000)
 
+int actor__node_drop(struct actor__node *n, uint32_t node, bool drop)
+{
+	uint32_t expect = 0;
+
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++)
+		if (atomic_load(&n->drop[i]) == node) {
+			if (!drop) {
+				atomic_store(&n->drop[i], 0);
+				atomic_fetch_sub(&n->ndrop, 1);
+			}
+			return 0;
+		}
+	if (!drop)
+		return 0;
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++, expect = 0)
+		if (atomic_compare_exchange_strong(&n->drop[i], &expect, node)) {
+			atomic_fetch_add(&n->ndrop, 1);
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+bool actor__node_dropped(struct actor__node *n, uint32_t node)
+{
+	if (actor__likely(atomic_load_explicit(&n->ndrop, memory_order_relaxed) == 0) || node == 0)
+		return false;
+	for (size_t i = 0; i < ACTOR__DROP_MAX; i++)
+		if (atomic_load_explicit(&n->drop[i], memory_order_relaxed) == node)
+			return true;
+	return false;
+}
+
 void actor__node_send_now(struct actor__node *n, struct actor__conn *c,
 			  const struct actor__frame *f)
 {
-	struct actor__env *e = actor__env_alloc(n->pool, ACTOR__CTRL_FRAME_MAX);
+	const struct actor__session *l = actor__conn_data(c);
+	size_t cap = actor__frame_max(f);
+	struct actor__env *e;
 
-	if (e == NULL)
+	if (l != NULL && actor__node_dropped(n, l->peer_node))
+		return;		/* a partition, for tests */
+	if ((e = actor__env_alloc(n->pool, cap)) == NULL)
 		return;		/* the handshake or heartbeat times out instead */
-	e->size = (uint32_t)actor__frame_encode(f, e->data, ACTOR__CTRL_FRAME_MAX);
+	e->size = (uint32_t)actor__frame_encode(f, e->data, cap);
+	if (e->size == 0) {
+		actor__env_free(n->pool, e);
+		return;
+	}
 	n->t->ops->send(c, &e, 1);
 }
 
@@ -34,7 +74,8 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 	if (l == NULL)
 		return NULL;
 	l->conn = c;
-	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
+	l->started = actor__now_ns();
+	l->deadline = l->started + n->cfg.handshake_timeout_ns;
 	n->handshaking++;
 	actor__list_push(&n->sessions, &l->node);
 	return l;
@@ -42,7 +83,7 @@ static struct actor__session *session_new(struct actor__node *n, struct actor__c
 
 static void session_free(struct actor__node *n, struct actor__session *l)
 {
-	if (l->state != ACTOR__SESSION_UP)
+	if (l->state == ACTOR__SESSION_HANDSHAKE)
 		n->handshaking--;
 	actor__list_del(&l->node);
 	free(l);
@@ -110,14 +151,16 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 
 	if (l == NULL)
 		return;		/* closing */
+	if (actor__node_dropped(n, l->peer_node))
+		return;		/* a partition, for tests */
 	err = actor__frame_decode(n->decoder, body, len, &f, &why);
-	if (err == -EPROTONOSUPPORT && l->state != ACTOR__SESSION_UP) {
+	if (err == -EPROTONOSUPPORT && l->state == ACTOR__SESSION_HANDSHAKE) {
 		actor__node_log_limited(n, "refused a peer speaking protocol version %u (this node speaks %u)",
 					f.hello.version, ACTOR__PROTO_VERSION);
 		atomic_fetch_add_explicit(&n->refused, 1, memory_order_relaxed);
 		l->hs.state = ACTOR__HS_FAILED;	/* counted: not a TLS failure in on_closed */
 		why = NULL;
-	} else if (err == 0 && l->state != ACTOR__SESSION_UP) {
+	} else if (err == 0 && l->state == ACTOR__SESSION_HANDSHAKE) {
 		err = actor__handshake_frame(n, c, l, &f);
 		if (err == 1)
 			actor__peer_up(n, l);
@@ -134,6 +177,8 @@ static void on_frame(void *arg, struct actor__conn *c, const void *body, size_t 
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_release);
 		}
+		else if (f.kind >= ACTOR__F_VIEW && f.kind <= ACTOR__F_LEAVE)
+			err = actor__member_frame(n, l->peer, &f, &why);
 		else if (f.kind != ACTOR__F_PING)
 			err = -EPROTO, why = "a handshake frame after the handshake";
 		if (err == 0)
@@ -158,6 +203,12 @@ static void on_writable(void *arg, struct actor__conn *c)
 	}
 }
 
+static void on_dropped(void *arg, struct actor__conn *c, const struct actor__env *frame)
+{
+	(void)c;
+	actor__route_lost(arg, frame);
+}
+
 static void on_closed(void *arg, struct actor__conn *c, int reason)
 {
 	struct actor__node *n = arg;
@@ -173,7 +224,7 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		atomic_fetch_add_explicit(&n->bad_frames, 1, memory_order_relaxed);
 	}
 	/* The transport's verdicts on a TLS handshake (before any frame). */
-	if (l->state != ACTOR__SESSION_UP && l->hs.state != ACTOR__HS_FAILED &&
+	if (l->state == ACTOR__SESSION_HANDSHAKE && l->hs.state != ACTOR__HS_FAILED &&
 	    (reason == -EKEYREJECTED || reason == -EPROTONOSUPPORT)) {
 		actor__node_log_limited(n, "closed a connection: TLS handshake failed: %s",
 				reason == -EKEYREJECTED ? "a certificate was refused" :
@@ -184,19 +235,23 @@ static void on_closed(void *arg, struct actor__conn *c, int reason)
 		actor__peer_down(n, l->peer, reason);
 	else if (l->peer != NULL)	/* a redial that failed */
 		l->peer->redial_at = actor__now_ns() + l->peer->backoff_ns;
+	if (l->state == ACTOR__SESSION_HANDSHAKE)	/* its node up on another? */
+		actor__peer_learn_address(n, l);
 	if (l->dial != NULL && !actor__handshake_hand_over(n, l)) {	/* it never came up */
-		/* Connected already: this node saw it (-EEXIST) or the peer
-		 * did and closed at its HELLO. */
-		if ((reason == -EEXIST || reason == 0) && l->peer_node != 0 &&
-		    l->peer_node != actor__node_id(n->sys) && actor_node_is_up(n->sys, l->peer_node))
+		/* Its node is up on another connection: this node or the
+		 * peer chose that one (peer.c:actor__session_wins), and closed
+		 * this one, which reaches us as -EEXIST, an end or a reset. */
+		if (l->peer_node != 0 && l->peer_node != actor__node_id(n->sys) &&
+		    actor_node_is_up(n->sys, l->peer_node))
 			reason = 0;
 		else if (reason == 0)
 			reason = -ECONNRESET;
 		actor__dial_done(n, l, reason);
 	}
+	actor__member_session_closed(n, l);
 	redialed = l->state != ACTOR__SESSION_UP ? l->peer : NULL;
 	session_free(n, l);
-	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing meanwhile */
+	actor__peer_forget_maybe(n, redialed);	/* if it stopped redialing, or went down, meanwhile */
 }
 
 struct actor__session *actor__node_dial(struct actor__node *n, const char *host, uint16_t port)
@@ -262,6 +317,7 @@ static void on_woken(void *arg)
 	struct actor__node *n = arg;
 
 	run_commands(n);
+	actor__member_commands(n);
 	actor__route_flush(n);
 }
 
@@ -275,12 +331,17 @@ static void on_tick(void *arg)
 	actor__list_each(i, next, &n->sessions) {
 		struct actor__session *l = actor__list_entry(i, struct actor__session, node);
 
-		if (l->state != ACTOR__SESSION_UP && now > l->deadline) {
+		if (l->state == ACTOR__SESSION_HANDSHAKE && now > l->deadline) {
 			actor__node_log_limited(n, "closed a connection: handshake timed out");
 			n->t->ops->close(l->conn, -ETIMEDOUT);
+		} else if (l->state == ACTOR__SESSION_REPLACED && now > l->deadline) {
+			n->t->ops->close(l->conn, -EEXIST);	/* the dialer never did */
 		}
 	}
+	actor__member_commands(n);
+	actor__member_stall_check(n, now);
 	actor__peers_tick(n, now, sweep);
+	actor__member_tick(n, now);
 	if (sweep)
 		n->last_sweep = now;
 	actor__route_tick(n);
@@ -291,6 +352,7 @@ struct actor__transport_cb actor__node_callbacks(struct actor__node *n)
 {
 	return (struct actor__transport_cb){
 		.arg = n, .accepted = on_accepted, .connected = on_connected, .frame = on_frame,
-		.writable = on_writable, .closed = on_closed, .tick = on_tick, .woken = on_woken,
+		.writable = on_writable, .closed = on_closed, .dropped = on_dropped, .tick = on_tick,
+		.woken = on_woken,
 	};
 }

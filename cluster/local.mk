@@ -10,6 +10,7 @@ libactor_core_la_SOURCES += \
 	cluster/log.c \
 	cluster/loopback.c \
 	cluster/route.c \
+	cluster/direct.c \
 	cluster/lookup.c \
 	cluster/track.c \
 	cluster/virtual.h cluster/virtual.c \
@@ -17,7 +18,7 @@ libactor_core_la_SOURCES += \
 	cluster/persist.c \
 	cluster/placement.c \
 	cluster/vroute.c \
-	cluster/view_stub_member.c
+	cluster/member.c
 
 if HAVE_CRITERION
 if !TSAN
@@ -102,3 +103,55 @@ tests_test_virtual_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/stress_virtual
 TESTS += tests/stress_virtual
 tests_stress_virtual_LDADD = $(TEST_LIBS)
+
+# Two connections to one peer: simultaneous dials, a peer connecting again.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_dial
+TESTS += tests/test_dial
+endif
+endif
+tests_test_dial_SOURCES = tests/test_dial.c tests/rawpeer.c tests/rawpeer.h
+tests_test_dial_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_dial_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# The control lane: replies and signals past a full peer queue.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_lane
+TESTS += tests/test_lane
+endif
+endif
+tests_test_lane_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_lane_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Faults between nodes for a bounded time (CHAOS_SECONDS, default 5): node
+# processes killed, stopped, restarted under load.
+check_PROGRAMS += tests/chaos
+TESTS += tests/chaos
+tests_chaos_LDADD = $(TEST_LIBS)
+
+# Mail lost with a connection is counted: sent = handled + lost.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_lost
+TESTS += tests/test_lost
+endif
+endif
+tests_test_lost_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_lost_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+# Membership: views, joins through seeds, failure detection, fencing,
+# leaves (issue 14), over loopback and TCP.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_member
+TESTS += tests/test_member
+endif
+endif
+tests_test_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
+# Views read on other threads while they change, for ThreadSanitizer.
+check_PROGRAMS += tests/stress_member
+TESTS += tests/stress_member
+tests_stress_member_LDADD = $(TEST_LIBS)

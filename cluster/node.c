@@ -15,7 +15,6 @@
 #include "util/time.h"
 
 #define MIN_COOKIE 16
-#define TICK_MAX_NS (100ull * 1000 * 1000)
 
 void actor_node_config_init(actor_node_config_t *cfg)
 {
@@ -30,6 +29,11 @@ void actor_node_config_init(actor_node_config_t *cfg)
 	cfg->max_frame = 4u << 20;
 	cfg->max_queued = 65536;
 	cfg->max_handshakes = 64;
+	cfg->member_probe_interval_ns = 1000ull * 1000 * 1000;
+	cfg->member_suspect_ns = 3000ull * 1000 * 1000;
+	cfg->member_dead_ns = 5000ull * 1000 * 1000;
+	cfg->member_fence_ns = 4000ull * 1000 * 1000;
+	cfg->member_takeover_margin_ns = 5000ull * 1000 * 1000;
 }
 
 struct actor__node *actor__node_of(const struct actor_system *sys)
@@ -44,6 +48,7 @@ static void node_stop(struct actor__router *r)
 	pthread_mutex_lock(&n->lock);
 	n->stopped = true;
 	pthread_mutex_unlock(&n->lock);
+	actor__member_stop(n);
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
@@ -78,6 +83,7 @@ static void node_free(struct actor__router *r)
 		free(p);
 	}
 	actor__peers_reclaim(n, true);
+	actor__member_free(n);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
 		next = d->next;
 		free(d);
@@ -85,6 +91,8 @@ static void node_free(struct actor__router *r)
 	free(n->disconnects);
 	if (n->decoder != NULL)
 		actor__frame_decoder_destroy(n->decoder);
+	if (n->lost_decoder != NULL)
+		actor__frame_decoder_destroy(n->lost_decoder);
 	if (n->pool != NULL)
 		actor__pool_destroy(n->pool);
 	pthread_cond_destroy(&n->cond);
@@ -143,20 +151,27 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	n->cookie = malloc(cfg->cookie_len + strlen(cfg->name) + 1);
 	n->pool = actor__pool_create();
 	n->decoder = actor__frame_decoder_create();
-	if (n->cookie == NULL || n->pool == NULL || n->decoder == NULL) {
+	n->lost_decoder = actor__frame_decoder_create();
+	if (n->cookie == NULL || n->pool == NULL || n->decoder == NULL || n->lost_decoder == NULL) {
 		node_free(&n->router);
 		return -ENOMEM;
 	}
 	memcpy(n->cookie, cfg->cookie, cfg->cookie_len);
 	n->cfg.name = strcpy((char *)n->cookie + cfg->cookie_len, cfg->name);
 	n->cfg.cookie = n->cookie;
+	n->cfg.seeds = NULL;	/* copied into n->member */
+	n->cfg.nseeds = 0;
+	n->cfg.advertise_host = NULL;
 	n->last_sweep = actor__now_ns();
+	if ((err = actor__member_create(n, cfg)) != 0) {
+		node_free(&n->router);
+		return err;
+	}
 
 	tc.max_frame = cfg->max_frame;
 	tc.high_water = 1u << 20;
 	tc.low_water = 256u << 10;
-	tc.tick_ns = cfg->heartbeat_interval_ns / 2 < TICK_MAX_NS ? cfg->heartbeat_interval_ns / 2 :
-								     TICK_MAX_NS;
+	tc.tick_ns = actor__member_tick_ns(cfg);
 	tc.hub = cfg->loopback != NULL ? cfg->loopback->hub : NULL;
 	tc.tls_ca = cfg->tls_ca_file;
 	tc.tls_cert = cfg->tls_cert_file;
@@ -166,12 +181,15 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 	err = actor__transport_create(&tc, &cb, &n->t);
 	if (err == 0 && !cfg->no_listen)
 		err = n->t->ops->listen(n->t, cfg->listen_host, cfg->listen_port, &n->port);
+	if (err == 0)	/* the first view, {this node}, before anyone can see the node */
+		actor__member_begin(n);
 	if (err == 0)
 		err = actor__router_install(sys, &n->router);
 	if (err != 0) {
 		node_free(&n->router);
 		return err;
 	}
+	actor__member_installed(n);
 	return 0;
 }
 
@@ -324,6 +342,7 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	out->refused = atomic_load_explicit(&n->refused, memory_order_relaxed);
 	out->bad_frames = atomic_load_explicit(&n->bad_frames, memory_order_relaxed);
 	out->queue_full = atomic_load_explicit(&n->queue_full, memory_order_relaxed);
+	out->frames_lost = atomic_load_explicit(&n->frames_lost, memory_order_relaxed);
 	out->handshakes_busy = atomic_load_explicit(&n->handshakes_busy, memory_order_relaxed);
 	out->log_suppressed = atomic_load_explicit(&n->log_suppressed, memory_order_relaxed);
 	out->peers_known = atomic_load_explicit(&n->peers_known, memory_order_relaxed);
@@ -331,10 +350,36 @@ int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out)
 	s = actor__peer_enter(n);
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
 		struct actor__peer *p = actor__peer_at(n, i);
+		uint64_t frames, bytes;
 
-		if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed))
+		if (p == NULL)
+			continue;
+		if (atomic_load_explicit(&p->up, memory_order_relaxed))
 			out->peers_up++;
+		actor__route_queued(p, &frames, &bytes);
+		out->queued_frames += frames;
+		out->queued_bytes += bytes;
 	}
 	actor__peer_exit(n, s);
 	return 0;
+}
+
+int actor_node_peer_stats(const actor_system_t *sys, uint32_t node, actor_node_peer_stats_t *out)
+{
+	struct actor__node *n = actor__node_of(sys);
+	struct actor__peer *p;
+	unsigned s;
+
+	if (n == NULL)
+		return -ENOTCONN;
+	if (out == NULL)
+		return -EINVAL;
+	s = actor__peer_enter(n);
+	if ((p = actor__peer_find(n, node)) != NULL) {
+		memset(out, 0, sizeof(*out));
+		out->up = atomic_load_explicit(&p->up, memory_order_relaxed);
+		actor__route_queued(p, &out->queued_frames, &out->queued_bytes);
+	}
+	actor__peer_exit(n, s);
+	return p != NULL ? 0 : -ENOENT;
 }

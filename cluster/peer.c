@@ -128,7 +128,8 @@ static void peer_free(struct actor__peer *p)
 	free(p);
 }
 
-/* A connection on its way to p: a redial, or a handshake that names it. */
+/* A connection on its way to p (a redial, or a handshake that names it),
+ * or one it replaced, still open. */
 static bool peer_wanted(struct actor__node *n, const struct actor__peer *p)
 {
 	struct actor__list *i, *next;
@@ -175,29 +176,47 @@ static void free_list(struct actor__peer *p)
 	}
 }
 
+/* Membership's views replaced (member.c), retired as peers are. */
+static void free_views(struct actor__mview *v)
+{
+	for (struct actor__mview *next; v != NULL; v = next) {
+		next = actor__view_retired_next(v);
+		actor__view_free(v);
+	}
+}
+
 void actor__peers_reclaim(struct actor__node *n, bool all)
 {
 	uint32_t e = atomic_load_explicit(&n->peer_epoch, memory_order_relaxed);
 	struct actor__peer *old;
+	struct actor__mview *vold;
 
 	if (all) {	/* at destroy: no thread can be in a read section */
 		free_list(n->retired_old);
 		free_list(n->retired_new);
 		n->retired_old = n->retired_new = NULL;
+		free_views(n->vretired_old);
+		free_views(n->vretired_new);
+		n->vretired_old = n->vretired_new = NULL;
 		return;
 	}
 	/* No reader in the other parity: those retired before the flip to e
 	 * are out of reach, and the epoch may flip to it. Nothing between
 	 * the look and the flip: a peer retired in between would be taken
 	 * for one retired before the look. */
-	if ((n->retired_old == NULL && n->retired_new == NULL) ||
+	if ((n->retired_old == NULL && n->retired_new == NULL && n->vretired_old == NULL &&
+	     n->vretired_new == NULL) ||
 	    atomic_load_explicit(&n->peer_readers[(e + 1) & 1], memory_order_seq_cst) != 0)
 		return;
 	old = n->retired_old;
 	n->retired_old = n->retired_new;
 	n->retired_new = NULL;
-	if (n->retired_old != NULL)
+	vold = n->vretired_old;
+	n->vretired_old = n->vretired_new;
+	n->vretired_new = NULL;
+	if (n->retired_old != NULL || n->vretired_old != NULL)
 		atomic_fetch_add_explicit(&n->peer_epoch, 1, memory_order_seq_cst);
+	free_views(vold);
 	if (old != NULL) {
 		/* After the look: a reader's late WOKE may have put one of
 		 * them on the ready stack before its section ended. The flush
@@ -229,9 +248,88 @@ static void same_address(struct actor__node *n, struct actor__peer *p)
 	}
 }
 
+/*
+ * Two connections to one peer (both nodes dialed at once, or the peer
+ * dialed again while this node still holds a connection it thinks is up):
+ * which one stays. Both nodes must choose the same, or each keeps the
+ * connection the other closes. Two rules, each the same seen from either
+ * end:
+ *  - dialed by different nodes: the one dialed by the node with the lower
+ *    id stays, as Erlang keeps the one dialed by the lower name;
+ *  - dialed by the same node: that node dials only when it holds no
+ *    connection up (admit.c:on_hello) nor another handshake past HELLO, so
+ *    the old connection is dead at its end: the new one stays. This is the
+ *    stopped peer (SIGSTOP past the heartbeat timeout, then SIGCONT) or the
+ *    one whose close has not reached us yet: its fresh handshake takes the
+ *    old connection's place without a node-down here.
+ * The acceptor decides first (it withholds its AUTH from a loser), and the
+ * dialer, which completes after it, chooses the same.
+ */
+bool actor__session_wins(const struct actor__node *n, const struct actor__session *l,
+			 const struct actor__session *old)
+{
+	if (l->hs.dialer == old->hs.dialer)
+		return !l->hs.dialer;
+	return l->hs.dialer == (actor__node_id(n->sys) < l->peer_node);
+}
+
+void actor__peer_learn_address(struct actor__node *n, const struct actor__session *l)
+{
+	struct actor__list *i, *next;
+	struct actor__peer *p;
+
+	if (l->host[0] == '\0' || l->peer_node == 0)
+		return;
+	p = actor__peer_find(n, l->peer_node);
+	if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed)) {
+		if (p->host[0] == '\0') {
+			memcpy(p->host, l->host, sizeof p->host);
+			p->port = l->port;
+			p->redial = n->cfg.reconnect_max_ns != 0;
+			same_address(n, p);
+		}
+		return;
+	}
+	/* Not up yet: the connection it dialed us on takes the address, as
+	 * if it were ours (peer_up keeps it). */
+	actor__list_each(i, next, &n->sessions) {
+		struct actor__session *o = actor__list_entry(i, struct actor__session, node);
+
+		if (o != l && o->state == ACTOR__SESSION_HANDSHAKE && o->peer_node == l->peer_node &&
+		    o->host[0] == '\0') {
+			memcpy(o->host, l->host, sizeof o->host);
+			o->port = l->port;
+			return;
+		}
+	}
+}
+
+/*
+ * Of two connections up, the loser is closed by the dialer of the one
+ * that stays, once that one is up at its end: its acceptor was up first
+ * (it sent the last AUTH), so by then it has taken the loser out of use
+ * at its end too, and the close tells no node-down there. Any other end
+ * that holds the loser keeps it open, unused but still read (the peer
+ * may have sent on it before it switched), until that close or for at
+ * most a handshake's time (io.c:on_tick). Closing it sooner could reach
+ * the other end before the winner's AUTH does: a node-down there.
+ */
+static void retire(struct actor__node *n, struct actor__peer *p, struct actor__session *l,
+		   bool close)
+{
+	if (l->state == ACTOR__SESSION_HANDSHAKE)
+		n->handshaking--;
+	l->state = ACTOR__SESSION_REPLACED;
+	l->peer = p;
+	l->deadline = actor__now_ns() + n->cfg.handshake_timeout_ns;
+	if (close)
+		n->t->ops->close(l->conn, -EEXIST);
+}
+
 void actor__peer_up(struct actor__node *n, struct actor__session *l)
 {
 	struct actor__peer *p = peer_get(n, l->peer_node), *old;
+	struct actor__session *was = NULL;
 	uint64_t now = actor__now_ns();
 
 	if (p == NULL) {
@@ -240,10 +338,22 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		return;
 	}
 	if (atomic_load_explicit(&p->up, memory_order_relaxed)) {
-		/* Both nodes dialed at once and this one finished second. */
-		actor__dial_done(n, l, 0);
-		n->t->ops->close(l->conn, -EEXIST);
-		return;
+		was = actor__conn_data(p->conn);
+		if (!actor__session_wins(n, l, was)) {
+			/* Its connection stays. l is our dial: its acceptor
+			 * is up on it, and closes it once it has switched. */
+			actor__dial_done(n, l, 0);
+			actor__peer_learn_address(n, l);
+			retire(n, p, l, false);
+			return;
+		}
+		actor__node_log_limited(n, "node %08x (%s) connected again: the new connection replaces the old one",
+					p->node, p->name);
+		/* No sender may write to the old connection from here on:
+		 * it closes without a peer_down (cluster/direct.c). */
+		actor__direct_set(p, NULL);
+		retire(n, p, was, l->hs.dialer);
+		p->conn = NULL;
 	}
 	old = l->peer != p ? l->peer : NULL;
 	if (old != NULL)
@@ -262,22 +372,41 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		p->redial = n->cfg.reconnect_max_ns != 0;
 		same_address(n, p);
 	}
-	p->backoff_ns = n->cfg.reconnect_min_ns;
+	if (was != NULL) {
+		actor__dial_done(n, l, 0);
+		actor__route_drain(n, p);	/* what waited for the old one */
+		actor__direct_set(p, p->conn);
+		return;
+	}
+	/* The backoff is reset once the connection has lasted (peer_down):
+	 * one that goes down at once must not bring a redial storm. */
+	if (p->backoff_ns == 0)
+		p->backoff_ns = n->cfg.reconnect_min_ns;
+	p->up_since = now;
 	actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+	actor__direct_set(p, p->conn);
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
 	node_event(n, p, true, 0);
+	actor__member_peer_up(n, l, p);
 }
 
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 {
-	uint64_t jitter = p->backoff_ns / 4 * (actor__now_ns() % 1024) / 1024;
+	uint64_t jitter, now = actor__now_ns();
+
+	/* A connection that lasted resets the backoff; one that flapped
+	 * keeps the doubled one. */
+	if (now - p->up_since >= n->cfg.reconnect_max_ns)
+		p->backoff_ns = n->cfg.reconnect_min_ns;
+	jitter = p->backoff_ns / 4 * (now % 1024) / 1024;
 
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
+	actor__direct_set(p, NULL);
 	actor__route_peer_down(n, p);
 	atomic_fetch_add_explicit(&n->nodes_down, 1, memory_order_relaxed);
-	p->redial_at = actor__now_ns() + p->backoff_ns + jitter;
+	p->redial_at = now + p->backoff_ns + jitter;
 	node_event(n, p, false, reason);
 	actor__peer_forget_maybe(n, p);
 }
@@ -290,6 +419,8 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 		p->heard = false;
 		p->last_heard = now;
 	}
+	if (actor__member_watches(n, p->node))
+		return;		/* membership probes it (member.c) */
 	if (now - p->last_heard > n->cfg.heartbeat_timeout_ns) {
 		actor__node_log(n, "node %08x (%s) missed its heartbeats: down", p->node, p->name);
 		n->t->ops->close(p->conn, -ETIMEDOUT);
@@ -321,8 +452,10 @@ void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep)
 
 		if (p == NULL)
 			continue;
-		if (p->conn != NULL)
+		if (p->conn != NULL) {
 			heartbeat(n, p, now);
+			actor__route_conn_bytes(n, p);	/* for the stats */
+		}
 		else if (p->redial && now >= p->redial_at)
 			redial(n, p, now);
 		if (sweep)

@@ -242,7 +242,7 @@ static int unmapped(struct actor__node *n, struct actor__worker *w, actor_ref_t 
 {
 	atomic_store_explicit(&n->unmapped_type, e->type, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->unmapped, 1, memory_order_release);
-	actor__dead_letter(n->sys, w, to, e);
+	actor__dead_letter(n->sys, w, to, e, -EPROTONOSUPPORT);
 	return 0;
 }
 
@@ -274,7 +274,7 @@ static int unreachable(struct actor_system *sys, struct actor__worker *w, actor_
 		actor__env_free(actor__worker_pool(w), e);
 		return 0;
 	}
-	actor__dead_letter(sys, w, to, e);
+	actor__dead_letter(sys, w, to, e, -EHOSTUNREACH);
 	return -EHOSTUNREACH;
 }
 
@@ -290,7 +290,7 @@ static int whereis_here(struct actor_system *sys, struct actor__worker *w, struc
 	size_t size;
 
 	if (e->type != ACTOR_MSG_WHEREIS || !(e->flags & ACTOR__ENV_REQUEST)) {
-		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e);
+		actor__dead_letter(sys, w, actor_node_ref(actor__node_id(sys)), e, -ESRCH);
 		return -ESRCH;
 	}
 	/* A name with a NUL names nothing (as a C string it would be another). */
@@ -334,6 +334,81 @@ static void ready_push(struct actor__node *n, struct actor__peer *p)
 	n->t->ops->wake(n->t);
 }
 
+/*
+ * The control lane. Replies and runtime signals (failed requests, exits,
+ * monitors, links) are not refused by max_queued, the bound on the user's
+ * mail for a peer: a requester whose reply was refused there saw only its
+ * timeout, a monitor that missed its DOWN waited for ever. They keep their
+ * place in the queue (no overtaking: mail between two actors stays in
+ * order) and are bounded apart (p->control, CONTROL_MAX): each one answers
+ * or reports something of the peer's or its actors', so a burst of them
+ * is as large as the peer's request window, which max_queued (user mail,
+ * a small bound on purpose) says nothing about; a peer reaches this bound
+ * only by not reading at all. Beyond it they fail with -EAGAIN as user
+ * mail does, and the heartbeat will find the peer.
+ */
+#define CONTROL_MAX (1u << 20)
+
+static bool control(const struct actor__frame *f)
+{
+	return f->kind == ACTOR__F_SIGNAL ||
+	       (f->kind == ACTOR__F_MSG && (f->msg.flags & ACTOR__WIRE_REPLY) != 0);
+}
+
+static void control_done(struct actor__peer *p, const struct actor__env *fe)
+{
+	if (fe->flags & ACTOR__FRAME_CONTROL)
+		atomic_fetch_sub_explicit(&p->control, 1, memory_order_relaxed);
+}
+
+static int push_lane(struct actor__peer *p, struct actor__env *fe)
+{
+	int err;
+
+	if (!(fe->flags & ACTOR__FRAME_CONTROL))
+		return actor__mbox_push(&p->outq, fe);
+	if (atomic_fetch_add_explicit(&p->control, 1, memory_order_relaxed) >= CONTROL_MAX) {
+		atomic_fetch_sub_explicit(&p->control, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	if ((err = actor__mbox_push_unbounded(&p->outq, fe)) < 0)
+		control_done(p, fe);
+	return err;
+}
+
+/* Counts its bytes before the push: the drain may take it at once. */
+static int push(struct actor__peer *p, struct actor__env *fe)
+{
+	uint32_t size = fe->size;
+	int err;
+
+	atomic_fetch_add_explicit(&p->queued_bytes, size, memory_order_relaxed);
+	if ((err = push_lane(p, fe)) < 0)
+		atomic_fetch_sub_explicit(&p->queued_bytes, size, memory_order_relaxed);
+	return err;
+}
+
+/* Gives back what the frame counted in p's queue. */
+static void taken(struct actor__peer *p, const struct actor__env *fe)
+{
+	control_done(p, fe);
+	atomic_fetch_sub_explicit(&p->queued_bytes, fe->size, memory_order_relaxed);
+}
+
+void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes)
+{
+	*frames = atomic_load_explicit(&p->outq.count, memory_order_relaxed) +
+		  atomic_load_explicit(&p->control, memory_order_relaxed);
+	*bytes = atomic_load_explicit(&p->queued_bytes, memory_order_relaxed) +
+		 atomic_load_explicit(&p->conn_bytes, memory_order_relaxed);
+}
+
+void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p)
+{
+	atomic_store_explicit(&p->conn_bytes, p->conn != NULL ? n->t->ops->queued(p->conn) : 0,
+			      memory_order_relaxed);
+}
+
 int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t node,
 		       const struct actor__frame *f, size_t max, actor_ref_t to,
 		       struct actor__env *e)
@@ -365,8 +440,13 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 		return -ENOMEM;
 	}
 	fe->size = (uint32_t)actor__frame_encode(f, fe->data, max);
-	fe->flags = tracked(f) ? ACTOR__FRAME_TRACKED : 0;
-	err = actor__mbox_push(&p->outq, fe);
+	fe->flags = (tracked(f) ? ACTOR__FRAME_TRACKED : 0) | (control(f) ? ACTOR__FRAME_CONTROL : 0);
+	if (actor__route_direct(n, w, p, fe)) {
+		actor__peer_exit(n, s);
+		actor__env_free(pool, e);
+		return 0;
+	}
+	err = push(p, fe);
 	if (err == ACTOR__MBOX_WOKE) {
 		actor__woke_hook_t hook = atomic_load_explicit(&n->woke_hook, memory_order_relaxed);
 
@@ -469,13 +549,21 @@ void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 		bytes = 0;
 		for (size_t i = 0; i < k; i++) {
 			note_outbound(n, p, batch[i], now);
+			taken(p, batch[i]);
 			bytes += batch[i]->size;
 		}
 		atomic_fetch_add_explicit(&n->frames_out, k, memory_order_relaxed);
 		atomic_fetch_add_explicit(&n->bytes_out, bytes, memory_order_relaxed);
 		p->last_sent = now;
+		if (actor__unlikely(actor__node_dropped(n, p->node))) {
+			for (size_t i = 0; i < k; i++)	/* a partition, for tests */
+				actor__env_free(n->pool, batch[i]);
+			continue;
+		}
 		ops->send(p->conn, batch, k);
-		p->stalled = ops->queued(p->conn) >= n->t->cfg.high_water;
+		actor__route_conn_bytes(n, p);
+		p->stalled = atomic_load_explicit(&p->conn_bytes, memory_order_relaxed) >=
+			     n->t->cfg.high_water;
 	}
 }
 
@@ -645,11 +733,38 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 		 * hook as a dead letter, and a request fails at once as a
 		 * local one would. No flow control crosses nodes. */
 		actor__dead_letter_report(n->sys, to, from, f->msg.type, f->msg.payload,
-					  f->msg.size);
+					  f->msg.size, -EAGAIN);
 		if (request)
 			answer_failed(n, from, f->msg.request_id, -EAGAIN);
 	}
 	return 0;
+}
+
+/* --- mail lost ------------------------------------------------------------- */
+
+/*
+ * What a remote send's 0 promised: the frame was queued for the peer, not
+ * delivered. Frames still in the peer's queue when it goes down, or in its
+ * connection's buffers when that closes (told by the transport), are lost
+ * here, and counted: sent = delivered + frames_lost of both nodes, but for
+ * what the kernels' socket buffers held when a node died (no node can
+ * count those without acknowledgements on the wire).
+ */
+void actor__route_lost(struct actor__node *n, const struct actor__env *fe)
+{
+	struct actor__frame f;
+	const char *why;
+
+	if (fe->size <= ACTOR__FRAME_PREFIX ||
+	    actor__frame_decode(n->lost_decoder, (const unsigned char *)fe->data + ACTOR__FRAME_PREFIX,
+				fe->size - ACTOR__FRAME_PREFIX, &f, &why) != 0 ||
+	    (f.kind != ACTOR__F_MSG && f.kind != ACTOR__F_SIGNAL))
+		return;
+	atomic_fetch_add_explicit(&n->frames_lost, 1, memory_order_relaxed);
+	if (f.kind == ACTOR__F_MSG && f.msg.to_id != 0)
+		actor__dead_letter_report(n->sys, (actor_ref_t){ f.msg.to_id, f.msg.to_node, 0 },
+					  (actor_ref_t){ f.msg.from_id, f.msg.from_node, 0 }, f.msg.type,
+					  f.msg.payload, f.msg.size, -ECONNRESET);
 }
 
 /* --- node down -------------------------------------------------------------- */
@@ -698,10 +813,13 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
 	for (; e != NULL; e = next) {
 		next = e->next;
 		note_outbound(n, p, e, now);
+		taken(p, e);
+		actor__route_lost(n, e);
 		actor__env_free(n->pool, e);
 	}
 	actor__track_drain(&p->track, fail_tracked, &d);
 	p->stalled = false;
+	actor__route_conn_bytes(n, p);	/* p->conn is NULL: 0 */
 }
 
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now)

@@ -29,9 +29,15 @@ struct actor__view_member {
 					 * sorted (actor__vtype_hash) */
 };
 
+/*
+ * This node is a member of its view, except after it left the cluster
+ * (actor_cluster_leave) or was removed by the others while cut off (it
+ * then owns no key, is fenced, and joins again in a later view). A node
+ * with seeds that has not joined yet has the view {itself}, fenced.
+ */
 struct actor__view {
 	uint64_t epoch;			/* grows with every change */
-	uint32_t nmembers;		/* >= 1: this node is always a member */
+	uint32_t nmembers;		/* >= 1 */
 	const struct actor__view_member *members;	/* sorted by node */
 };
 

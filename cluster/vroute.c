@@ -27,7 +27,7 @@ static int drop(struct actor__virtual *v, struct actor__worker *w, struct actor_
 		struct actor__env *e, int err, bool sync)
 {
 	if (sync)
-		actor__dead_letter(v->sys, w, vref(ident), e);
+		actor__dead_letter(v->sys, w, vref(ident), e, err);
 	else
 		actor__bounce(v->sys, w, vref(ident), e, err);
 	return err;

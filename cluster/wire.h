@@ -35,7 +35,34 @@
  *	uint32, flags uint (URGENT, REQUEST only), request_id uint32,
  *	payload bin.
  *
- * Kinds 7-12 are membership's, 13-15 kept for virtual actors.
+ * Membership (cluster/member.c; libactor-protocol(7), "Membership"):
+ *
+ *  VIEW   [7, epoch, n, n x (node, incarnation, name, host, port, types),
+ *	    k, k x (node, incarnation, cause)]
+ *	A membership view, flat: epoch uint64 >= 1, n uint 1..1024 members
+ *	sorted by node (strictly), each node uint32 != 0, incarnation
+ *	uint32 >= 1, name str 1..255 bytes without NUL, host str 0..255
+ *	bytes without NUL, port uint16 (0 exactly when host is empty: not
+ *	dialable), types bin of 8 x 0..64 bytes, big-endian uint64 type
+ *	hashes sorted strictly; then the k uint 0..1024 members this epoch
+ *	removed, node uint32 != 0, incarnation uint32 >= 1, cause uint
+ *	(ACTOR__DEPART_*).
+ *  JOIN   [8, node, incarnation, name, host, port, types]
+ *	Fields as one member of VIEW: add node to the view, or update its
+ *	entry. From node itself, or relayed by a member for it.
+ *  PROBE  [9, seq, epoch, digest, target]
+ *	seq, epoch (>= 1) and digest uint64, target uint32: a direct probe
+ *	(target 0), answered by an ACK; or a request to probe target and
+ *	relay its answer (an indirect probe). epoch and digest name the
+ *	sender's view.
+ *  ACK    [10, seq, epoch, digest, target]
+ *	Answers PROBE seq (target 0), or relays that target answered the
+ *	indirect probe seq.
+ *  PULL   [11, epoch]
+ *	Asks for the receiver's view, answered by a VIEW; epoch is the
+ *	sender's own.
+ *  LEAVE  [12, node, incarnation]
+ *	node leaves the view; from node itself, or relayed by a member.
  */
 #ifndef ACTOR_CLUSTER_WIRE_H
 #define ACTOR_CLUSTER_WIRE_H
@@ -56,7 +83,52 @@ enum actor__frame_kind {
 	ACTOR__F_SIGNAL = 4,
 	ACTOR__F_PING = 5,
 	ACTOR__F_VIRTUAL = 6,
+	/* 13..15: kept for virtual actors. */
+	ACTOR__F_VIEW = 7,
+	ACTOR__F_JOIN = 8,
+	ACTOR__F_PROBE = 9,
+	ACTOR__F_ACK = 10,
+	ACTOR__F_PULL = 11,
+	ACTOR__F_LEAVE = 12,
 };
+
+/* Membership's limits on the wire. */
+#define ACTOR__VIEW_MEMBERS_MAX 1024	/* members of a view */
+#define ACTOR__VIEW_DEPARTED_MAX 1024	/* members one VIEW says were removed */
+#define ACTOR__MEMBER_TYPES_MAX 64	/* virtual types a member hosts */
+#define ACTOR__HOST_MAX 255		/* bytes of a member's host */
+
+/* Why a member left a view (VIEW's cause). */
+enum { ACTOR__DEPART_DEAD = 1, ACTOR__DEPART_LEFT = 2 };
+
+/* One member of a VIEW, or a JOIN's fields. */
+struct actor__wire_member {
+	uint32_t node, incarnation;
+	uint16_t port;
+	const char *name, *host;	/* not NUL-terminated */
+	size_t name_len, host_len;
+	uint32_t ntypes;
+	/* Encoding: the hashes. Decoding: NULL, and types_be holds them as
+	 * 8 * ntypes big-endian bytes (actor__wire_type). */
+	const uint64_t *types;
+	const unsigned char *types_be;
+};
+
+struct actor__wire_departure {
+	uint32_t node, incarnation, cause;
+};
+
+/* The i-th type hash of m, as encoded or decoded. */
+static inline uint64_t actor__wire_type(const struct actor__wire_member *m, size_t i)
+{
+	uint64_t v = 0;
+
+	if (m->types != NULL)
+		return m->types[i];
+	for (size_t k = 0; k < 8; k++)
+		v = v << 8 | m->types_be[8 * i + k];
+	return v;
+}
 
 /* MSG flags on the wire. */
 enum {
@@ -124,6 +196,28 @@ struct actor__frame {
 			const void *payload;
 			size_t size;
 		} virt;
+		struct {
+			uint64_t epoch;
+			uint32_t nmembers, ndeparted;
+			/* Encoding: the arrays, or (a decoded VIEW encoded
+			 * again) NULL and the cursors. Decoding: NULL, and the
+			 * cursors that actor__frame_view_member() and
+			 * actor__frame_view_departure() read from. */
+			const struct actor__wire_member *members;
+			const struct actor__wire_departure *departed;
+			const void *members_at, *departed_at, *end;
+		} view;
+		struct actor__wire_member join;
+		struct {
+			uint64_t seq, epoch, digest;
+			uint32_t target;
+		} probe;			/* PROBE and ACK */
+		struct {
+			uint64_t epoch;
+		} pull;
+		struct {
+			uint32_t node, incarnation;
+		} leave;
 	};
 };
 
@@ -133,7 +227,12 @@ struct actor__frame {
 #define ACTOR__VMSG_FRAME_MAX(size) \
 	((size_t)(size) + 80 + ACTOR__VTYPE_NAME_MAX + ACTOR__VKEY_MAX)
 /* Bytes any other frame takes at most, prefix included. */
+/* Bytes any other frame takes at most, prefix included, but VIEW and JOIN
+ * (actor__frame_max). */
 #define ACTOR__CTRL_FRAME_MAX (ACTOR__NODE_NAME_MAX + 96)
+
+/* Bytes f takes at most as a frame, prefix included (any kind). */
+size_t actor__frame_max(const struct actor__frame *f);
 
 /*
  * Writes f as a whole frame (prefix and body) into buf, which has room for
@@ -175,5 +274,17 @@ void actor__frame_decoder_destroy(struct actor__frame_decoder *d);
  */
 int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t len,
 			struct actor__frame *f, const char **why);
+
+/*
+ * A decoded VIEW's members and departures, in order: pass
+ * f->view.members_at (departed_at) first, then what the previous call
+ * returned, nmembers (ndeparted) times. The frame was checked whole when it
+ * was decoded, so these cannot fail; they read the body, which must still
+ * be there.
+ */
+const void *actor__frame_view_member(const struct actor__frame *f, const void *cursor,
+				     struct actor__wire_member *m);
+const void *actor__frame_view_departure(const struct actor__frame *f, const void *cursor,
+					struct actor__wire_departure *d);
 
 #endif /* ACTOR_CLUSTER_WIRE_H */

@@ -26,7 +26,13 @@ frame_corpus = \
 	tests/fuzz/corpus/frame/ping \
 	tests/fuzz/corpus/frame/signal \
 	tests/fuzz/corpus/frame/signal-min \
-	tests/fuzz/corpus/frame/stream
+	tests/fuzz/corpus/frame/stream \
+	tests/fuzz/corpus/frame/view \
+	tests/fuzz/corpus/frame/join \
+	tests/fuzz/corpus/frame/probe \
+	tests/fuzz/corpus/frame/ack \
+	tests/fuzz/corpus/frame/pull \
+	tests/fuzz/corpus/frame/leave
 EXTRA_DIST += tests/fuzz/fuzz_frame.c tests/fuzz/gen_corpus.c .ci/fuzz $(frame_corpus)
 
 fuzz:

@@ -76,10 +76,11 @@ static inline void uncount(struct actor__mbox *mb, struct actor__env *env)
 	}
 }
 
-int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
+static inline int push(struct actor__mbox *mb, struct actor__env *env, bool bounded)
 {
 	uintptr_t old, urgent = (env->flags & ACTOR__ENV_URGENT) ? URGENT_BIT : 0;
-	uint32_t cap = urgent ? 0 : atomic_load_explicit(&mb->capacity, memory_order_relaxed);
+	uint32_t cap = urgent || !bounded ? 0 :
+					    atomic_load_explicit(&mb->capacity, memory_order_relaxed);
 
 	/* The capacity may belong to the incarnation before a reopen: the mark
 	 * makes whoever takes env out subtract exactly what was added here. */
@@ -103,6 +104,16 @@ int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
 		(uintptr_t)env | urgent | (is_stack(old) ? (old & URGENT_BIT) : 0),
 		memory_order_acq_rel, memory_order_relaxed));
 	return old == TAG_BLOCKED ? ACTOR__MBOX_WOKE : ACTOR__MBOX_QUEUED;
+}
+
+int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env)
+{
+	return push(mb, env, true);
+}
+
+int actor__mbox_push_unbounded(struct actor__mbox *mb, struct actor__env *env)
+{
+	return push(mb, env, false);
 }
 
 /* Reverses a LIFO stack onto the tails of the two FIFO lanes. */
@@ -235,4 +246,9 @@ struct actor__env *actor__mbox_close(struct actor__mbox *mb)
 bool actor__mbox_closed(const struct actor__mbox *mb)
 {
 	return atomic_load_explicit(&mb->head, memory_order_relaxed) == TAG_CLOSED;
+}
+
+bool actor__mbox_idle(const struct actor__mbox *mb)
+{
+	return atomic_load_explicit(&mb->head, memory_order_acquire) == TAG_BLOCKED;
 }

@@ -73,6 +73,13 @@ void actor__mbox_reopen(struct actor__mbox *mb, uint32_t capacity);
  */
 int actor__mbox_push(struct actor__mbox *mb, struct actor__env *env);
 
+/*
+ * As actor__mbox_push, but never refused for capacity (nor counted), and
+ * in its lane's order: for a caller that bounds some of its mail itself
+ * (the peer queues' control frames, cluster/route.c).
+ */
+int actor__mbox_push_unbounded(struct actor__mbox *mb, struct actor__env *env);
+
 /* Consumer. The next envelope, urgent first; NULL when none is visible. */
 struct actor__env *actor__mbox_pop(struct actor__mbox *mb);
 
@@ -96,5 +103,13 @@ struct actor__env *actor__mbox_close(struct actor__mbox *mb);
 
 /* Any thread; a snapshot, for diagnostics. */
 bool actor__mbox_closed(const struct actor__mbox *mb);
+
+/*
+ * Any thread: the mailbox is BLOCKED, i.e. empty with its consumer idle
+ * since its last try_block. Acquire: what the consumer did before it went
+ * idle (for a peer's queue: handing the frames to the transport) is
+ * visible to the caller.
+ */
+bool actor__mbox_idle(const struct actor__mbox *mb);
 
 #endif /* ACTOR_MAILBOX_MPSC_H */

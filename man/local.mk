@@ -101,6 +101,14 @@ dist_man3_MANS += \
 	man/actor_node_whereis.3 \
 	man/actor_node_stats.3 \
 	man/actor_node_stats_t.3 \
+	man/actor_node_peer_stats.3 \
+	man/actor_node_peer_stats_t.3 \
+	man/actor_cluster_members.3 \
+	man/actor_cluster_subscribe.3 \
+	man/actor_cluster_unsubscribe.3 \
+	man/actor_cluster_leave.3 \
+	man/actor_member_t.3 \
+	man/actor_member_event_t.3 \
 	man/actor_loopback_create.3 \
 	man/actor_loopback_destroy.3 \
 	man/actor_loopback_t.3 \

@@ -72,10 +72,12 @@ static int spawn(struct actor_system *sys, struct actor__worker *w, const actor_
 	ref = actor__ref_of(sys, a);
 	atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
 	actor__mbox_reopen(&a->mb, spec->mailbox_capacity);
-	/* init runs in the actor's first turn, ahead of any message. */
+	/* *out first: from an outside thread init may run on a worker before
+	 * this call returns, and it may read what the caller's *out holds
+	 * (the push below publishes it). init runs ahead of any message. */
+	*out = ref;
 	if (init != NULL)
 		actor__deliver(sys, w, ref, init);
-	*out = ref;
 	return 0;
 }
 
@@ -176,7 +178,7 @@ static void finalize(struct actor_ctx *ctx)
 			actor__link_queued(sys, ctx->w, e, self, a->exit_reason);
 			actor__env_free(ctx->w->pool, e);
 		} else {
-			actor__dead_letter(sys, ctx->w, self, e);
+			actor__dead_letter(sys, ctx->w, self, e, -ESRCH);
 		}
 	}
 	actor__pending_free(sys, a);
@@ -245,7 +247,7 @@ void actor__run(struct actor__worker *w, struct actor__actor *a)
 			if (e->flags & ACTOR__ENV_SYSTEM)
 				actor__env_free(w->pool, e);
 			else
-				actor__dead_letter(w->sys, w, to, e);
+				actor__dead_letter(w->sys, w, to, e, -ESRCH);
 			continue;
 		}
 		if (e->flags & (ACTOR__ENV_SYSTEM | ACTOR__ENV_REPLY)) {

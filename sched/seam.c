@@ -87,5 +87,5 @@ void actor__bounce(struct actor_system *sys, struct actor__worker *w, actor_ref_
 	if (e->flags & ACTOR__ENV_SYSTEM)
 		actor__env_free(actor__pool_of(w), e);
 	else
-		actor__dead_letter(sys, w, to, e);
+		actor__dead_letter(sys, w, to, e, error);
 }

@@ -161,6 +161,10 @@ static inline actor_ref_t actor__sender_of(const struct actor__env *e)
 /* Whether the calling thread is one of sys's workers (which must not block
  * waiting for actors). */
 bool actor__on_worker(const struct actor_system *sys);
+/* Whether worker w (the caller; NULL: not a worker, false) has other
+ * actors waiting to run: in its next slot, its deque or the system's
+ * injection queue. A snapshot. */
+bool actor__worker_has_work(const struct actor__worker *w);
 
 /* link.c */
 /* Sends `to` a signal about `from`: a runtime message (LINK_EXIT), or one
@@ -187,13 +191,14 @@ void actor__request_fail(struct actor_system *sys, struct actor__worker *w, acto
  * w: the calling worker of sys, or NULL. */
 int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
 		   struct actor__env *e);
-/* Counts a dead letter, tells the hook, and frees the envelope. */
+/* Counts a dead letter, tells the hook why (reason: a negative errno, as
+ * actor_dead_letter_info_t says), and frees the envelope. */
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			struct actor__env *e);
+			struct actor__env *e, int reason);
 /* Counts a dead letter and tells the hook, for a message never enveloped
  * (or one whose envelope actor__deliver() consumed). */
 void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
-			       uint32_t type, const void *data, size_t size);
+			       uint32_t type, const void *data, size_t size, int reason);
 /* An envelope holding a copy of data, its header filled in; NULL on ENOMEM. */
 struct actor__env *actor__env_make(struct actor__pool *pool, actor_ref_t sender, uint32_t type,
 				   const void *data, size_t size, uint16_t flags,

@@ -12,7 +12,7 @@
 #include "sched/internal.h"
 
 void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_ref_t sender,
-			       uint32_t type, const void *data, size_t size)
+			       uint32_t type, const void *data, size_t size, int reason)
 {
 	atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
 	if (sys->cfg.dead_letter != NULL)
@@ -20,6 +20,7 @@ void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_r
 	if (sys->cfg.dead_letter_info != NULL) {
 		actor_dead_letter_info_t info = {
 			.to = to, .sender = sender, .type = type, .data = data, .size = size,
+			.reason = reason,
 		};
 
 		sys->cfg.dead_letter_info(sys->cfg.dead_letter_arg, &info);
@@ -27,9 +28,9 @@ void actor__dead_letter_report(struct actor_system *sys, actor_ref_t to, actor_r
 }
 
 void actor__dead_letter(struct actor_system *sys, struct actor__worker *w, actor_ref_t to,
-			struct actor__env *e)
+			struct actor__env *e, int reason)
 {
-	actor__dead_letter_report(sys, to, actor__sender_of(e), e->type, e->data, e->size);
+	actor__dead_letter_report(sys, to, actor__sender_of(e), e->type, e->data, e->size, reason);
 	actor__env_free(actor__pool_of(w), e);
 }
 
@@ -66,7 +67,7 @@ int actor__deliver(struct actor_system *sys, struct actor__worker *w, actor_ref_
 			r = -ESRCH;
 	}
 	if ((r == -ESRCH || r == -EHOSTUNREACH) && !system)
-		actor__dead_letter(sys, w, to, e);
+		actor__dead_letter(sys, w, to, e, r);
 	else
 		actor__env_free(actor__pool_of(w), e);
 	return r;
@@ -179,7 +180,7 @@ static int send_later(struct actor_system *sys, actor_ref_t sender, actor_ref_t 
 		return -EMSGSIZE;
 	/* Only a local actor can be checked now; a remote one when it fires. */
 	if (actor__is_local(sys, to) && actor__lookup(sys, to) == NULL) {
-		actor__dead_letter_report(sys, to, sender, type, data, size);
+		actor__dead_letter_report(sys, to, sender, type, data, size, -ESRCH);
 		return -ESRCH;
 	}
 	if (period_ns != 0)

@@ -115,6 +115,13 @@ static bool work_visible(struct actor_system *sys)
 	return false;
 }
 
+bool actor__worker_has_work(const struct actor__worker *w)
+{
+	return w != NULL && (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL ||
+			     actor__deque_size(&w->dq) != 0 ||
+			     atomic_load_explicit(&w->sys->inj_len, memory_order_relaxed) != 0);
+}
+
 /* Called after publishing work; see the comment at the top. */
 static void notify(struct actor_system *sys)
 {

@@ -104,7 +104,7 @@ TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
-	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml
+	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml tests/spin/direct.pml
 TESTS += tests/spin/models.test
 EXTRA_DIST += tests/spin/models.test $(spin_models)
 
@@ -118,3 +118,9 @@ endif
 endif
 tests_test_msgpack_CFLAGS = $(CRITERION_TEST_CFLAGS) $(MSGPACK_CFLAGS)
 tests_test_msgpack_LDADD = libactor.la $(CRITERION_LIBS) $(MSGPACK_LIBS)
+
+# Frames written by other threads than the I/O thread (issue 16); a plain
+# program, so it runs under ThreadSanitizer too.
+check_PROGRAMS += tests/stress_direct
+TESTS += tests/stress_direct
+tests_stress_direct_LDADD = $(TEST_LIBS)

@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -301,8 +303,8 @@ Test(frame, encode_refuses_invalid_frames)
 
 	memset(name, 'n', sizeof(name));
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 0");
-	f.kind = ACTOR__F_VIRTUAL + 1;
-	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 7");
+	f.kind = ACTOR__F_LEAVE + 1;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "kind 13");
 	f = virt(0, "t", 1, NULL, 0, NULL, 0);
 	f.virt.hops = ACTOR__WIRE_HOPS_MAX + 1;
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "VIRTUAL: 3 hops");
@@ -419,7 +421,7 @@ static const struct {
 	{ "a trailing byte", RAW(0x91, 0x05, 0x00), "trailing bytes after the array" },
 	{ "a second frame", RAW(0x91, 0x05, 0x91, 0x05), "trailing bytes after the array" },
 	{ "kind 0", RAW(0x91, 0x00), "unknown frame kind" },
-	{ "kind 7", RAW(0x91, 0x07), "unknown frame kind" },
+	{ "kind 13", RAW(0x91, 0x0d), "unknown frame kind" },
 	{ "VIRTUAL of 1 element", RAW(0x91, 0x06), "VIRTUAL: not 11 elements" },
 	{ "VIRTUAL with 3 hops",
 	  RAW(0x9b, 6, 0, 3, 0xa1, 't', 0xc4, 0, 0, 0, 0, 0, 0, 0xc4, 0),
@@ -739,5 +741,364 @@ Test(frame, decoder_is_reusable_after_errors)
 		roundtrip(&f, &g);
 		cr_assert_eq(g.msg.to_id, 42);
 		cr_assert_eq(g.msg.size, 2);
+	}
+}
+
+/* --- membership (VIEW, JOIN, PROBE, ACK, PULL, LEAVE) ---------------------- */
+
+/* Member i of a test view: node 10 * (i + 1), i % 65 types. */
+static uint64_t test_types[64];
+
+static struct actor__wire_member test_member(size_t i, char *name, char *host)
+{
+	sprintf(name, "m%zu", i);
+	sprintf(host, i % 3 == 2 ? "" : "10.0.%zu.%zu", i / 256, i % 256);
+	return (struct actor__wire_member){
+		.node = (uint32_t)(10 * (i + 1)), .incarnation = (uint32_t)(i % 4 + 1),
+		.port = i % 3 == 2 ? 0 : (uint16_t)(4000 + i), .name = name,
+		.name_len = strlen(name), .host = host, .host_len = strlen(host),
+		.ntypes = (uint32_t)(i % 65), .types = test_types,
+	};
+}
+
+static void check_view(size_t nmembers, size_t ndeparted)
+{
+	static char names[ACTOR__VIEW_MEMBERS_MAX][16], hosts[ACTOR__VIEW_MEMBERS_MAX][32];
+	static struct actor__wire_member ms[ACTOR__VIEW_MEMBERS_MAX];
+	static struct actor__wire_departure ds[ACTOR__VIEW_DEPARTED_MAX];
+	struct actor__frame f = { .kind = ACTOR__F_VIEW }, g;
+	size_t need, n;
+	const void *c;
+	unsigned char *big;
+
+	for (size_t i = 0; i < 64; i++)
+		test_types[i] = 0x0102030405060708ull * (i + 1);
+	for (size_t i = 0; i < nmembers; i++)
+		ms[i] = test_member(i, names[i], hosts[i]);
+	for (size_t i = 0; i < ndeparted; i++)
+		ds[i] = (struct actor__wire_departure){ (uint32_t)(7 + 10 * i), 3,
+							i % 2 ? ACTOR__DEPART_LEFT : ACTOR__DEPART_DEAD };
+	f.view.epoch = 1ull << 40;
+	f.view.nmembers = (uint32_t)nmembers;
+	f.view.members = ms;
+	f.view.ndeparted = (uint32_t)ndeparted;
+	f.view.departed = ds;
+	need = actor__frame_max(&f);
+	big = malloc(need);
+	cr_assert_not_null(big);
+	n = actor__frame_encode(&f, big, need);
+	cr_assert_gt(n, 0, "a view of %zu members encodes", nmembers);
+	cr_assert_eq(actor__frame_encode(&f, big, n - 1), 0, "one byte short");
+	cr_assert_eq(actor__frame_decode(d, big + ACTOR__FRAME_PREFIX, n - ACTOR__FRAME_PREFIX, &g,
+					 &(const char *){ NULL }),
+		     0);
+	cr_assert_eq(g.kind, ACTOR__F_VIEW);
+	cr_assert_eq(g.view.epoch, 1ull << 40);
+	cr_assert_eq(g.view.nmembers, nmembers);
+	cr_assert_eq(g.view.ndeparted, ndeparted);
+	c = g.view.members_at;
+	for (size_t i = 0; i < nmembers; i++) {
+		struct actor__wire_member m;
+
+		c = actor__frame_view_member(&g, c, &m);
+		cr_assert_eq(m.node, ms[i].node);
+		cr_assert_eq(m.incarnation, ms[i].incarnation);
+		cr_assert_eq(m.port, ms[i].port);
+		cr_assert_eq(m.name_len, ms[i].name_len);
+		cr_assert_arr_eq(m.name, ms[i].name, m.name_len);
+		cr_assert_eq(m.host_len, ms[i].host_len);
+		cr_assert_eq(memcmp(m.host, ms[i].host, m.host_len), 0);
+		cr_assert_eq(m.ntypes, ms[i].ntypes);
+		for (size_t k = 0; k < m.ntypes; k++)
+			cr_assert_eq(actor__wire_type(&m, k), test_types[k]);
+	}
+	c = g.view.departed_at;
+	for (size_t i = 0; i < ndeparted; i++) {
+		struct actor__wire_departure dp;
+
+		c = actor__frame_view_departure(&g, c, &dp);
+		cr_assert_eq(dp.node, ds[i].node);
+		cr_assert_eq(dp.incarnation, 3);
+		cr_assert_eq(dp.cause, ds[i].cause);
+	}
+	/* A decoded VIEW encodes again to the same bytes. */
+	cr_assert_leq(actor__frame_max(&g), need);
+	{
+		unsigned char *again = malloc(need);
+
+		cr_assert_eq(actor__frame_encode(&g, again, need), n);
+		cr_assert_eq(memcmp(again, big, n), 0);
+		free(again);
+	}
+	free(big);
+}
+
+Test(frame, view_roundtrip)
+{
+	check_view(1, 0);
+	check_view(3, 2);
+	check_view(70, 5);
+	check_view(ACTOR__VIEW_MEMBERS_MAX, ACTOR__VIEW_DEPARTED_MAX);
+}
+
+Test(frame, membership_roundtrip)
+{
+	char name[16], host[32];
+	struct actor__frame f = { .kind = ACTOR__F_JOIN }, g;
+
+	for (size_t i = 0; i < 64; i++)
+		test_types[i] = 1000 + i;
+	f.join = test_member(64, name, host);
+	roundtrip(&f, &g);
+	cr_assert_eq(g.join.node, f.join.node);
+	cr_assert_eq(g.join.incarnation, f.join.incarnation);
+	cr_assert_eq(g.join.port, f.join.port);
+	cr_assert_eq(g.join.ntypes, 64);
+	cr_assert_eq(actor__wire_type(&g.join, 63), 1063);
+	cr_assert_arr_eq(g.join.host, host, strlen(host));
+	cr_assert_leq(actor__frame_encode(&f, buf, buf_cap), actor__frame_max(&f));
+
+	for (uint32_t kind = ACTOR__F_PROBE; kind <= ACTOR__F_ACK; kind++) {
+		f = (struct actor__frame){ .kind = kind };
+		f.probe.seq = UINT64_MAX;
+		f.probe.epoch = 7;
+		f.probe.digest = 0x8000000000000001ull;
+		f.probe.target = UINT32_MAX;
+		cr_assert_leq(roundtrip(&f, &g), ACTOR__CTRL_FRAME_MAX);
+		cr_assert_eq(g.probe.seq, UINT64_MAX);
+		cr_assert_eq(g.probe.epoch, 7);
+		cr_assert_eq(g.probe.digest, 0x8000000000000001ull);
+		cr_assert_eq(g.probe.target, UINT32_MAX);
+	}
+	f = (struct actor__frame){ .kind = ACTOR__F_PULL, .pull.epoch = 9 };
+	roundtrip(&f, &g);
+	cr_assert_eq(g.pull.epoch, 9);
+	f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { 5, 2 } };
+	roundtrip(&f, &g);
+	cr_assert_eq(g.leave.node, 5);
+	cr_assert_eq(g.leave.incarnation, 2);
+}
+
+Test(frame, membership_encode_refuses_what_decode_refuses)
+{
+	uint64_t down[2] = { 2, 1 };
+	struct actor__wire_member ms[2] = {
+		{ .node = 5, .incarnation = 1, .name = "a", .name_len = 1 },
+		{ .node = 3, .incarnation = 1, .name = "b", .name_len = 1 },
+	};
+	struct actor__frame f = { .kind = ACTOR__F_VIEW };
+
+	f.view.epoch = 1;
+	f.view.members = ms;
+	f.view.nmembers = 0;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "no members");
+	f.view.nmembers = 2;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "not sorted");
+	f.view.nmembers = 1;
+	f.view.epoch = 0;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "epoch 0");
+	f = (struct actor__frame){ .kind = ACTOR__F_JOIN, .join = ms[0] };
+	f.join.host = "h";
+	f.join.host_len = 1;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "a host without a port");
+	f.join.port = 1;
+	cr_assert_gt(actor__frame_encode(&f, buf, buf_cap), 0);
+	f.join.types = down;
+	f.join.ntypes = 2;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "types not sorted");
+	f.join.ntypes = 0;
+	f.join.name = "a\0b";
+	f.join.name_len = 3;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "a NUL in the name");
+	f = (struct actor__frame){ .kind = ACTOR__F_PROBE };
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "epoch 0");
+	f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { 1, 0 } };
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "incarnation 0");
+}
+
+/* A body from a format: u uint64, s str (a C string), n str with a NUL,
+ * b bin of 8 * the next int bytes (descending if the int is negative),
+ * x bin of the next int bytes. */
+static size_t mp(unsigned char *out, const char *fmt, ...)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	va_list ap;
+	size_t n;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, strlen(fmt));
+	va_start(ap, fmt);
+	for (const char *p = fmt; *p; p++) {
+		switch (*p) {
+		case 'u':
+			msgpack_pack_uint64(&pk, va_arg(ap, uint64_t));
+			break;
+		case 's': {
+			const char *str = va_arg(ap, const char *);
+
+			msgpack_pack_str_with_body(&pk, str, strlen(str));
+			break;
+		}
+		case 'n':
+			msgpack_pack_str_with_body(&pk, "a\0b", 3);
+			break;
+		case 'b': {
+			int k = va_arg(ap, int);
+			unsigned char t[8 * 70] = { 0 };
+
+			for (int i = 0; i < (k < 0 ? -k : k); i++)
+				t[8 * i + 7] = (unsigned char)(k < 0 ? 100 - i : i + 1);
+			msgpack_pack_bin_with_body(&pk, t, 8 * (size_t)(k < 0 ? -k : k));
+			break;
+		}
+		case 'x': {
+			int k = va_arg(ap, int);
+			unsigned char t[16] = { 0 };
+
+			msgpack_pack_bin_with_body(&pk, t, (size_t)k);
+			break;
+		}
+		}
+	}
+	va_end(ap);
+	memcpy(out, sb.data, sb.size);
+	n = sb.size;
+	msgpack_sbuffer_destroy(&sb);
+	return n;
+}
+
+#define U64(x) ((uint64_t)(x))
+
+Test(frame, malformed_membership_frames)
+{
+	static const struct {
+		const char *what, *why;
+	} cases[] = {
+		{ "valid VIEW", NULL },
+		{ "VIEW epoch 0", "VIEW: epoch is not a uint64 other than 0" },
+		{ "VIEW of 1025", "VIEW: not 1..1024 members" },
+		{ "VIEW claims 2 members", "VIEW: fewer elements than its members take" },
+		{ "VIEW members unsorted", "VIEW: members are not sorted strictly by node" },
+		{ "VIEW node 0", "VIEW: a node is not a uint32 other than 0" },
+		{ "VIEW name with NUL", "VIEW: a name is not a str of 1..255 bytes without NUL" },
+		{ "VIEW host without port", "VIEW: port 0 with a host, or a host without a port" },
+		{ "VIEW port without host", "VIEW: port 0 with a host, or a host without a port" },
+		{ "VIEW types unsorted", "VIEW: types are not sorted strictly" },
+		{ "VIEW 65 types", "VIEW: types is not a bin of 8 x 0..64 bytes" },
+		{ "VIEW types of 7 bytes", "VIEW: types is not a bin of 8 x 0..64 bytes" },
+		{ "VIEW cause 3", "VIEW: a departure's cause is unknown" },
+		{ "VIEW one departure short",
+		  "VIEW: the element count is not that of its members and departures" },
+		{ "VIEW of 9", "VIEW: fewer than 10 elements" },
+		{ "JOIN node 0", "JOIN: node is not a uint32 other than 0" },
+		{ "JOIN port 65536", "JOIN: port is not a uint16" },
+		{ "JOIN of 6", "JOIN: not 7 elements" },
+		{ "PROBE epoch 0", "PROBE: epoch is not a uint64 other than 0" },
+		{ "ACK target 2^32", "ACK: target is not a uint32" },
+		{ "ACK seq as str", "ACK: seq is not a uint64" },
+		{ "PULL epoch 0", "PULL: epoch is not a uint64 other than 0" },
+		{ "LEAVE incarnation 0", "LEAVE: incarnation is not a uint32 other than 0" },
+		{ "kind 13", "unknown frame kind" },
+		{ "kind 6 of 10", "VIRTUAL: not 11 elements" },
+	};
+	const char *why;
+
+#define M1(node, name, host, port, types) U64(node), U64(1), name, host, U64(port), types
+	{
+		/* One buffer per case, packed in order. */
+		unsigned char *bodies[sizeof cases / sizeof cases[0]];
+		size_t n[sizeof cases / sizeof cases[0]], i = 0;
+
+		for (size_t j = 0; j < sizeof cases / sizeof cases[0]; j++) {
+			bodies[j] = malloc(4096);
+			cr_assert_not_null(bodies[j]);
+		}
+#define ADD(...) (n[i] = mp(bodies[i], __VA_ARGS__), i++)
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(5, "a", "", 0, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(0), U64(1), M1(5, "a", "", 0, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1025), M1(5, "a", "", 0, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(2), M1(5, "a", "", 0, 0), U64(0));
+		ADD("uuuuussubuussubu", U64(7), U64(1), U64(2), M1(5, "a", "", 0, 0),
+		    M1(3, "b", "", 0, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(0, "a", "", 0, 0), U64(0));
+		ADD("uuuuunsubu", U64(7), U64(1), U64(1), U64(5), U64(1), "", U64(0), 0, U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(5, "a", "h", 0, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(5, "a", "", 9, 0), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(5, "a", "", 0, -2), U64(0));
+		ADD("uuuuussubu", U64(7), U64(1), U64(1), M1(5, "a", "", 0, 65), U64(0));
+		ADD("uuuuussuxu", U64(7), U64(1), U64(1), U64(5), U64(1), "a", "", U64(0), 7, U64(0));
+		ADD("uuuuussubuuuu", U64(7), U64(1), U64(1), M1(5, "a", "", 0, 0), U64(1), U64(9),
+		    U64(1), U64(3));
+		ADD("uuuuussubuuu", U64(7), U64(1), U64(1), M1(5, "a", "", 0, 0), U64(1), U64(9),
+		    U64(1));
+		ADD("uuuuussub", U64(7), U64(1), U64(1), M1(5, "a", "", 0, 0));
+		ADD("uuussub", U64(8), U64(0), U64(1), "a", "", U64(0), 0);
+		ADD("uuussub", U64(8), U64(5), U64(1), "a", "h", U64(65536), 0);
+		ADD("uuuss", U64(8), U64(5), U64(1), "a", "");
+		ADD("uuuuu", U64(9), U64(1), U64(0), U64(0), U64(0));
+		ADD("uuuuu", U64(10), U64(1), U64(1), U64(0), U64(1) << 32);
+		ADD("usuuu", U64(10), "1", U64(1), U64(0), U64(0));
+		ADD("uu", U64(11), U64(0));
+		ADD("uuu", U64(12), U64(5), U64(0));
+		ADD("u", U64(13));
+		ADD("uuuuuuuuuu", U64(6), U64(1), U64(1), U64(1), U64(1), U64(1), U64(1), U64(1),
+		    U64(1), U64(1));
+#undef ADD
+		cr_assert_eq(i, sizeof cases / sizeof cases[0]);
+		for (size_t j = 0; j < i; j++) {
+			unsigned char *body = malloc(n[j]);	/* exactly: ASan sees overreads */
+
+			memcpy(body, bodies[j], n[j]);
+			cr_assert_eq(decode(body, n[j], &why), cases[j].why ? -EBADMSG : 0, "%s: %s",
+				     cases[j].what, why ? why : "accepted");
+			if (cases[j].why != NULL)
+				cr_assert_str_eq(why, cases[j].why, "%s", cases[j].what);
+			free(body);
+			free(bodies[j]);
+		}
+	}
+#undef M1
+}
+
+Test(frame, membership_truncated_at_every_offset)
+{
+	char names[3][16], hosts[3][32];
+	struct actor__wire_member ms[3];
+	struct actor__wire_departure dep = { 1, 1, ACTOR__DEPART_DEAD };
+	struct actor__frame fs[6];
+	const char *why;
+
+	for (size_t i = 0; i < 64; i++)
+		test_types[i] = i + 1;
+	for (size_t i = 0; i < 3; i++)
+		ms[i] = test_member(i + 1, names[i], hosts[i]);
+	fs[0] = (struct actor__frame){ .kind = ACTOR__F_VIEW };
+	fs[0].view.epoch = 3;
+	fs[0].view.nmembers = 3;
+	fs[0].view.members = ms;
+	fs[0].view.ndeparted = 1;
+	fs[0].view.departed = &dep;
+	fs[1] = (struct actor__frame){ .kind = ACTOR__F_JOIN, .join = ms[1] };
+	fs[2] = (struct actor__frame){ .kind = ACTOR__F_PROBE, .probe = { 1, 2, 3, 4 } };
+	fs[3] = (struct actor__frame){ .kind = ACTOR__F_ACK, .probe = { 1, 2, 3, 0 } };
+	fs[4] = (struct actor__frame){ .kind = ACTOR__F_PULL, .pull.epoch = UINT64_MAX };
+	fs[5] = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { UINT32_MAX, 1 } };
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+		size_t n = actor__frame_encode(&fs[i], buf, buf_cap);
+
+		cr_assert_gt(n, 0, "kind %u encodes", fs[i].kind);
+		n -= ACTOR__FRAME_PREFIX;
+		for (size_t len = 0; len < n; len++) {
+			unsigned char *body = malloc(len + 1);
+
+			memcpy(body, buf + ACTOR__FRAME_PREFIX, len);
+			cr_assert_eq(decode(body, len, &why), -EBADMSG, "kind %u cut at %zu",
+				     fs[i].kind, len);
+			free(body);
+		}
+		cr_assert_eq(decode(buf + ACTOR__FRAME_PREFIX, n, &why), 0, "kind %u whole: %s",
+			     fs[i].kind, why);
 	}
 }

@@ -144,6 +144,24 @@ Test(mpsc, capacity_bounds_the_queue)
 	cr_assert_eq(pop_type(), 1);
 }
 
+/* A push past the capacity, in its lane's order, not counted: a full
+ * bound refuses the next bounded push still, and order is kept. */
+Test(mpsc, unbounded_push_passes_a_full_queue_in_order)
+{
+	struct actor__env *e = msg(3, false);
+
+	actor__mbox_init(&mb, 2);
+	cr_assert_geq(actor__mbox_push(&mb, msg(0, false)), 0);
+	cr_assert_geq(actor__mbox_push(&mb, msg(1, false)), 0);
+	cr_assert_geq(actor__mbox_push_unbounded(&mb, msg(2, false)), 0);
+	cr_assert_eq(actor__mbox_push(&mb, e), -EAGAIN);
+	actor__env_free(pool, e);
+	cr_assert_eq(atomic_load(&mb.count), 2, "the unbounded push is not counted");
+	for (uint32_t i = 0; i < 3; i++)
+		cr_assert_eq(pop_type(), i);
+	cr_assert_eq(atomic_load(&mb.count), 0);
+}
+
 Test(mpsc, pop_batch)
 {
 	const uint32_t want[] = { 5, 0, 1, 2, 3, 4, 6, 7 };	/* 5 is urgent */

@@ -527,8 +527,9 @@ static void stopped_peer(const char *transport)
 	t0 = now_ns();
 	cr_assert(reaches(&downs, 1, 5), "no down message for a stopped peer");
 	took = now_ns() - t0;
-	/* The timeout is 500 ms, checked every 50 ms. */
-	cr_assert(took < 1000 * MS, "declared down after %llu ms", (unsigned long long)(took / MS));
+	/* The timeout is 500 ms, checked every 50 ms; the slack is for a
+	 * loaded machine (1.8 s seen with four builds running on 2 cores). */
+	cr_assert(took < 2500 * MS, "declared down after %llu ms", (unsigned long long)(took / MS));
 	cr_assert_eq(atomic_load(&down_reason), ACTOR_EXIT_NODEDOWN);
 	/* Back from the dead: the parent redials it (with backoff) by itself. */
 	kill(c.pid, SIGCONT);
@@ -548,13 +549,15 @@ static void stopped_peer(const char *transport)
 }
 
 /* A peer that stops reading: the sender's queue for it fills and further
- * sends fail with -EAGAIN; nothing grows without bound. */
+ * sends fail with -EAGAIN; nothing grows without bound. The stats show the
+ * queue (frames and bytes), and that it empties once the peer reads. */
 static void slow_reader(const char *transport)
 {
 	struct child c = child_node(transport);
 	actor_system_t *s;
 	actor_node_config_t cfg;
 	actor_node_stats_t st;
+	actor_node_peer_stats_t ps;
 	static char big[64 << 10];
 	uint32_t id;
 	actor_ref_t echo;
@@ -575,6 +578,19 @@ static void slow_reader(const char *transport)
 	cr_assert_lt(sent, 2000, "%ld sends of 64 KiB before -EAGAIN", sent);
 	cr_assert_eq(actor_node_stats(s, &st), 0);
 	cr_assert_eq(st.queue_full, 1);
+	cr_assert_eq(actor_node_peer_stats(s, id, &ps), 0);
+	cr_assert(ps.up);
+	cr_assert_eq(ps.queued_frames, 64);
+	cr_assert_geq(ps.queued_bytes, 64 * sizeof big);
+	cr_assert_eq(st.queued_frames, ps.queued_frames);
+	cr_assert_geq(st.queued_bytes, 64 * sizeof big);
+	kill(c.pid, SIGCONT);
+	for (int i = 0; i < 10000 && actor_node_peer_stats(s, id, &ps) == 0 &&
+			(ps.queued_frames != 0 || ps.queued_bytes != 0); i++)
+		usleep(1000);
+	cr_assert_eq(ps.queued_frames, 0);
+	cr_assert_eq(ps.queued_bytes, 0, "%llu bytes still queued", (unsigned long long)ps.queued_bytes);
+	cr_assert_eq(actor_node_peer_stats(s, 0x12345678, &ps), -ENOENT);
 	child_end(&c);
 	actor_system_destroy(s);
 	assert_no_leaks();

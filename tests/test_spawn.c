@@ -125,3 +125,38 @@ Test(spawn_copy, errors_and_no_init, .init = reset)
 	actor_system_destroy(sys);
 	assert_no_leaks();
 }
+
+/* init from an outside spawn may run on a worker before actor_system_spawn
+ * returns; the reference must be in *out by then. */
+static _Atomic int out_mismatch, out_inits;
+
+static int self_check_init(actor_ctx_t *ctx, void *arg)
+{
+	const actor_ref_t *out = arg;
+
+	if (!actor_ref_equal(*out, actor_self(ctx)))
+		atomic_fetch_add(&out_mismatch, 1);
+	atomic_fetch_add(&out_inits, 1);
+	return 0;
+}
+
+static const actor_spec_t self_check_spec = { .handler = nothing, .init = self_check_init };
+
+Test(spawn, outside_init_sees_out_written)
+{
+	enum { N = 2000 };
+	static actor_ref_t refs[N];
+	actor_system_t *sys;
+
+	cr_assert_eq(actor_system_create(&sys, NULL), 0);
+	for (int i = 0; i < N; i++) {
+		refs[i] = ACTOR_REF_NONE;
+		cr_assert_eq(actor_system_spawn(sys, &self_check_spec, &refs[i], &refs[i]), 0);
+	}
+	for (int i = 0; i < 5000 && atomic_load(&out_inits) < N; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&out_inits), N);
+	cr_expect_eq(atomic_load(&out_mismatch), 0, "%d inits ran before *out was written",
+		     atomic_load(&out_mismatch));
+	actor_system_destroy(sys);
+}

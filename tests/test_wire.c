@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,10 +20,12 @@
 #include "cluster/virtual.h"
 #include "tests/leakcheck.h"
 #include "tests/rawpeer.h"
+#include "transport/transport.h"
 
 #define SEC 1000000000ull
 #define MS 1000000ull
 #define PEER 0x0badf00du	/* the raw peer's node id */
+#define MEMBER 0xffffffffu	/* a raw peer's id above any node's */
 
 static const char cookie[] = "test-cookie-0123456789";
 
@@ -44,6 +47,8 @@ static void on_event(void *arg, uint32_t node, const char *name, bool up, int re
 
 static void quiet(void *arg, const char *line)
 {
+	if (getenv("ACTOR_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%s\n", line);
 }
 
 static actor_system_t *node(void)
@@ -409,6 +414,167 @@ static void virtual_frames(void)
 	assert_no_leaks();
 }
 
+/* --- membership ------------------------------------------------------------------ */
+
+/* The next frame of kind `kind` from the node, skipping others (PINGs,
+ * PROBEs). */
+static void recv_kind(struct rawpeer *rp, uint32_t kind, struct actor__frame *f)
+{
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(rawpeer_recv(rp, f, 5000), 0, "no frame of kind %u came", kind);
+		if (f->kind == kind)
+			return;
+	}
+	cr_assert_fail("no frame of kind %u among 100", kind);
+}
+
+/* A VIEW's members' nodes, in order, into nodes (cap 4): their count. */
+static uint32_t view_nodes(const struct actor__frame *f, uint32_t *nodes)
+{
+	const void *c = f->view.members_at;
+	struct actor__wire_member m;
+
+	for (uint32_t i = 0; i < f->view.nmembers && i < 4; i++) {
+		c = actor__frame_view_member(f, c, &m);
+		nodes[i] = m.node;
+	}
+	return f->view.nmembers;
+}
+
+/* A node alone answers PROBE with ACK and PULL with its view; admits a
+ * JOIN (it started the cluster), probes its new member, and tells it the
+ * view without it once it leaves. */
+static void membership_frames(void)
+{
+	actor_system_t *a = node();
+	struct rawpeer *rp = rawpeer_connect((uint16_t)actor_node_port(a));
+	struct actor__frame f = { .kind = ACTOR__F_PROBE }, g;
+	uint32_t nodes[4];
+	uint64_t epoch;
+
+	/* The highest id: the node stays the coordinator once it is joined. */
+	cr_assert_not_null(rp);
+	cr_assert_eq(rawpeer_handshake(rp, cookie, sizeof cookie - 1, MEMBER, "raw"), 0);
+	f.probe.seq = 77;
+	f.probe.epoch = 1;
+	f.probe.digest = 0;
+	cr_assert(rawpeer_send(rp, &f));
+	recv_kind(rp, ACTOR__F_ACK, &g);
+	cr_assert_eq(g.probe.seq, 77);
+	cr_assert_eq(g.probe.epoch, 1);
+	cr_assert_eq(g.probe.target, 0);
+
+	f = (struct actor__frame){ .kind = ACTOR__F_PULL, .pull.epoch = 1 };
+	cr_assert(rawpeer_send(rp, &f));
+	recv_kind(rp, ACTOR__F_VIEW, &g);
+	cr_assert_eq(g.view.epoch, 1);
+	cr_assert_eq(view_nodes(&g, nodes), 1);
+	cr_assert_eq(nodes[0], actor_node_id(a));
+	cr_assert_eq(g.view.ndeparted, 0);
+
+	f = (struct actor__frame){ .kind = ACTOR__F_JOIN };
+	f.join = (struct actor__wire_member){ .node = MEMBER, .incarnation = 1, .name = "raw",
+					      .name_len = 3, .host = "", .host_len = 0 };
+	cr_assert(rawpeer_send(rp, &f));
+	recv_kind(rp, ACTOR__F_VIEW, &g);
+	cr_assert_eq(g.view.epoch, 2);
+	cr_assert_eq(view_nodes(&g, nodes), 2);
+	cr_assert_eq(nodes[1], MEMBER);
+	cr_assert_eq(actor_cluster_members(a, NULL, 0, &epoch), 2);
+	cr_assert_eq(epoch, 2);
+	/* A member now: probed, no longer PINGed. */
+	recv_kind(rp, ACTOR__F_PROBE, &g);
+	cr_assert_eq(g.probe.epoch, 2);
+	cr_assert_eq(g.probe.target, 0);
+
+	f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { MEMBER, 1 } };
+	cr_assert(rawpeer_send(rp, &f));
+	recv_kind(rp, ACTOR__F_VIEW, &g);
+	cr_assert_eq(g.view.epoch, 3);
+	cr_assert_eq(view_nodes(&g, nodes), 1);
+	cr_assert_eq(nodes[0], actor_node_id(a));
+	cr_assert_eq(g.view.ndeparted, 1);
+	{
+		struct actor__wire_departure d;
+
+		actor__frame_view_departure(&g, g.view.departed_at, &d);
+		cr_assert_eq(d.node, MEMBER);
+		cr_assert_eq(d.cause, ACTOR__DEPART_LEFT);
+	}
+	cr_assert_eq(bad_frames(a), 0);
+	rawpeer_close(rp);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
+/* Sends body (len bytes) as one frame on a fresh connection: closed, and
+ * counted. */
+static void refused_raw(actor_system_t *s, const unsigned char *body, size_t len)
+{
+	uint64_t before = bad_frames(s);
+	struct rawpeer *rp = peer(s);
+	unsigned char prefix[ACTOR__FRAME_PREFIX];
+
+	actor__frame_prefix(prefix, (uint32_t)len);
+	cr_assert(rawpeer_write(rp, prefix, sizeof prefix));
+	cr_assert(rawpeer_write(rp, body, len));
+	cr_assert(rawpeer_closed(rp, 5000), "the node kept a connection that sent a bad frame");
+	for (int i = 0; i < 5000 && bad_frames(s) == before; i++)
+		usleep(1000);
+	cr_assert_eq(bad_frames(s), before + 1);
+	while (actor_node_is_up(s, PEER))
+		usleep(1000);
+	rawpeer_close(rp);
+}
+
+#define RAW(...) (const unsigned char[]){ __VA_ARGS__ }, sizeof((const unsigned char[]){ __VA_ARGS__ })
+
+/* Malformed membership frames close the connection; the node goes on. */
+static void membership_refused(void)
+{
+	actor_system_t *a = node();
+	struct actor__frame f = { .kind = ACTOR__F_JOIN };
+
+	/* VIEW [7, 1, 2, {5 ...}, {3 ...}, 0]: members not sorted. */
+	refused_raw(a, RAW(0xdc, 0x00, 0x10, 0x07, 0x01, 0x02,
+			   0x05, 0x01, 0xa1, 'a', 0xa0, 0x00, 0xc4, 0x00,
+			   0x03, 0x01, 0xa1, 'b', 0xa0, 0x00, 0xc4, 0x00, 0x00));
+	/* The same, sorted, but announcing 17 elements. */
+	refused_raw(a, RAW(0xdc, 0x00, 0x11, 0x07, 0x01, 0x02,
+			   0x03, 0x01, 0xa1, 'a', 0xa0, 0x00, 0xc4, 0x00,
+			   0x05, 0x01, 0xa1, 'b', 0xa0, 0x00, 0xc4, 0x00, 0x00));
+	/* PROBE with epoch 0; ACK of 4 elements; PULL as str; kind 13. */
+	refused_raw(a, RAW(0x95, 0x09, 0x01, 0x00, 0x00, 0x00));
+	refused_raw(a, RAW(0x94, 0x0a, 0x01, 0x01, 0x00));
+	refused_raw(a, RAW(0x92, 0x0b, 0xa1, '1'));
+	refused_raw(a, RAW(0x91, 0x0d));
+	/* JOIN: a host without a port; types not a multiple of 8. */
+	refused_raw(a, RAW(0x97, 0x08, 0x05, 0x01, 0xa1, 'a', 0xa1, 'h', 0x00, 0xc4, 0x00));
+	refused_raw(a, RAW(0x97, 0x08, 0x05, 0x01, 0xa1, 'a', 0xa0, 0x00, 0xc4, 0x03, 1, 2, 3));
+	/* A well-formed JOIN or LEAVE for another node, from a peer that is no
+	 * member, is ignored (a member just removed may relay one). */
+	{
+		struct rawpeer *rp = peer(a);
+		struct actor__frame g = { .kind = ACTOR__F_PULL, .pull.epoch = 1 };
+		uint64_t before = bad_frames(a);
+
+		f.join = (struct actor__wire_member){ .node = 0x1234, .incarnation = 1,
+						      .name = "x", .name_len = 1 };
+		cr_assert(rawpeer_send(rp, &f));
+		f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { 0x1234, 1 } };
+		cr_assert(rawpeer_send(rp, &f));
+		cr_assert(rawpeer_send(rp, &g));
+		recv_kind(rp, ACTOR__F_VIEW, &g);
+		cr_assert_eq(g.view.epoch, 1);
+		cr_assert_eq(g.view.nmembers, 1);
+		cr_assert_eq(bad_frames(a), before);
+		rawpeer_close(rp);
+	}
+	cr_assert_eq(actor_cluster_members(a, NULL, 0, NULL), 1);
+	actor_system_destroy(a);
+	assert_no_leaks();
+}
+
 TestSuite(wire, .init = reset, .timeout = 60);
 
 Test(wire, runtime_types_in_msg_refused) { runtime_types(); }
@@ -417,3 +583,5 @@ Test(wire, signal_ref_must_be_the_senders) { signal_refs(); }
 Test(wire, whereis_reply_from_node_as_msgpack) { whereis_reply(); }
 Test(wire, half_close_is_an_orderly_goodbye) { half_close(); }
 Test(wire, virtual_frames_answered_forwarded_or_refused) { virtual_frames(); }
+Test(wire, membership_frames_are_answered) { membership_frames(); }
+Test(wire, bad_membership_frames_close_the_connection) { membership_refused(); }

@@ -211,12 +211,25 @@ static struct actor__env *detach(struct actor__env *f)
 	return copy;
 }
 
+/* A frame that will never be delivered: told to t's owner, freed. Without
+ * the hub lock (the callback may send, and wake a transport). */
+static void dropped(struct lb_transport *t, struct lb_conn *c, struct actor__env *f)
+{
+	const struct actor__transport_cb *cb = &t->base.cb;
+
+	if (cb->dropped != NULL)
+		cb->dropped(cb->arg, (struct actor__conn *)c, f);
+	actor__env_free(NULL, f);
+}
+
 static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t n)
 {
 	struct lb_conn *c = (struct lb_conn *)base;
 	struct actor__hub *hub = owner(c)->hub;
 	const struct actor__transport_config *cfg = &c->base.t->cfg;
 	bool lost = false;
+
+	size_t ndropped = 0;
 
 	for (size_t i = 0; i < n; i++)
 		lost |= (frames[i] = detach(frames[i])) == NULL;
@@ -227,7 +240,7 @@ static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t
 		if (frames[i] == NULL)
 			continue;
 		if (c->closed || c->peer == NULL) {
-			actor__env_free(NULL, frames[i]);
+			frames[ndropped++] = frames[i];	/* told without the lock */
 			continue;
 		}
 		c->in_flight += frames[i]->size;
@@ -236,6 +249,8 @@ static void lb_send(struct actor__conn *base, struct actor__env **frames, size_t
 	if (c->in_flight >= cfg->high_water)
 		c->above_high = true;
 	pthread_mutex_unlock(&hub->lock);
+	for (size_t i = 0; i < ndropped; i++)
+		dropped(owner(c), c, frames[i]);
 }
 
 static size_t lb_queued(const struct actor__conn *base)
@@ -314,10 +329,13 @@ static void dispatch(struct lb_transport *t, struct lb_event *ev)
 			cb->connected(cb->arg, (struct actor__conn *)c);
 		break;
 	case EV_FRAME:
-		if (!closed)
-			cb->frame(cb->arg, (struct actor__conn *)c,
-				  (const unsigned char *)ev->frame->data + ACTOR__FRAME_PREFIX,
-				  ev->frame->size - ACTOR__FRAME_PREFIX);
+		if (closed) {
+			dropped(t, c, ev->frame);
+			break;
+		}
+		cb->frame(cb->arg, (struct actor__conn *)c,
+			  (const unsigned char *)ev->frame->data + ACTOR__FRAME_PREFIX,
+			  ev->frame->size - ACTOR__FRAME_PREFIX);
 		actor__env_free(NULL, ev->frame);
 		break;
 	case EV_WRITABLE:

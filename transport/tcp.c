@@ -599,6 +599,8 @@ int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
 
 /* --- the connection core ----------------------------------------------- */
 
+static void take_handed(struct actor__tcp_transport *t);
+
 void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *ops,
 			       const struct actor__tcp_backend *backend,
 			       const struct actor__transport_config *cfg,
@@ -655,6 +657,7 @@ struct actor__tcp_conn *actor__tcp_conn_new(struct actor__tcp_transport *t, size
 		free(c);
 		return NULL;
 	}
+	pthread_mutex_init(&c->wlock, NULL);
 	actor__list_push(&t->conns, &c->node);
 	return c;
 }
@@ -680,11 +683,22 @@ int actor__tcp_dial(struct actor__tcp_transport *t, size_t size, const char *hos
 	return 0;
 }
 
+/* A frame c will never write whole: told to the layer above, freed. */
+static void drop(struct actor__tcp_conn *c, struct actor__env *e)
+{
+	const struct actor__transport_cb *cb = &c->base.t->cb;
+
+	if (cb->dropped != NULL)
+		cb->dropped(cb->arg, (struct actor__conn *)c, e);
+	actor__env_free(NULL, e);
+}
+
 void actor__tcp_conn_drop(struct actor__tcp_conn *c)
 {
 	actor__list_del(&c->node);
 	close(c->fd);
 	actor__tcp_conn_fini(c);
+	pthread_mutex_destroy(&c->wlock);
 	free(c);
 }
 
@@ -700,12 +714,113 @@ void actor__tcp_conn_end(struct actor__tcp_transport *t, struct actor__tcp_conn 
 			}
 		}
 	}
+	/* A writer handed it over before close() cleared direct. */
+	if (atomic_load_explicit(&c->handed, memory_order_acquire))
+		take_handed(t);
 	actor__list_del(&c->node);
 	close(c->fd);
 	t->fd_freed = true;
+	/* A frame partly written is lost as well: the peer cannot read it. */
+	for (struct actor__env *e = c->out.head, *next; e != NULL; e = next) {
+		next = e->next;
+		drop(c, e);
+	}
+	c->out.head = c->out.tail = NULL;
 	actor__tcp_conn_fini(c);
 	b->cb.closed(b->cb.arg, (struct actor__conn *)c, c->reason);
+	/* After closed(): the layer above stops calling try_send there. */
+	pthread_mutex_destroy(&c->wlock);
 	free(c);
+}
+
+/* --- writes from other threads (tcp.h: direct) ----------------------------- */
+
+/* The I/O thread is about to queue on c or close it: no other writer
+ * from now on (one in progress holds wlock, so this waits for it). */
+static void direct_off(struct actor__tcp_conn *c)
+{
+	if (!c->direct_io)
+		return;
+	pthread_mutex_lock(&c->wlock);
+	c->direct = false;
+	pthread_mutex_unlock(&c->wlock);
+	c->direct_io = false;
+}
+
+void actor__tcp_direct_maybe(struct actor__tcp_conn *c)
+{
+	/* direct_io false means direct is false too, so no writer touches
+	 * c->out while this reads it. A hand-over not taken yet would clear
+	 * direct_io behind this (tests/spin/direct.pml). */
+	if (c->direct_io || c->closing || c->connecting || c->writing || c->in_flush ||
+	    c->tls != NULL || c->out.head != NULL ||
+	    atomic_load_explicit(&c->handed, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&c->wlock);
+	c->direct = true;
+	pthread_mutex_unlock(&c->wlock);
+	c->direct_io = true;
+}
+
+/* Connections whose writer left the rest of a frame queued: written by the
+ * I/O thread from now on, until direct_maybe. */
+static void take_handed(struct actor__tcp_transport *t)
+{
+	struct actor__tcp_conn *c, *next;
+
+	if (atomic_load_explicit(&t->handed, memory_order_relaxed) == NULL)
+		return;
+	for (c = atomic_exchange_explicit(&t->handed, NULL, memory_order_acquire); c != NULL;
+	     c = next) {
+		next = c->handed_next;
+		/* The writer cleared direct; no other can push c before the
+		 * next direct_maybe, which this allows again. */
+		atomic_store_explicit(&c->handed, false, memory_order_relaxed);
+		c->direct_io = false;
+		if (!c->closing)
+			actor__tcp_flush_later(t, c);
+	}
+}
+
+int actor__tcp_try_send(struct actor__conn *conn, struct actor__env *e)
+{
+	struct actor__tcp_conn *c = (struct actor__tcp_conn *)conn;
+	struct actor__tcp_transport *t = (struct actor__tcp_transport *)c->base.t;
+	struct actor__tcp_conn *head;
+	ssize_t r;
+
+	/* Busy with another writer, or the I/O thread is taking it back. */
+	if (pthread_mutex_trylock(&c->wlock) != 0)
+		return -EAGAIN;
+	if (!c->direct) {
+		pthread_mutex_unlock(&c->wlock);
+		return -EAGAIN;
+	}
+	do
+		r = send(c->fd, e->data, e->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r == (ssize_t)e->size) {
+		pthread_mutex_unlock(&c->wlock);
+		return 1;
+	}
+	/* The socket is full (or failed: the I/O thread's own write will
+	 * meet the error and close c). The rest must go next, so it heads
+	 * the queue, which is empty while direct is set. */
+	c->direct = false;
+	actor__tcp_outq_push(c, &e, 1);
+	if (r > 0) {
+		c->out.off = (size_t)r;
+		c->out.queued -= (size_t)r;
+	}
+	atomic_store_explicit(&c->handed, true, memory_order_relaxed);
+	head = atomic_load_explicit(&t->handed, memory_order_relaxed);
+	do
+		c->handed_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&t->handed, &head, c, memory_order_release,
+						      memory_order_relaxed));
+	pthread_mutex_unlock(&c->wlock);
+	actor__tcp_wake_kick(&t->wake);
+	return 0;
 }
 
 void actor__tcp_dead(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
@@ -730,7 +845,9 @@ void actor__tcp_settle(struct actor__tcp_transport *t)
 {
 	struct actor__tcp_conn *c;
 
-	while (t->flush != NULL || t->dead != NULL) {
+	while (t->flush != NULL || t->dead != NULL ||
+	       atomic_load_explicit(&t->handed, memory_order_relaxed) != NULL) {
+		take_handed(t);
 		while ((c = t->flush) != NULL) {
 			t->flush = c->flush_next;
 			c->in_flush = false;
@@ -760,9 +877,10 @@ void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_
 
 	if (c->closing) {
 		for (size_t i = 0; i < n; i++)
-			actor__env_free(NULL, frames[i]);
+			drop(c, frames[i]);
 		return;
 	}
+	direct_off(c);
 	actor__tcp_outq_push(c, frames, n);
 	actor__tcp_flush_later((struct actor__tcp_transport *)c->base.t, c);
 }
@@ -778,6 +896,7 @@ void actor__tcp_close(struct actor__conn *conn, int reason)
 
 	if (c->closing)
 		return;
+	direct_off(c);
 	c->closing = true;
 	c->reason = reason;
 	actor__tcp_dead((struct actor__tcp_transport *)c->base.t, c);

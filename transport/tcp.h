@@ -10,8 +10,9 @@
  * differs: readiness (epoll) against completion (io_uring), in two hooks
  * (struct actor__tcp_backend) and its own loop.
  *
- * Everything here except actor__tcp_wake(), actor__tcp_wake_op(), the
- * listener stack and the socket helpers runs on the I/O thread only.
+ * Everything here except actor__tcp_wake(), actor__tcp_wake_op(),
+ * actor__tcp_try_send(), the listener stack and the socket helpers runs on
+ * the I/O thread only.
  *
  * Ends of a connection that transport.h leaves open: an orderly EOF from
  * the peer at a frame boundary closes with reason 0, an EOF inside a frame
@@ -97,6 +98,22 @@ struct actor__tcp_conn {
 	struct actor__tls *tls;
 	struct actor__list node;	/* the transport's conns */
 	struct actor__tcp_conn *flush_next, *dead_next;
+	/*
+	 * Writes from other threads (actor__tcp_try_send). direct, under
+	 * wlock, says that the socket is theirs to write: the I/O thread sets
+	 * it when its queue is empty and no write waits or is in flight, and
+	 * clears it before it queues anything or closes; a writer that
+	 * finds it set writes under wlock, so writers never overlap. A
+	 * writer whose frame goes out only in part clears it, queues the rest
+	 * (the queue is empty, and the I/O thread leaves it alone while
+	 * direct is set) and hands c to the I/O thread on t->handed.
+	 * direct_io is the I/O thread's note that it set direct.
+	 */
+	pthread_mutex_t wlock;
+	bool direct;
+	bool direct_io;
+	_Atomic bool handed;		/* on t->handed */
+	struct actor__tcp_conn *handed_next;
 };
 
 /*
@@ -214,6 +231,8 @@ struct actor__tcp_transport {
 	struct actor__list conns;	/* every connection, newest first */
 	struct actor__tcp_conn *flush;	/* send() marked these: write them */
 	struct actor__tcp_conn *dead;	/* close() marked these: end them */
+	/* Any thread pushes: a try_send left the rest of a frame queued. */
+	_Atomic(struct actor__tcp_conn *) handed;
 	unsigned accept_waiting;	/* listeners out of descriptors */
 	bool fd_freed;			/* a connection's socket closed since */
 };
@@ -263,14 +282,18 @@ void actor__tcp_dead(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
 /* The flush list, unless c is on it, connecting, handshaking or waiting
  * for a write to finish. */
 void actor__tcp_flush_later(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
-/* Writes what the flush list names, then ends what the dead list does,
- * until both are empty (closed() may mark more of either). */
+/* I/O thread, when a write has ended with nothing left to write: lets
+ * other threads write on c (try_send) if nothing else keeps them off. */
+void actor__tcp_direct_maybe(struct actor__tcp_conn *c);
+/* Writes what the flush list (and t->handed) names, then ends what the
+ * dead list does, until all are empty (closed() may mark more). */
 void actor__tcp_settle(struct actor__tcp_transport *t);
 /* close() on every connection. */
 void actor__tcp_close_all(struct actor__tcp_transport *t, int reason);
 
-/* struct actor__transport_ops' send, queued, close and wake. */
+/* struct actor__transport_ops' send, try_send, queued, close and wake. */
 void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_t n);
+int actor__tcp_try_send(struct actor__conn *conn, struct actor__env *frame);
 size_t actor__tcp_queued(const struct actor__conn *conn);
 void actor__tcp_close(struct actor__conn *conn, int reason);
 void actor__tcp_wake_op(struct actor__transport *t);

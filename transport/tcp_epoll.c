@@ -125,6 +125,8 @@ static void ep_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
 		if (actor__tcp_out_sent(c, (size_t)r))
 			b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 	}
+	/* All written: other threads may write the next frames themselves. */
+	actor__tcp_direct_maybe(c);
 }
 
 /* hup: the peer hung up or failed, so read to the end rather than stop at
@@ -176,6 +178,7 @@ static void ep_handshake(struct ep_transport *t, struct ep_conn *c, bool hup)
 		ep_read(t, c, hup);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 			actor__tcp_flush_later(&t->tcp, &c->tcp);
+		actor__tcp_direct_maybe(&c->tcp);	/* kTLS both ways: plain */
 	}
 }
 
@@ -204,6 +207,7 @@ static void ep_conn_event(struct ep_transport *t, struct ep_conn *c, uint32_t ev
 			return;
 		if (c->tcp.out.head != NULL)
 			actor__tcp_flush_later(&t->tcp, &c->tcp);
+		actor__tcp_direct_maybe(&c->tcp);
 	}
 	if (actor__tcp_handshaking(&c->tcp)) {
 		ep_handshake(t, c, hup);
@@ -249,6 +253,7 @@ static void ep_accept(struct ep_transport *t, struct actor__tcp_listener *l)
 		b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
 		if (!c->tcp.closing && actor__tcp_handshaking(&c->tcp))
 			ep_handshake(t, c, false);
+		actor__tcp_direct_maybe(&c->tcp);
 	}
 }
 
@@ -381,6 +386,7 @@ static const struct actor__transport_ops ep_ops = {
 	.listen = ep_listen,
 	.connect = ep_connect,
 	.send = actor__tcp_send,
+	.try_send = actor__tcp_try_send,
 	.queued = actor__tcp_queued,
 	.close = actor__tcp_close,
 	.wake = actor__tcp_wake_op,

@@ -12,7 +12,9 @@
  * trailing partial frame), or a plain recv into the connection's own buffer
  * where buffer rings are missing (or ACTOR_URING_PBUF=0); at most one
  * SENDMSG per connection, with up to ACTOR__TCP_IOV queued frames, so that
- * a short send is simply resumed by the next one; a read of the wake-up
+ * a short send is simply resumed by the next one (other threads write on
+ * the socket with a plain send() only while no SENDMSG is in flight and
+ * nothing is queued: tcp.h, direct); a read of the wake-up
  * eventfd; a timeout for the ticks. With TLS (tls.h), the handshake comes
  * first: OpenSSL reads and writes the socket itself when a single-shot poll
  * says it may, and the recv is armed and the queue sent once it is done.
@@ -224,6 +226,8 @@ static void ur_send_done(struct ur_transport *t, struct ur_conn *c, int res)
 				b->cb.writable(b->cb.arg, (struct actor__conn *)c);
 			if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 				ur_send_arm(t, c);
+			else
+				actor__tcp_direct_maybe(&c->tcp);
 		}
 	}
 	ur_op_done(t, c);
@@ -245,6 +249,7 @@ static void ur_handshake(struct ur_transport *t, struct ur_conn *c)
 		ur_recv_arm(t, c);
 		if (!c->tcp.closing && actor__tcp_out_pending(&c->tcp))
 			actor__tcp_flush_later(&t->tcp, &c->tcp);
+		actor__tcp_direct_maybe(&c->tcp);	/* kTLS both ways: plain */
 	}
 }
 
@@ -281,6 +286,7 @@ static void ur_connect_done(struct ur_transport *t, struct ur_conn *c, int res)
 			b->cb.connected(b->cb.arg, (struct actor__conn *)c);
 			if (!c->tcp.closing && c->tcp.out.head != NULL)
 				actor__tcp_flush_later(&t->tcp, &c->tcp);
+			actor__tcp_direct_maybe(&c->tcp);
 		}
 	}
 	ur_op_done(t, c);
@@ -318,6 +324,7 @@ static void ur_accept_done(struct ur_transport *t, struct actor__tcp_listener *l
 	actor__tcp_nodelay(res);
 	ur_conn_start(t, c);
 	b->cb.accepted(b->cb.arg, (struct actor__conn *)c);
+	actor__tcp_direct_maybe(&c->tcp);
 }
 
 static void ur_accept_again(struct actor__tcp_transport *t, struct actor__tcp_listener *l)
@@ -569,6 +576,7 @@ static const struct actor__transport_ops ur_ops = {
 	.listen = ur_listen,
 	.connect = ur_connect,
 	.send = actor__tcp_send,
+	.try_send = actor__tcp_try_send,
 	.queued = actor__tcp_queued,
 	.close = actor__tcp_close,
 	.wake = actor__tcp_wake_op,

@@ -8,9 +8,10 @@
  *
  * Threads. Each transport has one I/O thread, started by actor__transport_
  * create. Every callback runs on it, and every call below except
- * actor__transport_create, _destroy, _wake and listen (before the first
- * connection) must be made on it, i.e. from inside a callback. So a
- * connection is a single-threaded object and needs no locks.
+ * actor__transport_create, _destroy, _wake, try_send and listen (before
+ * the first connection) must be made on it, i.e. from inside a callback.
+ * So a connection is a single-threaded object and needs no locks, except
+ * for try_send's one (see there).
  *
  * Life cycle of a connection (struct actor__conn, opaque): it is born in
  * connect() (outbound) or just before the accepted callback (inbound). An
@@ -18,7 +19,8 @@
  * whatever happened to it, ends with exactly one closed() callback, after
  * which the transport frees it; close() asks for that end and may be called
  * from inside any callback, including frame() for the same connection.
- * Frames queued by send() and not yet written when it closes are freed.
+ * Frames queued by send() and not yet written when it closes are told to
+ * dropped() (if set), then freed.
  *
  * Inbound: the transport reassembles the byte stream into frames and calls
  * frame() with each body (without its length prefix); the body is valid
@@ -30,7 +32,9 @@
  * batches (many frames per system call, short writes resumed). queued()
  * says how many bytes wait; the writable() callback runs when that falls
  * below low_water after having been at or above high_water, so that the
- * layer above can bound what it hands over.
+ * layer above can bound what it hands over. try_send() lets another
+ * thread write a frame itself while the connection is idle, saving the
+ * I/O thread's wake-up on the way out.
  */
 #ifndef ACTOR_TRANSPORT_H
 #define ACTOR_TRANSPORT_H
@@ -68,6 +72,11 @@ struct actor__transport_cb {
 	/* The end of c: reason 0 (closed by close(c, 0)), -errno from the
 	 * system, or the reason given to close(). c is freed afterwards. */
 	void (*closed)(void *arg, struct actor__conn *c, int reason);
+	/* Optional: a frame given to send() that c closed before writing
+	 * whole, or (loopback) one that reached c after it closed; told once,
+	 * before the transport frees it. Not from inside send() with frames
+	 * of the same call: those are told after it. */
+	void (*dropped)(void *arg, struct actor__conn *c, const struct actor__env *frame);
 	/* Every tick_ns (heartbeats, reconnects). */
 	void (*tick)(void *arg);
 	/* Soon after ops->wake(), on the I/O thread. */
@@ -100,6 +109,19 @@ struct actor__transport_ops {
 	/* Queues n frames for writing, in order; takes them in every case
 	 * (frees them if the connection is closing). */
 	void (*send)(struct actor__conn *c, struct actor__env **frames, size_t n);
+	/*
+	 * Optional (NULL: always -EAGAIN). Any thread: writes frame on c at
+	 * once, when nothing else is queued or being written on c (no send()
+	 * waits, no write in flight, no other try_send, not closing, no TLS
+	 * in user space). 1: written whole, the frame is still the caller's;
+	 * 0: only partly written (the socket is full), the transport took the
+	 * frame and writes its rest before anything sent after; -EAGAIN: c is
+	 * busy, nothing was written, the frame is the caller's. Frames given
+	 * to send() before the call go out before it. The caller makes sure
+	 * that c is not freed meanwhile: its closed() callback has not
+	 * returned (transport/tcp.c: the I/O thread never waits for it).
+	 */
+	int (*try_send)(struct actor__conn *c, struct actor__env *frame);
 	/* Bytes queued and not yet written. */
 	size_t (*queued)(const struct actor__conn *c);
 	/* Ends the connection; closed() follows, from the I/O thread. */

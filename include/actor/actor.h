@@ -19,8 +19,9 @@ ACTOR_BEGIN_DECLS
 /*
  * Spawning: from a handler with actor_spawn(), from any other thread with
  * actor_system_spawn(). A spec with init is scheduled at once and runs init
- * in its first turn, after the call returns (from a handler: after the
- * current turn, on the same worker if no other takes it); otherwise the
+ * in its first turn: from a handler, after the current turn (on the same
+ * worker if no other takes it); from another thread, on a worker, possibly
+ * before the call returns, but always after *out is written; otherwise the
  * actor first runs when it gets mail. 0 or a negative errno: -ENOSPC
  * (max_actors reached), -ENOMEM, -EINVAL, -ESHUTDOWN (the system is
  * shutting down).

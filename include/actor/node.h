@@ -17,6 +17,32 @@ ACTOR_BEGIN_DECLS
  * process that name the same hub reach each other without sockets. */
 typedef struct actor_loopback actor_loopback_t;
 
+/* A member of the cluster's view (actor_cluster_members(3)). */
+typedef struct actor_member {
+	uint32_t node;			/* its actor_node_id() */
+	uint32_t incarnation;		/* 1, then + 1 at each rejoin after removal */
+	uint16_t port;			/* where members dial it; 0: they cannot */
+	char name[256];			/* its node name, NUL-terminated */
+	char host[256];			/* its advertised host, NUL-terminated */
+} actor_member_t;
+
+/* What an actor_member_event_t says (actor_cluster_subscribe(3)). */
+#define ACTOR_MEMBER_UP 1		/* member joined the view */
+#define ACTOR_MEMBER_DOWN 2		/* member was declared dead and removed */
+#define ACTOR_MEMBER_LEFT 3		/* member left (actor_cluster_leave()) */
+#define ACTOR_MEMBER_FENCED 4		/* this node stopped running virtual actors */
+#define ACTOR_MEMBER_UNFENCED 5		/* this node runs them again */
+
+typedef struct actor_member_event {
+	int kind;			/* ACTOR_MEMBER_* */
+	uint64_t epoch;			/* the view it happened in */
+	actor_member_t member;		/* who; this node for (UN)FENCED */
+} actor_member_event_t;
+
+/* The type of the messages actor_cluster_subscribe() sends; the payload is
+ * an actor_member_event_t. */
+#define ACTOR_MSG_MEMBER 0xffffff20u
+
 typedef struct actor_node_config {
 	const char *name;		/* for logs and peers; default "node" */
 	/* Where to listen: host (default "127.0.0.1"; "0.0.0.0" or "::" only
@@ -68,6 +94,32 @@ typedef struct actor_node_config {
 	 * block. Lines the network can cause are rate-limited. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* Membership (actor_cluster_members(3)). The nodes to join the
+	 * cluster through, "host:port" each ("[addr]:port" for IPv6), copied
+	 * by actor_node_start; none: this node starts a cluster of its own,
+	 * which others join. */
+	const char *const *seeds;
+	size_t nseeds;
+	/* The host other members dial to reach this one; NULL: listen_host,
+	 * unless that is a wildcard ("0.0.0.0", "::"), which no one can
+	 * dial: then other members wait for this one to dial them. */
+	const char *advertise_host;
+	/* Failure detection between members: each probes every other once a
+	 * probe interval (default 1 s), and any frame counts as hearing from
+	 * it; a member silent for suspect_ns (3 s) is suspected and up to 2
+	 * others are asked to probe it; one silent for dead_ns (5 s) is dead.
+	 * A node that has not heard from a majority of its view for fence_ns
+	 * (4 s) stops running virtual actors; the keys of a dead member move
+	 * takeover_margin_ns (5 s, > fence_ns) after it was declared dead. */
+	uint64_t member_probe_interval_ns;
+	uint64_t member_suspect_ns;
+	uint64_t member_dead_ns;
+	uint64_t member_fence_ns;
+	uint64_t member_takeover_margin_ns;
+	/* Optional: told on the I/O thread of every member that joins or
+	 * leaves the view, and of this node's fencing. It must not block. */
+	void (*member_event)(void *arg, const actor_member_event_t *event);
+	void *member_event_arg;
 } actor_node_config_t;
 
 /* Fills in the defaults. */
@@ -154,10 +206,50 @@ typedef struct actor_node_stats {
 	uint64_t log_suppressed;	/* log lines dropped by the rate limit */
 	uint64_t peers_known;		/* peers remembered now, up or down */
 	uint64_t peers_forgotten;	/* peers forgotten: down, not needed */
+	uint64_t frames_lost;		/* mail queued or sent, never delivered */
+	/* Mail waiting for peers now: frames in their queues, and bytes of
+	 * those and of what their connections have not written yet. */
+	uint64_t queued_frames, queued_bytes;
 } actor_node_stats_t;
 
 /* A snapshot of the node's counters; -ENOTCONN if sys is not a node. */
 ACTOR_API int actor_node_stats(const actor_system_t *sys, actor_node_stats_t *out);
+
+/* One peer's queue, as in actor_node_stats(); a slow reader shows here. */
+typedef struct actor_node_peer_stats {
+	bool up;
+	uint64_t queued_frames, queued_bytes;
+} actor_node_peer_stats_t;
+
+/* 0, -ENOENT (no such peer known), -ENOTCONN (not a node) or -EINVAL. */
+ACTOR_API int actor_node_peer_stats(const actor_system_t *sys, uint32_t node,
+				    actor_node_peer_stats_t *out);
+/*
+ * The cluster's view as this node knows it: writes up to cap members,
+ * sorted by node, into out and the view's epoch into *epoch (either may be
+ * NULL with cap 0); returns how many members the view has, or -ENOTCONN
+ * if sys is not a node. Any thread.
+ */
+ACTOR_API int actor_cluster_members(actor_system_t *sys, actor_member_t *out, size_t cap,
+				    uint64_t *epoch);
+
+/*
+ * Sends ref (an actor of this system) an ACTOR_MSG_MEMBER message for
+ * every member of the view now (ACTOR_MEMBER_UP), then one for every
+ * change, until actor_cluster_unsubscribe() or ref stops. 0, or -ENOTCONN,
+ * -EINVAL (not an actor of this system), -ESHUTDOWN, -ENOMEM.
+ */
+ACTOR_API int actor_cluster_subscribe(actor_system_t *sys, actor_ref_t ref);
+ACTOR_API int actor_cluster_unsubscribe(actor_system_t *sys, actor_ref_t ref);
+
+/*
+ * Leaves the cluster: the view drops this node at once, with a new epoch,
+ * so that its virtual actors' keys move without waiting for failure
+ * detection, and this node runs no virtual actor any more. Waits at most
+ * timeout_ns for the view without it. Not from a handler (-EDEADLK). 0, or
+ * -ETIMEDOUT, -ENOTCONN, -EINVAL, -ESHUTDOWN.
+ */
+ACTOR_API int actor_cluster_leave(actor_system_t *sys, uint64_t timeout_ns);
 
 ACTOR_API int actor_loopback_create(actor_loopback_t **out);
 /* After every system that used it is destroyed. */

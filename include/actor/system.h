@@ -20,6 +20,12 @@ typedef struct actor_dead_letter_info {
 	uint32_t type;
 	const void *data;
 	size_t size;
+	/* Why, a negative errno: -ESRCH (no such actor, or it stopped with
+	 * the message queued), -EHOSTUNREACH (its node is down or unknown),
+	 * -EAGAIN (mail from another node found a bounded mailbox full),
+	 * -ECONNRESET (mail for another node lost with its connection),
+	 * -EPROTONOSUPPORT (a message with no form on the wire). */
+	int reason;
 } actor_dead_letter_info_t;
 
 /*

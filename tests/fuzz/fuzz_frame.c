@@ -35,6 +35,46 @@ static int bytes_eq(const void *a, const void *b, size_t n)
 	return n == 0 || memcmp(a, b, n) == 0;
 }
 
+static int same_member(const struct actor__wire_member *a, const struct actor__wire_member *b)
+{
+	if (a->node != b->node || a->incarnation != b->incarnation || a->port != b->port ||
+	    a->name_len != b->name_len || a->host_len != b->host_len || a->ntypes != b->ntypes ||
+	    !bytes_eq(a->name, b->name, a->name_len) || !bytes_eq(a->host, b->host, a->host_len))
+		return 0;
+	for (size_t i = 0; i < a->ntypes; i++)
+		if (actor__wire_type(a, i) != actor__wire_type(b, i))
+			return 0;
+	return 1;
+}
+
+static int same_view(const struct actor__frame *a, const struct actor__frame *b)
+{
+	const void *ca = a->view.members_at, *cb = b->view.members_at;
+
+	if (a->view.epoch != b->view.epoch || a->view.nmembers != b->view.nmembers ||
+	    a->view.ndeparted != b->view.ndeparted)
+		return 0;
+	for (size_t i = 0; i < a->view.nmembers; i++) {
+		struct actor__wire_member x, y;
+
+		ca = actor__frame_view_member(a, ca, &x);
+		cb = actor__frame_view_member(b, cb, &y);
+		if (!same_member(&x, &y))
+			return 0;
+	}
+	ca = a->view.departed_at;
+	cb = b->view.departed_at;
+	for (size_t i = 0; i < a->view.ndeparted; i++) {
+		struct actor__wire_departure x, y;
+
+		ca = actor__frame_view_departure(a, ca, &x);
+		cb = actor__frame_view_departure(b, cb, &y);
+		if (x.node != y.node || x.incarnation != y.incarnation || x.cause != y.cause)
+			return 0;
+	}
+	return 1;
+}
+
 static int same(const struct actor__frame *a, const struct actor__frame *b)
 {
 	if (a->kind != b->kind)
@@ -60,6 +100,18 @@ static int same(const struct actor__frame *a, const struct actor__frame *b)
 		       a->signal.ref_node == b->signal.ref_node &&
 		       a->signal.reason == b->signal.reason &&
 		       a->signal.request_id == b->signal.request_id;
+	case ACTOR__F_JOIN:
+		return same_member(&a->join, &b->join);
+	case ACTOR__F_PROBE:
+	case ACTOR__F_ACK:
+		return a->probe.seq == b->probe.seq && a->probe.epoch == b->probe.epoch &&
+		       a->probe.digest == b->probe.digest && a->probe.target == b->probe.target;
+	case ACTOR__F_PULL:
+		return a->pull.epoch == b->pull.epoch;
+	case ACTOR__F_LEAVE:
+		return a->leave.node == b->leave.node && a->leave.incarnation == b->leave.incarnation;
+	case ACTOR__F_VIEW:
+		return same_view(a, b);
 	default:
 		return a->kind == ACTOR__F_PING;
 	}
@@ -90,15 +142,27 @@ static int mp_raw(const msgpack_object *o, msgpack_object_type type, const void 
  * msgpack-c's unpacker, the reference, reads an accepted body as the same
  * fields. Only for accepted bodies: others may make it reserve GiBs.
  */
+/* A member's six fields at a, as msgpack-c reads them. */
+static void check_member(const msgpack_object *a, const struct actor__wire_member *m)
+{
+	REQUIRE(mp_uint(&a[0]) == m->node && mp_uint(&a[1]) == m->incarnation);
+	REQUIRE(mp_raw(&a[2], MSGPACK_OBJECT_STR, m->name, m->name_len));
+	REQUIRE(mp_raw(&a[3], MSGPACK_OBJECT_STR, m->host, m->host_len));
+	REQUIRE(mp_uint(&a[4]) == m->port);
+	REQUIRE(mp_raw(&a[5], MSGPACK_OBJECT_BIN, m->types_be, 8 * (size_t)m->ntypes));
+}
+
 static void check_with_msgpack(const unsigned char *body, size_t len, const struct actor__frame *f)
 {
-	static const uint32_t arity[] = { 0, 5, 2, 9, 8, 1 };
+	static const uint32_t arity[] = { 0, 5, 2, 9, 8, 1, 0, 0, 7, 5, 5, 2, 3 };
 	const msgpack_object *a;
 	msgpack_object o;
+	uint32_t want = f->kind == ACTOR__F_VIEW ?
+				4 + 6 * f->view.nmembers + 3 * f->view.ndeparted : arity[f->kind];
 
 	msgpack_zone_clear(&zone);
 	REQUIRE(msgpack_unpack((const char *)body, len, NULL, &zone, &o) == MSGPACK_UNPACK_SUCCESS);
-	REQUIRE(o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == arity[f->kind]);
+	REQUIRE(o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == want);
 	a = o.via.array.ptr;
 	REQUIRE(mp_uint(&a[0]) == f->kind);
 	switch (f->kind) {
@@ -123,6 +187,42 @@ static void check_with_msgpack(const unsigned char *body, size_t len, const stru
 		REQUIRE(mp_uint(&a[5]) == f->signal.ref_node && mp_int(&a[6]) == f->signal.reason);
 		REQUIRE(mp_uint(&a[7]) == f->signal.request_id);
 		break;
+	case ACTOR__F_JOIN:
+		check_member(&a[1], &f->join);
+		break;
+	case ACTOR__F_PROBE:
+	case ACTOR__F_ACK:
+		REQUIRE(mp_uint(&a[1]) == f->probe.seq && mp_uint(&a[2]) == f->probe.epoch);
+		REQUIRE(mp_uint(&a[3]) == f->probe.digest && mp_uint(&a[4]) == f->probe.target);
+		break;
+	case ACTOR__F_PULL:
+		REQUIRE(mp_uint(&a[1]) == f->pull.epoch);
+		break;
+	case ACTOR__F_LEAVE:
+		REQUIRE(mp_uint(&a[1]) == f->leave.node && mp_uint(&a[2]) == f->leave.incarnation);
+		break;
+	case ACTOR__F_VIEW: {
+		const void *c = f->view.members_at;
+		size_t k = 3;
+
+		REQUIRE(mp_uint(&a[1]) == f->view.epoch && mp_uint(&a[2]) == f->view.nmembers);
+		for (size_t i = 0; i < f->view.nmembers; i++, k += 6) {
+			struct actor__wire_member m;
+
+			c = actor__frame_view_member(f, c, &m);
+			check_member(&a[k], &m);
+		}
+		REQUIRE(mp_uint(&a[k++]) == f->view.ndeparted);
+		c = f->view.departed_at;
+		for (size_t i = 0; i < f->view.ndeparted; i++, k += 3) {
+			struct actor__wire_departure d;
+
+			c = actor__frame_view_departure(f, c, &d);
+			REQUIRE(mp_uint(&a[k]) == d.node && mp_uint(&a[k + 1]) == d.incarnation &&
+				mp_uint(&a[k + 2]) == d.cause);
+		}
+		break;
+	}
 	}
 }
 
@@ -141,7 +241,7 @@ static void roundtrip(const unsigned char *body, size_t len)
 		return;
 	}
 	check_with_msgpack(body, len, &f);
-	cap = f.kind == ACTOR__F_MSG ? ACTOR__MSG_FRAME_MAX(f.msg.size) : ACTOR__CTRL_FRAME_MAX;
+	cap = actor__frame_max(&f);
 	out = malloc(cap);
 	again = malloc(cap);
 	REQUIRE(out != NULL && again != NULL);

@@ -32,7 +32,7 @@ static void put(const char *name, const void *p, size_t n)
 /* Writes f's body to name, and the whole frame to the stream. */
 static void frame(const char *name, const struct actor__frame *f)
 {
-	unsigned char buf[ACTOR__CTRL_FRAME_MAX + 64];
+	unsigned char buf[2048];
 	size_t n = actor__frame_encode(f, buf, sizeof(buf));
 
 	if (n == 0 || stream_len + n > sizeof(stream)) {
@@ -105,6 +105,38 @@ int main(int argc, char **argv)
 
 	f = (struct actor__frame){ .kind = ACTOR__F_PING };
 	frame("ping", &f);
+
+	/* Membership: a view of three (one not dialable) with a departure. */
+	{
+		static const uint64_t types[] = { 3, 0x8000000000000000ull };
+		const struct actor__wire_member ms[] = {
+			{ .node = 7, .incarnation = 1, .port = 4370, .name = "a", .name_len = 1,
+			  .host = "10.0.0.1", .host_len = 8, .ntypes = 2, .types = types },
+			{ .node = 9, .incarnation = 2, .name = "b", .name_len = 1 },
+			{ .node = UINT32_MAX, .incarnation = UINT32_MAX, .port = UINT16_MAX,
+			  .name = "c", .name_len = 1, .host = "::1", .host_len = 3, .ntypes = 1,
+			  .types = types },
+		};
+		const struct actor__wire_departure gone = { 8, 1, ACTOR__DEPART_DEAD };
+
+		f = (struct actor__frame){ .kind = ACTOR__F_VIEW };
+		f.view.epoch = 12;
+		f.view.nmembers = 3;
+		f.view.members = ms;
+		f.view.ndeparted = 1;
+		f.view.departed = &gone;
+		frame("view", &f);
+		f = (struct actor__frame){ .kind = ACTOR__F_JOIN, .join = ms[0] };
+		frame("join", &f);
+	}
+	f = (struct actor__frame){ .kind = ACTOR__F_PROBE, .probe = { 1, 12, UINT64_MAX, 9 } };
+	frame("probe", &f);
+	f = (struct actor__frame){ .kind = ACTOR__F_ACK, .probe = { UINT64_MAX, 1, 0, 0 } };
+	frame("ack", &f);
+	f = (struct actor__frame){ .kind = ACTOR__F_PULL, .pull.epoch = 12 };
+	frame("pull", &f);
+	f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { 7, 1 } };
+	frame("leave", &f);
 
 	put("stream", stream, stream_len);
 	put("nested", nested, sizeof(nested));
