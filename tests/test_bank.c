@@ -13,11 +13,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
@@ -69,12 +71,53 @@ static int open_pg(actor_store_t **s)
 	return actor_store_pg_open(s, &cfg);
 }
 
-static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i)
+/* Membership with short timings: a dead member's keys move about 2 s
+ * after it went silent. */
+static void node_config(actor_node_config_t *cfg, const char *name, int seed_port,
+			char *seed_text, const char **seeds)
+{
+	actor_node_config_init(cfg);
+	cfg->name = name;
+	cfg->cookie = cookie;
+	cfg->cookie_len = sizeof cookie - 1;
+	cfg->heartbeat_interval_ns = 100 * MS;
+	cfg->heartbeat_timeout_ns = 2 * SEC;
+	cfg->reconnect_min_ns = 50 * MS;
+	cfg->reconnect_max_ns = 200 * MS;
+	cfg->member_probe_interval_ns = 100 * MS;
+	cfg->member_suspect_ns = 500 * MS;
+	cfg->member_dead_ns = 1000 * MS;
+	cfg->member_fence_ns = 800 * MS;
+	cfg->member_takeover_margin_ns = 1200 * MS;
+	if (seed_port > 0) {
+		snprintf(seed_text, 32, "127.0.0.1:%d", seed_port);
+		seeds[0] = seed_text;
+		cfg->seeds = seeds;
+		cfg->nseeds = 1;
+	}
+}
+
+/* Whether sys's view has want members (10 s at most). */
+static bool view_of(actor_system_t *sys, int want)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (actor_cluster_members(sys, NULL, 0, NULL) == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Node i of a loopback cluster (hub) joining through seed_port, or a
+ * system with no node (hub NULL). */
+static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i,
+				 int seed_port)
 {
 	actor_node_config_t cfg;
 	actor_config_t scfg;
 	actor_system_t *s;
-	char name[16];
+	char name[16], seed_text[32];
+	const char *seeds[1];
 
 	actor_config_init(&scfg);
 	scfg.workers = 2;
@@ -85,31 +128,14 @@ static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, 
 	if (hub == NULL)
 		return s;
 	snprintf(name, sizeof name, "bank%d", i);
-	actor_node_config_init(&cfg);
-	cfg.name = name;
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
+	node_config(&cfg, name, seed_port, seed_text, seeds);
 	cfg.transport = "loopback";
 	cfg.loopback = hub;
-	cfg.heartbeat_interval_ns = 100 * MS;
-	cfg.heartbeat_timeout_ns = 5 * SEC;
 	if (actor_node_start(s, &cfg) == 0)
 		return s;
 fail:
 	actor_system_destroy(s);
 	return NULL;
-}
-
-static int link_nodes(actor_system_t *a, actor_system_t *b)
-{
-	uint32_t id;
-	int rc = actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 5 * SEC, &id);
-
-	for (int i = 0; rc == 0 && i < 5000 && !(actor_node_is_up(a, actor_node_id(b)) &&
-						 actor_node_is_up(b, actor_node_id(a)));
-	     i++)
-		usleep(1000);
-	return rc;
 }
 
 static const char *audit_says(const struct bank_audit *a, int64_t want)
@@ -207,10 +233,11 @@ static const char *transfers(actor_store_t *s, bool kill, const char *what)
 	CHECK(actor_store_exec_create(&ex, s, &xc) == 0, "executor");
 	CHECK(actor_loopback_create(&hub) == 0, "loopback");
 	for (int i = 0; i < NODES; i++)
-		CHECK((n[i] = make_node(hub, ex, i)) != NULL, "node %d", i);
+		CHECK((n[i] = make_node(hub, ex, i, i == 0 ? 0 : actor_node_port(n[0]))) != NULL,
+		      "node %d", i);
 	for (int i = 0; i < NODES; i++)
-		for (int j = i + 1; j < NODES; j++)
-			CHECK(link_nodes(n[i], n[j]) == 0, "link %d %d", i, j);
+		CHECK(view_of(n[i], NODES), "node %d: a view of %d members", i,
+		      actor_cluster_members(n[i], NULL, 0, NULL));
 	CHECK((rc = bank_open_accounts(n[0], ACCOUNTS, START)) == 0, "open accounts: %d", rc);
 	bank_random_jobs(jobs, njobs, ACCOUNTS, (uint64_t)time(NULL) << 24, (unsigned)getpid());
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -259,10 +286,155 @@ static const char *lmdb_transfers(bool kill)
 	return r;
 }
 
-int main(void)
+/* --- kill -9 of one of 3 node processes ----------------------------------- */
+
+/* A node process (this program, run as "node DIR SEED_PORT"): hosts
+ * accounts over TCP until SIGTERM. */
+static int node_process(const char *path, int seed_port)
+{
+	actor_store_lmdb_config_t lc;
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	actor_node_config_t cfg;
+	char seed_text[32];
+	const char *seeds[1];
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	actor_store_lmdb_config_init(&lc);
+	lc.path = path;
+	lc.sync = ACTOR_STORE_NOSYNC;
+	if (actor_store_lmdb_open(&s, &lc) != 0 || actor_store_exec_create(&ex, s, NULL) != 0 ||
+	    actor_system_create(&sys, NULL) != 0 || bank_register(sys, ex, 0) != 0)
+		return 1;
+	node_config(&cfg, "bank-p", seed_port, seed_text, seeds);
+	cfg.transport = "epoll";
+	if (actor_node_start(sys, &cfg) != 0)
+		return 1;
+	sigwait(&set, &sig);
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	return 0;
+}
+
+static pid_t spawn_node(int seed_port)
+{
+	char port[16];
+	pid_t pid;
+
+	snprintf(port, sizeof port, "%d", seed_port);
+	pid = fork();
+	if (pid == 0) {
+		/* exec: a fresh process, not a fork of this one's threads. */
+		execl("/proc/self/exe", "test_bank", "node", dir, port, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static pid_t victim;
+
+static void *kill_later(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&progress) < kill_at)
+		usleep(1000);
+	kill(victim, SIGKILL);
+	return NULL;
+}
+
+static const char *processes(void)
+{
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	actor_node_config_t cfg;
+	actor_config_t scfg;
+	size_t njobs = 10000 * stress_scale();
+	struct bank_job *jobs = calloc(njobs, sizeof *jobs);
+	struct bank_audit a;
+	pthread_t killer;
+	pid_t pids[2] = { -1, -1 };
+	uint64_t tries = 0, ok = 0;
+	struct timespec t0, t1;
+	const char *bad = NULL;
+	char cmd[128];
+	int rc;
+
+	CHECK(jobs != NULL, "memory");
+	memset(&a, 0, sizeof a);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
+	(void)!system(cmd);
+	CHECK(open_lmdb(&s) == 0, "open");
+	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
+	actor_config_init(&scfg);
+	scfg.workers = 2;
+	CHECK(actor_system_create(&sys, &scfg) == 0, "system");
+	CHECK(bank_register(sys, ex, 0) == 0, "register");
+	node_config(&cfg, "bank-0", 0, NULL, NULL);
+	cfg.transport = "epoll";
+	CHECK(actor_node_start(sys, &cfg) == 0, "node");
+	for (int i = 0; i < 2; i++)
+		CHECK((pids[i] = spawn_node(actor_node_port(sys))) > 0, "fork");
+	if (!view_of(sys, NODES)) {
+		bad = "the node processes did not join";
+		goto out;
+	}
+	if ((rc = bank_open_accounts(sys, ACCOUNTS, START)) != 0) {
+		bad = "could not open the accounts";
+		goto out;
+	}
+	bank_random_jobs(jobs, njobs, ACCOUNTS, (uint64_t)time(NULL) << 24, (unsigned)getpid());
+	atomic_store(&progress, 0);
+	kill_at = njobs / 3;
+	victim = pids[1];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(pthread_create(&killer, NULL, kill_later, NULL) == 0, "thread");
+	rc = bank_run(sys, jobs, njobs, 256, 120 * SEC, &progress);
+	pthread_join(killer, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pids[1] = -1;
+	for (size_t i = 0; i < njobs; i++) {
+		tries += jobs[i].tries;
+		ok += jobs[i].status == BANK_OK;
+	}
+	if (rc == 0)
+		rc = bank_audit(sys, ACCOUNTS, jobs, njobs, 60 * SEC, &a);
+	printf("# 3 processes, one killed (SIGKILL): %zu transfers (%" PRIu64 " accepted, "
+	       "%" PRIu64 " tries) in %.2f s; total %" PRId64 "\n",
+	       njobs, ok, tries,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, a.total);
+	if (rc != 0) {
+		snprintf(why, sizeof why, "run or audit: %d", rc);
+		bad = why;
+	} else {
+		bad = audit_says(&a, (int64_t)ACCOUNTS * START);
+	}
+out:
+	for (int i = 0; i < 2; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	waitpid(-1, NULL, 0);
+	waitpid(-1, NULL, 0);
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	free(jobs);
+	return bad;
+}
+
+int main(int argc, char **argv)
 {
 	actor_store_t *s;
 	int rc, pgrc = -ENOENT;
+
+	if (argc == 4 && strcmp(argv[1], "node") == 0)
+		return node_process(argv[2], atoi(argv[3]));
 
 	snprintf(dir, sizeof dir, "/tmp/actor-bank-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
@@ -277,12 +449,14 @@ int main(void)
 	}
 	if (rc == 0)
 		actor_store_destroy(s);
-	tap_plan(4);
+	tap_plan(5);
 	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
 	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
 		   "total conserved, each transfer applied exactly once", lmdb_transfers(false));
 	tap_result("the same while one of the 3 systems is destroyed mid-run",
 		   lmdb_transfers(true));
+	tap_result("the same on 3 node processes (TCP, one LMDB) while one is killed with "
+		   "SIGKILL", processes());
 	if (pg_server_find(&pg) == 0)
 		pgrc = pg_server_init(&pg);
 	if (pgrc == 0 && open_pg(&s) == 0) {
