@@ -49,23 +49,6 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void await_peers(actor_system_t *sys, int i, uint16_t port)
-{
-	/* Each node dials the ones before it; the others dial it. */
-	for (int j = 0; j < i; j++) {
-		uint32_t id;
-
-		while (actor_node_connect(sys, "127.0.0.1", (uint16_t)(port + j), 5 * SEC, &id) != 0)
-			usleep(100 * 1000);
-	}
-}
-
-static size_t peers_up(actor_system_t *sys)
-{
-	actor_node_stats_t st;
-
-	return actor_node_stats(sys, &st) == 0 ? st.peers_up : 0;
-}
 
 struct watch {
 	_Atomic size_t progress;
@@ -140,7 +123,8 @@ static int node(int i, const char *dir, uint16_t port, int progress_fd)
 	actor_store_exec_t *ex;
 	actor_system_t *sys;
 	actor_node_config_t cfg;
-	char name[16];
+	char name[16], seed[32];
+	const char *seeds[1] = { seed };
 	sigset_t set;
 	int err, sig, rc = 0;
 
@@ -160,10 +144,22 @@ static int node(int i, const char *dir, uint16_t port, int progress_fd)
 	cfg.cookie = cookie;
 	cfg.cookie_len = strlen(cookie);
 	cfg.listen_port = (uint16_t)(port + i);
+	/* Node 0 starts the cluster; the others join through it. A dead
+	 * member's keys move 2 s after it went silent (1 s to be declared
+	 * dead, then the takeover margin, which outlasts its fencing). */
+	if (i != 0) {
+		snprintf(seed, sizeof seed, "127.0.0.1:%u", port);
+		cfg.seeds = seeds;
+		cfg.nseeds = 1;
+	}
+	cfg.member_probe_interval_ns = 100 * 1000 * 1000;
+	cfg.member_suspect_ns = 500 * 1000 * 1000;
+	cfg.member_dead_ns = SEC;
+	cfg.member_fence_ns = 800 * 1000 * 1000;
+	cfg.member_takeover_margin_ns = 1200 * 1000 * 1000;
 	if ((err = actor_node_start(sys, &cfg)) != 0)
 		die("actor_node_start", err);
-	await_peers(sys, i, port);
-	while (peers_up(sys) < NODES - 1)
+	while (actor_cluster_members(sys, NULL, 0, NULL) < NODES)
 		usleep(50 * 1000);
 	printf("node %d: up on 127.0.0.1:%u, pid %d\n", i, port + i, (int)getpid());
 	fflush(stdout);
