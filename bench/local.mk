@@ -76,3 +76,9 @@ bench_store_LDADD = $(BENCH_LIBS)
 # Virtual actors on a cluster of forked nodes: activation rate, failover.
 noinst_PROGRAMS += bench/virtual_cluster
 bench_virtual_cluster_LDADD = $(BENCH_LIBS)
+# The bank (examples/bank_account.h): transfers/s on 1 or 3 nodes, LMDB
+# synced or not, and activation latency with a state load.
+noinst_PROGRAMS += bench/bank
+bench_bank_SOURCES = bench/bank.c examples/bank_account.c examples/bank_client.c \
+	examples/bank_account.h
+bench_bank_LDADD = $(BENCH_LIBS)
