@@ -335,8 +335,10 @@ static void on_retry(actor_ctx_t *ctx, struct account *a)
 					       NULL) == 0;
 		return;
 	}
+	/* That write holds every change made so far: all that waits is
+	 * released with it (a failed write left later versions unmade). */
 	for (size_t i = 0; i < a->nfx; i++)
-		if (a->fx[i].version == 0)
+		if (a->fx[i].version == 0 || a->fx[i].version > version)
 			a->fx[i].version = version;
 	if (r == 1)
 		release_upto(ctx, a, version);

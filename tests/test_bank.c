@@ -286,6 +286,84 @@ static const char *lmdb_transfers(bool kill)
 	return r;
 }
 
+/* --- a store that fails now and then ---------------------------------------- */
+
+/* LMDB underneath; every 7th write and every 5th load fail. */
+struct flaky {
+	actor_store_t *real;
+	atomic_uint loads, writes;
+	atomic_uint failed_loads, failed_writes;
+};
+
+static int flaky_load(void *impl, const char *type, const void *key, size_t key_len,
+		      void **data, size_t *size, uint64_t *version)
+{
+	struct flaky *f = impl;
+
+	if (atomic_fetch_add(&f->loads, 1) % 5 == 4) {
+		atomic_fetch_add(&f->failed_loads, 1);
+		return -EIO;
+	}
+	return actor_store_load(f->real, type, key, key_len, data, size, version);
+}
+
+static int flaky_write(void *impl, actor_store_op_t *ops, size_t n, size_t *failed)
+{
+	struct flaky *f = impl;
+
+	if (atomic_fetch_add(&f->writes, 1) % 7 == 6) {
+		atomic_fetch_add(&f->failed_writes, 1);
+		return -ENOSPC;
+	}
+	return actor_store_write(f->real, ops, n, failed);
+}
+
+static void flaky_close(void *impl)
+{
+	(void)impl;
+}
+
+static const actor_store_ops_t flaky_ops = { flaky_load, flaky_write, flaky_close };
+
+/* Store errors make requests fail and writes repeat, never money appear,
+ * vanish or move twice. Accounts deactivate after 100 ms idle, so that
+ * loads (and their failures) happen during the run. */
+static const char *flaky_store(void)
+{
+	struct flaky f = { 0 };
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	struct bank_job jobs[2000];
+	struct bank_audit a;
+	char cmd[128];
+	int rc;
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
+	(void)!system(cmd);
+	CHECK(open_lmdb(&f.real) == 0, "open");
+	CHECK(actor_store_create(&s, &flaky_ops, &f) == 0, "store");
+	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
+	CHECK(actor_system_create(&sys, NULL) == 0, "system");
+	CHECK(bank_register(sys, ex, 100 * MS) == 0, "register");
+	CHECK((rc = bank_open_accounts(sys, 100, START)) == 0, "open accounts: %d", rc);
+	bank_random_jobs(jobs, 2000, 100, 5000, 11);
+	rc = bank_run(sys, jobs, 2000, 64, 120 * SEC, NULL);
+	if (rc == 0)
+		rc = bank_audit(sys, 100, jobs, 2000, 60 * SEC, &a);
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	actor_store_destroy(f.real);
+	printf("# flaky store: %u of %u loads and %u of %u writes failed\n",
+	       atomic_load(&f.failed_loads), atomic_load(&f.loads), atomic_load(&f.failed_writes),
+	       atomic_load(&f.writes));
+	CHECK(rc == 0, "run or audit: %d", rc);
+	CHECK(atomic_load(&f.failed_writes) > 0 && atomic_load(&f.failed_loads) > 0,
+	      "no failure injected");
+	return audit_says(&a, 100 * START);
+}
+
 /* --- kill -9 of one of 3 node processes ----------------------------------- */
 
 /* A node process (this program, run as "node DIR SEED_PORT"): hosts
@@ -449,12 +527,14 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		actor_store_destroy(s);
-	tap_plan(5);
+	tap_plan(6);
 	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
 	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
 		   "total conserved, each transfer applied exactly once", lmdb_transfers(false));
 	tap_result("the same while one of the 3 systems is destroyed mid-run",
 		   lmdb_transfers(true));
+	tap_result("a store that fails every 7th write and every 5th load: requests fail "
+		   "and are retried, the books still balance", flaky_store());
 	tap_result("the same on 3 node processes (TCP, one LMDB) while one is killed with "
 		   "SIGKILL", processes());
 	if (pg_server_find(&pg) == 0)
