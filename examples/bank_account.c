@@ -77,11 +77,15 @@ static size_t record_bytes(const struct bank_record *r, void **out)
 		return 0;
 	memcpy(p, &h, sizeof h);
 	p += sizeof h;
-	memcpy(p, r->in, r->nin * sizeof *r->in);
+	/* A new account's arrays are NULL (and empty). */
+	if (r->nin != 0)
+		memcpy(p, r->in, r->nin * sizeof *r->in);
 	p += r->nin * sizeof *r->in;
-	memcpy(p, r->out, r->nout * sizeof *r->out);
+	if (r->nout != 0)
+		memcpy(p, r->out, r->nout * sizeof *r->out);
 	p += r->nout * sizeof *r->out;
-	memcpy(p, r->box, r->nbox * sizeof *r->box);
+	if (r->nbox != 0)
+		memcpy(p, r->box, r->nbox * sizeof *r->box);
 	return len;
 }
 
