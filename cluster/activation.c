@@ -625,6 +625,28 @@ size_t actor__vact_seal(struct actor__virtual *v)
 	return sealed;
 }
 
+size_t actor__vact_fence(struct actor__virtual *v)
+{
+	size_t stopped = 0;
+
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+
+			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
+			    !slot->act->stop_sent) {
+				ask_stop(v, NULL, slot->act, ACTOR_DEACT_FENCED);
+				stopped++;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return stopped;
+}
+
 void actor__vact_free_all(struct actor__virtual *v)
 {
 	for (int i = 0; i < ACTOR__VSTRIPES; i++) {

@@ -91,15 +91,6 @@ struct actor__vtype {
  * margin of the dead member that owned the key. Both hold the mail. */
 enum { ACTOR__VACT_WAITING = 1, ACTOR__VACT_ACTIVE, ACTOR__VACT_TAKEOVER };
 
-/* A member that left a view, whose keys wait for the takeover margin. */
-#define ACTOR__VDEPARTED 16
-struct actor__vdeparted {
-	uint32_t node;
-	uint32_t ntypes;
-	uint64_t until_ns;		/* actor__view_takeover_at() */
-	uint64_t types[ACTOR__VTYPES];	/* sorted, as in the view */
-};
-
 /* One key's activation on this node, in its stripe's table. Small (56
  * bytes, a 64-byte malloc chunk): there may be a million of them. */
 struct actor__vact {
@@ -135,10 +126,6 @@ struct actor__virtual {
 	_Atomic(struct actor__vident **) ident_chunks[ACTOR__VIDENT_CHUNKS];
 	_Atomic uint32_t nidents;
 	struct actor__htab ident_tab;	/* (type, key) -> identity, under lock */
-
-	/* Members gone from the view, until their margins pass (under lock). */
-	struct actor__vdeparted departed[ACTOR__VDEPARTED];
-	_Atomic uint32_t ndeparted;	/* read without the lock when 0 */
 
 	/* The idle sweep and takeover timers (activation.c): an actor of
 	 * its own. */
@@ -183,6 +170,8 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
  * not yet activated (waiting for a slot or a takeover margin) check their
  * key's owner again when their turn comes. */
 size_t actor__vact_seal(struct actor__virtual *v);	/* how many it asked */
+/* Asks every activation to stop with ACTOR_DEACT_FENCED: how many. */
+size_t actor__vact_fence(struct actor__virtual *v);
 void actor__vact_free_all(struct actor__virtual *v);
 
 /* placement.c */
@@ -190,7 +179,8 @@ void actor__vact_free_all(struct actor__virtual *v);
  * member hosts its type. */
 uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident);
 /* When this node may activate ident, which it owns: 0 (now), or the end
- * of the takeover margin of a dead member that owned it before. */
+ * of the takeover margin of a dead member that owned it before, as the
+ * current view's takeover records say. */
 uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ident,
 			     uint64_t now_ns);
 
