@@ -11,6 +11,8 @@
  *    healed, it rejoins and runs turns again;
  *  - a member that leaves (actor_cluster_leave) hands its keys over at
  *    once.
+ * Over TCP, a member process killed with SIGKILL under the same traffic:
+ * the same checks as for the member destroyed.
  * Membership's times are short (dead after 2 s, fenced after 1.5 s, a
  * margin of 2.5 s) and the bounds generous: the machine is loaded.
  */
@@ -20,7 +22,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
@@ -158,14 +163,43 @@ static void reset(void)
 		atomic_store(&was_victims[k], false);
 }
 
+/* Node i's config: the loopback transport on hub, or TCP without one;
+ * seed_port 0: it starts the cluster. */
+static void vconfig(actor_node_config_t *cfg, char *name, actor_loopback_t *hub, int seed_port)
+{
+	static char seed[32];
+	static const char *seeds[1] = { seed };
+
+	actor_node_config_init(cfg);
+	cfg->name = name;
+	cfg->cookie = cookie;
+	cfg->cookie_len = sizeof cookie - 1;
+	cfg->transport = hub != NULL ? "loopback" : "epoll";
+	cfg->loopback = hub;
+	cfg->log = quiet;
+	cfg->heartbeat_interval_ns = 100 * MS;
+	cfg->heartbeat_timeout_ns = 5 * SEC;
+	cfg->reconnect_min_ns = 50 * MS;
+	cfg->reconnect_max_ns = 200 * MS;
+	cfg->member_probe_interval_ns = 100 * MS;
+	cfg->member_suspect_ns = 1000 * MS;
+	cfg->member_dead_ns = 2000 * MS;
+	cfg->member_fence_ns = FENCE_NS;
+	cfg->member_takeover_margin_ns = MARGIN_NS;
+	if (seed_port != 0) {	/* actor_node_start copies the seeds */
+		snprintf(seed, sizeof seed, "127.0.0.1:%d", seed_port);
+		cfg->seeds = seeds;
+		cfg->nseeds = 1;
+	}
+}
+
 static actor_system_t *vnode(actor_loopback_t *hub, int i)
 {
 	actor_virtual_options_t o = { .idle_timeout_ns = UINT64_MAX, .activate = on_activate,
 				      .deactivate = on_deactivate };
 	actor_node_config_t cfg;
 	actor_config_t sc;
-	char name[16], seed[32];
-	const char *seeds[1] = { seed };
+	char name[16];
 	actor_system_t *s;
 
 	snprintf(name, sizeof name, "v%d", i);
@@ -176,27 +210,7 @@ static actor_system_t *vnode(actor_loopback_t *hub, int i)
 	nodes[i] = s;
 	ids[i] = actor_node_id(s);
 	cr_assert_eq(actor_virtual_register(s, "counter", &counter_spec, &o), 0);
-	actor_node_config_init(&cfg);
-	cfg.name = name;
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "loopback";
-	cfg.loopback = hub;
-	cfg.log = quiet;
-	cfg.heartbeat_interval_ns = 100 * MS;
-	cfg.heartbeat_timeout_ns = 5 * SEC;
-	cfg.reconnect_min_ns = 50 * MS;
-	cfg.reconnect_max_ns = 200 * MS;
-	cfg.member_probe_interval_ns = 100 * MS;
-	cfg.member_suspect_ns = 1000 * MS;
-	cfg.member_dead_ns = 2000 * MS;
-	cfg.member_fence_ns = FENCE_NS;
-	cfg.member_takeover_margin_ns = MARGIN_NS;
-	if (i > 0) {
-		snprintf(seed, sizeof seed, "127.0.0.1:%d", actor_node_port(nodes[0]));
-		cfg.seeds = seeds;
-		cfg.nseeds = 1;
-	}
+	vconfig(&cfg, name, hub, i > 0 ? actor_node_port(nodes[0]) : 0);
 	cr_assert_eq(actor_node_start(s, &cfg), 0);
 	return s;
 }
@@ -217,11 +231,14 @@ static bool views_agree(int want, int skip)
 
 		if (nodes[i] == NULL || i == skip)
 			continue;
-		if (actor_cluster_members(nodes[i], NULL, 0, &e) != want ||
+		actor_member_t m[N + 1];
+
+		if (actor_cluster_members(nodes[i], m, N + 1, &e) != want ||
 		    (epoch != 0 && e != epoch) || !may_run(i))
 			return false;
-		for (int j = 0; j < N; j++)
-			if (j != i && j != skip && nodes[j] != NULL && !actor_node_is_up(nodes[i], ids[j]))
+		/* Connected to every member (another process's too). */
+		for (int j = 0; j < want; j++)
+			if (m[j].node != ids[i] && !actor_node_is_up(nodes[i], m[j].node))
 				return false;
 		epoch = e;
 	}
@@ -354,17 +371,20 @@ static void *poll_view(void *arg)
 	return NULL;
 }
 
-Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
+/*
+ * Member x (ids[x]; nodes[x] when in this process) is lost by cut(arg)
+ * under request traffic from nodes 0 and 1: the checks of the file's
+ * first point. what: how it was lost, for the line printed.
+ */
+static void lose_member(int x, void (*cut)(void *), void *arg, const char *what)
 {
-	actor_loopback_t *hub;
 	struct traffic tr[2] = { { .from = 0 }, { .from = 1 } };
 	struct poll pl = { 0 };
 	pthread_t th[2], poller;
 	long owned = 0;
 	uint64_t t_kill, t_first;
-	int x = 2, vkey = -1;
+	int vkey = -1;
 
-	cluster(&hub);
 	activate_all(0);
 	cr_assert_eq(atomic_load(&doubles), 0);
 	for (int k = 0; k < KEYS; k++)
@@ -375,7 +395,7 @@ Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
 				vkey = k;
 		}
 	cr_assert_gt(owned, 0);
-	cr_assert_eq(atomic_load(&acts[x]), owned);
+	cr_assert_eq(atomic_load(&acts[0]) + atomic_load(&acts[1]), KEYS - owned);
 	atomic_store(&victim, ids[x]);
 	pl.s = nodes[0];
 	pl.key = vkey;
@@ -386,8 +406,7 @@ Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
 
 	t_kill = actor__now_ns();
 	atomic_store(&cut_ns, t_kill);
-	actor_system_destroy(nodes[x]);
-	nodes[x] = NULL;
+	cut(arg);
 	cr_assert(wait_views(N - 1, x, 30000), "the survivors did not remove it");
 	/* Traffic goes on until every key of the dead member is active again. */
 	for (int t = 0; t < 30000 && atomic_load(&taken) < owned; t += 10)
@@ -400,11 +419,11 @@ Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
 	cr_assert_eq(pthread_join(poller, NULL), 0);
 
 	t_first = atomic_load(&first_taken_ns);
-	printf("virtual member: destroyed a member owning %ld of %d keys; first reactivation "
-	       "%.0f ms after the kill (dead %llu ms + margin %llu ms), %ld reactivated; "
+	printf("virtual member: %s a member owning %ld of %d keys; first reactivation "
+	       "%.0f ms after it (dead %llu ms + margin %llu ms), %ld reactivated; "
 	       "requests: %ld asked, %ld replied, %ld failed, longest %.0f ms; view polled %ld "
 	       "times\n",
-	       owned, KEYS, (t_first - t_kill) / 1e6, 2000ull, MARGIN_NS / MS,
+	       what, owned, KEYS, (t_first - t_kill) / 1e6, 2000ull, MARGIN_NS / MS,
 	       atomic_load(&taken), atomic_load(&tr[0].asked) + atomic_load(&tr[1].asked),
 	       atomic_load(&tr[0].replied) + atomic_load(&tr[1].replied),
 	       atomic_load(&tr[0].failed) + atomic_load(&tr[1].failed),
@@ -425,10 +444,115 @@ Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
 	activate_all(1);
 	cr_assert_eq(atomic_load(&acts[0]) + atomic_load(&acts[1]), KEYS,
 		     "one activation per key on the survivors");
+}
+
+static void destroy_cut(void *arg)
+{
+	int x = *(int *)arg;
+
+	actor_system_destroy(nodes[x]);
+	nodes[x] = NULL;
+}
+
+Test(virtual_member, destroyed_member_keys_wait_for_the_margin, .timeout = 120)
+{
+	actor_loopback_t *hub;
+	int x = 2;
+
+	cluster(&hub);
+	lose_member(x, destroy_cut, &x, "destroyed");
 	for (int i = 0; i < N; i++)
 		if (nodes[i] != NULL)
 			actor_system_destroy(nodes[i]);
 	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
+
+/* --- kill -9 of a member process (TCP) ------------------------------------------- */
+
+static void plain(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	long *c = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == INC)
+		++*c;
+	else if (actor_msg_type(m) == GET)
+		actor_reply(ctx, m, GET, c, sizeof *c);
+}
+
+static const actor_spec_t plain_spec = {
+	.name = "counter", .handler = plain, .state_size = sizeof(long),
+};
+
+/* The child process: a member hosting "counter" that joins through
+ * seed_port, says its node id once it runs, and waits for its end. */
+static void child(int seed_port, int fd)
+{
+	actor_system_t *s;
+	actor_node_config_t cfg;
+	uint32_t id;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (actor_system_create(&s, NULL) != 0 ||
+	    actor_virtual_register(s, "counter", &plain_spec, NULL) != 0)
+		_exit(2);
+	vconfig(&cfg, "child", NULL, seed_port);
+	if (actor_node_start(s, &cfg) != 0)
+		_exit(3);
+	while (actor_cluster_members(s, NULL, 0, NULL) != N ||
+	       !actor__view_may_run(actor__node_of(s), actor__now_ns()))
+		usleep(1000);
+	id = actor_node_id(s);
+	(void)!write(fd, &id, sizeof id);
+	for (;;)
+		pause();
+}
+
+static void kill_cut(void *arg)
+{
+	pid_t pid = *(pid_t *)arg;
+
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}
+
+Test(virtual_member, killed_process_keys_reactivate_after_the_margin, .timeout = 120)
+{
+	actor_node_config_t cfg;
+	actor_config_t sc;
+	int fds[2];
+	pid_t pid;
+	char name[N][8] = { "t0", "t1" };
+
+	reset();
+	for (int i = 0; i < 2; i++) {
+		actor_virtual_options_t o = { .idle_timeout_ns = UINT64_MAX,
+					      .activate = on_activate, .deactivate = on_deactivate };
+
+		actor_config_init(&sc);
+		sc.workers = 1;
+		sc.pin_workers = false;
+		cr_assert_eq(actor_system_create(&nodes[i], &sc), 0);
+		ids[i] = actor_node_id(nodes[i]);
+		cr_assert_eq(actor_virtual_register(nodes[i], "counter", &counter_spec, &o), 0);
+		vconfig(&cfg, name[i], NULL, i > 0 ? actor_node_port(nodes[0]) : 0);
+		cr_assert_eq(actor_node_start(nodes[i], &cfg), 0);
+	}
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		child(actor_node_port(nodes[0]), fds[1]);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &ids[2], sizeof ids[2]), (ssize_t)sizeof ids[2],
+		     "the child did not join");
+	close(fds[0]);
+	cr_assert(wait_views(N, 2, 30000), "the views did not converge");
+	lose_member(2, kill_cut, &pid, "kill -9 of the process of");
+	for (int i = 0; i < 2; i++)
+		actor_system_destroy(nodes[i]);
 	assert_no_leaks();
 }
 
