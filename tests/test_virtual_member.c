@@ -11,13 +11,16 @@
  *    healed, it rejoins and runs turns again;
  *  - a member that leaves (actor_cluster_leave) hands its keys over at
  *    once.
- * Over TCP, a member process killed with SIGKILL under the same traffic:
- * the same checks as for the member destroyed.
+ * Over TCP (fork), a member process killed with SIGKILL under the same
+ * traffic: the same checks as for the member destroyed; one stopped with
+ * SIGSTOP until the others removed it runs no virtual turn after SIGCONT
+ * before it has rejoined as a new incarnation, and runs them after.
  * Membership's times are short (dead after 2 s, fenced after 1.5 s, a
  * margin of 2.5 s) and the bounds generous: the machine is loaded.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -484,17 +487,59 @@ static const actor_spec_t plain_spec = {
 	.name = "counter", .handler = plain, .state_size = sizeof(long),
 };
 
+/* The SIGSTOP child's: the pipe to the parent, and whether SIGCONT came. */
+static int child_fd = -1;
+static volatile sig_atomic_t continued;
+
+static void on_cont(int sig)
+{
+	(void)sig;
+	continued = 1;
+}
+
+/* Its handler: after SIGCONT, a turn may run only once this node has
+ * rejoined (it was removed while stopped: a new incarnation, 2); 'b' to
+ * the parent if one ran before, 'g' for the first that ran after. */
+static void watched(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	static bool told;
+	actor_system_t *s = actor_ctx_system(ctx);
+
+	if (continued) {
+		actor_member_t mem[N + 1];
+		int k = actor_cluster_members(s, mem, N + 1, NULL);
+		uint32_t inc = 0;
+
+		for (int i = 0; i < k && i < N + 1; i++)
+			if (mem[i].node == actor_node_id(s))
+				inc = mem[i].incarnation;
+		if (inc < 2 || !actor__view_may_run(actor__node_of(s), actor__now_ns()))
+			(void)!write(child_fd, "b", 1);
+		else if (!told) {
+			told = true;
+			(void)!write(child_fd, "g", 1);
+		}
+	}
+	plain(ctx, m);
+}
+
+static const actor_spec_t watched_spec = {
+	.name = "counter", .handler = watched, .state_size = sizeof(long),
+};
+
 /* The child process: a member hosting "counter" that joins through
  * seed_port, says its node id once it runs, and waits for its end. */
-static void child(int seed_port, int fd)
+static void child(int seed_port, int fd, const actor_spec_t *spec)
 {
 	actor_system_t *s;
 	actor_node_config_t cfg;
 	uint32_t id;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	child_fd = fd;
+	signal(SIGCONT, on_cont);
 	if (actor_system_create(&s, NULL) != 0 ||
-	    actor_virtual_register(s, "counter", &plain_spec, NULL) != 0)
+	    actor_virtual_register(s, "counter", spec, NULL) != 0)
 		_exit(2);
 	vconfig(&cfg, "child", NULL, seed_port);
 	if (actor_node_start(s, &cfg) != 0)
@@ -516,7 +561,9 @@ static void kill_cut(void *arg)
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
 }
 
-Test(virtual_member, killed_process_keys_reactivate_after_the_margin, .timeout = 120)
+/* Nodes 0 and 1 over TCP here, node 2 a child process (spec): its pid;
+ * *fd: the read end of its pipe. */
+static pid_t tcp_cluster(const actor_spec_t *spec, int *fd)
 {
 	actor_node_config_t cfg;
 	actor_config_t sc;
@@ -543,13 +590,22 @@ Test(virtual_member, killed_process_keys_reactivate_after_the_margin, .timeout =
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		close(fds[0]);
-		child(actor_node_port(nodes[0]), fds[1]);
+		child(actor_node_port(nodes[0]), fds[1], spec);
 	}
 	close(fds[1]);
 	cr_assert_eq(read(fds[0], &ids[2], sizeof ids[2]), (ssize_t)sizeof ids[2],
 		     "the child did not join");
-	close(fds[0]);
+	*fd = fds[0];
 	cr_assert(wait_views(N, 2, 30000), "the views did not converge");
+	return pid;
+}
+
+Test(virtual_member, killed_process_keys_reactivate_after_the_margin, .timeout = 120)
+{
+	int fd;
+	pid_t pid = tcp_cluster(&plain_spec, &fd);
+
+	close(fd);
 	lose_member(2, kill_cut, &pid, "kill -9 of the process of");
 	for (int i = 0; i < 2; i++)
 		actor_system_destroy(nodes[i]);
@@ -670,5 +726,54 @@ Test(virtual_member, leave_hands_keys_over_at_once, .timeout = 120)
 	for (int i = 0; i < N; i++)
 		actor_system_destroy(nodes[i]);
 	actor_loopback_destroy(hub);
+	assert_no_leaks();
+}
+
+/* --- SIGSTOP past the dead time (TCP) ----------------------------------------------- */
+
+/* A member process stopped until the others removed it, with mail for its
+ * keys queued: after SIGCONT it runs no virtual turn before it has joined
+ * again as a new incarnation; then its keys come back to it. */
+Test(virtual_member, stopped_process_runs_no_turn_before_it_rejoined, .timeout = 120)
+{
+	int fd;
+	pid_t pid = tcp_cluster(&watched_spec, &fd);
+	char c, seen[64] = "";
+	size_t nseen = 0;
+	long owned = 0;
+	uint64_t t0, stopped;
+
+	activate_all(0);
+	for (int k = 0; k < KEYS; k++)
+		owned += owner_on(nodes[0], k) == ids[2];
+	cr_assert_gt(owned, 0);
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	t0 = actor__now_ns();
+	/* Mail for its keys waits in its socket while it is stopped. */
+	for (int k = 0; k < KEYS; k++)
+		if (owner_on(nodes[0], k) == ids[2])
+			cr_assert_eq(actor_system_send(nodes[0], key_ref(nodes[0], k), INC, NULL, 0),
+				     0);
+	cr_assert(wait_views(N - 1, 2, 30000), "the others did not remove it");
+	usleep(500 * 1000);
+	stopped = actor__now_ns() - t0;
+	cr_assert_eq(kill(pid, SIGCONT), 0);
+	cr_assert(wait_views(N, 2, 30000), "it did not rejoin");
+	/* Its keys are its own again: requests from the others reach it. */
+	activate_all(0);
+	activate_all(1);
+	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+	while (nseen < sizeof seen - 1 && read(fd, &c, 1) == 1)
+		seen[nseen++] = c;
+	printf("virtual member: a member process stopped %.0f ms (removed; it owned %ld keys) "
+	       "rejoined after SIGCONT; what its turns said: '%s'\n",
+	       stopped / 1e6, owned, seen);
+	cr_assert_null(strchr(seen, 'b'), "a turn ran before it rejoined: '%s'", seen);
+	cr_assert_not_null(strchr(seen, 'g'), "no turn ran on it after it rejoined");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fd);
+	for (int i = 0; i < 2; i++)
+		actor_system_destroy(nodes[i]);
 	assert_no_leaks();
 }
