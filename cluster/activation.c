@@ -537,9 +537,16 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	/* A view change while it waited may have moved the key. */
-	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE :
-								     start_locked(v, w, a);
+	/* A view change while it waited may have moved the key, or given it
+	 * to a member that died since, whose margin is later. */
+	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE : 0;
+	if (err == 0) {
+		uint64_t now = actor__now_ns(), until = actor__vtakeover_at(v, a->ident, now);
+
+		err = until > now ? actor_system_send_after(v->sys, v->sweeper, until - now,
+							    TAKEOVER_MSG, &id, sizeof id, NULL) :
+				    start_locked(v, w, a);
+	}
 	if (err == 0) {
 		pthread_mutex_unlock(&s->lock);
 		return;
