@@ -15,6 +15,9 @@
  * (epoch, digest), the digest a hash of the members: a node adopts any
  * view greater than its own that includes it or that a member of its own
  * view sent.
+ * Each view also carries the takeover records of the members removed as
+ * dead (view.h: when their keys may move, and the types they hosted), so
+ * no reader ever sees a view without a dead member and without its record.
  *
  * Who decides. The coordinator is the member with the lowest node id that
  * this node does not hold dead: every member computes it from its view and
