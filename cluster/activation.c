@@ -632,9 +632,16 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	/* A view change while it waited may have moved the key. */
-	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE :
-								     start_locked(v, w, a);
+	/* A view change while it waited may have moved the key, or given it
+	 * to a member that died since, whose margin is later. */
+	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE : 0;
+	if (err == 0) {
+		uint64_t now = actor__now_ns(), until = actor__vtakeover_at(v, a->ident, now);
+
+		err = until > now ? actor_system_send_after(v->sys, v->sweeper, until - now,
+							    TAKEOVER_MSG, &id, sizeof id, NULL) :
+				    start_locked(v, w, a);
+	}
 	if (err == 0) {
 		pthread_mutex_unlock(&s->lock);
 		return;
@@ -718,6 +725,28 @@ size_t actor__vact_seal(struct actor__virtual *v)
 		pthread_mutex_unlock(&s->lock);
 	}
 	return sealed;
+}
+
+size_t actor__vact_fence(struct actor__virtual *v)
+{
+	size_t stopped = 0;
+
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+
+			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
+			    !slot->act->stop_sent) {
+				ask_stop(v, NULL, slot->act, ACTOR_DEACT_FENCED);
+				stopped++;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return stopped;
 }
 
 void actor__vact_free_all(struct actor__virtual *v)

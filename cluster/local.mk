@@ -155,3 +155,14 @@ tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/stress_member
 TESTS += tests/stress_member
 tests_stress_member_LDADD = $(TEST_LIBS)
+
+# Virtual actors on real membership: a member destroyed, partitioned,
+# leaving (issue 14).
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_virtual_member
+TESTS += tests/test_virtual_member
+endif
+endif
+tests_test_virtual_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_virtual_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)

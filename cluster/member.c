@@ -15,6 +15,9 @@
  * (epoch, digest), the digest a hash of the members: a node adopts any
  * view greater than its own that includes it or that a member of its own
  * view sent.
+ * Each view also carries the takeover records of the members removed as
+ * dead (view.h: when their keys may move, and the types they hosted), so
+ * no reader ever sees a view without a dead member and without its record.
  *
  * Who decides. The coordinator is the member with the lowest node id that
  * this node does not hold dead: every member computes it from its view and
@@ -84,20 +87,17 @@ struct mentry {
 	char host[ACTOR__HOST_MAX + 1];
 };
 
-/* A member removed as dead: when its keys may move (this node's clock). */
-struct takeover {
-	uint32_t node;
-	uint64_t at;
-};
-
 struct actor__mview {
 	struct actor__view pub;		/* first: what actor__view_get returns */
 	uint64_t digest;
 	struct actor__view_member *members;
 	struct mentry *entries;		/* parallel to members */
 	uint64_t *types;		/* every member's, one block */
-	struct takeover *dead;
+	/* Members removed as dead, when their keys may move (this node's
+	 * clock), and the types they hosted (one block): pub.takeovers. */
+	struct actor__view_takeover *dead;
 	size_t ndead;
+	uint64_t *dead_types;
 	/* This epoch's removals, as the VIEW frame says them. */
 	struct actor__wire_departure *departed;
 	size_t ndeparted;
@@ -255,6 +255,7 @@ void actor__view_free(struct actor__mview *v)
 	free(v->entries);
 	free(v->types);
 	free(v->dead);
+	free(v->dead_types);
 	free(v->departed);
 	free(v);
 }
@@ -333,22 +334,30 @@ static bool has_node(const struct draft *d, size_t n, uint32_t node)
 	return false;
 }
 
-static void takeover_add(struct takeover *t, size_t *nt, size_t cap, uint32_t node, uint64_t at)
+/* Records node's takeover time in v, with a copy of its types (v's block
+ * was sized for every record it can get). */
+static void takeover_add(struct actor__mview *v, size_t cap, size_t *ntypes, uint32_t node,
+			 uint64_t at, const uint64_t *types, uint32_t nt)
 {
-	for (size_t i = 0; i < *nt; i++)
+	struct actor__view_takeover *t = v->dead;
+	uint64_t *copy = v->dead_types + *ntypes;
+
+	memcpy(copy, types, nt * sizeof(*copy));
+	*ntypes += nt;
+	for (size_t i = 0; i < v->ndead; i++)
 		if (t[i].node == node) {
-			t[i].at = at;
+			t[i] = (struct actor__view_takeover){ node, nt, copy, at };
 			return;
 		}
-	if (*nt == cap) {	/* the one due first goes */
+	if (v->ndead == cap) {	/* the one due first goes */
 		size_t k = 0;
 
-		for (size_t i = 1; i < *nt; i++)
+		for (size_t i = 1; i < v->ndead; i++)
 			if (t[i].at < t[k].at)
 				k = i;
-		t[k] = t[--*nt];
+		t[k] = t[--v->ndead];
 	}
-	t[(*nt)++] = (struct takeover){ node, at };
+	t[v->ndead++] = (struct actor__view_takeover){ node, nt, copy, at };
 }
 
 /*
@@ -364,6 +373,7 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 {
 	struct actor__mview *v = calloc(1, sizeof(*v));
 	size_t ntypes = 0, k = 0, ndead = prev != NULL ? prev->ndead + prev->pub.nmembers : 0;
+	size_t dtypes = 0, dtypes_used = 0;
 
 	if (v == NULL)
 		return NULL;
@@ -376,9 +386,14 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 	v->entries = calloc(n ? n : 1, sizeof(*v->entries));
 	v->types = calloc(ntypes ? ntypes : 1, sizeof(uint64_t));
 	v->dead = calloc(ndead ? ndead : 1, sizeof(*v->dead));
+	for (size_t i = 0; prev != NULL && i < prev->ndead; i++)
+		dtypes += prev->dead[i].ntypes;
+	for (size_t i = 0; prev != NULL && i < prev->pub.nmembers; i++)
+		dtypes += prev->members[i].ntypes;
+	v->dead_types = calloc(dtypes ? dtypes : 1, sizeof(uint64_t));
 	v->departed = calloc(ndep ? ndep : 1, sizeof(*v->departed));
 	if (v->members == NULL || v->entries == NULL || v->types == NULL || v->dead == NULL ||
-	    v->departed == NULL) {
+	    v->dead_types == NULL || v->departed == NULL) {
 		actor__view_free(v);
 		return NULL;
 	}
@@ -398,8 +413,9 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 	if (prev != NULL) {
 		for (size_t i = 0; i < prev->ndead; i++)
 			if ((int64_t)(prev->dead[i].at - now) > 0 && !has_node(d, n, prev->dead[i].node))
-				takeover_add(v->dead, &v->ndead, ndead, prev->dead[i].node,
-					     prev->dead[i].at);
+				takeover_add(v, ndead, &dtypes_used, prev->dead[i].node,
+					     prev->dead[i].at, prev->dead[i].types,
+					     prev->dead[i].ntypes);
 		for (size_t i = 0; i < prev->pub.nmembers; i++) {
 			uint32_t node = prev->members[i].node;
 			bool left = false;
@@ -407,9 +423,12 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 			for (size_t j = 0; j < ndep; j++)
 				left |= dep[j].node == node && dep[j].cause == ACTOR__DEPART_LEFT;
 			if (!has_node(d, n, node) && !left)
-				takeover_add(v->dead, &v->ndead, ndead, node, now + margin);
+				takeover_add(v, ndead, &dtypes_used, node, now + margin,
+					     prev->members[i].types, prev->members[i].ntypes);
 		}
 	}
+	v->pub.ntakeovers = (uint32_t)v->ndead;
+	v->pub.takeovers = v->dead;
 	return v;
 }
 
@@ -736,6 +755,7 @@ static void fence(struct actor__node *n, uint64_t now, const char *cause)
 	actor__node_log(n, "fenced: %s%s", cause,
 			m->state == M_MEMBER ? "; no virtual actor runs here until a quorum answers" : "");
 	tell_self(n, ACTOR_MEMBER_FENCED);
+	actor__virtual_fenced(n->sys);
 	/* Probes now, whose ACKs are the only ones that count from here. */
 	for (size_t i = 0; i < m->nms; i++) {
 		struct actor__peer *p = actor__peer_find(n, m->ms[i].node);

@@ -143,69 +143,35 @@ uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident)
 /*
  * A key this node owns now was the dead member d's if d hosted its type
  * and outweighed this node: with rendezvous hashing, the owner under the
- * view with d is the winner between d and the owner without it.
+ * view with d is the winner between d and the owner without it. The
+ * records are the view's own, there from the moment it is published:
+ * a key whose owner died is never activated here before the margin, even
+ * before actor__virtual_view_changed has run.
  */
 uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ident,
 			     uint64_t now_ns)
 {
 	struct actor__node *n = actor__node_of(v->sys);
+	const struct actor__view *view;
 	uint64_t kh, self_w, until = 0;
+	unsigned s;
 
-	/* The common case, no member died lately: no lock. */
-	if (n == NULL || atomic_load_explicit(&v->ndeparted, memory_order_relaxed) == 0)
+	if (n == NULL)
 		return 0;
 	kh = khash_of(n, ident);
 	self_w = mix(kh ^ mix(actor__node_id(v->sys)));
-	pthread_mutex_lock(&v->lock);
-	for (uint32_t i = 0; i < v->ndeparted; i++) {
-		const struct actor__vdeparted *d = &v->departed[i];
+	s = actor__view_enter(n);
+	view = actor__view_get(n);
+	for (uint32_t i = 0; view != NULL && i < view->ntakeovers; i++) {
+		const struct actor__view_takeover *d = &view->takeovers[i];
 
-		if (d->until_ns > now_ns && d->until_ns > until &&
+		/* Signed: the records hold this node's clock. */
+		if ((int64_t)(d->at - now_ns) > 0 && d->at > until &&
 		    hosts_in(d->types, d->ntypes, ident->thash) && mix(kh ^ mix(d->node)) > self_w)
-			until = d->until_ns;
+			until = d->at;
 	}
-	pthread_mutex_unlock(&v->lock);
+	actor__view_exit(n, s);
 	return until;
-}
-
-/* Notes the members of old that now lacks, for their takeover margins
- * (and forgets those whose margins have passed). */
-static void note_departed(struct actor__virtual *v, struct actor__node *n,
-			  const struct actor__view *old, const struct actor__view *now)
-{
-	uint64_t t = actor__now_ns();
-	uint32_t k = 0;
-
-	pthread_mutex_lock(&v->lock);
-	for (uint32_t i = 0; i < v->ndeparted; i++)
-		if (v->departed[i].until_ns > t)
-			v->departed[k++] = v->departed[i];
-	v->ndeparted = k;
-	for (uint32_t i = 0; i < old->nmembers; i++) {
-		const struct actor__view_member *m = &old->members[i];
-		struct actor__vdeparted *d;
-		bool still = false;
-		uint64_t until;
-
-		for (uint32_t j = 0; j < now->nmembers && !still; j++)
-			still = now->members[j].node == m->node;
-		until = still ? 0 : actor__view_takeover_at(n, m->node);
-		if (until <= t)
-			continue;
-		if (v->ndeparted == ACTOR__VDEPARTED) {
-			/* Full: the oldest entry gives way (the margins are
-			 * seconds; 16 deaths in one is a cluster gone). */
-			memmove(v->departed, v->departed + 1,
-				(ACTOR__VDEPARTED - 1) * sizeof v->departed[0]);
-			v->ndeparted--;
-		}
-		d = &v->departed[v->ndeparted++];
-		d->node = m->node;
-		d->until_ns = until;
-		d->ntypes = m->ntypes < ACTOR__VTYPES ? m->ntypes : ACTOR__VTYPES;
-		memcpy(d->types, m->types, d->ntypes * sizeof d->types[0]);
-	}
-	pthread_mutex_unlock(&v->lock);
 }
 
 size_t actor__virtual_local_types(struct actor_system *sys, uint64_t *out, size_t cap)
@@ -229,9 +195,21 @@ void actor__virtual_view_changed(struct actor_system *sys, const struct actor__v
 	 * the node's log may be written. */
 	if (v == NULL || old == NULL || n == NULL)
 		return;
-	note_departed(v, n, old, now);
 	sealed = actor__vact_seal(v);
 	if (sealed != 0)
 		actor__node_log(n, "view %llu (was %llu): %zu virtual activation(s) sealed, their keys moved",
 				(unsigned long long)now->epoch, (unsigned long long)old->epoch, sealed);
+}
+
+void actor__virtual_fenced(struct actor_system *sys)
+{
+	struct actor__virtual *v = actor__virtual_of(sys, false);
+	struct actor__node *n = actor__node_of(sys);
+	size_t stopped;
+
+	if (v == NULL || n == NULL)
+		return;
+	stopped = actor__vact_fence(v);
+	if (stopped != 0)
+		actor__node_log(n, "fenced: %zu virtual activation(s) asked to stop", stopped);
 }

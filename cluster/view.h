@@ -30,6 +30,18 @@ struct actor__view_member {
 };
 
 /*
+ * A member removed as dead whose keys wait for the takeover margin: the
+ * view carries these records from the moment it is published, so that no
+ * reader of a view without the member can activate its keys early.
+ */
+struct actor__view_takeover {
+	uint32_t node;
+	uint32_t ntypes;
+	const uint64_t *types;		/* what it hosted, sorted */
+	uint64_t at;			/* actor__view_takeover_at(node) */
+};
+
+/*
  * This node is a member of its view, except after it left the cluster
  * (actor_cluster_leave) or was removed by the others while cut off (it
  * then owns no key, is fenced, and joins again in a later view). A node
@@ -39,6 +51,10 @@ struct actor__view {
 	uint64_t epoch;			/* grows with every change */
 	uint32_t nmembers;		/* >= 1 */
 	const struct actor__view_member *members;	/* sorted by node */
+	/* Members removed as dead whose margins may not have passed (compare
+	 * .at with the clock), in no order. */
+	uint32_t ntakeovers;
+	const struct actor__view_takeover *takeovers;
 };
 
 /* A read section (any thread, short, no blocking): the view returned by
@@ -73,11 +89,14 @@ uint64_t actor__vtype_hash(const char *name, size_t len);
  *  - the types this system hosts, for its own member entry: writes up to
  *    cap hashes into out, returns how many there are;
  *  - after a new view is published (old may be NULL at start): keys this
- *    node no longer owns are sealed and handed over (issue 14).
+ *    node no longer owns are sealed and handed over (issue 14);
+ *  - this node has just fenced itself (actor__view_may_run turned
+ *    false): its activations end with ACTOR_DEACT_FENCED.
  */
 size_t actor__virtual_local_types(struct actor_system *sys, uint64_t *out, size_t cap);
 void actor__virtual_view_changed(struct actor_system *sys, const struct actor__view *old,
 				 const struct actor__view *now);
+void actor__virtual_fenced(struct actor_system *sys);
 
 /* Membership's (any thread): this system's hosted types changed (a type
  * registered after actor_node_start); its member entry is republished. */

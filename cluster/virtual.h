@@ -101,15 +101,6 @@ enum {
 	ACTOR__VACT_LOADING, ACTOR__VACT_SAVING
 };
 
-/* A member that left a view, whose keys wait for the takeover margin. */
-#define ACTOR__VDEPARTED 16
-struct actor__vdeparted {
-	uint32_t node;
-	uint32_t ntypes;
-	uint64_t until_ns;		/* actor__view_takeover_at() */
-	uint64_t types[ACTOR__VTYPES];	/* sorted, as in the view */
-};
-
 /* One key's activation on this node, in its stripe's table. Small (56
  * bytes, a 64-byte malloc chunk): there may be a million of them. */
 struct actor__vact {
@@ -177,10 +168,6 @@ struct actor__virtual {
 	_Atomic uint32_t nidents;
 	struct actor__htab ident_tab;	/* (type, key) -> identity, under lock */
 
-	/* Members gone from the view, until their margins pass (under lock). */
-	struct actor__vdeparted departed[ACTOR__VDEPARTED];
-	_Atomic uint32_t ndeparted;	/* read without the lock when 0 */
-
 	/* The idle sweep and takeover timers (activation.c): an actor of
 	 * its own. */
 	_Atomic uint32_t tick;
@@ -227,6 +214,8 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
  * not yet activated (waiting for a slot or a takeover margin) check their
  * key's owner again when their turn comes. */
 size_t actor__vact_seal(struct actor__virtual *v);	/* how many it asked */
+/* Asks every activation to stop with ACTOR_DEACT_FENCED: how many. */
+size_t actor__vact_fence(struct actor__virtual *v);
 void actor__vact_free_all(struct actor__virtual *v);
 
 /* activation.c, for persist.c: under a's stripe lock. */
@@ -266,7 +255,8 @@ void actor__vp_drain(struct actor__virtual *v);
  * member hosts its type. */
 uint32_t actor__vplace(struct actor__virtual *v, struct actor__vident *ident);
 /* When this node may activate ident, which it owns: 0 (now), or the end
- * of the takeover margin of a dead member that owned it before. */
+ * of the takeover margin of a dead member that owned it before, as the
+ * current view's takeover records say. */
 uint64_t actor__vtakeover_at(struct actor__virtual *v, struct actor__vident *ident,
 			     uint64_t now_ns);
 

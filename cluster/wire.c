@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cluster/wire.h"
+#include "sched/seam.h"
 #include "transport/transport.h"
 
 /* Elements of the longest frame (VIRTUAL). */
@@ -50,7 +51,7 @@ static void pack_bin(msgpack_packer *pk, const void *b, size_t len)
 /* A member's fields are what the decoder accepts (the types sorted). */
 static bool member_ok(const struct actor__wire_member *m)
 {
-	if (m->node == 0 || m->incarnation == 0 || m->name_len == 0 ||
+	if (m->node == 0 || m->node == ACTOR__NODE_VIRTUAL || m->incarnation == 0 || m->name_len == 0 ||
 	    m->name_len > ACTOR__NODE_NAME_MAX || m->host_len > ACTOR__HOST_MAX ||
 	    (m->host_len == 0) != (m->port == 0) || m->ntypes > ACTOR__MEMBER_TYPES_MAX ||
 	    memchr(m->name, '\0', m->name_len) != NULL ||
@@ -242,7 +243,7 @@ size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap)
 		msgpack_pack_uint8(&pk, ACTOR__F_PING);
 		break;
 	case ACTOR__F_HELLO:
-		if (f->hello.node == 0 || f->hello.name_len == 0 ||
+		if (f->hello.node == 0 || f->hello.node == ACTOR__NODE_VIRTUAL || f->hello.name_len == 0 ||
 		    f->hello.name_len > ACTOR__NODE_NAME_MAX)
 			return 0;
 		msgpack_pack_array(&pk, 5);
@@ -597,7 +598,9 @@ static int decode_hello(const struct item *a, struct actor__frame *f, const char
 {
 	CHECK(a[1].type == IT_UINT, "HELLO: version is not a uint");
 	CHECK(is_uint(&a[2], UINT32_MAX), "HELLO: node is not a uint32");
-	CHECK(a[2].u != 0, "HELLO: node is 0");
+	/* 0 is "this node" in a reference, ACTOR__NODE_VIRTUAL marks virtual
+	 * references: no node has either id (sched/system.c). */
+	CHECK(a[2].u != 0 && a[2].u != ACTOR__NODE_VIRTUAL, "HELLO: node is 0 or 0xffffffff");
 	CHECK(a[3].type == IT_STR, "HELLO: name is not a str");
 	CHECK(a[3].len >= 1 && a[3].len <= ACTOR__NODE_NAME_MAX, "HELLO: name is not 1..255 bytes");
 	CHECK(is_bin(&a[4], ACTOR__NONCE_LEN), "HELLO: nonce is not a bin of 32 bytes");
@@ -614,8 +617,9 @@ static int decode_member(const struct item *a, struct actor__wire_member *m, boo
 			 const char **why)
 {
 #define M(join_msg, view_msg) (view ? (view_msg) : (join_msg))
-	CHECK(is_uint(&a[0], UINT32_MAX) && a[0].u != 0,
-	      M("JOIN: node is not a uint32 other than 0", "VIEW: a node is not a uint32 other than 0"));
+	CHECK(is_uint(&a[0], UINT32_MAX) && a[0].u != 0 && a[0].u != ACTOR__NODE_VIRTUAL,
+	      M("JOIN: node is not a uint32 other than 0 and 0xffffffff",
+		"VIEW: a node is not a uint32 other than 0 and 0xffffffff"));
 	CHECK(is_uint(&a[1], UINT32_MAX) && a[1].u != 0,
 	      M("JOIN: incarnation is not a uint32 other than 0",
 		"VIEW: an incarnation is not a uint32 other than 0"));

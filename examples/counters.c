@@ -1,13 +1,16 @@
 /*
  * counters: a counter per key as a virtual actor, on 3 nodes in one
- * process (the loopback transport). Every node registers the type
- * "counter"; each node adds to the counters of 12 users by name, without
+ * process (the loopback transport). Node n0 starts the cluster and the
+ * others join it with n0 as their seed; main waits until every node's view
+ * has the 3 members. Every node registers the type "counter"; each node adds to the counters of 12 users by name, without
  * knowing where they live; placement puts each key on one node, which
  * activates it on its first message (the activation hook runs first) and
  * deactivates it after 2 s without mail. main then asks every counter its
  * total from node 0, and prints where the activations ran. Uses only the
  * public API.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +65,9 @@ int main(void)
 	actor_virtual_options_t opts = { .idle_timeout_ns = 2 * SEC, .activate = on_activate };
 	actor_system_t *nodes[NODES];
 	actor_loopback_t *hub;
-	int err;
+	char seed[32];
+	const char *seeds[1] = { seed };
+	int err, joined = 0;
 
 	if ((err = actor_loopback_create(&hub)) != 0)
 		die("actor_loopback_create", err);
@@ -81,16 +86,30 @@ int main(void)
 		cfg.cookie_len = sizeof cookie - 1;
 		cfg.transport = "loopback";
 		cfg.loopback = hub;
+		if (i > 0) {	/* n0 is the seed of the others */
+			snprintf(seed, sizeof seed, "127.0.0.1:%d", actor_node_port(nodes[0]));
+			cfg.seeds = seeds;
+			cfg.nseeds = 1;
+		}
 		if ((err = actor_node_start(nodes[i], &cfg)) != 0)
 			die("actor_node_start", err);
 	}
-	for (int i = 0; i < NODES; i++)
-		for (int j = i + 1; j < NODES; j++)
-			if ((err = actor_node_connect(nodes[i], "127.0.0.1",
-						      (uint16_t)actor_node_port(nodes[j]), 5 * SEC,
-						      NULL)) != 0)
-				die("actor_node_connect", err);
-	usleep(100 * 1000);	/* both ends of every connection up */
+	/* Placement needs the same view everywhere: wait (10 s at most) until
+	 * every node has all the members and is connected to them (mail for a
+	 * member not connected yet is a dead letter). */
+	for (int t = 0; t < 1000 && joined < NODES; t++) {
+		usleep(10 * 1000);
+		joined = 0;
+		for (int i = 0; i < NODES; i++) {
+			bool up = actor_cluster_members(nodes[i], NULL, 0, NULL) == NODES;
+
+			for (int j = 0; j < NODES && up; j++)
+				up = j == i || actor_node_is_up(nodes[i], actor_node_id(nodes[j]));
+			joined += up;
+		}
+	}
+	if (joined < NODES)
+		die("joining the cluster", -ETIMEDOUT);
 
 	/* Every node adds i + 1 to every user's counter: no lookup. */
 	for (int i = 0; i < NODES; i++) {

@@ -19,6 +19,9 @@ tests_stress_sched_LDADD = $(TEST_LIBS)
 check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs) tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh
 EXTRA_DIST += tests/exports.sh tests/includes.sh tests/man_errors.pl tests/headers.sh tests/lsan.supp
+# The virtual-actor example on 3 nodes (examples/counters).
+TESTS += tests/example_counters.sh
+EXTRA_DIST += tests/example_counters.sh
 # tests/headers.sh compiles the public headers with both compilers.
 AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX; \
 	MSGPACK_CFLAGS='$(MSGPACK_CFLAGS)'; export MSGPACK_CFLAGS;

@@ -161,7 +161,7 @@ Test(frame, hello_roundtrip)
 {
 	char name[ACTOR__NODE_NAME_MAX];
 	const size_t lens[] = { 1, 31, 32, ACTOR__NODE_NAME_MAX };
-	const uint32_t nodes[] = { 1, 127, 128, 65536, UINT32_MAX };
+	const uint32_t nodes[] = { 1, 127, 128, 65536, UINT32_MAX - 1 };
 	struct actor__frame f, g;
 
 	memset(name, 'n', sizeof(name));
@@ -343,7 +343,7 @@ Test(frame, truncated_at_every_offset)
 	static const unsigned char payload[40];
 	char name[ACTOR__NODE_NAME_MAX];
 	struct actor__frame fs[] = {
-		hello(UINT32_MAX, name, sizeof(name)),
+		hello(UINT32_MAX - 1, name, sizeof(name)),
 		{ .kind = ACTOR__F_AUTH, .auth.mac = nonce },
 		msg(UINT64_MAX, UINT32_MAX, ACTOR__WIRE_REQUEST, payload, sizeof(payload)),
 		msg(1, 1, 0, NULL, 0),
@@ -604,7 +604,10 @@ static const struct {
 	{ "HELLO: version str", { U(1), S(1), U(7), S(4), B(32) },
 	  -EBADMSG, "HELLO: version is not a uint" },
 	{ "HELLO: version 2, 6 elements", { HELLO_OK, U(0) }, -EBADMSG, "HELLO: not 5 elements" },
-	{ "HELLO: node 0", { U(1), U(2), U(0), S(4), B(32) }, -EBADMSG, "HELLO: node is 0" },
+	{ "HELLO: node 0", { U(1), U(2), U(0), S(4), B(32) }, -EBADMSG, "HELLO: node is 0 or 0xffffffff" },
+	/* 0xffffffff marks virtual references: no node has it. */
+	{ "HELLO: node 0xffffffff", { U(1), U(2), U(0xffffffff), S(4), B(32) }, -EBADMSG,
+	  "HELLO: node is 0 or 0xffffffff" },
 	{ "HELLO: node 2^32", { U(1), U(2), U(U32_OVER), S(4), B(32) },
 	  -EBADMSG, "HELLO: node is not a uint32" },
 	{ "HELLO: node -1", { U(1), U(2), I(-1), S(4), B(32) },
@@ -981,7 +984,7 @@ Test(frame, malformed_membership_frames)
 		{ "VIEW of 1025", "VIEW: not 1..1024 members" },
 		{ "VIEW claims 2 members", "VIEW: fewer elements than its members take" },
 		{ "VIEW members unsorted", "VIEW: members are not sorted strictly by node" },
-		{ "VIEW node 0", "VIEW: a node is not a uint32 other than 0" },
+		{ "VIEW node 0", "VIEW: a node is not a uint32 other than 0 and 0xffffffff" },
 		{ "VIEW name with NUL", "VIEW: a name is not a str of 1..255 bytes without NUL" },
 		{ "VIEW host without port", "VIEW: port 0 with a host, or a host without a port" },
 		{ "VIEW port without host", "VIEW: port 0 with a host, or a host without a port" },
@@ -992,7 +995,7 @@ Test(frame, malformed_membership_frames)
 		{ "VIEW one departure short",
 		  "VIEW: the element count is not that of its members and departures" },
 		{ "VIEW of 9", "VIEW: fewer than 10 elements" },
-		{ "JOIN node 0", "JOIN: node is not a uint32 other than 0" },
+		{ "JOIN node 0", "JOIN: node is not a uint32 other than 0 and 0xffffffff" },
 		{ "JOIN port 65536", "JOIN: port is not a uint16" },
 		{ "JOIN of 6", "JOIN: not 7 elements" },
 		{ "PROBE epoch 0", "PROBE: epoch is not a uint64 other than 0" },

@@ -17,6 +17,8 @@
 
 #include <actor/actor.h>
 
+#include "cluster/internal.h"
+#include "cluster/view.h"
 #include "cluster/virtual.h"
 #include "tests/leakcheck.h"
 #include "tests/rawpeer.h"
@@ -25,7 +27,7 @@
 #define SEC 1000000000ull
 #define MS 1000000ull
 #define PEER 0x0badf00du	/* the raw peer's node id */
-#define MEMBER 0xffffffffu	/* a raw peer's id above any node's */
+#define MEMBER 0xfffffffeu	/* a raw peer's id above any node's (0xffffffff is none's) */
 
 static const char cookie[] = "test-cookie-0123456789";
 
@@ -315,18 +317,32 @@ static void vecho(actor_ctx_t *ctx, const actor_msg_t *m)
 
 static const actor_spec_t vecho_spec = { .name = "vecho", .handler = vecho };
 
+/* The next frame of kind `kind` from the node, skipping others (PINGs,
+ * PROBEs). */
+static void recv_kind(struct rawpeer *rp, uint32_t kind, struct actor__frame *f)
+{
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(rawpeer_recv(rp, f, 5000), 0, "no frame of kind %u came", kind);
+		if (getenv("ACTOR_TEST_VERBOSE") != NULL)
+			fprintf(stderr, "raw peer: frame of kind %u%s\n", f->kind, f->kind == ACTOR__F_SIGNAL ? " (signal)" : "");
+		if (f->kind == kind)
+			return;
+	}
+	cr_assert_fail("no frame of kind %u among 100", kind);
+}
+
 static struct actor__frame vframe(const char *type, const char *key, uint32_t hops, uint32_t rid)
 {
 	struct actor__frame f = { .kind = ACTOR__F_VIRTUAL };
 
-	f.virt.epoch = 1;
+	f.virt.epoch = 2;
 	f.virt.hops = hops;
 	f.virt.name = type;
 	f.virt.name_len = strlen(type);
 	f.virt.key = key;
 	f.virt.key_len = strlen(key);
 	f.virt.from_id = 7;
-	f.virt.from_node = PEER;
+	f.virt.from_node = MEMBER;
 	f.virt.type = 1;
 	f.virt.flags = rid != 0 ? ACTOR__WIRE_REQUEST : 0;
 	f.virt.request_id = rid;
@@ -339,21 +355,22 @@ static void expect_failed(struct rawpeer *rp, uint32_t rid, int err)
 {
 	struct actor__frame f;
 
-	cr_assert_eq(rawpeer_recv(rp, &f, 5000), 0);
-	cr_assert_eq(f.kind, ACTOR__F_SIGNAL);
+	recv_kind(rp, ACTOR__F_SIGNAL, &f);
 	cr_assert_eq(f.signal.op, ACTOR__SIG_FAILED);
 	cr_assert_eq(f.signal.to_id, 7);
-	cr_assert_eq(f.signal.to_node, PEER);
+	cr_assert_eq(f.signal.to_node, MEMBER);
 	cr_assert_eq(f.signal.request_id, rid);
 	cr_assert_eq(f.signal.reason, err, "reason %d", f.signal.reason);
 }
 
 /*
- * VIRTUAL frames from a peer (which the stub view counts as a member
- * hosting the node's types): the owner answers; a non-owner passes the
- * frame on (here, back to the peer, the owner) with one more hop, or past
- * two hops fails the request with -ESTALE; a type no member hosts fails
- * with -ESRCH; a REQUEST without a request id closes the connection.
+ * VIRTUAL frames from a raw peer that joined the node's view (a JOIN,
+ * hosting "echo"; its id is the highest, so the node coordinates and,
+ * holding the lowest id of two, never fences): the owner answers; a
+ * non-owner passes the frame on (here, back to the peer, the owner) with
+ * one more hop, or past two hops fails the request with -ESTALE; a type
+ * no member hosts fails with -ESRCH; a REQUEST without a request id
+ * closes the connection.
  */
 static void virtual_frames(void)
 {
@@ -362,11 +379,23 @@ static void virtual_frames(void)
 	struct actor__frame f, g;
 	struct rawpeer *rp;
 	char mine[8] = "", theirs[8] = "";
+	uint64_t echo = actor__vtype_hash("echo", 4), epoch;
 
 	cr_assert_eq(actor_virtual_register(a, "echo", &vecho_spec, NULL), 0);
-	rp = peer(a);
-	for (int i = 0; i < 5000 && !actor_node_is_up(a, PEER); i++)
-		usleep(1000);
+	rp = rawpeer_connect((uint16_t)actor_node_port(a));
+	cr_assert_not_null(rp);
+	cr_assert_eq(rawpeer_handshake(rp, cookie, sizeof cookie - 1, MEMBER, "raw"), 0);
+	f = (struct actor__frame){ .kind = ACTOR__F_JOIN };
+	f.join = (struct actor__wire_member){ .node = MEMBER, .incarnation = 1, .name = "raw",
+					      .name_len = 3, .host = "", .host_len = 0,
+					      .ntypes = 1, .types = &echo };
+	cr_assert(rawpeer_send(rp, &f));
+	/* (Registering "echo" after the start may have made a view of its own.) */
+	do
+		recv_kind(rp, ACTOR__F_VIEW, &g);
+	while (g.view.nmembers != 2);
+	cr_assert_eq(actor_cluster_members(a, NULL, 0, &epoch), 2);
+	cr_assert_eq(epoch, g.view.epoch);
 	v = actor__virtual_of(a, false);
 	for (int k = 0; k < 64 && (!mine[0] || !theirs[0]); k++) {
 		char key[8];
@@ -374,14 +403,13 @@ static void virtual_frames(void)
 
 		snprintf(key, sizeof key, "k%d", k);
 		cr_assert_eq(actor_virtual_ref(a, "echo", key, strlen(key), &r), 0);
-		strcpy(actor__vplace(v, actor__vident_at(v, r.id)) == PEER ? theirs : mine, key);
+		strcpy(actor__vplace(v, actor__vident_at(v, r.id)) == MEMBER ? theirs : mine, key);
 	}
 	cr_assert(mine[0] && theirs[0]);
 
 	f = vframe("echo", mine, 2, 5);
 	cr_assert(rawpeer_send(rp, &f));
-	cr_assert_eq(rawpeer_recv(rp, &g, 5000), 0);
-	cr_assert_eq(g.kind, ACTOR__F_MSG);
+	recv_kind(rp, ACTOR__F_MSG, &g);
 	cr_assert_eq(g.msg.flags, ACTOR__WIRE_REPLY);
 	cr_assert_eq(g.msg.request_id, 5);
 	cr_assert_eq(g.msg.to_id, 7);
@@ -393,9 +421,9 @@ static void virtual_frames(void)
 
 	f = vframe("echo", theirs, 0, 0);
 	cr_assert(rawpeer_send(rp, &f));
-	cr_assert_eq(rawpeer_recv(rp, &g, 5000), 0);
-	cr_assert_eq(g.kind, ACTOR__F_VIRTUAL);
+	recv_kind(rp, ACTOR__F_VIRTUAL, &g);
 	cr_assert_eq(g.virt.hops, 1);
+	cr_assert_eq(g.virt.epoch, epoch, "the node's view's epoch");
 	cr_assert_eq(g.virt.key_len, strlen(theirs));
 	cr_assert_eq(memcmp(g.virt.key, theirs, g.virt.key_len), 0);
 	cr_assert_eq(g.virt.from_id, 7, "the original sender travels with it");
@@ -404,7 +432,7 @@ static void virtual_frames(void)
 	cr_assert(rawpeer_send(rp, &f));
 	expect_failed(rp, 9, -ESRCH);
 	rawpeer_close(rp);
-	while (actor_node_is_up(a, PEER))
+	while (actor_node_is_up(a, MEMBER))
 		usleep(1000);
 
 	f = vframe("echo", mine, 0, 0);
@@ -415,18 +443,6 @@ static void virtual_frames(void)
 }
 
 /* --- membership ------------------------------------------------------------------ */
-
-/* The next frame of kind `kind` from the node, skipping others (PINGs,
- * PROBEs). */
-static void recv_kind(struct rawpeer *rp, uint32_t kind, struct actor__frame *f)
-{
-	for (int i = 0; i < 100; i++) {
-		cr_assert_eq(rawpeer_recv(rp, f, 5000), 0, "no frame of kind %u came", kind);
-		if (f->kind == kind)
-			return;
-	}
-	cr_assert_fail("no frame of kind %u among 100", kind);
-}
 
 /* A VIEW's members' nodes, in order, into nodes (cap 4): their count. */
 static uint32_t view_nodes(const struct actor__frame *f, uint32_t *nodes)
