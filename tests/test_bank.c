@@ -554,9 +554,9 @@ int main(int argc, char **argv)
 		tap_result("the same on PostgreSQL", transfers(s, false, "PostgreSQL"));
 		actor_store_destroy(s);
 	} else {
-		printf("ok 4 - the same on PostgreSQL # SKIP %s\n",
-		       pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
-					 "could not start or reach a PostgreSQL server");
+		tap_skip("the same on PostgreSQL",
+			 pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
+					   "could not start or reach a PostgreSQL server");
 	}
 	if (pgrc != -ENOENT)
 		pg_server_destroy(&pg);
