@@ -5,7 +5,8 @@
  * starts), so both views hold m2 but their connection cannot come up;
  * membership keeps them alive through indirect probes via m0.
  *  - mail and a request from m1 to an actor of m2 wait, then arrive, in
- *    order, once the partition heals (loopback and TCP);
+ *    order, once the partition heals (loopback and TCP), and the same
+ *    after their connection was up and is lost (membership redials);
  *  - m2 destroyed while they wait: every request fails with -EHOSTUNREACH
  *    and every frame is counted in m1's frames_lost;
  *  - a virtual actor placed on m2 gets its first request with no retry.
@@ -261,6 +262,42 @@ static void mail_waits(const char *transport)
 
 Test(pending, mail_to_a_member_not_yet_connected_waits_for_it) { mail_waits("loopback"); }
 Test(pending, mail_to_a_member_not_yet_connected_waits_for_it_over_tcp) { mail_waits("epoll"); }
+
+/* A connection between members lost (closed, and its redial's frames
+ * dropped): mail sent while it is down waits for membership's redial. */
+Test(pending, mail_to_a_member_being_redialed_waits_for_it)
+{
+	struct ask a[ASKS];
+	actor_ref_t r;
+	uint32_t id2;
+
+	split_join("loopback", false);
+	id2 = actor_node_id(s[2]);
+	partition(false);
+	for (int t = 0; t < 20000 && !actor_node_is_up(s[1], id2); t += 10)
+		usleep(10 * 1000);
+	cr_assert(actor_node_is_up(s[1], id2), "m1 and m2 did not connect");
+	cr_assert_eq(actor_system_spawn(s[2], &recorder_spec, NULL, &r), 0);
+	partition(true);
+	cr_assert_eq(actor_node_disconnect(s[1], id2), 0);
+	for (int t = 0; t < 20000 && actor_node_is_up(s[1], id2); t += 10)
+		usleep(10 * 1000);
+	cr_assert(!actor_node_is_up(s[1], id2));
+	mails(r);
+	asks_start(a, r, ECHO);
+	usleep(300 * 1000);
+	cr_assert_eq(atomic_load(&got), 0, "the partition let mail through");
+	cr_assert_eq(actor_cluster_members(s[1], NULL, 0, NULL), 3, "m2 left m1's view");
+	partition(false);
+	for (int t = 0; t < 20000 && atomic_load(&got) < MAILS; t += 10)
+		usleep(10 * 1000);
+	asks_join(a);
+	cr_assert_eq(atomic_load(&got), MAILS);
+	cr_assert_eq(atomic_load(&out_of_order), 0);
+	for (int i = 0; i < ASKS; i++)
+		cr_assert_eq(a[i].err, 0, "ask %d: %s", i, actor_reason_string(a[i].err));
+	destroy_all();
+}
 
 Test(pending, mail_waiting_for_a_member_declared_dead_is_failed_and_counted)
 {
