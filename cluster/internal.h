@@ -16,8 +16,9 @@
  *    section that began before the peer left the table has ended, so a
  *    sender never touches freed memory (model: tests/spin/forget.pml).
  *  - A peer's outbound queue (an actor mailbox of frames) is open while the
- *    peer is up and closed while it is down: a push that fails with -EPIPE
- *    means "node down". The push that finds the queue idle (WOKE) puts the
+ *    peer is up, or while membership holds it (a member of the view whose
+ *    connection is not up: mail waits for it, peer.c), and closed
+ *    otherwise: a push that fails with -EPIPE means "node down". The push that finds the queue idle (WOKE) puts the
  *    peer on the ready stack and wakes the I/O thread, which hands the
  *    frames to the connection in batches and blocks the queue again when
  *    it is empty. A WOKE from before a close can still be on its way when
@@ -94,6 +95,10 @@ struct actor__peer {
 	_Atomic bool wbusy;
 	struct actor__conn *wconn;
 	_Atomic uint64_t direct_last;	/* when the last one went */
+	/* A member of this node's view (member.c): its queue stays open while
+	 * it is not up, and mail waits there for the connection (peer.c).
+	 * Written by the I/O thread; senders read it as a hint. */
+	_Atomic bool held;
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
@@ -266,6 +271,13 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l);
 void actor__peer_learn_address(struct actor__node *n, const struct actor__session *l);
 /* p's connection closed with reason. */
 void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason);
+/* Membership (member.c): node is a member of this node's view that mail
+ * should wait for (hold), or no longer is. A held peer is made if need be
+ * and kept (not forgotten); its queue is open while it is not up. Released
+ * while not up, what waited in its queue is lost as for a node down. */
+void actor__peer_hold(struct actor__node *n, uint32_t node, bool hold);
+/* At stop, once the transport is gone: releases every held peer. */
+void actor__peers_release(struct actor__node *n);
 /* Heartbeats and redials due at now; with sweep, forgets old requests. */
 void actor__peers_tick(struct actor__node *n, uint64_t now, bool sweep);
 
@@ -368,8 +380,10 @@ void actor__route_lost(struct actor__node *n, const struct actor__env *fe);
 void actor__route_queued(const struct actor__peer *p, uint64_t *frames, uint64_t *bytes);
 /* Notes what p's connection has not written yet (I/O thread). */
 void actor__route_conn_bytes(struct actor__node *n, struct actor__peer *p);
-/* Peer p is down: fails what was waiting on it. */
-void actor__route_peer_down(struct actor__node *n, struct actor__peer *p);
+/* Peer p is down: fails what was waiting on it; with keep (a held peer),
+ * fails only what was sent and keeps its queue open for the next
+ * connection. */
+void actor__route_peer_down(struct actor__node *n, struct actor__peer *p, bool keep);
 /* Logs mail that had no form on the wire since the last call (on_tick). */
 void actor__route_tick(struct actor__node *n);
 /* Forgets requests to p that surely timed out long ago. */

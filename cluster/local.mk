@@ -151,6 +151,16 @@ endif
 tests_test_member_CFLAGS = $(CRITERION_TEST_CFLAGS)
 tests_test_member_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
 
+# Mail to a member whose connection is not up yet waits for it.
+if HAVE_CRITERION
+if !TSAN
+check_PROGRAMS += tests/test_pending
+TESTS += tests/test_pending
+endif
+endif
+tests_test_pending_CFLAGS = $(CRITERION_TEST_CFLAGS)
+tests_test_pending_LDADD = $(TEST_LIBS) $(CRITERION_LIBS)
+
 # Views read on other threads while they change, for ThreadSanitizer.
 check_PROGRAMS += tests/stress_member
 TESTS += tests/stress_member

@@ -925,6 +925,31 @@ static void left_done(struct actor__node *n)
  * detector's, connections to members removed as dead, probes to new ones,
  * events and the log line (cause).
  */
+/*
+ * Mail to a member whose connection is not up waits for it (peer.c, "Held
+ * peers"): every other member of the view is held, but one dead here, and
+ * none once this node has left (it dials no one then); members gone from
+ * the view are released, which fails what waited for them.
+ */
+static void hold(struct actor__node *n, uint32_t node)
+{
+	struct actor__membership *m = n->member;
+	const struct mstate *s = ms_find(m, node);
+
+	actor__peer_hold(n, node, m->state != M_LEFT && s != NULL && !s->dead);
+}
+
+static void holds(struct actor__node *n, const struct actor__mview *old,
+		  const struct actor__mview *v)
+{
+	for (size_t i = 0; i < old->pub.nmembers; i++)
+		if (old->members[i].node != n->member->self && view_find(v, old->members[i].node) < 0)
+			actor__peer_hold(n, old->members[i].node, false);
+	for (size_t i = 0; i < v->pub.nmembers; i++)
+		if (v->members[i].node != n->member->self)
+			hold(n, v->members[i].node);
+}
+
 static void install(struct actor__node *n, struct actor__mview *v, const char *cause)
 {
 	struct actor__membership *m = n->member;
@@ -1011,6 +1036,7 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 		tell(n, ACTOR_MEMBER_UP, v->pub.epoch, &who);
 	}
 
+	holds(n, old, v);
 	view_changed(n->sys, &old->pub, &v->pub);
 	old->retired_next = n->vretired_new;
 	n->vretired_new = old;
@@ -1613,7 +1639,10 @@ static void detect(struct actor__node *n, uint64_t now)
 			if (s->suspect_at != 0)
 				actor__node_log_limited(n, "node %08x answers again", s->node);
 			s->suspect_at = 0;
-			s->dead = false;
+			if (s->dead) {
+				s->dead = false;
+				hold(n, s->node);
+			}
 			continue;
 		}
 		if (s->suspect_at == 0) {
@@ -1642,6 +1671,7 @@ static void detect(struct actor__node *n, uint64_t now)
 					s->node, silent / 1000000);
 			if (up(p))
 				n->t->ops->close(p->conn, -ETIMEDOUT);
+			hold(n, s->node);	/* released: what waits fails */
 		}
 	}
 	for (size_t i = 0; i < m->nrelays;)

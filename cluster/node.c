@@ -52,6 +52,8 @@ static void node_stop(struct actor__router *r)
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
+	/* Mail that waited for members that never came up is lost, counted. */
+	actor__peers_release(n);
 	/* Dials the I/O thread never took fail now, not at their timeout. */
 	pthread_mutex_lock(&n->lock);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {

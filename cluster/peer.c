@@ -22,6 +22,27 @@
  * A reader may put a peer on the ready stack (a late WOKE) just before
  * its section ends: the stack is flushed after the look, before the
  * peers are freed. Model: tests/spin/forget.pml.
+ *
+ * Held peers. Mail to a member of this node's view whose connection is not
+ * up yet (right after a join, or while membership redials it) waits
+ * instead of being a dead letter: membership holds the member's peer
+ * (actor__peer_hold, from member.c:install and its detector), which makes
+ * the peer at once if need be, not up, and opens its queue. The queue is
+ * the same bounded one as while up (max_queued user frames, -EAGAIN
+ * beyond), so nothing new sits between senders and the connection:
+ * order is the queue's, and the first drain when the peer comes up sends
+ * what waited before any direct write can (direct.c writes only when the
+ * queue is idle). A held peer going down keeps its queue open (only what
+ * was sent is failed); it is never forgotten while held. When membership
+ * releases it (the member left the view or is dead here, or this node
+ * left) while it is not up, its queue closes exactly as at a node-down:
+ * each frame is counted in frames_lost, a MSG is a dead letter, requests
+ * fail with -EHOSTUNREACH (route.c:actor__route_peer_down), then the peer
+ * may be forgotten. The life cycle is otherwise unchanged: a held peer is
+ * a peer in the table like any other, just made before its handshake, so
+ * lookups, tombstones and reclamation need nothing new. Plain peers (not
+ * members) are not held: mail to a node never dialed, or down, is
+ * unreachable at once, as before.
  */
 #include "config.h"
 
@@ -116,7 +137,7 @@ static struct actor__peer *peer_get(struct actor__node *n, uint32_t node)
 		return NULL;
 	p->node = node;
 	actor__mbox_init(&p->outq, n->cfg.max_queued);
-	actor__route_peer_down(n, p);	/* closed until it is up */
+	actor__route_peer_down(n, p, false);	/* closed until it is up or held */
 	atomic_store_explicit(spare, p, memory_order_release);
 	atomic_fetch_add_explicit(&n->peers_known, 1, memory_order_relaxed);
 	return p;
@@ -150,7 +171,7 @@ void actor__peer_forget_maybe(struct actor__node *n, struct actor__peer *p)
 	size_t i;
 
 	if (p == NULL || atomic_load_explicit(&p->up, memory_order_relaxed) || p->conn != NULL ||
-	    p->redial || peer_wanted(n, p) || (slot = peer_slot(n, p->node, &found, NULL)) == NULL ||
+	    p->redial || atomic_load_explicit(&p->held, memory_order_relaxed) || peer_wanted(n, p) || (slot = peer_slot(n, p->node, &found, NULL)) == NULL ||
 	    found != p)
 		return;
 	atomic_store_explicit(slot, ACTOR__PEER_TOMB, memory_order_seq_cst);
@@ -383,7 +404,10 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	if (p->backoff_ns == 0)
 		p->backoff_ns = n->cfg.reconnect_min_ns;
 	p->up_since = now;
-	actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+	if (!atomic_load_explicit(&p->held, memory_order_relaxed))
+		actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+	else
+		actor__route_drain(n, p);	/* what waited, before direct writes */
 	actor__direct_set(p, p->conn);
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
@@ -404,11 +428,42 @@ void actor__peer_down(struct actor__node *n, struct actor__peer *p, int reason)
 	atomic_store_explicit(&p->up, false, memory_order_relaxed);
 	p->conn = NULL;
 	actor__direct_set(p, NULL);
-	actor__route_peer_down(n, p);
+	actor__route_peer_down(n, p, atomic_load_explicit(&p->held, memory_order_relaxed));
 	atomic_fetch_add_explicit(&n->nodes_down, 1, memory_order_relaxed);
 	p->redial_at = now + p->backoff_ns + jitter;
 	node_event(n, p, false, reason);
 	actor__peer_forget_maybe(n, p);
+}
+
+void actor__peer_hold(struct actor__node *n, uint32_t node, bool hold)
+{
+	struct actor__peer *p = hold ? peer_get(n, node) : actor__peer_find(n, node);
+
+	if (p == NULL || atomic_load_explicit(&p->held, memory_order_relaxed) == hold)
+		return;		/* a full table: its mail is unreachable, as before */
+	if (hold) {
+		/* Published before the queue opens: a sender that sees the
+		 * queue closed still finds it unreachable, as before. */
+		atomic_store_explicit(&p->held, true, memory_order_relaxed);
+		if (!atomic_load_explicit(&p->up, memory_order_relaxed))
+			actor__mbox_reopen(&p->outq, n->cfg.max_queued);
+		return;
+	}
+	atomic_store_explicit(&p->held, false, memory_order_relaxed);
+	if (atomic_load_explicit(&p->up, memory_order_relaxed))
+		return;		/* a plain peer now: its node-down closes it */
+	actor__route_peer_down(n, p, false);
+	actor__peer_forget_maybe(n, p);
+}
+
+void actor__peers_release(struct actor__node *n)
+{
+	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
+		struct actor__peer *p = actor__peer_at(n, i);
+
+		if (p != NULL)
+			actor__peer_hold(n, p->node, false);
+	}
 }
 
 static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now)

@@ -423,7 +423,11 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 	/* The peer is not freed before the section ends (peer.c). */
 	s = actor__peer_enter(n);
 	p = actor__peer_find(n, node);
-	if (p == NULL || !atomic_load_explicit(&p->up, memory_order_relaxed)) {
+	/* A held peer that is not up takes the frame into its queue, which
+	 * waits for its connection (peer.c); the push tells if it was
+	 * released meanwhile (-EPIPE). */
+	if (p == NULL || (!atomic_load_explicit(&p->up, memory_order_relaxed) &&
+			  !atomic_load_explicit(&p->held, memory_order_relaxed))) {
 		actor__peer_exit(n, s);
 		return unreachable(sys, w, to, e);
 	}
@@ -798,16 +802,19 @@ static void fail_tracked(void *arg, const struct actor__track_entry *e)
 	}
 }
 
-void actor__route_peer_down(struct actor__node *n, struct actor__peer *p)
+void actor__route_peer_down(struct actor__node *n, struct actor__peer *p, bool keep)
 {
 	struct down_ctx d = { n, p };
-	struct actor__env *e, *next;
+	struct actor__env *e = NULL, *next;
 	uint64_t now = actor__now_ns();
 
 	/* The caller cleared p->conn, so this sends nothing for p; a late
 	 * WOKE may put p back on the stack, and ready_push keeps it once. */
 	actor__route_flush(n);
-	e = actor__mbox_close(&p->outq);
+	/* A held peer's queue stays open: its frames never left, and go out
+	 * in order on the next connection (peer.c, "Held peers"). */
+	if (!keep)
+		e = actor__mbox_close(&p->outq);
 	/* Frames that never left still made promises: note them, then fail
 	 * everything noted. */
 	for (; e != NULL; e = next) {

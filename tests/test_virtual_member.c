@@ -283,10 +283,12 @@ static uint32_t owner_on(actor_system_t *s, int k)
 
 /*
  * Activates every key (a request to each from node `from`), and waits.
- * Delivery is at most once: a request that meets a connection being
- * replaced (-EHOSTUNREACH), a node fenced for a moment while a newer view
- * spreads (-EAGAIN) or views that differ (-ESTALE) fails at once, and is
- * asked again, as an application would (a few times, said on stderr).
+ * Delivery is at most once: a request that meets a node fenced for a
+ * moment while a newer view spreads (-EAGAIN) or views that differ
+ * (-ESTALE) fails at once, and is asked again, as an application would (a
+ * few times, said on stderr). A member whose connection is not up yet is
+ * no reason: mail waits for it (cluster/peer.c, "Held peers"), so
+ * -EHOSTUNREACH fails the test.
  */
 static void activate_all(int from)
 {
@@ -304,7 +306,7 @@ static void activate_all(int from)
 			if (err != 0)
 				fprintf(stderr, "key %d from node %d: %s (asked again)\n", k, from,
 					actor_reason_string(err));
-		} while ((err == -EHOSTUNREACH || err == -EAGAIN || err == -ESTALE) && tries < 50);
+		} while ((err == -EAGAIN || err == -ESTALE) && tries < 50);
 		cr_assert_eq(err, 0, "key %d: %s", k, actor_reason_string(err));
 		free(data);
 	}
