@@ -87,8 +87,10 @@ struct bank_job {
 /* The key of account n ("acct-<n>") in buf (BANK_KEY_MAX bytes). */
 void bank_key(uint32_t n, char *buf);
 
-/* Gives every one of n accounts `amount` (BANK_DEPOSIT, asked from this
- * thread, retried on errors): 0 or the last error after 20 s. */
+/* Gives every one of n new accounts `amount` (BANK_DEPOSIT, asked from
+ * this thread; after an error it asks the balance, since a failed deposit
+ * may still happen, and deposits again only if it did not): 0 or the last
+ * error after 20 s. */
 int bank_open_accounts(actor_system_t *sys, uint32_t n, int64_t amount);
 
 /* Runs the jobs from an actor on sys, `window` at a time, each retried

@@ -72,15 +72,33 @@ int bank_open_accounts(actor_system_t *sys, uint32_t n, int64_t amount)
 	uint64_t deadline = now_ns() + 20 * SEC;
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t type;
-		void *reply;
-		size_t size;
-		int err = ask(sys, i, BANK_DEPOSIT, &amount, sizeof amount, deadline, &type,
-			      &reply, &size);
+		for (;;) {
+			uint32_t type;
+			void *reply = NULL;
+			size_t size;
+			int64_t balance = 0;
+			int err = actor_system_ask(sys, ref_of(sys, i), BANK_DEPOSIT, &amount,
+						   sizeof amount, REQUEST_NS, &type, &reply, &size);
 
-		free(reply);
-		if (err != 0)
-			return err;
+			free(reply);
+			if (err == 0)
+				break;
+			/* A deposit is a plain request: a failed one may still
+			 * have happened (its write fails, then a later write
+			 * carries it). Asking it again would open the account
+			 * twice, so look first: a new account holds only this. */
+			err = ask(sys, i, BANK_BALANCE, NULL, 0, deadline, &type, &reply, &size);
+			if (err == 0 && size == sizeof balance)
+				memcpy(&balance, reply, sizeof balance);
+			free(reply);
+			if (err != 0)
+				return err;
+			if (balance >= amount)
+				break;
+			if (now_ns() > deadline)
+				return -ETIMEDOUT;
+			sleep_ns(BACKOFF_NS);
+		}
 	}
 	return 0;
 }
