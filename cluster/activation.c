@@ -479,11 +479,13 @@ bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
 		actor_stop(ctx, ACTOR_EXIT_NORMAL);
 		return false;
 	}
-	if (actor__msg_is_once(e->type) && a->type->opts.exactly_once)
-		return actor__vo_turn(ctx, a, actor__vact_persist(a), e);
 	tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
 	if (atomic_load_explicit(&a->last_tick, memory_order_relaxed) != tick)
 		atomic_store_explicit(&a->last_tick, tick, memory_order_relaxed);
+	/* Exactly-once mail (its resend ticks too: an activation with an
+	 * outbox stays until it is acknowledged). */
+	if (actor__msg_is_once(e->type) && a->type->opts.exactly_once)
+		return actor__vo_turn(ctx, a, actor__vact_persist(a), e);
 	return true;
 }
 

@@ -69,6 +69,9 @@ struct actor__vonce {
 	struct omsg *box;
 	uint32_t nbox, capbox;
 	bool flush_pending, tick_pending;
+	/* The tick this activation waits for: one from an earlier activation
+	 * (which activated this one again) starts no second chain. */
+	uint32_t tick_gen;
 };
 
 /* --- tables ----------------------------------------------------------------- */
@@ -402,7 +405,8 @@ static void schedule_tick(actor_ctx_t *ctx, struct actor__vact *a, struct actor_
 
 	if (o->tick_pending || o->nbox == 0)
 		return;
-	if (actor_send_after(ctx, self, ns, ACTOR__MSG_ONCE_TICK, NULL, 0, NULL) == 0)
+	if (actor_send_after(ctx, self, ns, ACTOR__MSG_ONCE_TICK, &o->tick_gen,
+			     sizeof o->tick_gen, NULL) == 0)
 		o->tick_pending = true;
 }
 
@@ -436,6 +440,7 @@ void actor__vo_activated(actor_ctx_t *ctx, struct actor__vact *a)
 		if (o->box[i].durable)
 			send_msg(ctx, a, o, &o->box[i]);
 	o->tick_pending = false;
+	o->tick_gen++;
 	schedule_tick(ctx, a, o);
 }
 
@@ -492,9 +497,12 @@ static bool take_once(actor_ctx_t *ctx, struct actor__vact *a, struct actor__vps
 		if (seq <= pe->seq) {
 			atomic_fetch_add_explicit(&a->type->once_duplicates, 1,
 						  memory_order_relaxed);
-			/* Acked again if durable; else the write in flight will. */
+			/* Acked again if durable; else the write that holds it
+			 * will (asked again, in case a flush was lost). */
 			if (seq <= pe->durable)
 				send_ack(ctx, a, pe, pe->durable);
+			else
+				actor__vo_flush(ctx, p);
 		}
 		return false;		/* a gap: it comes again, in order */
 	}
@@ -555,6 +563,9 @@ bool actor__vo_turn(actor_ctx_t *ctx, struct actor__vact *a, struct actor__vpsta
 		take_ack(p, o, e);
 		break;
 	case ACTOR__MSG_ONCE_TICK:
+		if (e->size != sizeof o->tick_gen ||
+		    memcmp(e->data, &o->tick_gen, sizeof o->tick_gen) != 0)
+			break;		/* an earlier activation's */
 		o->tick_pending = false;
 		for (uint32_t i = 0; i < o->nbox; i++)
 			if (o->box[i].durable)
