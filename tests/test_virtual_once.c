@@ -10,16 +10,21 @@
  *    are dropped and the sums are exact;
  *  - on 3 loopback nodes sharing the LMDB environment, one of which is
  *    destroyed in the middle (its keys move to the other two): every
- *    message is applied exactly once.
+ *    message is applied exactly once;
+ *  - the same on 3 node processes over TCP, one of which is killed with
+ *    SIGKILL (no last write: its keys come back from what was durable).
  * The sums are checked against what every message would add once, then
  * again a while later (a duplicate applied late would show).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
@@ -32,7 +37,6 @@
 #define NODES 3
 #define LINKS 12
 #define SOURCES 4
-#define PER_SOURCE 40
 #define HOPS 15
 
 static char why[512];
@@ -60,6 +64,9 @@ struct sums {
 
 static atomic_long turns;
 static uint64_t resend_ns, idle_ns;
+/* Messages per source (START's payload, so that node processes need not
+ * know it). */
+static int32_t per_source = 40;
 
 static struct sums state_of(actor_ctx_t *ctx)
 {
@@ -114,10 +121,12 @@ static void link_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 	case START:
 		/* A source (at-most-once from the test, hence idempotent): its
 		 * messages go out with its started flag, in one write. */
-		if (s.n == 0) {
+		if (s.n == 0 && actor_msg_size(m) == sizeof(int32_t)) {
 			int src = atoi(key + 1);
+			int32_t count;
 
-			for (int i = 0; i < PER_SOURCE; i++) {
+			memcpy(&count, actor_msg_data(m), sizeof count);
+			for (int i = 0; i < count; i++) {
 				struct hop first = { src * 1000 + i + 1, HOPS };
 
 				send_on(ctx, i % LINKS, &first);
@@ -161,6 +170,32 @@ static int reg(actor_system_t *sys, actor_store_exec_t *ex)
 
 static const char cookie[] = "once-test-cookie-0123456789";
 
+/* Membership with short timings: a dead member's keys move about 2 s
+ * after it went silent. */
+static void node_config(actor_node_config_t *cfg, const char *name, int seed_port,
+			char *seed_text, const char **seeds)
+{
+	actor_node_config_init(cfg);
+	cfg->name = name;
+	cfg->cookie = cookie;
+	cfg->cookie_len = sizeof cookie - 1;
+	cfg->heartbeat_interval_ns = 100 * MS;
+	cfg->heartbeat_timeout_ns = 2 * SEC;
+	cfg->reconnect_min_ns = 50 * MS;
+	cfg->reconnect_max_ns = 200 * MS;
+	cfg->member_probe_interval_ns = 100 * MS;
+	cfg->member_suspect_ns = 500 * MS;
+	cfg->member_dead_ns = 1000 * MS;
+	cfg->member_fence_ns = 800 * MS;
+	cfg->member_takeover_margin_ns = 1200 * MS;
+	if (seed_port > 0) {
+		snprintf(seed_text, 32, "127.0.0.1:%d", seed_port);
+		seeds[0] = seed_text;
+		cfg->seeds = seeds;
+		cfg->nseeds = 1;
+	}
+}
+
 static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i,
 				 int seed_port)
 {
@@ -179,25 +214,7 @@ static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, 
 	if (hub == NULL)
 		return s;
 	snprintf(name, sizeof name, "once%d", i);
-	actor_node_config_init(&cfg);
-	cfg.name = name;
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.heartbeat_interval_ns = 100 * MS;
-	cfg.heartbeat_timeout_ns = 2 * SEC;
-	cfg.reconnect_min_ns = 50 * MS;
-	cfg.reconnect_max_ns = 200 * MS;
-	cfg.member_probe_interval_ns = 100 * MS;
-	cfg.member_suspect_ns = 500 * MS;
-	cfg.member_dead_ns = 1000 * MS;
-	cfg.member_fence_ns = 800 * MS;
-	cfg.member_takeover_margin_ns = 1200 * MS;
-	if (seed_port > 0) {
-		snprintf(seed_text, sizeof seed_text, "127.0.0.1:%d", seed_port);
-		seeds[0] = seed_text;
-		cfg.seeds = seeds;
-		cfg.nseeds = 1;
-	}
+	node_config(&cfg, name, seed_port, seed_text, seeds);
 	cfg.transport = "loopback";
 	cfg.loopback = hub;
 	if (actor_node_start(s, &cfg) == 0)
@@ -209,6 +226,8 @@ fail:
 
 static int ask(actor_system_t *sys, const char *key, uint32_t type, struct sums *out)
 {
+	const void *data = type == START ? &per_source : NULL;
+	size_t dsize = type == START ? sizeof per_source : 0;
 	actor_ref_t r;
 	uint32_t rtype;
 	void *reply = NULL;
@@ -216,7 +235,7 @@ static int ask(actor_system_t *sys, const char *key, uint32_t type, struct sums 
 	int rc = actor_virtual_ref(sys, "link", key, strlen(key), &r);
 
 	if (rc == 0)
-		rc = actor_system_ask(sys, r, type, NULL, 0, 5 * SEC, &rtype, &reply, &size);
+		rc = actor_system_ask(sys, r, type, data, dsize, 5 * SEC, &rtype, &reply, &size);
 	if (rc == 0 && out != NULL) {
 		if (size == sizeof *out)
 			memcpy(out, reply, sizeof *out);
@@ -270,7 +289,7 @@ static struct sums expected(void)
 	struct sums e = { 0, 0, 0 };
 
 	for (int src = 0; src < SOURCES; src++)
-		for (int i = 0; i < PER_SOURCE; i++) {
+		for (int i = 0; i < per_source; i++) {
 			int64_t v = src * 1000 + i + 1;
 
 			e.n += HOPS + 1;
@@ -396,10 +415,123 @@ static const char *three_nodes(void)
 	return bad;
 }
 
-int main(void)
+/* --- kill -9 of one of 3 node processes ---------------------------------- */
+
+/* A node process (this program, run as "node DIR SEED_PORT"): hosts links
+ * over TCP until SIGTERM. */
+static int node_process(const char *path, int seed_port)
+{
+	actor_store_lmdb_config_t lc;
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	actor_node_config_t cfg;
+	char seed_text[32];
+	const char *seeds[1];
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	actor_store_lmdb_config_init(&lc);
+	lc.path = path;
+	lc.sync = ACTOR_STORE_NOSYNC;
+	resend_ns = 100 * MS;
+	idle_ns = 2 * SEC;
+	if (actor_store_lmdb_open(&s, &lc) != 0 || actor_store_exec_create(&ex, s, NULL) != 0 ||
+	    actor_system_create(&sys, NULL) != 0 || reg(sys, ex) != 0)
+		return 1;
+	node_config(&cfg, "once-p", seed_port, seed_text, seeds);
+	cfg.transport = "epoll";
+	if (actor_node_start(sys, &cfg) != 0)
+		return 1;
+	sigwait(&set, &sig);
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	return 0;
+}
+
+static pid_t spawn_node(int seed_port)
+{
+	char port[16];
+	pid_t pid;
+
+	snprintf(port, sizeof port, "%d", seed_port);
+	pid = fork();
+	if (pid == 0) {
+		/* exec: a fresh process, not a fork of this one's threads. */
+		execl("/proc/self/exe", "test_virtual_once", "node", dir, port, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static const char *processes(void)
+{
+	actor_store_t *s;
+	actor_store_exec_t *ex;
+	actor_system_t *sys;
+	actor_node_config_t cfg;
+	pid_t pids[2] = { -1, -1 };
+	struct sums got = { 0, 0, 0 };
+	const char *bad = NULL;
+	int k = 0;
+
+	resend_ns = 100 * MS;
+	idle_ns = 2 * SEC;
+	per_source = 200;	/* long enough to be killed in the middle */
+	CHECK(open_lmdb(&s) == 0, "open");
+	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
+	CHECK((sys = make_node(NULL, ex, 0, 0)) != NULL, "system");
+	node_config(&cfg, "once-0", 0, NULL, NULL);
+	cfg.transport = "epoll";
+	CHECK(actor_node_start(sys, &cfg) == 0, "node");
+	for (int i = 0; i < 2; i++)
+		CHECK((pids[i] = spawn_node(actor_node_port(sys))) > 0, "fork");
+	while (actor_cluster_members(sys, NULL, 0, NULL) != NODES && k++ < 10000)
+		usleep(1000);
+	if (k >= 10000) {
+		bad = "the node processes did not join";
+		goto out;
+	}
+	/* Node process 1 is killed once a third is applied. */
+	for (int i = 0; i < 300 && got.n < expected().n / 3; i++) {
+		if (i % 10 == 0)
+			(void)start_all(sys);
+		(void)totals(sys, &got);
+		usleep(10 * 1000);
+	}
+	if (got.n < expected().n / 3) {
+		bad = "stalled before the kill";
+		goto out;
+	}
+	kill(pids[1], SIGKILL);
+	waitpid(pids[1], NULL, 0);
+	pids[1] = -1;
+	printf("# 3 processes: one killed (SIGKILL) at %" PRId64 " of %" PRId64 " applied\n",
+	       got.n, expected().n);
+	bad = settle(sys, "3 processes, one killed");
+out:
+	for (int i = 0; i < 2; i++)
+		if (pids[i] > 0) {
+			kill(pids[i], SIGTERM);
+			waitpid(pids[i], NULL, 0);
+		}
+	actor_system_destroy(sys);
+	actor_store_exec_destroy(ex);
+	actor_store_destroy(s);
+	return bad;
+}
+
+int main(int argc, char **argv)
 {
 	actor_store_t *s;
 	int rc;
+
+	if (argc == 4 && strcmp(argv[1], "node") == 0)
+		return node_process(argv[2], atoi(argv[3]));
 
 	snprintf(dir, sizeof dir, "/tmp/actor-vonce-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
@@ -414,11 +546,13 @@ int main(void)
 	}
 	if (rc == 0)
 		actor_store_destroy(s);
-	tap_plan(2);
+	tap_plan(3);
 	tap_result("exactly-once along a ring of links, resent every millisecond: duplicates "
 		   "dropped, each message applied once", duplicates());
 	tap_result("exactly-once on 3 loopback nodes sharing one LMDB, one destroyed in the "
 		   "middle: each message applied once", three_nodes());
+	tap_result("exactly-once on 3 node processes (TCP, one LMDB), one killed with SIGKILL "
+		   "in the middle: each message applied once", processes());
 	if (tap_failed == 0) {
 		char cmd[128];
 
