@@ -439,7 +439,8 @@ void actor__vo_activated(actor_ctx_t *ctx, struct actor__vact *a)
 	for (uint32_t i = 0; i < o->nbox; i++)
 		if (o->box[i].durable)
 			send_msg(ctx, a, o, &o->box[i]);
-	o->tick_pending = false;
+	/* An earlier activation's flush or tick may not come back here. */
+	o->flush_pending = o->tick_pending = false;
 	o->tick_gen++;
 	schedule_tick(ctx, a, o);
 }
