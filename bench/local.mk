@@ -82,3 +82,6 @@ noinst_PROGRAMS += bench/bank
 bench_bank_SOURCES = bench/bank.c examples/bank_account.c examples/bank_client.c \
 	examples/bank_account.h
 bench_bank_LDADD = $(BENCH_LIBS)
+# Exactly-once virtual actors against plain sends (turns/s, LMDB).
+noinst_PROGRAMS += bench/once
+bench_once_LDADD = $(BENCH_LIBS)

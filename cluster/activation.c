@@ -210,6 +210,7 @@ void actor__vact_free(struct actor__vact *a)
 	if (p != NULL) {
 		free(p->data);
 		free(p->wbuf);
+		actor__vo_free(p);
 		if (p->done_env != NULL)
 			actor__env_free(NULL, p->done_env);
 	}
@@ -411,6 +412,8 @@ static int vact_init(actor_ctx_t *ctx, void *arg)
 		atomic_fetch_add_explicit(&t->failures, 1, memory_order_relaxed);
 	} else {
 		atomic_store_explicit(&a->activated, true, memory_order_relaxed);
+		if (t->opts.exactly_once)
+			actor__vo_activated(ctx, a);
 		ns = (uint64_t)(uint32_t)(now_us() - a->started_us) * 1000;
 		atomic_fetch_add_explicit(&t->activations, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->act_ns_total, ns, memory_order_relaxed);
@@ -479,6 +482,10 @@ bool actor__vact_turn(struct actor__binder *b, actor_ctx_t *ctx, void *bound,
 	tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
 	if (atomic_load_explicit(&a->last_tick, memory_order_relaxed) != tick)
 		atomic_store_explicit(&a->last_tick, tick, memory_order_relaxed);
+	/* Exactly-once mail (its resend ticks too: an activation with an
+	 * outbox stays until it is acknowledged). */
+	if (actor__msg_is_once(e->type) && a->type->opts.exactly_once)
+		return actor__vo_turn(ctx, a, actor__vact_persist(a), e);
 	return true;
 }
 
@@ -527,6 +534,7 @@ void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w
 		free(p->data);
 		p->data = NULL;
 		p->len = 0;
+		actor__vo_free(p);
 		p->loaded = p->stale = p->dirty = p->want = false;
 	}
 	if (err == 0 && list != NULL && !actor__system_closing(v->sys) &&

@@ -16,6 +16,7 @@ libactor_core_la_SOURCES += \
 	cluster/virtual.h cluster/virtual.c \
 	cluster/activation.c \
 	cluster/persist.c \
+	cluster/once.c \
 	cluster/placement.c \
 	cluster/vroute.c \
 	cluster/member.c

@@ -36,9 +36,16 @@ static void loaded(void *arg, int rc, void *data, size_t size, uint64_t version)
 	struct actor__virtual *v = p->v;
 
 	pthread_mutex_lock(&actor__vact_stripe(v, a)->lock);
+	if (rc == 0 && a->type->opts.exactly_once) {
+		/* The record holds the state and the exactly-once tables. */
+		rc = actor__vo_load(p, data, size);
+		data = NULL;
+	}
 	if (rc == 0) {
-		p->data = data;
-		p->len = size;
+		if (!a->type->opts.exactly_once) {
+			p->data = data;
+			p->len = size;
+		}
 		p->version = version;
 		p->loaded = true;
 		atomic_fetch_add_explicit(&a->type->loads, 1, memory_order_relaxed);
@@ -71,9 +78,10 @@ static void written(void *arg, int rc, actor_store_op_t *ops, size_t n, size_t f
 
 /* Writes the state as it is now, expecting p->version. Under the actor's
  * turn, or under the stripe lock once it has stopped. */
-static int submit(struct actor__vact *a, struct actor__vpstate *p)
+int actor__vp_submit(struct actor__vact *a, struct actor__vpstate *p)
 {
 	struct actor__virtual *v = p->v;
+	size_t wlen;
 	int err;
 
 	if (p->done_env == NULL &&
@@ -81,17 +89,23 @@ static int submit(struct actor__vact *a, struct actor__vpstate *p)
 		return -ENOMEM;
 	free(p->wbuf);
 	p->wbuf = NULL;
-	if (p->len != 0 && (p->wbuf = malloc(p->len)) == NULL)
-		return -ENOMEM;
-	if (p->len != 0)
-		memcpy(p->wbuf, p->data, p->len);
+	if (a->type->opts.exactly_once) {
+		if (actor__vo_encode(p, &p->wbuf, &wlen) != 0)
+			return -ENOMEM;
+	} else {
+		if (p->len != 0 && (p->wbuf = malloc(p->len)) == NULL)
+			return -ENOMEM;
+		if (p->len != 0)
+			memcpy(p->wbuf, p->data, p->len);
+		wlen = p->len;
+	}
 	p->op = (actor_store_op_t){
 		.kind = ACTOR_STORE_SAVE,
 		.type = actor__vident_name(a->ident),
 		.key = actor__vident_key(a->ident),
 		.key_len = a->ident->key_len,
 		.data = p->wbuf,
-		.size = p->len,
+		.size = wlen,
 		.expected = p->version,
 	};
 	p->inflight = true;
@@ -103,6 +117,7 @@ static int submit(struct actor__vact *a, struct actor__vpstate *p)
 		p->inflight = false;
 		p->dirty = true;
 		p->error = err;
+		actor__vo_written(p, err);
 	}
 	return err;
 }
@@ -116,6 +131,7 @@ static void apply(struct actor__vact *a, struct actor__vpstate *p, int rc, uint6
 	p->inflight = false;
 	free(p->wbuf);
 	p->wbuf = NULL;
+	actor__vo_written(p, rc);
 	if (rc == 0) {
 		p->version = version;
 		p->error = 0;
@@ -144,7 +160,7 @@ static void after_stop_unlock(struct actor__virtual *v, struct actor__vact *a,
 	/* Changes made while the write in flight at its stop was out. */
 	if (p->dirty && !p->stale && !p->final) {
 		p->final = true;
-		if (submit(a, p) == 0) {
+		if (actor__vp_submit(a, p) == 0) {
 			pthread_mutex_unlock(&actor__vact_stripe(v, a)->lock);
 			return;
 		}
@@ -203,13 +219,16 @@ bool actor__vp_turn(struct actor__virtual *v, actor_ctx_t *ctx, struct actor__va
 	(void)v;
 	memcpy(&saved, e->data, sizeof saved);
 	apply(a, p, saved.error, saved.version);
+	if (saved.error == 0 && a->type->opts.exactly_once)
+		actor__vo_send_durable(ctx, a, p);
 	if (p->stale) {
 		actor_stop(ctx, ACTOR_EXIT_NORMAL);
 	} else if (p->dirty && saved.error == 0 &&
-		   (p->want || a->type->opts.write_policy == ACTOR_WRITE_AFTER_TURN)) {
+		   (p->want || a->type->opts.write_policy == ACTOR_WRITE_AFTER_TURN ||
+		    a->type->opts.exactly_once)) {
 		/* Changes made while it was in flight. A failed write is not
 		 * tried again at once: the next change or save does. */
-		if (submit(a, p) != 0)
+		if (actor__vp_submit(a, p) != 0)
 			p->dirty = true;
 	}
 	if (a->type->opts.saved_type == 0) {
@@ -245,14 +264,15 @@ bool actor__vp_stopped(struct actor__virtual *v, struct actor__vact *a, struct a
 	*tail = NULL;
 	*list = keep;
 	*err = 0;
+	if (a->type->opts.exactly_once)
+		actor__vo_stopped(v, a);
 	if (p->inflight)
 		return true;
 	if (!p->dirty || p->stale)
 		return false;
 	/* One last try, even after a write failed: then its error. */
 	p->final = true;
-	(void)v;
-	return (*err = submit(a, p)) == 0;
+	return (*err = actor__vp_submit(a, p)) == 0;
 }
 
 void actor__vp_drain(struct actor__virtual *v)
@@ -303,8 +323,13 @@ int actor_virtual_set_state(actor_ctx_t *ctx, const void *data, size_t len)
 	p->data = copy;
 	p->len = len;
 	p->dirty = true;
+	/* Exactly-once: written at the turn's end, with its sends. */
+	if (a->type->opts.exactly_once) {
+		actor__vo_flush(ctx, p);
+		return 0;
+	}
 	if (a->type->opts.write_policy == ACTOR_WRITE_AFTER_TURN && !p->inflight)
-		return submit(a, p);
+		return actor__vp_submit(a, p);
 	return 0;
 }
 
@@ -327,7 +352,7 @@ int actor_virtual_save(actor_ctx_t *ctx, uint64_t *version)
 			v++;
 		}
 	} else if (p->dirty) {
-		err = submit(a, p);
+		err = actor__vp_submit(a, p);
 		v = p->version + 1;
 	} else {
 		v = p->version;

@@ -251,7 +251,8 @@ int actor_virtual_register(actor_system_t *sys, const char *type, const actor_sp
 	    (opts != NULL && opts->placement != ACTOR_PLACE_HASH &&
 	     opts->placement != ACTOR_PLACE_LOCAL) ||
 	    (opts != NULL && opts->write_policy != ACTOR_WRITE_EXPLICIT &&
-	     opts->write_policy != ACTOR_WRITE_AFTER_TURN))
+	     opts->write_policy != ACTOR_WRITE_AFTER_TURN) ||
+	    (opts != NULL && opts->exactly_once && opts->store == NULL))
 		return -EINVAL;
 	if (actor__system_closing(sys))
 		return -ESHUTDOWN;
@@ -374,5 +375,8 @@ int actor_virtual_stats(actor_system_t *sys, const char *type, actor_virtual_sta
 	out->saves = atomic_load(&t->saves);
 	out->save_failures = atomic_load(&t->save_failures);
 	out->stale = atomic_load(&t->stale);
+	out->once_applied = atomic_load(&t->once_applied);
+	out->once_duplicates = atomic_load(&t->once_duplicates);
+	out->once_resent = atomic_load(&t->once_resent);
 	return 0;
 }

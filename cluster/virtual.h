@@ -54,8 +54,22 @@
 _Static_assert((ACTOR__ENV_VSTORE & ~ACTOR__ENV_CLUSTER_BITS) == 0,
 	       "cluster/'s envelope flags stay in its bits (sched/seam.h)");
 
+/* Exactly-once mail (once.c): the runtime's message types. ONCE and ACK
+ * go to virtual references, across nodes (vroute.c lets them through);
+ * TICK (resend) also; FLUSH (write at the end of the turn) to the
+ * activation itself. */
+#define ACTOR__MSG_ONCE 0xffffff30u
+#define ACTOR__MSG_ONCE_ACK 0xffffff31u
+#define ACTOR__MSG_ONCE_TICK 0xffffff32u
+#define ACTOR__MSG_ONCE_FLUSH 0xffffff33u
+static inline bool actor__msg_is_once(uint32_t type)
+{
+	return type >= ACTOR__MSG_ONCE && type <= ACTOR__MSG_ONCE_FLUSH;
+}
+
 struct actor__node;
 struct actor__view;
+struct actor__vonce;
 
 /* An interned (type, key): immutable once published. */
 struct actor__vident {
@@ -91,6 +105,7 @@ struct actor__vtype {
 	_Atomic uint64_t activations, failures, active, waited, forwards, wrong_owner,
 		act_ns_total, act_ns_max, deact[ACTOR_DEACT_MAX + 1];
 	_Atomic uint64_t loads, load_failures, saves, save_failures, stale;
+	_Atomic uint64_t once_applied, once_duplicates, once_resent;
 };
 
 /* WAITING: for a slot of max_activating; TAKEOVER: for the takeover
@@ -139,6 +154,7 @@ struct actor__vpstate {
 	int error;			/* the last store error */
 	bool loaded, live, dirty, want, inflight, stale;
 	bool final;			/* its last write after the stop was sent */
+	struct actor__vonce *once;	/* exactly_once types: once.c's tables */
 };
 
 struct actor__vpact {
@@ -247,8 +263,36 @@ bool actor__vp_turn(struct actor__virtual *v, actor_ctx_t *ctx, struct actor__va
  * store error for the mail, or 0). */
 bool actor__vp_stopped(struct actor__virtual *v, struct actor__vact *a,
 		       struct actor__env **list, int *err);
+/* Writes a's state now, expecting p->version (one write at a time): 0 or
+ * the executor's error. In a's turn, or under the stripe lock once a has
+ * stopped. */
+int actor__vp_submit(struct actor__vact *a, struct actor__vpstate *p);
 /* Waits until no store call is in flight (binder free). */
 void actor__vp_drain(struct actor__virtual *v);
+
+/* once.c: exactly_once types (the actor's turns own p->once, as p->data). */
+/* Splits a loaded record into the state (p->data, p->len) and the
+ * tables; takes rec. 0, -ENOMEM, -EBADMSG. */
+int actor__vo_load(struct actor__vpstate *p, void *rec, size_t size);
+/* The record to write (malloc()ed in *out), the state and the tables;
+ * what it holds becomes durable at actor__vo_written(). 0 or -ENOMEM. */
+int actor__vo_encode(struct actor__vpstate *p, void **out, size_t *len);
+/* A write ended with rc: what it made durable (no sends here). */
+void actor__vo_written(struct actor__vpstate *p, int rc);
+/* In a turn after a durable write: sends its outbox entries and acks. */
+void actor__vo_send_durable(actor_ctx_t *ctx, struct actor__vact *a, struct actor__vpstate *p);
+/* The turn check's part for ACTOR__MSG_ONCE*: true when the handler gets e
+ * (an exactly-once message applied now, unwrapped). */
+bool actor__vo_turn(actor_ctx_t *ctx, struct actor__vact *a, struct actor__vpstate *p,
+		    struct actor__env *e);
+/* First turn: sends the durable outbox again. */
+void actor__vo_activated(actor_ctx_t *ctx, struct actor__vact *a);
+/* After the stop (stripe lock): a resend tick to the key if its outbox is
+ * not empty, so that a next activation sends it. */
+void actor__vo_stopped(struct actor__virtual *v, struct actor__vact *a);
+/* A change in a turn: the state is written at the turn's end. */
+void actor__vo_flush(actor_ctx_t *ctx, struct actor__vpstate *p);
+void actor__vo_free(struct actor__vpstate *p);
 
 /* placement.c */
 /* The node that owns ident now: this node's id, another's, or 0 when no

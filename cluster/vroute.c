@@ -100,7 +100,7 @@ int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
 		*why = "VIRTUAL: request_id 0 with REQUEST, or not 0 without, or no requester";
 		return -EPROTO;
 	}
-	if (f->virt.type >= ACTOR_MSG_RESERVED) {
+	if (f->virt.type >= ACTOR_MSG_RESERVED && !actor__msg_is_once(f->virt.type)) {
 		*why = "VIRTUAL: a runtime message type";
 		return -EPROTO;
 	}

@@ -14,6 +14,7 @@ dist_man3_MANS += \
 	man/actor_virtual_set_state.3 \
 	man/actor_virtual_save.3 \
 	man/actor_virtual_saved_t.3 \
+	man/actor_virtual_send_once.3 \
 	man/actor_become.3 \
 	man/actor_config_init.3 \
 	man/actor_config_t.3 \

@@ -16,7 +16,8 @@ actorinclude_HEADERS += include/actor/store.h
 # plain TAP programs, so that they run under TSan too. The PostgreSQL one
 # starts a server of its own (tests/pg_server.c).
 store_tests = tests/test_store_lmdb tests/test_store_pg tests/test_store_exec \
-	tests/test_store_actor tests/test_virtual_store tests/test_bank
+	tests/test_store_actor tests/test_virtual_store tests/test_bank \
+	tests/test_virtual_once
 check_PROGRAMS += $(store_tests)
 TESTS += $(store_tests)
 tests_test_store_lmdb_SOURCES = tests/test_store_lmdb.c tests/store_contract.h
@@ -27,6 +28,7 @@ tests_test_store_pg_LDADD = $(TEST_LIBS)
 tests_test_store_exec_LDADD = $(TEST_LIBS)
 tests_test_store_actor_LDADD = $(TEST_LIBS)
 tests_test_virtual_store_LDADD = $(TEST_LIBS)
+tests_test_virtual_once_LDADD = $(TEST_LIBS)
 # The bank (examples/bank_account.h) on 3 nodes, LMDB and PostgreSQL.
 tests_test_bank_SOURCES = tests/test_bank.c tests/pg_server.c tests/pg_server.h \
 	examples/bank_account.c examples/bank_client.c examples/bank_account.h

@@ -63,6 +63,14 @@ typedef struct actor_virtual_options {
 	/* Nonzero: after each write of its state the activation receives a
 	 * message of this type, an actor_virtual_saved_t. */
 	uint32_t saved_type;
+	/* Nonzero (with a store): exactly-once messages between activations
+	 * of such types (actor_virtual_send_once(3)): the state is written
+	 * after every turn that changed it, with the outbox and the last
+	 * sequence applied per sender, whatever write_policy says. */
+	int exactly_once;
+	/* How often unacknowledged exactly-once messages are sent again:
+	 * 0 means 200 ms. */
+	uint64_t resend_ns;
 } actor_virtual_options_t;
 
 /* The payload of the saved_type message: a write of the state ended. */
@@ -85,6 +93,9 @@ typedef struct actor_virtual_stats {
 	uint64_t loads, load_failures;	/* persistent types: state loads */
 	uint64_t saves, save_failures;	/* writes (-ESTALE ones not counted here) */
 	uint64_t stale;			/* writes refused with -ESTALE */
+	/* exactly_once types: messages applied (given to the handler),
+	 * duplicates dropped, and messages sent again (not yet acknowledged). */
+	uint64_t once_applied, once_duplicates, once_resent;
 } actor_virtual_stats_t;
 
 /*
@@ -142,6 +153,18 @@ ACTOR_API int actor_virtual_deactivate(actor_ctx_t *ctx);
 ACTOR_API const void *actor_virtual_state(const actor_ctx_t *ctx, size_t *len);
 ACTOR_API int actor_virtual_set_state(actor_ctx_t *ctx, const void *data, size_t len);
 ACTOR_API int actor_virtual_save(actor_ctx_t *ctx, uint64_t *version);
+
+/*
+ * In a handler of an exactly_once type: sends (type, data) to the virtual
+ * actor `to`, of an exactly_once type, exactly once (actor_virtual_send_once(3)):
+ * it is kept in the activation's outbox, written with its state at the
+ * end of the turn, sent once that write is durable, and sent again until
+ * the receiver acknowledges it; the receiver drops duplicates. 0, -EINVAL
+ * (not such an activation, not a virtual reference, a reserved type),
+ * -ESTALE, -ENOMEM, -EMSGSIZE (1 MiB or more).
+ */
+ACTOR_API int actor_virtual_send_once(actor_ctx_t *ctx, actor_ref_t to, uint32_t type,
+				      const void *data, size_t size);
 
 /* The counters of a type registered on sys: 0, -ENOENT or -EINVAL. */
 ACTOR_API int actor_virtual_stats(actor_system_t *sys, const char *type,
