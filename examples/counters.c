@@ -94,10 +94,11 @@ int main(void)
 		if ((err = actor_node_start(nodes[i], &cfg)) != 0)
 			die("actor_node_start", err);
 	}
-	/* Placement needs the same view everywhere: wait (10 s at most) until
+	/* Placement needs the same view everywhere: wait (30 s at most: CI runs
+	 * this under ThreadSanitizer on a loaded machine) until
 	 * every node has all the members and is connected to them (mail for a
 	 * member not connected yet is a dead letter). */
-	for (int t = 0; t < 1000 && joined < NODES; t++) {
+	for (int t = 0; t < 3000 && joined < NODES; t++) {
 		usleep(10 * 1000);
 		joined = 0;
 		for (int i = 0; i < NODES; i++) {
@@ -130,7 +131,7 @@ int main(void)
 		size_t size;
 
 		actor_virtual_ref(nodes[0], "counter", users[u], strlen(users[u]), &r);
-		if ((err = actor_system_ask(nodes[0], r, TOTAL, NULL, 0, 5 * SEC, &type, &reply,
+		if ((err = actor_system_ask(nodes[0], r, TOTAL, NULL, 0, 30 * SEC, &type, &reply,
 					    &size)) != 0)
 			die("actor_system_ask", err);
 		printf("%-8s %ld\n", users[u], *(long *)reply);	/* 1 + 2 + 3 = 6 */

@@ -4,15 +4,18 @@
 # only if every key had one activation in the whole cluster, and the
 # activations on the 3 nodes add up to 12.
 echo "1..2"
-out=$(./examples/counters 2>/dev/null)
+err=$(mktemp)
+out=$(./examples/counters 2>"$err")
 rc=$?
 sixes=$(printf '%s\n' "$out" | grep -c '^[a-z]* *6$')
 if [ "$rc" -eq 0 ] && [ "$sixes" -eq 12 ]; then
 	echo "ok 1 - every counter totals 6"
 else
 	echo "not ok 1 - every counter totals 6 (exit $rc, $sixes of 12)"
-	printf '# %s\n' "$out"
+	printf '%s\n' "$out" | sed 's/^/# /'
+	tail -n 20 "$err" | sed 's/^/# stderr: /'
 fi
+rm -f "$err"
 acts=$(printf '%s\n' "$out" | sed -n 's/^node n[0-9]: \([0-9]*\) activations$/\1/p' |
 	awk '{ s += $1 } END { print s + 0 }')
 if [ "$acts" -eq 12 ]; then
