@@ -217,6 +217,35 @@ void actor__vact_free(struct actor__vact *a)
 	free(a);
 }
 
+/*
+ * Ends a wait (for a slot, or for the state's load) under s's lock, which
+ * it releases: spawns a's actor if err is 0 and this node still owns the
+ * key (a view change meanwhile may have moved it), else takes a out of the
+ * table and sends its held mail on: to the owner after a view change, or
+ * refused with err (shutting down, out of memory, the store failed).
+ * Returns whether it spawned; if not, a is the caller's to free.
+ */
+static bool spawn_or_hand_off_unlock(struct actor__virtual *v, struct actor__worker *w,
+				     struct actor__vstripe *s, struct actor__vact *a, int err)
+{
+	struct actor__env *list;
+
+	if (err == 0 && actor__vplace(v, a->ident) != actor__node_id(v->sys))
+		err = -ESTALE;
+	if (err == 0 && (err = spawn_locked(v, w, a)) == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return true;
+	}
+	slot_remove(s, a->ident->id);
+	pthread_mutex_unlock(&s->lock);
+	list = held_take(a);
+	if (err == -ESTALE)
+		requeue(v, w, a->ident, list);
+	else
+		refuse_all(v, w, a->ident, list, err);
+	return false;
+}
+
 /* A slot of t->max_activating is free again: the oldest waiting
  * activation takes it, or it is given back. */
 static void release_slot(struct actor__virtual *v, struct actor__worker *w, struct actor__vtype *t)
@@ -224,8 +253,6 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 	for (;;) {
 		struct actor__vact *a;
 		struct actor__vstripe *s;
-		struct actor__env *list;
-		int err;
 
 		pthread_mutex_lock(&t->wait_lock);
 		a = t->wait_head;
@@ -241,48 +268,17 @@ static void release_slot(struct actor__virtual *v, struct actor__worker *w, stru
 			return;
 		s = stripe_of(v, a->ident->id);
 		pthread_mutex_lock(&s->lock);
-		/* A view change while it waited may have moved the key. */
-		err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE : 0;
-		if (err == 0) {
-			a->started_us = now_us();
-			err = spawn_locked(v, w, a);
-		}
-		if (err == 0) {
-			pthread_mutex_unlock(&s->lock);
+		a->started_us = now_us();
+		if (spawn_or_hand_off_unlock(v, w, s, a, 0))
 			return;
-		}
-		slot_remove(s, a->ident->id);
-		pthread_mutex_unlock(&s->lock);
-		list = held_take(a);
-		if (err == -ESTALE)
-			requeue(v, w, a->ident, list);
-		else	/* shutting down (or out of memory): its mail cannot wait */
-			refuse_all(v, w, a->ident, list, err);
-		actor__vact_free(a);
+		actor__vact_free(a);	/* the slot goes to the next one */
 	}
 }
 
 void actor__vact_loaded_unlock(struct actor__virtual *v, struct actor__vact *a, int err)
 {
-	struct actor__vstripe *s = stripe_of(v, a->ident->id);
-	struct actor__env *list;
-
-	/* A view change while it loaded may have moved the key. */
-	if (err == 0 && actor__vplace(v, a->ident) != actor__node_id(v->sys))
-		err = -ESTALE;
-	if (err == 0)
-		err = spawn_locked(v, NULL, a);
-	if (err == 0) {
-		pthread_mutex_unlock(&s->lock);
+	if (spawn_or_hand_off_unlock(v, NULL, stripe_of(v, a->ident->id), a, err))
 		return;
-	}
-	slot_remove(s, a->ident->id);
-	pthread_mutex_unlock(&s->lock);
-	list = held_take(a);
-	if (err == -ESTALE)
-		requeue(v, NULL, a->ident, list);
-	else	/* the store failed: its senders hear why */
-		refuse_all(v, NULL, a->ident, list, err);
 	/* The load held the slot that vact_init would have given back. */
 	release_slot(v, NULL, a->type);
 	actor__vact_free(a);
