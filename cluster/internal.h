@@ -181,6 +181,9 @@ struct actor__node {
 	_Atomic(struct actor__peer *) peers[ACTOR__PEER_TABLE];
 	_Atomic uint32_t peer_epoch;		/* flipped by the I/O thread */
 	_Atomic uint64_t peer_readers[2];	/* read sections, by epoch parity */
+	/* Set when the node stops: routing threads (store threads, the
+	 * timer, the user's) take no peer any more (node.c:node_stop). */
+	_Atomic bool closing;
 	/* The I/O thread's: peers forgotten before the last flip (freed when
 	 * the other parity's readers are gone), and since. */
 	struct actor__peer *retired_old, *retired_new;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,11 +50,22 @@ static void node_stop(struct actor__router *r)
 	n->stopped = true;
 	pthread_mutex_unlock(&n->lock);
 	actor__member_stop(n);
+	/* Threads that are not workers (a store's, the timer, the user's)
+	 * may still route: once they see closing they take no peer, and
+	 * those that took one before have left their read sections when
+	 * both counts are 0 (seq_cst, as in peer.c), so none touches the
+	 * transport once it is gone. */
+	atomic_store_explicit(&n->closing, true, memory_order_seq_cst);
+	while (atomic_load_explicit(&n->peer_readers[0], memory_order_seq_cst) != 0 ||
+	       atomic_load_explicit(&n->peer_readers[1], memory_order_seq_cst) != 0)
+		sched_yield();
+	/* Mail that waited for members that never came up is lost, counted
+	 * (while the transport is there: the release flushes the ready
+	 * peers). */
+	actor__peers_release(n);
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
-	/* Mail that waited for members that never came up is lost, counted. */
-	actor__peers_release(n);
 	/* Dials the I/O thread never took fail now, not at their timeout. */
 	pthread_mutex_lock(&n->lock);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {

@@ -422,7 +422,10 @@ int actor__route_frame(struct actor__node *n, struct actor__worker *w, uint32_t 
 
 	/* The peer is not freed before the section ends (peer.c). */
 	s = actor__peer_enter(n);
-	p = actor__peer_find(n, node);
+	/* The node is stopping: its transport may be gone (node.c:node_stop
+	 * waits for the read sections that began before it said so). */
+	p = atomic_load_explicit(&n->closing, memory_order_seq_cst) ? NULL :
+								       actor__peer_find(n, node);
 	/* A held peer that is not up takes the frame into its queue, which
 	 * waits for its connection (peer.c); the push tells if it was
 	 * released meanwhile (-EPIPE). */
