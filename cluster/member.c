@@ -961,6 +961,12 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 	int was = m->state;
 
 	ms_rebuild(n, v, now);
+	/* New members are held before any thread can see them in the view:
+	 * mail to one must find its peer held, not unreachable (holds()
+	 * below settles the rest once this node's standing is known). */
+	for (size_t i = 0; i < v->pub.nmembers; i++)
+		if (v->members[i].node != m->self && view_find(old, v->members[i].node) < 0)
+			hold(n, v->members[i].node);
 	atomic_store_explicit(&m->view, v, memory_order_seq_cst);
 	if (m->behind_since != 0 && !newer(m->behind_epoch, m->behind_digest, v->pub.epoch, v->digest))
 		m->behind_since = 0;
