@@ -59,13 +59,13 @@ static void node_stop(struct actor__router *r)
 	while (atomic_load_explicit(&n->peer_readers[0], memory_order_seq_cst) != 0 ||
 	       atomic_load_explicit(&n->peer_readers[1], memory_order_seq_cst) != 0)
 		sched_yield();
-	/* Mail that waited for members that never came up is lost, counted
-	 * (while the transport is there: the release flushes the ready
-	 * peers). */
-	actor__peers_release(n);
 	/* Closes every connection: each peer goes down, failing what waits. */
 	n->t->ops->destroy(n->t);
 	n->t = NULL;
+	/* Mail that waited for members that never came up is lost, counted
+	 * (now that the I/O thread is gone: the peers are this thread's; no
+	 * peer has a connection, so the release's flush drains nothing). */
+	actor__peers_release(n);
 	/* Dials the I/O thread never took fail now, not at their timeout. */
 	pthread_mutex_lock(&n->lock);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {

@@ -537,11 +537,16 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 
 void actor__route_drain(struct actor__node *n, struct actor__peer *p)
 {
-	const struct actor__transport_ops *ops = n->t->ops;
+	const struct actor__transport_ops *ops;
 	struct actor__env *batch[FLUSH_BATCH];
 	uint64_t now = actor__now_ns(), bytes;
 	size_t k;
 
+	/* No connection (down, held, or the transport gone at node_stop):
+	 * nothing to hand over. */
+	if (p->conn == NULL)
+		return;
+	ops = n->t->ops;
 	for (int round = 0; p->conn != NULL && !p->stalled; round++) {
 		if (round == DRAIN_BATCHES) {
 			ready_push(n, p);	/* the rest after the next look around */
