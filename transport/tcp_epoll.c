@@ -78,12 +78,17 @@ static void ep_close(void *c, int reason)
 	actor__tcp_close(c, reason);
 }
 
-/* The end of a connection marked by close(): at once, since no event can
- * name it after this iteration's. */
+/* The end of a connection marked by close(): at once, once its socket is
+ * out of the epoll set. Closing the socket is not enough: a child forked
+ * meanwhile holds the same open file, which keeps it in the set, and its
+ * events would name a freed connection (ThreadSanitizer, tests/chaos). */
 static void ep_end(struct actor__tcp_transport *tt, struct actor__tcp_conn *tc)
 {
 	struct ep_transport *t = (struct ep_transport *)tt;
 	struct ep_conn *c = (struct ep_conn *)tc;
+
+	if (tc->fd >= 0)
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, tc->fd, NULL);
 
 	if (c->in_again) {
 		for (struct ep_conn **p = &t->again; *p != NULL; p = &(*p)->again_next) {
