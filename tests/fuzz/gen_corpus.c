@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 			{ .node = 7, .incarnation = 1, .port = 4370, .name = "a", .name_len = 1,
 			  .host = "10.0.0.1", .host_len = 8, .ntypes = 2, .types = types },
 			{ .node = 9, .incarnation = 2, .name = "b", .name_len = 1 },
-			{ .node = UINT32_MAX, .incarnation = UINT32_MAX, .port = UINT16_MAX,
+			{ .node = UINT32_MAX - 1, .incarnation = UINT32_MAX, .port = UINT16_MAX,
 			  .name = "c", .name_len = 1, .host = "::1", .host_len = 3, .ntypes = 1,
 			  .types = types },
 		};
