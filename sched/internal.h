@@ -146,6 +146,7 @@ void actor__table_destroy(struct actor_system *sys);
 /* A free slot in *out, or -ENOSPC (max_actors) or -ENOMEM. */
 int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
 		      struct actor__actor **out);
+/* Only a worker frees a slot (an actor stops on a worker). */
 void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 			 struct actor__actor *a);
 struct actor__actor *actor__slot_at(const struct actor_system *sys, uint32_t slot);

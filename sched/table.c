@@ -12,7 +12,9 @@
  * worker comes back after at least CACHE_MIN other spawns there (a LIFO
  * gave it back to the very next one), so a stale reference outlives some
  * 2^38 spawns on one worker (7.6 hours at ten million a second) before it
- * can match again. man/actor_ref_t.3 says so.
+ * can match again. man/actor_ref_t.3 says so. For that to hold whatever
+ * the cache held before, slots from the global list go in at the front
+ * (ahead of those freed here) and a full cache spills from the front.
  */
 #include "config.h"
 
@@ -140,13 +142,22 @@ int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
 	if (w == NULL) {
 		a = global_slot(sys, &err);
 	} else {
-		/* Refill while we hold the lock; what is cached goes first. */
-		for (unsigned i = 0; i < CACHE_REFILL; i++) {
-			struct actor__actor *b = global_slot(sys, &err);
+		/* Refill while we hold the lock, ahead of the slots freed here. */
+		struct actor__actor *first = NULL, *last = NULL, *b;
+		unsigned n = 0;
 
-			if (b == NULL)
-				break;
-			cache_append(w, b);
+		while (n < CACHE_REFILL && (b = global_slot(sys, &err)) != NULL) {
+			b->next = NULL;
+			*(last != NULL ? &last->next : &first) = b;
+			last = b;
+			n++;
+		}
+		if (last != NULL) {
+			last->next = w->free_slots;
+			if (w->free_slots == NULL)
+				w->free_slots_tail = last;
+			w->free_slots = first;
+			w->nfree_slots += n;
 		}
 		if (w->free_slots != NULL) {
 			a = cache_take(w);
@@ -161,15 +172,12 @@ int actor__slot_alloc(struct actor_system *sys, struct actor__worker *w,
 void actor__slot_release(struct actor_system *sys, struct actor__worker *w,
 			 struct actor__actor *a)
 {
-	if (w != NULL && w->nfree_slots < CACHE_MAX) {
-		cache_append(w, a);
+	cache_append(w, a);
+	if (w->nfree_slots <= CACHE_MAX)
 		return;
-	}
 	pthread_mutex_lock(&sys->table_lock);
-	a->next = sys->free_slots;
-	sys->free_slots = a;
-	/* A full cache gives half back, so no worker hoards slots. */
-	while (w != NULL && w->nfree_slots > CACHE_MAX / 2) {
+	/* A full cache gives its older half back, so no worker hoards slots. */
+	while (w->nfree_slots > CACHE_MAX / 2) {
 		struct actor__actor *b = cache_take(w);
 
 		b->next = sys->free_slots;

@@ -532,6 +532,43 @@ Test(actor, a_freed_slot_waits_for_64_spawns)
 	cr_assert_eq(atomic_load(&order_errors), 0, "a slot came back within 64 spawns");
 }
 
+/*
+ * The same at the table, with workers that are not running: a slot freed on
+ * a worker whose cache is empty (an actor stolen from its spawner's worker)
+ * or full waits behind 64 others there. Both came back at once before.
+ */
+static void assert_waits(struct actor__worker *w, struct actor__actor *freed, const char *why)
+{
+	for (int i = 0; i < 64; i++) {
+		struct actor__actor *got;
+
+		cr_assert_eq(actor__slot_alloc(sys, w, &got), 0);
+		cr_assert_neq(got, freed, "%s: back after %d spawns", why, i);
+	}
+}
+
+Test(actor, a_slot_freed_on_an_empty_or_full_cache_waits_for_64_spawns)
+{
+	struct actor__worker *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct actor__actor *x, *filler;
+
+	cr_assert(a != NULL && b != NULL);
+	cr_assert_eq(actor__slot_alloc(sys, a, &x), 0);
+	actor__slot_release(sys, b, x);
+	assert_waits(b, x, "empty cache");
+
+	while (b->nfree_slots < 256) {
+		cr_assert_eq(actor__slot_alloc(sys, a, &filler), 0);
+		actor__slot_release(sys, b, filler);
+	}
+	cr_assert_eq(actor__slot_alloc(sys, a, &x), 0);
+	actor__slot_release(sys, b, x);
+	assert_waits(b, x, "full cache");
+	assert_waits(a, x, "another worker");
+	free(a);
+	free(b);
+}
+
 /* --- registry ---------------------------------------------------------------- */
 
 Test(actor, registry_names_live_and_die_with_their_actors)
