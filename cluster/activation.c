@@ -320,6 +320,18 @@ static int start_locked(struct actor__virtual *v, struct actor__worker *w, struc
 	return err;
 }
 
+/* Until when a key this node owns may not be activated: a dead member's
+ * takeover margin, or a live handover that this node waits for (0 or a
+ * time already past: now). */
+static uint64_t hold_until(struct actor__virtual *v, struct actor__vident *ident, uint64_t now)
+{
+	struct actor__node *n = actor__node_of(v->sys);
+	uint64_t until = actor__vtakeover_at(v, ident, now);
+	uint64_t h = n != NULL ? actor__view_handover_until(n) : 0;
+
+	return (int64_t)(h - now) > 0 && h > until ? h : until;
+}
+
 int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 			struct actor__vident *ident, struct actor__env *e, bool sync)
 {
@@ -363,7 +375,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	/* A key taken from a dead member waits for the takeover margin: by
 	 * then its old activation has fenced itself. */
 	now = actor__now_ns();
-	until = actor__vtakeover_at(v, ident, now);
+	until = hold_until(v, ident, now);
 	if (until > now) {
 		uint32_t id = ident->id;
 
@@ -524,6 +536,9 @@ void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w
 	struct actor__env *next;
 	int reason = atomic_load_explicit(&a->reason, memory_order_relaxed);
 	uint32_t self = actor__node_id(v->sys);
+	bool sealing = a->sealing;
+
+	a->sealing = false;
 
 	/* A stale state is loaded again by the next activation. */
 	if (p != NULL && p->stale) {
@@ -544,12 +559,16 @@ void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w
 		err = start_locked(v, w, a);
 		if (err == 0) {
 			pthread_mutex_unlock(&s->lock);
+			if (sealing)
+				actor__vact_seal_done(v);
 			return;
 		}
 		list = held_take(a);
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
+	if (sealing)
+		actor__vact_seal_done(v);
 	if (actor__system_closing(v->sys))
 		err = -ESRCH;
 	else if (reason == ACTOR__DEACT_FAILED)
@@ -637,10 +656,11 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 		return;
 	}
 	/* A view change while it waited may have moved the key, or given it
-	 * to a member that died since, whose margin is later. */
+	 * to a member that died since, whose margin is later, or begun a live
+	 * handover. */
 	err = actor__vplace(v, a->ident) != actor__node_id(v->sys) ? -ESTALE : 0;
 	if (err == 0) {
-		uint64_t now = actor__now_ns(), until = actor__vtakeover_at(v, a->ident, now);
+		uint64_t now = actor__now_ns(), until = hold_until(v, a->ident, now);
 
 		err = until > now ? actor_system_send_after(v->sys, v->sweeper, until - now,
 							    TAKEOVER_MSG, &id, sizeof id, NULL) :
@@ -720,15 +740,53 @@ size_t actor__vact_seal(struct actor__virtual *v)
 		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 
-			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
-			    !slot->act->stop_sent && actor__vplace(v, slot->act->ident) != self) {
-				ask_stop(v, NULL, slot->act, ACTOR_DEACT_VIEW);
-				sealed++;
-			}
+			struct actor__vact *a = slot->act;
+
+			/* Active, or saving its state as it ends: the new
+			 * owner waits until it has ended (seals_pending). */
+			if (a == NULL || a->sealing ||
+			    (a->state != ACTOR__VACT_ACTIVE && a->state != ACTOR__VACT_SAVING) ||
+			    actor__vplace(v, a->ident) == self)
+				continue;
+			ask_stop(v, NULL, a, ACTOR_DEACT_VIEW);
+			a->sealing = true;
+			atomic_fetch_add(&v->seals_pending, 1);
+			sealed++;
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
 	return sealed;
+}
+
+void actor__vact_seal_done(struct actor__virtual *v)
+{
+	struct actor__node *n = actor__node_of(v->sys);
+
+	if (atomic_fetch_sub(&v->seals_pending, 1) != 1)
+		return;
+	atomic_store(&v->sealed_epoch, atomic_load(&v->seal_target));
+	if (n != NULL)
+		actor__member_sealed(n);	/* the members hear it at once */
+}
+
+void actor__vact_handover_done(struct actor__virtual *v)
+{
+	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
+		struct actor__vstripe *s = &v->stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
+			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
+			uint32_t id;
+
+			if (slot->act == NULL || slot->act->state != ACTOR__VACT_TAKEOVER)
+				continue;
+			/* take_over() checks its key's owner and margins again. */
+			id = slot->act->ident->id;
+			actor_system_send(v->sys, v->sweeper, TAKEOVER_MSG, &id, sizeof id);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 size_t actor__vact_fence(struct actor__virtual *v)

@@ -131,6 +131,7 @@ struct mstate {
 	uint64_t pushed_at;		/* our view last pushed to it */
 	bool dead;			/* silent for dead_ns: down here */
 	uint64_t dial_at, backoff;
+	uint64_t sealed;		/* the latest epoch it said it sealed */
 };
 
 /* An indirect probe this node makes for requester. */
@@ -155,6 +156,8 @@ struct actor__membership {
 	_Atomic(struct actor__mview *) view;
 	_Atomic uint64_t majority_at;	/* see actor__view_may_run */
 	_Atomic bool types_changed;
+	_Atomic bool sealed_changed;	/* actor__member_sealed */
+	_Atomic uint64_t handover_until; /* see actor__view_handover_until */
 	_Atomic bool stopping;
 	uint64_t fence_ns;
 
@@ -184,6 +187,7 @@ struct actor__membership {
 	uint64_t behind_epoch, behind_digest, behind_since, pulled_at;
 	uint32_t behind_from;
 	uint64_t last_tick;
+	uint64_t gained_epoch;		/* a live handover to wait for; 0: none */
 	uint64_t join_sent_at, leave_sent_at, update_sent_at;
 	uint32_t ntypes;		/* this node's hosted types now */
 	uint64_t types[TYPES_MAX];
@@ -572,6 +576,7 @@ static uint64_t send_probe(struct actor__node *n, struct actor__peer *p, uint32_
 	f.probe.epoch = v->pub.epoch;
 	f.probe.digest = v->digest;
 	f.probe.target = target;
+	f.probe.sealed = actor__virtual_sealed_epoch(n->sys, v->pub.epoch);
 	send_to(n, p, &f);
 	return f.probe.seq;
 }
@@ -585,6 +590,7 @@ static void send_ack(struct actor__node *n, struct actor__peer *p, uint64_t seq,
 	f.probe.epoch = v->pub.epoch;
 	f.probe.digest = v->digest;
 	f.probe.target = target;
+	f.probe.sealed = actor__virtual_sealed_epoch(n->sys, v->pub.epoch);
 	send_to(n, p, &f);
 }
 
@@ -950,6 +956,80 @@ static void holds(struct actor__node *n, const struct actor__mview *old,
 			hold(n, v->members[i].node);
 }
 
+static void dials(struct actor__node *n, uint64_t now);
+
+/* --- live handovers --------------------------------------------------------------- */
+
+/*
+ * With rendezvous hashing, keys move between live members only to one that
+ * joins (or rejoins, or hosts a new type); the others seal what they lose
+ * when they install the view. The gaining node holds its new activations
+ * (actor__view_handover_until) until every other member has reported, in
+ * a PROBE or ACK, that it sealed that view, so that a key is never active
+ * on its old and its new owner at once; a member that never reports is
+ * waited for until the takeover margin.
+ */
+static void handover_check(struct actor__node *n, uint64_t now)
+{
+	struct actor__membership *m = n->member;
+	uint64_t until = atomic_load_explicit(&m->handover_until, memory_order_relaxed);
+	bool late = (int64_t)(now - until) >= 0;
+
+	if (m->gained_epoch == 0)
+		return;
+	for (size_t i = 0; i < m->nms && !late; i++)
+		if (m->ms[i].sealed < m->gained_epoch)
+			return;
+	if (late)
+		actor__node_log(n, "view %" PRIu64 ": not every member said it sealed the keys this node "
+				"gained within the takeover margin; activating them anyway", m->gained_epoch);
+	m->gained_epoch = 0;
+	atomic_store_explicit(&m->handover_until, 0, memory_order_release);
+	actor__virtual_handover_done(n->sys);
+}
+
+/* Whether every type in a (sorted) is in b (sorted). */
+static bool types_within(const struct actor__view_member *a, const struct actor__view_member *b)
+{
+	uint32_t j = 0;
+
+	for (uint32_t i = 0; i < a->ntypes; i++) {
+		while (j < b->ntypes && b->types[j] < a->types[i])
+			j++;
+		if (j == b->ntypes || b->types[j] != a->types[i])
+			return false;
+	}
+	return true;
+}
+
+/* After v is installed (this node was in state `was`): whether it gained
+ * keys that live members held, and if so, wait for their seals. */
+static void handover_begin(struct actor__node *n, const struct actor__mview *old,
+			   const struct actor__mview *v, int was, uint64_t now)
+{
+	struct actor__membership *m = n->member;
+	long me = view_find(v, m->self), before = view_find(old, m->self);
+
+	if (me >= 0 && v->pub.nmembers > 1 &&
+	    (was != M_MEMBER || before < 0 ||
+	     !types_within(&v->members[me], &old->members[before]))) {
+		m->gained_epoch = v->pub.epoch;
+		atomic_store_explicit(&m->handover_until, now + m->margin_ns, memory_order_release);
+	}
+	handover_check(n, now);
+}
+
+/* A member's PROBE or ACK said it sealed up to `sealed`. */
+static void note_sealed(struct actor__node *n, struct actor__peer *p, uint64_t sealed, uint64_t now)
+{
+	struct mstate *s = ms_find(n->member, p->node);
+
+	if (s != NULL && sealed > s->sealed) {
+		s->sealed = sealed;
+		handover_check(n, now);
+	}
+}
+
 static void install(struct actor__node *n, struct actor__mview *v, const char *cause)
 {
 	struct actor__membership *m = n->member;
@@ -1044,12 +1124,16 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 
 	holds(n, old, v);
 	view_changed(n->sys, &old->pub, &v->pub);
+	handover_begin(n, old, v, was, now);
 	old->retired_next = n->vretired_new;
 	n->vretired_new = old;
 	fence_update(n, now);
 	if (m->state == M_LEFT && was != M_LEFT)
 		left_done(n);	/* fenced first: the caller sees it so */
 	actor__peers_reclaim(n, false);
+	/* New members now, not at the next tick: a node that just joined is
+	 * fenced until a quorum of them answers its probes. */
+	dials(n, now);
 }
 
 /* --- the coordinator ------------------------------------------------------------ */
@@ -1358,6 +1442,10 @@ static void on_ack(struct actor__node *n, struct actor__peer *p, const struct ac
 		if ((s = ms_find(m, p->node)) != NULL && f->probe.seq > s->acked)
 			s->acked = f->probe.seq;
 		relays_done(n, p->node, f->probe.seq);
+		/* A fenced node (one that just joined, too) runs again as soon
+		 * as a quorum has answered, not at its next tick. */
+		if (m->fenced && s != NULL && s->acked >= m->fence_seq)
+			fence_update(n, now);
 	} else if ((s = ms_find(m, f->probe.target)) != NULL) {
 		s->heard = now;		/* it answered another member */
 	}
@@ -1487,10 +1575,12 @@ int actor__member_frame(struct actor__node *n, struct actor__peer *p,
 	switch (f->kind) {
 	case ACTOR__F_PROBE:
 		note_view(n, p, f->probe.epoch, f->probe.digest, now);
+		note_sealed(n, p, f->probe.sealed, now);
 		on_probe(n, p, f, now);
 		return 0;
 	case ACTOR__F_ACK:
 		note_view(n, p, f->probe.epoch, f->probe.digest, now);
+		note_sealed(n, p, f->probe.sealed, now);
 		on_ack(n, p, f, now);
 		return 0;
 	case ACTOR__F_PULL:
@@ -1769,6 +1859,7 @@ void actor__member_tick(struct actor__node *n, uint64_t now)
 	ask_coordinator(n, now);
 	republish_alone(n, now);
 	fence_update(n, now);
+	handover_check(n, now);
 	coordinate(n, now);
 }
 
@@ -1927,6 +2018,16 @@ void actor__member_commands(struct actor__node *n)
 		}
 	}
 	free(cmds);
+	if (atomic_exchange_explicit(&m->sealed_changed, false, memory_order_acq_rel) &&
+	    m->state == M_MEMBER)
+		for (size_t i = 0; i < m->nms; i++) {
+			struct actor__peer *p = actor__peer_find(n, m->ms[i].node);
+
+			if (up(p)) {
+				send_probe(n, p, 0);	/* it carries what we sealed */
+				m->ms[i].probed = now;
+			}
+		}
 	if (atomic_exchange_explicit(&m->types_changed, false, memory_order_acq_rel)) {
 		local_types(n);
 		republish_alone(n, now);
@@ -2129,6 +2230,20 @@ uint64_t actor__view_takeover_at(struct actor__node *n, uint32_t node)
 				at = v->dead[i].at;
 	actor__view_exit(n, s);
 	return at;
+}
+
+void actor__member_sealed(struct actor__node *n)
+{
+	atomic_store_explicit(&n->member->sealed_changed, true, memory_order_release);
+	pthread_mutex_lock(&n->lock);
+	if (!n->stopped)
+		n->t->ops->wake(n->t);
+	pthread_mutex_unlock(&n->lock);
+}
+
+uint64_t actor__view_handover_until(struct actor__node *n)
+{
+	return atomic_load_explicit(&n->member->handover_until, memory_order_acquire);
 }
 
 void actor__member_types_changed(struct actor__node *n)

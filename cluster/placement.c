@@ -193,12 +193,45 @@ void actor__virtual_view_changed(struct actor_system *sys, const struct actor__v
 
 	/* The first view takes nothing away. Called on the I/O thread, where
 	 * the node's log may be written. */
-	if (v == NULL || old == NULL || n == NULL)
+	if (v == NULL || n == NULL)
 		return;
+	if (old == NULL) {
+		atomic_store(&v->seen_epoch, now->epoch);
+		return;
+	}
+	/* The pass holds one count, so that seals ending meanwhile do not
+	 * call the view sealed before every one of them is counted. */
+	if (atomic_fetch_add(&v->seals_pending, 1) == 0)
+		atomic_store(&v->sealed_epoch, old->epoch);
+	atomic_store(&v->seal_target, now->epoch);
 	sealed = actor__vact_seal(v);
+	atomic_store(&v->seen_epoch, now->epoch);
+	actor__vact_seal_done(v);
 	if (sealed != 0)
 		actor__node_log(n, "view %llu (was %llu): %zu virtual activation(s) sealed, their keys moved",
 				(unsigned long long)now->epoch, (unsigned long long)old->epoch, sealed);
+}
+
+uint64_t actor__virtual_sealed_epoch(struct actor_system *sys, uint64_t view_epoch)
+{
+	struct actor__virtual *v = actor__virtual_of(sys, false);
+	uint64_t e;
+
+	/* No virtual layer, or one made after the last view change: nothing
+	 * of an earlier view to seal. */
+	if (v == NULL || (e = atomic_load(&v->seen_epoch)) == 0)
+		return view_epoch;
+	if (atomic_load(&v->seals_pending) != 0)
+		e = atomic_load(&v->sealed_epoch);
+	return e < view_epoch ? e : view_epoch;
+}
+
+void actor__virtual_handover_done(struct actor_system *sys)
+{
+	struct actor__virtual *v = actor__virtual_of(sys, false);
+
+	if (v != NULL)
+		actor__vact_handover_done(v);
 }
 
 void actor__virtual_fenced(struct actor_system *sys)

@@ -80,6 +80,18 @@ bool actor__view_may_run(struct actor__node *n, uint64_t now_ns);
  */
 uint64_t actor__view_takeover_at(struct actor__node *n, uint32_t node);
 
+/*
+ * A live handover: a view that gives this node keys that live members held
+ * (it joined, rejoined or hosts a new type) takes effect for activations
+ * only once every other member has reported, in a PROBE or ACK, that it
+ * installed that view and finished its seals (the activations it lost
+ * deactivated, their state saved). Until then this returns the time by
+ * which membership stops waiting anyway (the takeover margin after the
+ * view, for a member that never reports); 0 when nothing is pending. Any
+ * thread.
+ */
+uint64_t actor__view_handover_until(struct actor__node *n);
+
 /* The hash of a virtual type's name, the same on every node. */
 uint64_t actor__vtype_hash(const char *name, size_t len);
 
@@ -97,9 +109,22 @@ size_t actor__virtual_local_types(struct actor_system *sys, uint64_t *out, size_
 void actor__virtual_view_changed(struct actor_system *sys, const struct actor__view *old,
 				 const struct actor__view *now);
 void actor__virtual_fenced(struct actor_system *sys);
+/*
+ * Also on the I/O thread:
+ *  - the latest epoch whose seals have finished here, given the epoch of
+ *    this node's view (reported in PROBE and ACK): that epoch when no seal
+ *    is in progress;
+ *  - the live handover this node waited for is complete: activations
+ *    held for it start.
+ */
+uint64_t actor__virtual_sealed_epoch(struct actor_system *sys, uint64_t view_epoch);
+void actor__virtual_handover_done(struct actor_system *sys);
 
 /* Membership's (any thread): this system's hosted types changed (a type
  * registered after actor_node_start); its member entry is republished. */
 void actor__member_types_changed(struct actor__node *n);
+/* Membership's (any thread): this system's seals of a view finished; its
+ * members are told at once (a PROBE to each). */
+void actor__member_sealed(struct actor__node *n);
 
 #endif /* ACTOR_CLUSTER_VIEW_H */

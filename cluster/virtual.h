@@ -132,6 +132,7 @@ struct actor__vact {
 	_Atomic uint8_t reason;		/* why it stops (ACTOR_DEACT_*), first wins */
 	uint8_t state;
 	bool stop_sent;			/* the sweep or a seal asked it to stop */
+	bool sealing;			/* counted in seals_pending until it ends */
 	_Atomic bool activated;		/* its hooks ran (the sweep reads it) */
 };
 
@@ -192,6 +193,12 @@ struct actor__virtual {
 	_Atomic uint32_t sweep_gen;
 	_Atomic uint64_t sweep_ns_last, sweep_ns_max, sweep_seen;
 
+	/* Seals (placement.c, activation.c): activations that a view took
+	 * away and that have not ended yet, plus one while a seal pass runs;
+	 * sealed_epoch is the view all earlier seals were for, seal_target
+	 * the view they are now for, seen_epoch the last view seen. */
+	_Atomic uint64_t seals_pending, sealed_epoch, seal_target, seen_epoch;
+
 	struct actor__vstripe stripes[ACTOR__VSTRIPES];
 	/* Store calls submitted and not yet completed: the binder is not
 	 * freed before they have (persist.c). */
@@ -230,6 +237,10 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns);
  * not yet activated (waiting for a slot or a takeover margin) check their
  * key's owner again when their turn comes. */
 size_t actor__vact_seal(struct actor__virtual *v);	/* how many it asked */
+/* One seal counted in seals_pending ended (any thread, no lock held). */
+void actor__vact_seal_done(struct actor__virtual *v);
+/* Activations held for a live handover (TAKEOVER) check again now. */
+void actor__vact_handover_done(struct actor__virtual *v);
 /* Asks every activation to stop with ACTOR_DEACT_FENCED: how many. */
 size_t actor__vact_fence(struct actor__virtual *v);
 void actor__vact_free_all(struct actor__virtual *v);

@@ -273,12 +273,15 @@ size_t actor__frame_encode(const struct actor__frame *f, void *buf, size_t cap)
 	case ACTOR__F_ACK:
 		if (f->probe.epoch == 0)
 			return 0;
-		msgpack_pack_array(&pk, 5);
+		if (f->probe.sealed > f->probe.epoch)
+			return 0;
+		msgpack_pack_array(&pk, 6);
 		msgpack_pack_uint8(&pk, (uint8_t)f->kind);
 		msgpack_pack_uint64(&pk, f->probe.seq);
 		msgpack_pack_uint64(&pk, f->probe.epoch);
 		msgpack_pack_uint64(&pk, f->probe.digest);
 		msgpack_pack_uint32(&pk, f->probe.target);
+		msgpack_pack_uint64(&pk, f->probe.sealed);
 		break;
 	case ACTOR__F_PULL:
 		if (f->pull.epoch == 0)
@@ -766,10 +769,13 @@ static int decode_probe(const struct item *a, struct actor__frame *f, const char
 	      ack ? "ACK: epoch is not a uint64 other than 0" : "PROBE: epoch is not a uint64 other than 0");
 	CHECK(is_uint(&a[3], UINT64_MAX), ack ? "ACK: digest is not a uint64" : "PROBE: digest is not a uint64");
 	CHECK(is_uint(&a[4], UINT32_MAX), ack ? "ACK: target is not a uint32" : "PROBE: target is not a uint32");
+	CHECK(is_uint(&a[5], a[2].u), ack ? "ACK: sealed is not a uint64 up to epoch" :
+					    "PROBE: sealed is not a uint64 up to epoch");
 	f->probe.seq = a[1].u;
 	f->probe.epoch = a[2].u;
 	f->probe.digest = a[3].u;
 	f->probe.target = (uint32_t)a[4].u;
+	f->probe.sealed = a[5].u;
 	return 0;
 }
 
@@ -785,8 +791,8 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 	static const uint8_t arity[] = {
 		[ACTOR__F_HELLO] = 5, [ACTOR__F_AUTH] = 2, [ACTOR__F_MSG] = 9,
 		[ACTOR__F_SIGNAL] = 8, [ACTOR__F_PING] = 1, [ACTOR__F_VIRTUAL] = 11,
-		[ACTOR__F_VIEW] = 0, [ACTOR__F_JOIN] = 7, [ACTOR__F_PROBE] = 5,
-		[ACTOR__F_ACK] = 5, [ACTOR__F_PULL] = 2, [ACTOR__F_LEAVE] = 3,
+		[ACTOR__F_VIEW] = 0, [ACTOR__F_JOIN] = 7, [ACTOR__F_PROBE] = 6,
+		[ACTOR__F_ACK] = 6, [ACTOR__F_PULL] = 2, [ACTOR__F_LEAVE] = 3,
 	};
 	static const char *const wrong_arity[] = {
 		[ACTOR__F_HELLO] = "HELLO: not 5 elements",
@@ -797,8 +803,8 @@ int actor__frame_decode(struct actor__frame_decoder *d, const void *body, size_t
 		[ACTOR__F_VIRTUAL] = "VIRTUAL: not 11 elements",
 		[ACTOR__F_VIEW] = "VIEW: fewer than 10 elements",
 		[ACTOR__F_JOIN] = "JOIN: not 7 elements",
-		[ACTOR__F_PROBE] = "PROBE: not 5 elements",
-		[ACTOR__F_ACK] = "ACK: not 5 elements",
+		[ACTOR__F_PROBE] = "PROBE: not 6 elements",
+		[ACTOR__F_ACK] = "ACK: not 6 elements",
 		[ACTOR__F_PULL] = "PULL: not 2 elements",
 		[ACTOR__F_LEAVE] = "LEAVE: not 3 elements",
 	};

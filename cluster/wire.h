@@ -50,12 +50,15 @@
  *  JOIN   [8, node, incarnation, name, host, port, types]
  *	Fields as one member of VIEW: add node to the view, or update its
  *	entry. From node itself, or relayed by a member for it.
- *  PROBE  [9, seq, epoch, digest, target]
- *	seq, epoch (>= 1) and digest uint64, target uint32: a direct probe
- *	(target 0), answered by an ACK; or a request to probe target and
- *	relay its answer (an indirect probe). epoch and digest name the
- *	sender's view.
- *  ACK    [10, seq, epoch, digest, target]
+ *  PROBE  [9, seq, epoch, digest, target, sealed]
+ *	seq, epoch (>= 1), digest and sealed (<= epoch) uint64, target
+ *	uint32: a direct probe (target 0), answered by an ACK; or a request
+ *	to probe target and relay its answer (an indirect probe). epoch and
+ *	digest name the sender's view; sealed is the latest epoch whose
+ *	seals the sender has finished (the virtual actors that view moved
+ *	away from it have deactivated and saved), which a member that gained
+ *	keys in it waits for before it activates them.
+ *  ACK    [10, seq, epoch, digest, target, sealed]
  *	Answers PROBE seq (target 0), or relays that target answered the
  *	indirect probe seq.
  *  PULL   [11, epoch]
@@ -211,6 +214,7 @@ struct actor__frame {
 		struct {
 			uint64_t seq, epoch, digest;
 			uint32_t target;
+			uint64_t sealed;
 		} probe;			/* PROBE and ACK */
 		struct {
 			uint64_t epoch;

@@ -867,7 +867,9 @@ Test(frame, membership_roundtrip)
 		f.probe.epoch = 7;
 		f.probe.digest = 0x8000000000000001ull;
 		f.probe.target = UINT32_MAX;
+		f.probe.sealed = 6;
 		cr_assert_leq(roundtrip(&f, &g), ACTOR__CTRL_FRAME_MAX);
+		cr_assert_eq(g.probe.sealed, 6);
 		cr_assert_eq(g.probe.seq, UINT64_MAX);
 		cr_assert_eq(g.probe.epoch, 7);
 		cr_assert_eq(g.probe.digest, 0x8000000000000001ull);
@@ -915,6 +917,9 @@ Test(frame, membership_encode_refuses_what_decode_refuses)
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "a NUL in the name");
 	f = (struct actor__frame){ .kind = ACTOR__F_PROBE };
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "epoch 0");
+	f.probe.epoch = 3;
+	f.probe.sealed = 4;
+	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "sealed above epoch");
 	f = (struct actor__frame){ .kind = ACTOR__F_LEAVE, .leave = { 1, 0 } };
 	cr_assert_eq(actor__frame_encode(&f, buf, buf_cap), 0, "incarnation 0");
 }
@@ -1001,6 +1006,8 @@ Test(frame, malformed_membership_frames)
 		{ "PROBE epoch 0", "PROBE: epoch is not a uint64 other than 0" },
 		{ "ACK target 2^32", "ACK: target is not a uint32" },
 		{ "ACK seq as str", "ACK: seq is not a uint64" },
+		{ "PROBE sealed above epoch", "PROBE: sealed is not a uint64 up to epoch" },
+		{ "ACK of 5 elements (before sealed)", "ACK: not 6 elements" },
 		{ "PULL epoch 0", "PULL: epoch is not a uint64 other than 0" },
 		{ "LEAVE incarnation 0", "LEAVE: incarnation is not a uint32 other than 0" },
 		{ "kind 13", "unknown frame kind" },
@@ -1040,9 +1047,11 @@ Test(frame, malformed_membership_frames)
 		ADD("uuussub", U64(8), U64(0), U64(1), "a", "", U64(0), 0);
 		ADD("uuussub", U64(8), U64(5), U64(1), "a", "h", U64(65536), 0);
 		ADD("uuuss", U64(8), U64(5), U64(1), "a", "");
-		ADD("uuuuu", U64(9), U64(1), U64(0), U64(0), U64(0));
-		ADD("uuuuu", U64(10), U64(1), U64(1), U64(0), U64(1) << 32);
-		ADD("usuuu", U64(10), "1", U64(1), U64(0), U64(0));
+		ADD("uuuuuu", U64(9), U64(1), U64(0), U64(0), U64(0), U64(0));
+		ADD("uuuuuu", U64(10), U64(1), U64(1), U64(0), U64(1) << 32, U64(0));
+		ADD("usuuuu", U64(10), "1", U64(1), U64(0), U64(0), U64(0));
+		ADD("uuuuuu", U64(9), U64(1), U64(4), U64(0), U64(0), U64(5));
+		ADD("uuuuu", U64(10), U64(1), U64(1), U64(0), U64(0));
 		ADD("uu", U64(11), U64(0));
 		ADD("uuu", U64(12), U64(5), U64(0));
 		ADD("u", U64(13));

@@ -105,7 +105,8 @@ static int same(const struct actor__frame *a, const struct actor__frame *b)
 	case ACTOR__F_PROBE:
 	case ACTOR__F_ACK:
 		return a->probe.seq == b->probe.seq && a->probe.epoch == b->probe.epoch &&
-		       a->probe.digest == b->probe.digest && a->probe.target == b->probe.target;
+		       a->probe.digest == b->probe.digest && a->probe.target == b->probe.target &&
+		       a->probe.sealed == b->probe.sealed;
 	case ACTOR__F_PULL:
 		return a->pull.epoch == b->pull.epoch;
 	case ACTOR__F_LEAVE:
@@ -154,7 +155,7 @@ static void check_member(const msgpack_object *a, const struct actor__wire_membe
 
 static void check_with_msgpack(const unsigned char *body, size_t len, const struct actor__frame *f)
 {
-	static const uint32_t arity[] = { 0, 5, 2, 9, 8, 1, 0, 0, 7, 5, 5, 2, 3 };
+	static const uint32_t arity[] = { 0, 5, 2, 9, 8, 1, 0, 0, 7, 6, 6, 2, 3 };
 	const msgpack_object *a;
 	msgpack_object o;
 	uint32_t want = f->kind == ACTOR__F_VIEW ?
@@ -194,6 +195,7 @@ static void check_with_msgpack(const unsigned char *body, size_t len, const stru
 	case ACTOR__F_ACK:
 		REQUIRE(mp_uint(&a[1]) == f->probe.seq && mp_uint(&a[2]) == f->probe.epoch);
 		REQUIRE(mp_uint(&a[3]) == f->probe.digest && mp_uint(&a[4]) == f->probe.target);
+		REQUIRE(mp_uint(&a[5]) == f->probe.sealed && f->probe.sealed <= f->probe.epoch);
 		break;
 	case ACTOR__F_PULL:
 		REQUIRE(mp_uint(&a[1]) == f->pull.epoch);

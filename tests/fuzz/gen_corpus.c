@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		f = (struct actor__frame){ .kind = ACTOR__F_JOIN, .join = ms[0] };
 		frame("join", &f);
 	}
-	f = (struct actor__frame){ .kind = ACTOR__F_PROBE, .probe = { 1, 12, UINT64_MAX, 9 } };
+	f = (struct actor__frame){ .kind = ACTOR__F_PROBE, .probe = { 1, 12, UINT64_MAX, 9, 11 } };
 	frame("probe", &f);
 	f = (struct actor__frame){ .kind = ACTOR__F_ACK, .probe = { UINT64_MAX, 1, 0, 0 } };
 	frame("ack", &f);
