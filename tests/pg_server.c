@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <grp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,25 @@ int pg_server_find(struct pg_server *pg)
 	return -ENOENT;
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n = fd >= 0 ? write(fd, text, strlen(text)) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* In a child: a new user namespace where this (root) process is uid and
+ * gid 1000, which PostgreSQL accepts; the files root owns are its own. */
+static int enter_userns(void)
+{
+	return unshare(CLONE_NEWUSER) == 0 && write_file("/proc/self/setgroups", "deny") == 0 &&
+			       write_file("/proc/self/uid_map", "1000 0 1") == 0 &&
+			       write_file("/proc/self/gid_map", "1000 0 1") == 0 ? 0 : -1;
+}
+
 /* Runs bindir/argv[0] as the server's user; its output goes to the log. */
 static int run(struct pg_server *pg, char *const argv[])
 {
@@ -87,8 +108,9 @@ static int run(struct pg_server *pg, char *const argv[])
 	if (pid == 0) {
 		FILE *f;
 
-		if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(pg->gid) != 0 ||
-				       setuid(pg->uid) != 0))
+		if (pg->userns ? enter_userns() != 0 :
+				 geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(pg->gid) != 0 ||
+						    setuid(pg->uid) != 0))
 			_exit(126);
 		f = freopen(log, "a", stdout);
 		if (f == NULL || dup2(fileno(stdout), 2) < 0)
@@ -124,6 +146,17 @@ static int can_switch(struct pg_server *pg)
 	       WEXITSTATUS(status) == 0;
 }
 
+static int can_enter_userns(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(enter_userns() == 0 && geteuid() == 1000 ? 0 : 1);
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
 int pg_server_init(struct pg_server *pg)
 {
 	char data[128];
@@ -141,8 +174,11 @@ int pg_server_init(struct pg_server *pg)
 			return -1;
 		pg->uid = pw->pw_uid;
 		pg->gid = pw->pw_gid;
-		if (!can_switch(pg))
-			return -EPERM;
+		if (!can_switch(pg)) {
+			if (!can_enter_userns() || chown(pg->dir, 0, 0) != 0)
+				return -EPERM;
+			pg->userns = 1;
+		}
 	}
 	chmod(pg->dir, 0755);
 	snprintf(data, sizeof data, "%s/data", pg->dir);

@@ -3,7 +3,9 @@
  * listening on a unix socket there only, stopped and removed at the end.
  * initdb and postgres refuse to run as root, so as root the server runs as
  * the `postgres` user (Debian's package makes it) or else `nobody`, and
- * owns the folder.
+ * owns the folder; where root cannot become another user (a container
+ * whose user namespace maps root alone), it runs in a user namespace of
+ * its own in which root is seen as an ordinary user.
  */
 #ifndef ACTOR_TESTS_PG_SERVER_H
 #define ACTOR_TESTS_PG_SERVER_H
@@ -14,14 +16,15 @@ struct pg_server {
 	char conninfo[160];	/* for libpq */
 	int port;
 	unsigned uid, gid;	/* who runs the server */
+	int userns;		/* in a user namespace of its own instead */
 	int running;
 };
 
 /*
  * Finds the binaries ($PG_BINDIR, /usr/lib/postgresql/N/bin, PATH): 0 or
- * -ENOENT. Then initdb and start: 0, -EPERM (root that cannot become
- * another user: a user namespace mapping root alone) or -1 (the log is
- * printed as TAP comments).
+ * -ENOENT. Then initdb and start: 0, -EPERM (root that can neither become
+ * another user nor make a user namespace) or -1 (the log is printed as
+ * TAP comments).
  */
 int pg_server_find(struct pg_server *pg);
 int pg_server_init(struct pg_server *pg);
