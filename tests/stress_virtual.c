@@ -28,6 +28,7 @@
 enum { INC = 1, PING, DEACT, GO };
 
 static _Atomic long counted, answered, failed;
+static _Atomic int last_error;	/* of a failed request, for the report */
 
 static void on_deactivate(actor_ctx_t *ctx, int reason)
 {
@@ -83,6 +84,8 @@ static void on_pong(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void 
 	(void)reply;
 	(void)arg;
 	atomic_fetch_add(error == 0 ? &answered : &failed, 1);
+	if (error != 0)
+		atomic_store(&last_error, error);
 }
 
 /* An actor that asks every key in turn, n times. */
@@ -90,10 +93,15 @@ static void client(actor_ctx_t *ctx, const actor_msg_t *m)
 {
 	const struct job *j = *(struct job *const *)actor_msg_data(m);
 
-	for (unsigned long i = 0; i < j->n; i++)
-		if (actor_request(ctx, j->keys[i % KEYS], PING, NULL, 0, 30ull * 1000000000,
-				  on_pong, NULL) != 0)
+	for (unsigned long i = 0; i < j->n; i++) {
+		int err = actor_request(ctx, j->keys[i % KEYS], PING, NULL, 0, 30ull * 1000000000,
+					on_pong, NULL);
+
+		if (err != 0) {
 			atomic_fetch_add(&failed, 1);
+			atomic_store(&last_error, err);
+		}
+	}
 }
 
 static const actor_spec_t client_spec = { .handler = client };
@@ -165,8 +173,9 @@ static const char *run(unsigned long n)
 	/* Shutdown ends the last activations, which report their counts. */
 	actor_system_destroy(sys);
 	if (atomic_load(&failed) != 0 || atomic_load(&answered) != (long)asks.n) {
-		snprintf(err, sizeof err, "%ld requests answered, %ld failed, of %lu",
-			 atomic_load(&answered), atomic_load(&failed), asks.n);
+		snprintf(err, sizeof err, "%ld requests answered, %ld failed (the last: %s), of %lu",
+			 atomic_load(&answered), atomic_load(&failed),
+			 strerror(-atomic_load(&last_error)), asks.n);
 		return err;
 	}
 	if (atomic_load(&counted) != want) {
