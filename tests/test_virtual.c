@@ -393,7 +393,7 @@ Test(virtual, bad_arguments)
 
 /* --- three nodes over loopback ------------------------------------------------- */
 
-#define NODES_MAX 4
+#define NODES_MAX 6
 
 static const char cookie[] = "test-cookie-0123456789";
 static actor_system_t *nodes[NODES_MAX];
@@ -556,7 +556,8 @@ static int node_index(uint32_t id)
 	return -1;
 }
 
-Test(virtual_cluster, one_activation_per_key_on_three_nodes)
+/* n nodes, then one more joins. */
+static void one_activation_per_key(int n)
 {
 	static uint32_t before[KEYS];
 	actor_loopback_t *hub;
@@ -566,16 +567,16 @@ Test(virtual_cluster, one_activation_per_key_on_three_nodes)
 	reset();
 	memset(nodes, 0, sizeof nodes);
 	cr_assert_eq(actor_loopback_create(&hub), 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++)
 		vnode(hub, i);
-	wait_views(3);
+	wait_views(n);
 
 	/* Every node places every key on the same node, with no message. */
 	for (int k = 0; k < KEYS; k++) {
 		uint32_t o = owner_on(nodes[0], k);
 
-		cr_assert_eq(owner_on(nodes[1], k), o, "key %d", k);
-		cr_assert_eq(owner_on(nodes[2], k), o, "key %d", k);
+		for (int i = 1; i < n; i++)
+			cr_assert_eq(owner_on(nodes[i], k), o, "key %d on node %d", k, i);
 		cr_assert_geq(node_index(o), 0);
 		owned[node_index(o)]++;
 		before[k] = o;
@@ -589,55 +590,59 @@ Test(virtual_cluster, one_activation_per_key_on_three_nodes)
 	cr_assert(reaches(&received, 3 * KEYS, 120), "received %ld", atomic_load(&received));
 	usleep(100 * 1000);
 	cr_assert_eq(atomic_load(&activations), KEYS);
-	for (int i = 0; i < 3; i++) {
+	printf("virtual cluster: %d keys on %d nodes, activations per node", KEYS, n);
+	for (int i = 0; i < n; i++) {
 		cr_assert_eq(atomic_load(&node_acts[i]), owned[i], "node %d", i);
-		/* About a third each (the expected 3,333 +- 5 sigma). */
-		cr_assert(owned[i] > KEYS / 3 - 250 && owned[i] < KEYS / 3 + 250, "node %d: %ld",
+		/* About 1/n each (+- 5 sigma of the binomial). */
+		cr_assert(owned[i] > KEYS / n - 250 && owned[i] < KEYS / n + 250, "node %d: %ld",
 			  i, owned[i]);
+		printf(" %ld", atomic_load(&node_acts[i]));
 	}
-	printf("virtual cluster: %d keys, activations per node %ld %ld %ld\n", KEYS,
-	       atomic_load(&node_acts[0]), atomic_load(&node_acts[1]), atomic_load(&node_acts[2]));
+	printf("\n");
 	/* Requests to keys on every node, from one of them. */
 	for (int k = 0; k < KEYS; k += 101)
 		cr_assert_eq(get(nodes[0], key_ref(nodes[0], "counter", k)).msgs, 3, "key %d", k);
 
-	/* A fourth member joins: the keys it wins move to it, no others. */
-	vnode(hub, 3);
-	wait_views(4);
+	/* Another member joins: the keys it wins move to it, no others. */
+	vnode(hub, n);
+	wait_views(n + 1);
 	for (int k = 0; k < KEYS; k++) {
 		uint32_t o = owner_on(nodes[0], k);
 
 		if (o != before[k]) {
 			moved++;
-			moved_elsewhere += o != actor_node_id(nodes[3]);
+			moved_elsewhere += o != actor_node_id(nodes[n]);
 		}
 	}
-	printf("virtual cluster: a 4th member joins: %d of %d keys move (%.3f; 1/4 expected)\n",
-	       moved, KEYS, (double)moved / KEYS);
+	printf("virtual cluster: member %d joins: %d of %d keys move (%.3f; 1/%d expected)\n",
+	       n + 1, moved, KEYS, (double)moved / KEYS, n + 1);
 	cr_assert_eq(moved_elsewhere, 0, "keys moved between the old members");
-	cr_assert(moved > KEYS / 4 - 250 && moved < KEYS / 4 + 250, "moved %d", moved);
+	cr_assert(moved > KEYS / (n + 1) - 250 && moved < KEYS / (n + 1) + 250, "moved %d", moved);
 
 	/* The old members sealed the keys they lost when the view changed;
 	 * mail for every key goes to its owner now. */
 	for (int k = 0; k < KEYS; k++)
-		cr_assert_eq(actor_system_send(nodes[k % 3], key_ref(nodes[k % 3], "counter", k), INC,
+		cr_assert_eq(actor_system_send(nodes[k % n], key_ref(nodes[k % n], "counter", k), INC,
 					       NULL, 0), 0);
 	cr_assert(reaches(&received, 4 * KEYS, 120), "received %ld", atomic_load(&received));
 	cr_assert(reaches(&deactivations[ACTOR_DEACT_VIEW], moved, 30));
 	usleep(100 * 1000);
 	cr_assert_eq(atomic_load(&deactivations[ACTOR_DEACT_VIEW]), moved);
-	cr_assert_eq(atomic_load(&node_acts[3]), moved, "activations on the new member");
+	cr_assert_eq(atomic_load(&node_acts[n]), moved, "activations on the new member");
 	cr_assert_eq(atomic_load(&activations), KEYS + moved);
 	printf("virtual cluster: %d keys sealed on the old members and activated on the new one\n",
 	       moved);
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i <= n; i++)
 		actor_system_destroy(nodes[i]);
 	memset(nodes, 0, sizeof nodes);
 	actor_loopback_destroy(hub);
 	cr_assert_eq(atomic_load(&counted), 4 * KEYS, "every message counted once");
 	assert_no_leaks();
 }
+
+Test(virtual_cluster, one_activation_per_key_on_three_nodes, .timeout = 240) { one_activation_per_key(3); }
+Test(virtual_cluster, one_activation_per_key_on_five_nodes, .timeout = 240) { one_activation_per_key(5); }
 
 /*
  * Keys that move to a joining member are sealed on their old owners (a
