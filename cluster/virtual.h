@@ -126,14 +126,17 @@ struct actor__vact {
 	 * actor: newest first (hold() pushes, held_take() reverses). */
 	struct actor__env *held;
 	struct actor__vact *wait_next;
-	uint32_t started_us;		/* when activation began (wraps) */
 	_Atomic uint32_t last_tick;	/* the sweep count at its last message */
-	int16_t error;			/* the activation hook's, when it failed */
 	_Atomic uint8_t reason;		/* why it stops (ACTOR_DEACT_*), first wins */
+	_Atomic bool activated;		/* its hooks ran (the sweep reads it) */
+	int16_t error;			/* the activation hook's, when it failed */
+	uint32_t started_us;		/* when activation began (wraps) */
+	/* Under the stripe lock, in a word of their own: the compiler may
+	 * read them as one, and must not take the atomics above along
+	 * (ThreadSanitizer saw such a read race activated's store). */
 	uint8_t state;
 	bool stop_sent;			/* the sweep or a seal asked it to stop */
 	bool sealing;			/* counted in seals_pending until it ends */
-	_Atomic bool activated;		/* its hooks ran (the sweep reads it) */
 };
 
 /*

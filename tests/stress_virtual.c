@@ -15,6 +15,7 @@
 
 #include <actor/actor.h>
 
+#include "mailbox/arch.h"	/* ACTOR__TSAN */
 #include "tests/stress/tap.h"
 
 #ifdef ACTOR__TSAN
