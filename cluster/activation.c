@@ -362,6 +362,13 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
+	/* A view published since the caller placed the key may have moved
+	 * it: its seal pass has been through this stripe, so an activation
+	 * made here now would be sealed by nobody. */
+	if (actor__vplace(v, ident) != actor__node_id(v->sys)) {
+		pthread_mutex_unlock(&s->lock);
+		return actor__vroute(v, w, ident, e, 0, sync);
+	}
 	if ((a = calloc(1, t->opts.store != NULL ? sizeof(struct actor__vpact) : sizeof *a)) ==
 		    NULL ||
 	    actor__htab_reserve(&s->tab, &vslot_type) != 0) {
@@ -742,6 +749,15 @@ size_t actor__vact_seal(struct actor__virtual *v)
 
 			struct actor__vact *a = slot->act;
 
+			/* Waiting for a takeover margin or a handover: its
+			 * mail goes to the new owner now, not at its time. */
+			if (a != NULL && a->state == ACTOR__VACT_TAKEOVER &&
+			    actor__vplace(v, a->ident) != self) {
+				uint32_t id = a->ident->id;
+
+				actor_system_send(v->sys, v->sweeper, TAKEOVER_MSG, &id, sizeof id);
+				continue;
+			}
 			/* Active, or saving its state as it ends: the new
 			 * owner waits until it has ended (seals_pending). */
 			if (a == NULL || a->sealing ||
@@ -816,16 +832,19 @@ void actor__vact_free_all(struct actor__virtual *v)
 	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
 		struct actor__vstripe *s = &v->stripes[i];
 
-		/* Only waiting entries are left: every actor has stopped. */
+		/* Only waiting entries are left: every actor has stopped. Their
+		 * mail is dead letters, as any mail still queued at shutdown. */
 		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 			struct actor__env *e, *next;
+			actor_ref_t to;
 
 			if (slot->act == NULL)
 				continue;
+			to = (actor_ref_t){ .id = slot->act->ident->id, .node = ACTOR__NODE_VIRTUAL };
 			for (e = slot->act->held; e != NULL; e = next) {
 				next = e->next;
-				actor__env_free(NULL, e);
+				actor__dead_letter(v->sys, NULL, to, e, -ESRCH);
 			}
 			actor__vact_free(slot->act);
 		}

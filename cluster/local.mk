@@ -167,6 +167,12 @@ check_PROGRAMS += tests/stress_member
 TESTS += tests/stress_member
 tests_stress_member_LDADD = $(TEST_LIBS)
 
+# Virtual actors while members join and leave under traffic, for
+# ThreadSanitizer: one activation per key, every message accounted for.
+check_PROGRAMS += tests/stress_handover
+TESTS += tests/stress_handover
+tests_stress_handover_LDADD = $(TEST_LIBS)
+
 # Virtual actors on real membership: a member destroyed, partitioned,
 # leaving (issue 14).
 if HAVE_CRITERION

@@ -73,6 +73,7 @@
 #define TAKEOVERS_MAX 1024		/* dead members a view remembers */
 #define DEAD_INC_MAX 1024		/* dead incarnations remembered */
 #define RELAYS_MAX 64			/* indirect probes relayed at once */
+#define GONE_MAX 16			/* members gone whose seals may be awaited */
 #define PENDING_MAX 256			/* joins and leaves before the coordinator acts */
 #define HELPERS 2			/* members asked for indirect probes */
 #define NEVER_FENCED UINT64_MAX		/* majority_at of a one-member view */
@@ -188,6 +189,13 @@ struct actor__membership {
 	uint32_t behind_from;
 	uint64_t last_tick;
 	uint64_t gained_epoch;		/* a live handover to wait for; 0: none */
+	uint64_t left_epoch;		/* the view this node left in, until told */
+	struct {
+		uint32_t node;
+		uint64_t awaited;	/* the epoch it left in, while waited for */
+		uint64_t sealed;
+	} gone[GONE_MAX];		/* latest members that left the view */
+	size_t gone_next;
 	uint64_t join_sent_at, leave_sent_at, update_sent_at;
 	uint32_t ntypes;		/* this node's hosted types now */
 	uint64_t types[TYPES_MAX];
@@ -709,6 +717,15 @@ static bool ms_rebuild(struct actor__node *n, const struct actor__mview *v, uint
 			ms[k] = (struct mstate){ .node = node, .heard = now };
 		k++;
 	}
+	/* Members gone: what they said they sealed, for live handovers. */
+	for (size_t i = 0; i < m->nms; i++)
+		if (view_find(v, m->ms[i].node) < 0) {
+			size_t g = m->gone_next++ % GONE_MAX;
+
+			m->gone[g].node = m->ms[i].node;
+			m->gone[g].awaited = 0;
+			m->gone[g].sealed = m->ms[i].sealed;
+		}
 	free(m->ms);
 	m->ms = ms;
 	m->nms = k;
@@ -962,12 +979,14 @@ static void dials(struct actor__node *n, uint64_t now);
 
 /*
  * With rendezvous hashing, keys move between live members only to one that
- * joins (or rejoins, or hosts a new type); the others seal what they lose
- * when they install the view. The gaining node holds its new activations
- * (actor__view_handover_until) until every other member has reported, in
- * a PROBE or ACK, that it sealed that view, so that a key is never active
- * on its old and its new owner at once; a member that never reports is
- * waited for until the takeover margin.
+ * joins (or rejoins, or hosts a new type), and from one that leaves; the
+ * old owners seal what they lose when they install the view. A gaining
+ * node holds its new activations (actor__view_handover_until) until every
+ * other member, and a member that left in that view, has reported in a
+ * PROBE or ACK that it sealed that view, so that a key is never active on
+ * its old and its new owner at once; one that never reports is waited for
+ * until the takeover margin. A leaving node reports before
+ * actor_cluster_leave() returns.
  */
 static void handover_check(struct actor__node *n, uint64_t now)
 {
@@ -980,6 +999,11 @@ static void handover_check(struct actor__node *n, uint64_t now)
 	for (size_t i = 0; i < m->nms && !late; i++)
 		if (m->ms[i].sealed < m->gained_epoch)
 			return;
+	for (size_t i = 0; i < GONE_MAX && !late; i++)
+		if (m->gone[i].awaited != 0 && m->gone[i].sealed < m->gone[i].awaited)
+			return;
+	for (size_t i = 0; i < GONE_MAX; i++)
+		m->gone[i].awaited = 0;
 	if (late)
 		actor__node_log(n, "view %" PRIu64 ": not every member said it sealed the keys this node "
 				"gained within the takeover margin; activating them anyway", m->gained_epoch);
@@ -1002,32 +1026,85 @@ static bool types_within(const struct actor__view_member *a, const struct actor_
 	return true;
 }
 
-/* After v is installed (this node was in state `was`): whether it gained
- * keys that live members held, and if so, wait for their seals. */
+/* Before v is published (this node was in state `was`): whether it gains
+ * keys that live members held; if so, its new activations wait for their
+ * seals (handover_check, once v is installed, says when they may go). */
 static void handover_begin(struct actor__node *n, const struct actor__mview *old,
 			   const struct actor__mview *v, int was, uint64_t now)
 {
 	struct actor__membership *m = n->member;
 	long me = view_find(v, m->self), before = view_find(old, m->self);
+	bool gained = me >= 0 && v->pub.nmembers > 1 &&
+		      (was != M_MEMBER || before < 0 ||
+		       !types_within(&v->members[me], &old->members[before]));
 
-	if (me >= 0 && v->pub.nmembers > 1 &&
-	    (was != M_MEMBER || before < 0 ||
-	     !types_within(&v->members[me], &old->members[before]))) {
-		m->gained_epoch = v->pub.epoch;
-		atomic_store_explicit(&m->handover_until, now + m->margin_ns, memory_order_release);
+	/* Members that left in v (ms_rebuild noted them as gone): their
+	 * keys come to the others. */
+	for (size_t i = 0; me >= 0 && i < v->ndeparted; i++) {
+		uint32_t node = v->departed[i].node;
+
+		if (v->departed[i].cause != ACTOR__DEPART_LEFT || node == m->self ||
+		    view_find(old, node) < 0)
+			continue;
+		for (size_t k = 1; k <= GONE_MAX; k++) {
+			size_t g = (m->gone_next - k) % GONE_MAX;
+
+			if (m->gone[g].node == node) {
+				m->gone[g].awaited = v->pub.epoch;
+				gained = true;
+				break;
+			}
+		}
 	}
-	handover_check(n, now);
+	if (gained) {
+		m->gained_epoch = v->pub.epoch;
+		atomic_store_explicit(&m->handover_until, now + m->margin_ns, memory_order_seq_cst);
+	}
+}
+
+/* This node left in view left_epoch: once its seals of it have ended, it
+ * tells the members (they wait for that before they activate its keys),
+ * then actor_cluster_leave() returns. */
+static void left_check(struct actor__node *n, uint64_t now)
+{
+	struct actor__membership *m = n->member;
+
+	if (m->left_epoch == 0 ||
+	    actor__virtual_sealed_epoch(n->sys, m->left_epoch) < m->left_epoch)
+		return;
+	for (size_t i = 0; i < m->nms; i++) {
+		struct actor__peer *p = actor__peer_find(n, m->ms[i].node);
+
+		if (up(p)) {
+			send_probe(n, p, 0);
+			m->ms[i].probed = now;
+		}
+	}
+	m->left_epoch = 0;
+	left_done(n);
 }
 
 /* A member's PROBE or ACK said it sealed up to `sealed`. */
 static void note_sealed(struct actor__node *n, struct actor__peer *p, uint64_t sealed, uint64_t now)
 {
-	struct mstate *s = ms_find(n->member, p->node);
+	struct actor__membership *m = n->member;
+	struct mstate *s = ms_find(m, p->node);
 
-	if (s != NULL && sealed > s->sealed) {
-		s->sealed = sealed;
-		handover_check(n, now);
+	if (s != NULL) {
+		if (sealed > s->sealed)
+			s->sealed = sealed;
+	} else {
+		for (size_t k = 1; k <= GONE_MAX; k++) {
+			size_t g = (m->gone_next - k) % GONE_MAX;
+
+			if (m->gone[g].node == p->node) {
+				if (sealed > m->gone[g].sealed)
+					m->gone[g].sealed = sealed;
+				break;
+			}
+		}
 	}
+	handover_check(n, now);
 }
 
 static void install(struct actor__node *n, struct actor__mview *v, const char *cause)
@@ -1047,6 +1124,9 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 	for (size_t i = 0; i < v->pub.nmembers; i++)
 		if (v->members[i].node != m->self && view_find(old, v->members[i].node) < 0)
 			hold(n, v->members[i].node);
+	/* Before the view: no thread may place a key here under v and find
+	 * the handover it waits for not yet published. */
+	handover_begin(n, old, v, was, now);
 	atomic_store_explicit(&m->view, v, memory_order_seq_cst);
 	if (m->behind_since != 0 && !newer(m->behind_epoch, m->behind_digest, v->pub.epoch, v->digest))
 		m->behind_since = 0;
@@ -1124,12 +1204,14 @@ static void install(struct actor__node *n, struct actor__mview *v, const char *c
 
 	holds(n, old, v);
 	view_changed(n->sys, &old->pub, &v->pub);
-	handover_begin(n, old, v, was, now);
+	handover_check(n, now);
 	old->retired_next = n->vretired_new;
 	n->vretired_new = old;
 	fence_update(n, now);
-	if (m->state == M_LEFT && was != M_LEFT)
-		left_done(n);	/* fenced first: the caller sees it so */
+	if (m->state == M_LEFT && was != M_LEFT) {
+		m->left_epoch = v->pub.epoch;
+		left_check(n, now);	/* fenced first: the caller sees it so */
+	}
 	actor__peers_reclaim(n, false);
 	/* New members now, not at the next tick: a node that just joined is
 	 * fenced until a quorum of them answers its probes. */
@@ -2018,16 +2100,18 @@ void actor__member_commands(struct actor__node *n)
 		}
 	}
 	free(cmds);
-	if (atomic_exchange_explicit(&m->sealed_changed, false, memory_order_acq_rel) &&
-	    m->state == M_MEMBER)
-		for (size_t i = 0; i < m->nms; i++) {
-			struct actor__peer *p = actor__peer_find(n, m->ms[i].node);
+	if (atomic_exchange_explicit(&m->sealed_changed, false, memory_order_acq_rel)) {
+		if (m->state == M_MEMBER)
+			for (size_t i = 0; i < m->nms; i++) {
+				struct actor__peer *p = actor__peer_find(n, m->ms[i].node);
 
-			if (up(p)) {
-				send_probe(n, p, 0);	/* it carries what we sealed */
-				m->ms[i].probed = now;
+				if (up(p)) {
+					send_probe(n, p, 0);	/* it carries what we sealed */
+					m->ms[i].probed = now;
+				}
 			}
-		}
+		left_check(n, now);
+	}
 	if (atomic_exchange_explicit(&m->types_changed, false, memory_order_acq_rel)) {
 		local_types(n);
 		republish_alone(n, now);
