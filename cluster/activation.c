@@ -113,20 +113,6 @@ static uint32_t now_us(void)
 	return (uint32_t)(actor__now_ns() / 1000);
 }
 
-/* Mail that will not reach an activation here: a sync sender hears the
- * error (a dead letter), an earlier sender's request is answered. */
-static int refuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
-		  struct actor__env *e, int err, bool sync)
-{
-	actor_ref_t to = { .id = ident->id, .node = ACTOR__NODE_VIRTUAL };
-
-	if (sync)
-		actor__dead_letter(v->sys, w, to, e, err);
-	else
-		actor__bounce(v->sys, w, to, e, err);
-	return err;
-}
-
 static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 		       struct actor__vident *ident, struct actor__env *list, int err)
 {
@@ -134,7 +120,7 @@ static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 
 	for (; list != NULL; list = next) {
 		next = list->next;
-		refuse(v, w, ident, list, err, false);
+		actor__vrefuse(v, w, ident, list, err, false);
 	}
 }
 
@@ -332,10 +318,10 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	int err = 0;
 
 	if (t == NULL)
-		return refuse(v, w, ident, e, -ESRCH, sync);
+		return actor__vrefuse(v, w, ident, e, -ESRCH, sync);
 	/* Fenced: no activation would run a turn (actor__vact_turn). */
 	if (n != NULL && !actor__view_may_run(n, actor__now_ns()))
-		return refuse(v, w, ident, e, -EAGAIN, sync);
+		return actor__vrefuse(v, w, ident, e, -EAGAIN, sync);
 	s = stripe_of(v, ident->id);
 	pthread_mutex_lock(&s->lock);
 	slot = slot_find(s, ident->id);
@@ -355,7 +341,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	    actor__htab_reserve(&s->tab, &vslot_type) != 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(a);
-		return refuse(v, w, ident, e, -ENOMEM, sync);
+		return actor__vrefuse(v, w, ident, e, -ENOMEM, sync);
 	}
 	a->ident = ident;
 	a->type = t;
@@ -377,7 +363,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 		pthread_mutex_unlock(&s->lock);
 		e = held_take(a);
 		actor__vact_free(a);
-		return refuse(v, w, ident, e, err, sync);
+		return actor__vrefuse(v, w, ident, e, err, sync);
 	}
 	slot = actor__htab_add(&s->tab, &vslot_type, id_hash(ident->id));
 	slot->act = a;

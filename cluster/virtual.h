@@ -313,5 +313,10 @@ int actor__vroute_remote(struct actor__virtual *v, struct actor__worker *w,
 /* Routes e to ident wherever it lives now (binder route and re-routing). */
 int actor__vroute(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
 		  struct actor__env *e, uint32_t hops, bool sync);
+/* Mail for ident that will be handled nowhere (no owner, no activation
+ * here, too many hops): a sync sender hears err (a dead letter), an
+ * earlier sender's request is answered with it. Consumes e; returns err. */
+int actor__vrefuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		   struct actor__env *e, int err, bool sync);
 
 #endif /* ACTOR_CLUSTER_VIRTUAL_H */
