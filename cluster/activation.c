@@ -694,10 +694,13 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns)
 	return actor_system_send_after(v->sys, ref, period_ns, SWEEP_MSG, &gen, sizeof gen, NULL);
 }
 
-size_t actor__vact_seal(struct actor__virtual *v)
+/* Asks every active activation here not asked yet to stop, for reason;
+ * where moved_only, only those whose key this node no longer owns. Returns
+ * how many it asked. */
+static size_t stop_active(struct actor__virtual *v, uint8_t reason, bool moved_only)
 {
 	uint32_t self = actor__node_id(v->sys);
-	size_t sealed = 0;
+	size_t asked = 0;
 
 	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
 		struct actor__vstripe *s = &v->stripes[i];
@@ -707,36 +710,25 @@ size_t actor__vact_seal(struct actor__virtual *v)
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 
 			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
-			    !slot->act->stop_sent && actor__vplace(v, slot->act->ident) != self) {
-				ask_stop(v, NULL, slot->act, ACTOR_DEACT_VIEW);
-				sealed++;
+			    !slot->act->stop_sent &&
+			    (!moved_only || actor__vplace(v, slot->act->ident) != self)) {
+				ask_stop(v, NULL, slot->act, reason);
+				asked++;
 			}
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
-	return sealed;
+	return asked;
+}
+
+size_t actor__vact_seal(struct actor__virtual *v)
+{
+	return stop_active(v, ACTOR_DEACT_VIEW, true);
 }
 
 size_t actor__vact_fence(struct actor__virtual *v)
 {
-	size_t stopped = 0;
-
-	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
-		struct actor__vstripe *s = &v->stripes[i];
-
-		pthread_mutex_lock(&s->lock);
-		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
-			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
-
-			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
-			    !slot->act->stop_sent) {
-				ask_stop(v, NULL, slot->act, ACTOR_DEACT_FENCED);
-				stopped++;
-			}
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	return stopped;
+	return stop_active(v, ACTOR_DEACT_FENCED, false);
 }
 
 void actor__vact_free_all(struct actor__virtual *v)
