@@ -89,8 +89,7 @@ static void hold(struct actor__vact *a, struct actor__env *e)
 	a->held = e;
 }
 
-/* Takes the held mail, oldest first. */
-static struct actor__env *held_take(struct actor__vact *a)
+struct actor__env *actor__vact_held_take(struct actor__vact *a)
 {
 	struct actor__env *list = NULL, *e, *next;
 
@@ -171,7 +170,7 @@ static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struc
 		p->error = 0;
 	}
 	atomic_fetch_add_explicit(&a->type->active, 1, memory_order_relaxed);
-	for (e = held_take(a); e != NULL; e = next) {
+	for (e = actor__vact_held_take(a); e != NULL; e = next) {
 		next = e->next;
 		actor__deliver(v->sys, w, ref, e);
 	}
@@ -224,7 +223,7 @@ static bool spawn_or_hand_off_unlock(struct actor__virtual *v, struct actor__wor
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
-	list = held_take(a);
+	list = actor__vact_held_take(a);
 	if (err == -ESTALE)
 		requeue(v, w, a->ident, list);
 	else
@@ -361,7 +360,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	}
 	if (err != 0) {
 		pthread_mutex_unlock(&s->lock);
-		e = held_take(a);
+		e = actor__vact_held_take(a);
 		actor__vact_free(a);
 		return actor__vrefuse(v, w, ident, e, err, sync);
 	}
@@ -484,7 +483,7 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 	queued = actor__ctx_close(ctx);
 	atomic_fetch_sub_explicit(&a->type->active, 1, memory_order_relaxed);
 	/* What the turn check took back comes before what was queued. */
-	list = held_take(a);
+	list = actor__vact_held_take(a);
 	if (list != NULL)
 		list->next = queued;	/* it took one message at most */
 	else
@@ -532,7 +531,7 @@ void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w
 			pthread_mutex_unlock(&s->lock);
 			return;
 		}
-		list = held_take(a);
+		list = actor__vact_held_take(a);
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
@@ -639,9 +638,9 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 	slot_remove(s, id);
 	pthread_mutex_unlock(&s->lock);
 	if (err == -ESTALE)
-		requeue(v, w, a->ident, held_take(a));
+		requeue(v, w, a->ident, actor__vact_held_take(a));
 	else
-		refuse_all(v, w, a->ident, held_take(a), err);
+		refuse_all(v, w, a->ident, actor__vact_held_take(a), err);
 	actor__vact_free(a);
 }
 

@@ -236,6 +236,8 @@ void actor__vact_free_all(struct actor__virtual *v);
 
 /* activation.c, for persist.c: under a's stripe lock. */
 struct actor__vstripe *actor__vact_stripe(struct actor__virtual *v, const struct actor__vact *a);
+/* Takes a's held mail, oldest first (held is newest first). */
+struct actor__env *actor__vact_held_take(struct actor__vact *a);
 /* Spawns a's actor now (its state is loaded) or, for a persistent type
  * whose state is not, starts the load (a is LOADING until it ends). */
 int actor__vact_spawn_locked(struct actor__virtual *v, struct actor__worker *w,
