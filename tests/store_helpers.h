@@ -43,17 +43,6 @@ static char why[512];
 /* The test's temporary folder, /tmp/actor-NAME-XXXXXX. */
 static char store_dir[64];
 
-/* Makes store_dir for the test NAME: 0, or -1 (printed). */
-static inline int store_dir_make(const char *name)
-{
-	snprintf(store_dir, sizeof store_dir, "/tmp/actor-%s-XXXXXX", name);
-	if (mkdtemp(store_dir) == NULL) {
-		perror("mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
 /* Empties store_dir, for a test that wants a new environment. */
 static inline void store_dir_empty(void)
 {
@@ -90,14 +79,38 @@ static inline int store_lmdb_open(actor_store_t **s, const char *path, size_t ma
 	return actor_store_lmdb_open(s, &cfg);
 }
 
-/* Where the first open was -ENOTSUP (libactor built without LMDB): the
- * whole program skips (a TAP plan of 0) and store_dir goes. main() returns
- * what this returns. */
-static inline int store_lmdb_missing(void)
+/*
+ * The start of an LMDB test's main(): makes store_dir for the test NAME
+ * and opens a store there with sync, which shows whether libactor has
+ * LMDB. Returns -1 to go on, with the open's result in *rc (rc may be
+ * NULL) and the store in *s where it opened (s NULL: closed again, each
+ * test opens its own); else what main() returns: 1 where the folder could
+ * not be made (printed), 0 where libactor has no LMDB (the whole program
+ * skips: a TAP plan of 0; the folder is removed).
+ */
+static inline int store_lmdb_start(const char *name, int sync, actor_store_t **s, int *rc)
 {
-	printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-	rmdir(store_dir);
-	return 0;
+	actor_store_t *store;
+	int err;
+
+	snprintf(store_dir, sizeof store_dir, "/tmp/actor-%s-XXXXXX", name);
+	if (mkdtemp(store_dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	err = store_lmdb_open(&store, store_dir, 0, sync);
+	if (err == -ENOTSUP) {
+		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
+		rmdir(store_dir);
+		return 0;
+	}
+	if (err == 0 && s != NULL)
+		*s = store;
+	else if (err == 0)
+		actor_store_destroy(store);
+	if (rc != NULL)
+		*rc = err;
+	return -1;
 }
 
 /* --- a store that fails ----------------------------------------------------- */

@@ -338,16 +338,10 @@ static const char *two_activations(void)
 
 int main(void)
 {
-	actor_store_t *s;
-	int rc;
+	int status = store_lmdb_start("store-actor", ACTOR_STORE_SYNC, NULL, NULL);
 
-	if (store_dir_make("store-actor") != 0)
-		return 1;
-	rc = open_store(&s);
-	if (rc == -ENOTSUP)
-		return store_lmdb_missing();
-	if (rc == 0)
-		actor_store_destroy(s);
+	if (status >= 0)
+		return status;
 	tap_plan(2);
 	tap_result("an account loads before its first add, saves behind its turns, "
 		   "off the workers; reactivated, it goes on from what was saved",

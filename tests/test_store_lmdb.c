@@ -311,13 +311,10 @@ static const char *long_key(void)
 int main(void)
 {
 	actor_store_t *s;
-	int rc;
+	int rc, status = store_lmdb_start("lmdb", ACTOR_STORE_SYNC, &s, &rc);
 
-	if (store_dir_make("lmdb") != 0)
-		return 1;
-	rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_SYNC);
-	if (rc == -ENOTSUP)
-		return store_lmdb_missing();
+	if (status >= 0)
+		return status;
 	tap_plan(STORE_CONTRACT_TESTS + 7);
 	if (rc != 0) {
 		printf("Bail out! actor_store_lmdb_open(%s): %d\n", store_dir, rc);
