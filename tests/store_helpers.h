@@ -28,7 +28,7 @@
  * writes the reason here and returns it. One buffer is enough: each reason
  * is printed (tap_result) before the next test function runs.
  */
-static char why[512];
+static char why[512] __attribute__((unused));	/* unused where nothing CHECKs */
 
 #define CHECK(cond, ...) \
 	do { \
