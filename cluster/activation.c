@@ -89,8 +89,7 @@ static void hold(struct actor__vact *a, struct actor__env *e)
 	a->held = e;
 }
 
-/* Takes the held mail, oldest first. */
-static struct actor__env *held_take(struct actor__vact *a)
+struct actor__env *actor__vact_held_take(struct actor__vact *a)
 {
 	struct actor__env *list = NULL, *e, *next;
 
@@ -113,20 +112,6 @@ static uint32_t now_us(void)
 	return (uint32_t)(actor__now_ns() / 1000);
 }
 
-/* Mail that will not reach an activation here: a sync sender hears the
- * error (a dead letter), an earlier sender's request is answered. */
-static int refuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
-		  struct actor__env *e, int err, bool sync)
-{
-	actor_ref_t to = { .id = ident->id, .node = ACTOR__NODE_VIRTUAL };
-
-	if (sync)
-		actor__dead_letter(v->sys, w, to, e, err);
-	else
-		actor__bounce(v->sys, w, to, e, err);
-	return err;
-}
-
 static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 		       struct actor__vident *ident, struct actor__env *list, int err)
 {
@@ -134,7 +119,7 @@ static void refuse_all(struct actor__virtual *v, struct actor__worker *w,
 
 	for (; list != NULL; list = next) {
 		next = list->next;
-		refuse(v, w, ident, list, err, false);
+		actor__vrefuse(v, w, ident, list, err, false);
 	}
 }
 
@@ -185,7 +170,7 @@ static int spawn_locked(struct actor__virtual *v, struct actor__worker *w, struc
 		p->error = 0;
 	}
 	atomic_fetch_add_explicit(&a->type->active, 1, memory_order_relaxed);
-	for (e = held_take(a); e != NULL; e = next) {
+	for (e = actor__vact_held_take(a); e != NULL; e = next) {
 		next = e->next;
 		actor__deliver(v->sys, w, ref, e);
 	}
@@ -238,7 +223,7 @@ static bool spawn_or_hand_off_unlock(struct actor__virtual *v, struct actor__wor
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
-	list = held_take(a);
+	list = actor__vact_held_take(a);
 	if (err == -ESTALE)
 		requeue(v, w, a->ident, list);
 	else
@@ -344,10 +329,10 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	int err = 0;
 
 	if (t == NULL)
-		return refuse(v, w, ident, e, -ESRCH, sync);
+		return actor__vrefuse(v, w, ident, e, -ESRCH, sync);
 	/* Fenced: no activation would run a turn (actor__vact_turn). */
 	if (n != NULL && !actor__view_may_run(n, actor__now_ns()))
-		return refuse(v, w, ident, e, -EAGAIN, sync);
+		return actor__vrefuse(v, w, ident, e, -EAGAIN, sync);
 	s = stripe_of(v, ident->id);
 	pthread_mutex_lock(&s->lock);
 	slot = slot_find(s, ident->id);
@@ -374,7 +359,7 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	    actor__htab_reserve(&s->tab, &vslot_type) != 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(a);
-		return refuse(v, w, ident, e, -ENOMEM, sync);
+		return actor__vrefuse(v, w, ident, e, -ENOMEM, sync);
 	}
 	a->ident = ident;
 	a->type = t;
@@ -394,9 +379,9 @@ int actor__vact_deliver(struct actor__virtual *v, struct actor__worker *w,
 	}
 	if (err != 0) {
 		pthread_mutex_unlock(&s->lock);
-		e = held_take(a);
+		e = actor__vact_held_take(a);
 		actor__vact_free(a);
-		return refuse(v, w, ident, e, err, sync);
+		return actor__vrefuse(v, w, ident, e, err, sync);
 	}
 	slot = actor__htab_add(&s->tab, &vslot_type, id_hash(ident->id));
 	slot->act = a;
@@ -517,7 +502,7 @@ void actor__vact_stopped(struct actor__binder *b, actor_ctx_t *ctx, void *bound)
 	queued = actor__ctx_close(ctx);
 	atomic_fetch_sub_explicit(&a->type->active, 1, memory_order_relaxed);
 	/* What the turn check took back comes before what was queued. */
-	list = held_take(a);
+	list = actor__vact_held_take(a);
 	if (list != NULL)
 		list->next = queued;	/* it took one message at most */
 	else
@@ -570,7 +555,7 @@ void actor__vact_finish_unlock(struct actor__virtual *v, struct actor__worker *w
 				actor__vact_seal_done(v);
 			return;
 		}
-		list = held_take(a);
+		list = actor__vact_held_take(a);
 	}
 	slot_remove(s, a->ident->id);
 	pthread_mutex_unlock(&s->lock);
@@ -680,9 +665,9 @@ static void take_over(struct actor__virtual *v, struct actor__worker *w, uint32_
 	slot_remove(s, id);
 	pthread_mutex_unlock(&s->lock);
 	if (err == -ESTALE)
-		requeue(v, w, a->ident, held_take(a));
+		requeue(v, w, a->ident, actor__vact_held_take(a));
 	else
-		refuse_all(v, w, a->ident, held_take(a), err);
+		refuse_all(v, w, a->ident, actor__vact_held_take(a), err);
 	actor__vact_free(a);
 }
 
@@ -735,10 +720,12 @@ int actor__vsweep_start(struct actor__virtual *v, uint64_t period_ns)
 	return actor_system_send_after(v->sys, ref, period_ns, SWEEP_MSG, &gen, sizeof gen, NULL);
 }
 
-size_t actor__vact_seal(struct actor__virtual *v)
+/* Calls one on every entry here under its stripe's lock; the sum of what
+ * it returned. */
+static size_t each_entry(struct actor__virtual *v,
+			 size_t (*one)(struct actor__virtual *v, struct actor__vact *a))
 {
-	uint32_t self = actor__node_id(v->sys);
-	size_t sealed = 0;
+	size_t sum = 0;
 
 	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
 		struct actor__vstripe *s = &v->stripes[i];
@@ -747,31 +734,49 @@ size_t actor__vact_seal(struct actor__virtual *v)
 		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
 			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
 
-			struct actor__vact *a = slot->act;
-
-			/* Waiting for a takeover margin or a handover: its
-			 * mail goes to the new owner now, not at its time. */
-			if (a != NULL && a->state == ACTOR__VACT_TAKEOVER &&
-			    actor__vplace(v, a->ident) != self) {
-				uint32_t id = a->ident->id;
-
-				actor_system_send(v->sys, v->sweeper, TAKEOVER_MSG, &id, sizeof id);
-				continue;
-			}
-			/* Active, or saving its state as it ends: the new
-			 * owner waits until it has ended (seals_pending). */
-			if (a == NULL || a->sealing ||
-			    (a->state != ACTOR__VACT_ACTIVE && a->state != ACTOR__VACT_SAVING) ||
-			    actor__vplace(v, a->ident) == self)
-				continue;
-			ask_stop(v, NULL, a, ACTOR_DEACT_VIEW);
-			a->sealing = true;
-			atomic_fetch_add(&v->seals_pending, 1);
-			sealed++;
+			if (slot->act != NULL)
+				sum += one(v, slot->act);
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
-	return sealed;
+	return sum;
+}
+
+/* Sends a waiting entry's TAKEOVER message: take_over() checks its key's
+ * owner and margins again. */
+static size_t kick(struct actor__virtual *v, struct actor__vact *a)
+{
+	uint32_t id = a->ident->id;
+
+	if (a->state != ACTOR__VACT_TAKEOVER)
+		return 0;
+	actor_system_send(v->sys, v->sweeper, TAKEOVER_MSG, &id, sizeof id);
+	return 1;
+}
+
+static size_t seal_one(struct actor__virtual *v, struct actor__vact *a)
+{
+	if (actor__vplace(v, a->ident) == actor__node_id(v->sys))
+		return 0;
+	/* Waiting for a takeover margin or a handover: its mail goes to the
+	 * new owner now, not at its time. */
+	if (a->state == ACTOR__VACT_TAKEOVER) {
+		kick(v, a);
+		return 0;
+	}
+	/* Active, or saving its state as it ends: the new owner waits until
+	 * it has ended (seals_pending). */
+	if (a->sealing || (a->state != ACTOR__VACT_ACTIVE && a->state != ACTOR__VACT_SAVING))
+		return 0;
+	ask_stop(v, NULL, a, ACTOR_DEACT_VIEW);
+	a->sealing = true;
+	atomic_fetch_add(&v->seals_pending, 1);
+	return 1;
+}
+
+size_t actor__vact_seal(struct actor__virtual *v)
+{
+	return each_entry(v, seal_one);
 }
 
 void actor__vact_seal_done(struct actor__virtual *v)
@@ -787,44 +792,20 @@ void actor__vact_seal_done(struct actor__virtual *v)
 
 void actor__vact_handover_done(struct actor__virtual *v)
 {
-	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
-		struct actor__vstripe *s = &v->stripes[i];
+	each_entry(v, kick);
+}
 
-		pthread_mutex_lock(&s->lock);
-		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
-			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
-			uint32_t id;
-
-			if (slot->act == NULL || slot->act->state != ACTOR__VACT_TAKEOVER)
-				continue;
-			/* take_over() checks its key's owner and margins again. */
-			id = slot->act->ident->id;
-			actor_system_send(v->sys, v->sweeper, TAKEOVER_MSG, &id, sizeof id);
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
+static size_t fence_one(struct actor__virtual *v, struct actor__vact *a)
+{
+	if (a->state != ACTOR__VACT_ACTIVE || a->stop_sent)
+		return 0;
+	ask_stop(v, NULL, a, ACTOR_DEACT_FENCED);
+	return 1;
 }
 
 size_t actor__vact_fence(struct actor__virtual *v)
 {
-	size_t stopped = 0;
-
-	for (int i = 0; i < ACTOR__VSTRIPES; i++) {
-		struct actor__vstripe *s = &v->stripes[i];
-
-		pthread_mutex_lock(&s->lock);
-		for (size_t k = 0; k < actor__htab_cap(&s->tab); k++) {
-			struct vslot *slot = actor__htab_slot(&s->tab, &vslot_type, k);
-
-			if (slot->act != NULL && slot->act->state == ACTOR__VACT_ACTIVE &&
-			    !slot->act->stop_sent) {
-				ask_stop(v, NULL, slot->act, ACTOR_DEACT_FENCED);
-				stopped++;
-			}
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	return stopped;
+	return each_entry(v, fence_one);
 }
 
 void actor__vact_free_all(struct actor__virtual *v)

@@ -229,6 +229,10 @@ struct actor__node {
 
 /* node.c: the life cycle and the public calls. */
 struct actor__node *actor__node_of(const struct actor_system *sys);
+/* Ends d with result (and the node it reached): the actor_node_connect()
+ * waiting on it sees it done, or d is freed where that call gave up
+ * waiting. Under the node's lock; the caller wakes the waiters. */
+void actor__dial_end(struct actor__dial *d, int result, uint32_t node);
 
 /* io.c: the transport's callbacks (I/O thread). */
 struct actor__transport_cb actor__node_callbacks(struct actor__node *n);

@@ -94,14 +94,8 @@ static void session_free(struct actor__node *n, struct actor__session *l)
 static void dial_finish(struct actor__node *n, struct actor__dial *d, int result, uint32_t node)
 {
 	pthread_mutex_lock(&n->lock);
-	if (d->abandoned) {
-		free(d);
-	} else {
-		d->done = true;
-		d->result = result;
-		d->node = node;
-		pthread_cond_broadcast(&n->cond);
-	}
+	actor__dial_end(d, result, node);
+	pthread_cond_broadcast(&n->cond);
 	pthread_mutex_unlock(&n->lock);
 }
 

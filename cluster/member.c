@@ -338,12 +338,13 @@ static struct draft *drafts_of(const struct actor__mview *v, size_t extra)
 	return d;
 }
 
-static bool has_node(const struct draft *d, size_t n, uint32_t node)
+/* Where node is in d: its index, or SIZE_MAX. */
+static size_t draft_find(const struct draft *d, size_t n, uint32_t node)
 {
 	for (size_t i = 0; i < n; i++)
 		if (d[i].node == node)
-			return true;
-	return false;
+			return i;
+	return SIZE_MAX;
 }
 
 /* Records node's takeover time in v, with a copy of its types (v's block
@@ -424,7 +425,8 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 	v->ndeparted = ndep;
 	if (prev != NULL) {
 		for (size_t i = 0; i < prev->ndead; i++)
-			if ((int64_t)(prev->dead[i].at - now) > 0 && !has_node(d, n, prev->dead[i].node))
+			if ((int64_t)(prev->dead[i].at - now) > 0 &&
+			    draft_find(d, n, prev->dead[i].node) == SIZE_MAX)
 				takeover_add(v, ndead, &dtypes_used, prev->dead[i].node,
 					     prev->dead[i].at, prev->dead[i].types,
 					     prev->dead[i].ntypes);
@@ -434,7 +436,7 @@ static struct actor__mview *view_make(struct draft *d, size_t n, uint64_t epoch,
 
 			for (size_t j = 0; j < ndep; j++)
 				left |= dep[j].node == node && dep[j].cause == ACTOR__DEPART_LEFT;
-			if (!has_node(d, n, node) && !left)
+			if (draft_find(d, n, node) == SIZE_MAX && !left)
 				takeover_add(v, ndead, &dtypes_used, node, now + margin,
 					     prev->members[i].types, prev->members[i].ntypes);
 		}
@@ -1238,14 +1240,6 @@ static void pending_add(struct actor__membership *m, bool leave, const struct dr
 	m->pending = p;
 	m->pending[m->npending].leave = leave;
 	m->pending[m->npending++].m = *d;
-}
-
-static size_t draft_find(const struct draft *d, size_t n, uint32_t node)
-{
-	for (size_t i = 0; i < n; i++)
-		if (d[i].node == node)
-			return i;
-	return SIZE_MAX;
 }
 
 /* cause += text, within cap. */

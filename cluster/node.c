@@ -70,12 +70,7 @@ static void node_stop(struct actor__router *r)
 	pthread_mutex_lock(&n->lock);
 	for (struct actor__dial *d = n->dials, *next; d != NULL; d = next) {
 		next = d->next;
-		if (d->abandoned) {
-			free(d);
-		} else {
-			d->done = true;
-			d->result = -ESHUTDOWN;
-		}
+		actor__dial_end(d, -ESHUTDOWN, 0);
 	}
 	n->dials = NULL;
 	pthread_cond_broadcast(&n->cond);
@@ -217,6 +212,17 @@ int actor_node_port(const actor_system_t *sys)
 	const struct actor__node *n = actor__node_of(sys);
 
 	return n != NULL && n->port != 0 ? n->port : -ENOTCONN;
+}
+
+void actor__dial_end(struct actor__dial *d, int result, uint32_t node)
+{
+	if (d->abandoned) {
+		free(d);	/* actor_node_connect() timed out: it is ours */
+	} else {
+		d->done = true;
+		d->result = result;
+		d->node = node;
+	}
 }
 
 int actor_node_connect(actor_system_t *sys, const char *host, uint16_t port,

@@ -35,6 +35,7 @@
 
 #include "cluster/internal.h"
 #include "cluster/virtual.h"
+#include "util/array.h"
 
 #define MAGIC 0x314f5841u		/* "AXO1" */
 #define HEAD 20u
@@ -61,13 +62,15 @@ struct omsg {
 
 struct peers {
 	struct peer *v;
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 };
 
 struct actor__vonce {
 	struct peers in, out;
 	struct omsg *box;
-	uint32_t nbox, capbox;
+	uint32_t nbox;
+	size_t capbox;
 	bool flush_pending, tick_pending;
 	/* The tick this activation waits for: one from an earlier activation
 	 * (which activated this one again) starts no second chain. */
@@ -93,18 +96,12 @@ static struct peer *peer_find(struct peers *t, const void *id, size_t len)
 
 static struct peer *peer_add(struct peers *t, const void *id, size_t len, size_t name_len)
 {
-	struct peer *p;
+	struct peer *v = actor__array_grow(t->v, &t->cap, (size_t)t->n + 1, sizeof *v, 4), *p;
 
-	if (t->n == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 4;
-		struct peer *nv = realloc(t->v, cap * sizeof *nv);
-
-		if (nv == NULL)
-			return NULL;
-		t->v = nv;
-		t->cap = cap;
-	}
-	p = &t->v[t->n];
+	if (v == NULL)
+		return NULL;
+	t->v = v;
+	p = &v[t->n];
 	memset(p, 0, sizeof *p);
 	if ((p->id = malloc(len)) == NULL)
 		return NULL;
@@ -124,15 +121,11 @@ static struct peer *peer_get(struct peers *t, const void *id, size_t len, size_t
 
 static struct omsg *box_add(struct actor__vonce *o)
 {
-	if (o->nbox == o->capbox) {
-		uint32_t cap = o->capbox ? o->capbox * 2 : 8;
-		struct omsg *nv = realloc(o->box, cap * sizeof *nv);
+	struct omsg *box = actor__array_grow(o->box, &o->capbox, (size_t)o->nbox + 1, sizeof *box, 8);
 
-		if (nv == NULL)
-			return NULL;
-		o->box = nv;
-		o->capbox = cap;
-	}
+	if (box == NULL)
+		return NULL;
+	o->box = box;
 	memset(&o->box[o->nbox], 0, sizeof o->box[0]);
 	return &o->box[o->nbox++];
 }

@@ -254,10 +254,15 @@ static void node_event(struct actor__node *n, struct actor__peer *p, bool up, in
 		n->cfg.node_event(n->cfg.node_event_arg, p->node, p->name, up, reason);
 }
 
-/* p was dialed at its address: another peer redialing it is an earlier
- * incarnation of p's node (the address is p's now), and is forgotten. */
-static void same_address(struct actor__node *n, struct actor__peer *p)
+/* p was dialed at l's address, which becomes p's (redialed after a loss
+ * where reconnects are on): another peer redialing it is an earlier
+ * incarnation of p's node, and is forgotten. */
+static void take_address(struct actor__node *n, struct actor__peer *p,
+			 const struct actor__session *l)
 {
+	memcpy(p->host, l->host, sizeof p->host);
+	p->port = l->port;
+	p->redial = n->cfg.reconnect_max_ns != 0;
 	for (size_t i = 0; i < ACTOR__PEER_TABLE; i++) {
 		struct actor__peer *q = actor__peer_at(n, i);
 
@@ -303,12 +308,8 @@ void actor__peer_learn_address(struct actor__node *n, const struct actor__sessio
 		return;
 	p = actor__peer_find(n, l->peer_node);
 	if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed)) {
-		if (p->host[0] == '\0') {
-			memcpy(p->host, l->host, sizeof p->host);
-			p->port = l->port;
-			p->redial = n->cfg.reconnect_max_ns != 0;
-			same_address(n, p);
-		}
+		if (p->host[0] == '\0')
+			take_address(n, p, l);
 		return;
 	}
 	/* Not up yet: the connection it dialed us on takes the address, as
@@ -387,12 +388,8 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	p->conn = l->conn;
 	p->last_heard = p->last_sent = now;
 	p->stalled = false;
-	if (l->host[0] != '\0') {
-		memcpy(p->host, l->host, sizeof p->host);
-		p->port = l->port;
-		p->redial = n->cfg.reconnect_max_ns != 0;
-		same_address(n, p);
-	}
+	if (l->host[0] != '\0')
+		take_address(n, p, l);
 	if (was != NULL) {
 		actor__dial_done(n, l, 0);
 		actor__route_drain(n, p);	/* what waited for the old one */

@@ -155,8 +155,6 @@ static void apply(struct actor__vact *a, struct actor__vpstate *p, int rc, uint6
 static void after_stop_unlock(struct actor__virtual *v, struct actor__vact *a,
 			      struct actor__vpstate *p)
 {
-	struct actor__env *list = NULL, *e, *next;
-
 	/* Changes made while the write in flight at its stop was out. */
 	if (p->dirty && !p->stale && !p->final) {
 		p->final = true;
@@ -165,16 +163,10 @@ static void after_stop_unlock(struct actor__virtual *v, struct actor__vact *a,
 			return;
 		}
 	}
-	/* The held mail, oldest first (held is newest first). */
-	for (e = a->held; e != NULL; e = next) {
-		next = e->next;
-		e->next = list;
-		list = e;
-	}
-	a->held = NULL;
 	/* A write that failed: its senders hear why, and the next activation
 	 * loads the last state written. */
-	actor__vact_finish_unlock(v, NULL, a, list, p->dirty && !p->stale ? p->error : 0);
+	actor__vact_finish_unlock(v, NULL, a, actor__vact_held_take(a),
+				  p->dirty && !p->stale ? p->error : 0);
 }
 
 static void written(void *arg, int rc, actor_store_op_t *ops, size_t n, size_t failed)

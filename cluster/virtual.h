@@ -250,6 +250,8 @@ void actor__vact_free_all(struct actor__virtual *v);
 
 /* activation.c, for persist.c: under a's stripe lock. */
 struct actor__vstripe *actor__vact_stripe(struct actor__virtual *v, const struct actor__vact *a);
+/* Takes a's held mail, oldest first (held is newest first). */
+struct actor__env *actor__vact_held_take(struct actor__vact *a);
 /* Spawns a's actor now (its state is loaded) or, for a persistent type
  * whose state is not, starts the load (a is LOADING until it ends). */
 int actor__vact_spawn_locked(struct actor__virtual *v, struct actor__worker *w,
@@ -327,5 +329,10 @@ int actor__vroute_remote(struct actor__virtual *v, struct actor__worker *w,
 /* Routes e to ident wherever it lives now (binder route and re-routing). */
 int actor__vroute(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
 		  struct actor__env *e, uint32_t hops, bool sync);
+/* Mail for ident that will be handled nowhere (no owner, no activation
+ * here, too many hops): a sync sender hears err (a dead letter), an
+ * earlier sender's request is answered with it. Consumes e; returns err. */
+int actor__vrefuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		   struct actor__env *e, int err, bool sync);
 
 #endif /* ACTOR_CLUSTER_VIRTUAL_H */

@@ -21,10 +21,8 @@ static actor_ref_t vref(const struct actor__vident *ident)
 	return (actor_ref_t){ .id = ident->id, .node = ACTOR__NODE_VIRTUAL };
 }
 
-/* Mail that will not go on: sync senders hear the error, an earlier
- * sender's request is failed. Consumes e. */
-static int drop(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
-		struct actor__env *e, int err, bool sync)
+int actor__vrefuse(struct actor__virtual *v, struct actor__worker *w, struct actor__vident *ident,
+		   struct actor__env *e, int err, bool sync)
 {
 	if (sync)
 		actor__dead_letter(v->sys, w, vref(ident), e, err);
@@ -41,7 +39,7 @@ int actor__vroute(struct actor__virtual *v, struct actor__worker *w, struct acto
 	if (owner == actor__node_id(v->sys))
 		return actor__vact_deliver(v, w, ident, e, sync);
 	if (owner == 0)		/* no member hosts the type */
-		return drop(v, w, ident, e, -ESRCH, sync);
+		return actor__vrefuse(v, w, ident, e, -ESRCH, sync);
 	return actor__vroute_remote(v, w, ident, owner, e, hops, sync);
 }
 
@@ -135,6 +133,6 @@ int actor__vroute_inbound(struct actor__node *n, struct actor__peer *p,
 	actor__node_log_limited(n, "virtual %.*s: wrong owner after %u hops (sender's view epoch %llu)",
 				(int)f->virt.name_len, f->virt.name, (unsigned)f->virt.hops,
 				(unsigned long long)f->virt.epoch);
-	drop(v, NULL, ident, e, -ESTALE, false);
+	actor__vrefuse(v, NULL, ident, e, -ESTALE, false);
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * The contract every store keeps (<actor/store.h>, actor_store(7)), written
  * once and run by tests/test_store_lmdb and tests/test_store_pg against a
- * real LMDB environment and a real PostgreSQL server. TAP lines through
- * tests/stress/tap.h; include it in one file of a program.
+ * real LMDB environment and a real PostgreSQL server. CHECK and the TAP
+ * lines come from tests/store_helpers.h; include it in one file of a
+ * program.
  */
 #ifndef ACTOR_TESTS_STORE_CONTRACT_H
 #define ACTOR_TESTS_STORE_CONTRACT_H
@@ -16,20 +17,10 @@
 
 #include <actor/store.h>
 
-#include "tests/stress/tap.h"
+#include "tests/store_helpers.h"
 
 /* The number of TAP lines store_contract() prints. */
 #define STORE_CONTRACT_TESTS 9
-
-static char store_why[256];
-
-#define STORE_CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(store_why, sizeof store_why, __VA_ARGS__); \
-			return store_why; \
-		} \
-	} while (0)
 
 static char type_buf[128];
 
@@ -49,11 +40,11 @@ static const char *expect(actor_store_t *s, const char *type, const void *key, s
 	int rc = actor_store_load(s, type, key, klen, &data, &got_size, &got);
 	int same;
 
-	STORE_CHECK(rc == 0, "load: %d", rc);
+	CHECK(rc == 0, "load: %d", rc);
 	same = got == version && got_size == size &&
 	       (size == 0 ? data == NULL : data != NULL && memcmp(data, bytes, size) == 0);
 	free(data);
-	STORE_CHECK(same, "load: version %" PRIu64 " size %zu, want version %" PRIu64 " size %zu", got,
+	CHECK(same, "load: version %" PRIu64 " size %zu, want version %" PRIu64 " size %zu", got,
 	      got_size, version, size);
 	return NULL;
 }
@@ -70,11 +61,11 @@ static const char *t_save_load(actor_store_t *s, const char *type)
 	int rc;
 
 	rc = actor_store_save(s, type, "k", 1, "hello", 5, 0, &v);
-	STORE_CHECK(rc == 0 && v == 1, "first save: %d, version %" PRIu64, rc, v);
+	CHECK(rc == 0 && v == 1, "first save: %d, version %" PRIu64, rc, v);
 	if ((e = expect(s, type, "k", 1, "hello", 5, 1)) != NULL)
 		return e;
 	rc = actor_store_save(s, type, "k", 1, "world!", 6, 1, &v);
-	STORE_CHECK(rc == 0 && v == 2, "second save: %d, version %" PRIu64, rc, v);
+	CHECK(rc == 0 && v == 2, "second save: %d, version %" PRIu64, rc, v);
 	return expect(s, type, "k", 1, "world!", 6, 2);
 }
 
@@ -85,17 +76,17 @@ static const char *t_conflict(actor_store_t *s, const char *type)
 	int rc;
 
 	rc = actor_store_save(s, type, "k", 1, "a", 1, 0, &v);
-	STORE_CHECK(rc == 0 && v == 1, "save: %d", rc);
+	CHECK(rc == 0 && v == 1, "save: %d", rc);
 	rc = actor_store_save(s, type, "k", 1, "b", 1, 0, &v);
-	STORE_CHECK(rc == -ESTALE, "insert over an existing record: %d, want -ESTALE", rc);
+	CHECK(rc == -ESTALE, "insert over an existing record: %d, want -ESTALE", rc);
 	rc = actor_store_save(s, type, "k", 1, "c", 1, 1, &v);
-	STORE_CHECK(rc == 0 && v == 2, "save with the right version: %d", rc);
+	CHECK(rc == 0 && v == 2, "save with the right version: %d", rc);
 	rc = actor_store_save(s, type, "k", 1, "d", 1, 1, &v);
-	STORE_CHECK(rc == -ESTALE, "save with a stale version: %d, want -ESTALE", rc);
+	CHECK(rc == -ESTALE, "save with a stale version: %d, want -ESTALE", rc);
 	rc = actor_store_save(s, type, "k", 1, "d", 1, 5, &v);
-	STORE_CHECK(rc == -ESTALE, "save with a future version: %d, want -ESTALE", rc);
+	CHECK(rc == -ESTALE, "save with a future version: %d, want -ESTALE", rc);
 	rc = actor_store_save(s, type, "absent", 6, "d", 1, 3, &v);
-	STORE_CHECK(rc == -ESTALE, "update of a missing record: %d, want -ESTALE", rc);
+	CHECK(rc == -ESTALE, "update of a missing record: %d, want -ESTALE", rc);
 	if ((e = expect(s, type, "absent", 6, NULL, 0, 0)) != NULL)
 		return e;
 	return expect(s, type, "k", 1, "c", 1, 2);
@@ -108,23 +99,23 @@ static const char *t_delete(actor_store_t *s, const char *type)
 	int rc;
 
 	rc = actor_store_delete(s, type, "k", 1, 0);
-	STORE_CHECK(rc == 0, "delete of a missing record, expected 0: %d", rc);
+	CHECK(rc == 0, "delete of a missing record, expected 0: %d", rc);
 	rc = actor_store_save(s, type, "k", 1, "x", 1, 0, &v);
-	STORE_CHECK(rc == 0, "save: %d", rc);
+	CHECK(rc == 0, "save: %d", rc);
 	rc = actor_store_save(s, type, "k", 1, "y", 1, 1, &v);
-	STORE_CHECK(rc == 0, "save: %d", rc);
+	CHECK(rc == 0, "save: %d", rc);
 	rc = actor_store_delete(s, type, "k", 1, 1);
-	STORE_CHECK(rc == -ESTALE, "delete with a stale version: %d", rc);
+	CHECK(rc == -ESTALE, "delete with a stale version: %d", rc);
 	rc = actor_store_delete(s, type, "k", 1, 0);
-	STORE_CHECK(rc == -ESTALE, "delete expecting no record: %d", rc);
+	CHECK(rc == -ESTALE, "delete expecting no record: %d", rc);
 	if ((e = expect(s, type, "k", 1, "y", 1, 2)) != NULL)
 		return e;
 	rc = actor_store_delete(s, type, "k", 1, 2);
-	STORE_CHECK(rc == 0, "delete: %d", rc);
+	CHECK(rc == 0, "delete: %d", rc);
 	if ((e = expect(s, type, "k", 1, NULL, 0, 0)) != NULL)
 		return e;
 	rc = actor_store_save(s, type, "k", 1, "z", 1, 0, &v);
-	STORE_CHECK(rc == 0 && v == 1, "save after delete: %d, version %" PRIu64, rc, v);
+	CHECK(rc == 0 && v == 1, "save after delete: %d, version %" PRIu64, rc, v);
 	return NULL;
 }
 
@@ -140,13 +131,13 @@ static const char *t_names(actor_store_t *s, const char *prefix)
 
 	snprintf(other, sizeof other, "%s.names2", prefix);
 	rc = actor_store_save(s, type, k1, sizeof k1, "one", 3, 0, &v);
-	STORE_CHECK(rc == 0, "save k1: %d", rc);
+	CHECK(rc == 0, "save k1: %d", rc);
 	rc = actor_store_save(s, type, k2, sizeof k2, "two", 3, 0, &v);
-	STORE_CHECK(rc == 0, "save k2 (a prefix of k1): %d", rc);
+	CHECK(rc == 0, "save k2 (a prefix of k1): %d", rc);
 	rc = actor_store_save(s, other, k1, sizeof k1, "three", 5, 0, &v);
-	STORE_CHECK(rc == 0, "save k1 under another type: %d", rc);
+	CHECK(rc == 0, "save k1 under another type: %d", rc);
 	rc = actor_store_save(s, type, NULL, 0, NULL, 0, 0, &v);
-	STORE_CHECK(rc == 0 && v == 1, "empty key and state: %d", rc);
+	CHECK(rc == 0 && v == 1, "empty key and state: %d", rc);
 	if ((e = expect(s, type, k1, sizeof k1, "one", 3, 1)) ||
 	    (e = expect(s, type, k2, sizeof k2, "two", 3, 1)) ||
 	    (e = expect(s, other, k1, sizeof k1, "three", 5, 1)) ||
@@ -164,14 +155,14 @@ static const char *t_batch(actor_store_t *s, const char *type)
 	int rc;
 
 	rc = actor_store_save(s, type, "gone", 4, "old", 3, 0, &v);
-	STORE_CHECK(rc == 0, "save: %d", rc);
+	CHECK(rc == 0, "save: %d", rc);
 	memset(ops, 0, sizeof ops);
 	ops[0] = (actor_store_op_t){ ACTOR_STORE_SAVE, type, "a", 1, "A", 1, 0, 0 };
 	ops[1] = (actor_store_op_t){ ACTOR_STORE_SAVE, type, "b", 1, "B", 1, 0, 0 };
 	ops[2] = (actor_store_op_t){ ACTOR_STORE_DELETE, type, "gone", 4, NULL, 0, 1, 7 };
 	rc = actor_store_write(s, ops, 3, &failed);
-	STORE_CHECK(rc == 0, "batch: %d", rc);
-	STORE_CHECK(ops[0].version == 1 && ops[1].version == 1 && ops[2].version == 0,
+	CHECK(rc == 0, "batch: %d", rc);
+	CHECK(ops[0].version == 1 && ops[1].version == 1 && ops[2].version == 0,
 	      "batch versions %" PRIu64 " %" PRIu64 " %" PRIu64, ops[0].version, ops[1].version,
 	      ops[2].version);
 	if ((e = expect(s, type, "a", 1, "A", 1, 1)) || (e = expect(s, type, "b", 1, "B", 1, 1)) ||
@@ -190,9 +181,9 @@ static const char *t_batch_atomic(actor_store_t *s, const char *type)
 	int rc, stale;
 
 	rc = actor_store_save(s, type, "x", 1, "x1", 2, 0, &v);
-	STORE_CHECK(rc == 0, "save: %d", rc);
+	CHECK(rc == 0, "save: %d", rc);
 	rc = actor_store_save(s, type, "y", 1, "y1", 2, 0, &v);
-	STORE_CHECK(rc == 0, "save: %d", rc);
+	CHECK(rc == 0, "save: %d", rc);
 	for (stale = 0; stale < 4; stale++) {
 		ops[0] = (actor_store_op_t){ ACTOR_STORE_SAVE, type, "x", 1, "x2", 2, 1, 0 };
 		ops[1] = (actor_store_op_t){ ACTOR_STORE_SAVE, type, "new", 3, "n", 1, 0, 0 };
@@ -201,7 +192,7 @@ static const char *t_batch_atomic(actor_store_t *s, const char *type)
 		ops[stale].expected = 42;
 		failed = 99;
 		rc = actor_store_write(s, ops, 4, &failed);
-		STORE_CHECK(rc == -ESTALE && failed == (size_t)stale,
+		CHECK(rc == -ESTALE && failed == (size_t)stale,
 		      "stale op %d: %d, failed %zu, want -ESTALE and %d", stale, rc, failed, stale);
 		if ((e = expect(s, type, "x", 1, "x1", 2, 1)) ||
 		    (e = expect(s, type, "new", 3, NULL, 0, 0)) ||
@@ -220,13 +211,13 @@ static const char *t_invalid(actor_store_t *s, const char *type)
 	uint64_t v;
 	int rc;
 
-	STORE_CHECK(actor_store_load(s, "", "k", 1, &data, &size, &v) == -EINVAL, "empty type");
-	STORE_CHECK(actor_store_load(s, NULL, "k", 1, &data, &size, &v) == -EINVAL, "NULL type");
-	STORE_CHECK(actor_store_save(s, type, NULL, 3, "x", 1, 0, &v) == -EINVAL, "NULL key, length 3");
-	STORE_CHECK(actor_store_save(s, type, "k", 1, NULL, 3, 0, &v) == -EINVAL, "NULL data, size 3");
+	CHECK(actor_store_load(s, "", "k", 1, &data, &size, &v) == -EINVAL, "empty type");
+	CHECK(actor_store_load(s, NULL, "k", 1, &data, &size, &v) == -EINVAL, "NULL type");
+	CHECK(actor_store_save(s, type, NULL, 3, "x", 1, 0, &v) == -EINVAL, "NULL key, length 3");
+	CHECK(actor_store_save(s, type, "k", 1, NULL, 3, 0, &v) == -EINVAL, "NULL data, size 3");
 	rc = actor_store_write(s, &op, 1, &failed);
-	STORE_CHECK(rc == -EINVAL && failed == 0, "unknown kind: %d", rc);
-	STORE_CHECK(actor_store_write(s, NULL, 0, NULL) == 0, "an empty write");
+	CHECK(rc == -EINVAL && failed == 0, "unknown kind: %d", rc);
+	CHECK(actor_store_write(s, NULL, 0, NULL) == 0, "an empty write");
 	return NULL;
 }
 
@@ -239,7 +230,7 @@ static const char *t_large(actor_store_t *s, const char *type)
 	uint64_t v;
 	int rc;
 
-	STORE_CHECK(big != NULL, "malloc");
+	CHECK(big != NULL, "malloc");
 	for (i = 0; i < n; i++)
 		big[i] = (unsigned char)(i * 7 + (i >> 8));
 	rc = actor_store_save(s, type, "big", 3, big, n, 0, &v);
@@ -323,14 +314,14 @@ static const char *store_counter_race(actor_store_t *store, const char *type, in
 	}
 	for (i = 0; i < threads; i++) {
 		pthread_join(t[i], NULL);
-		STORE_CHECK(r[i].rc == 0, "thread %d: %d", i, r[i].rc);
+		CHECK(r[i].rc == 0, "thread %d: %d", i, r[i].rc);
 		conflicts += r[i].conflicts;
 	}
 	rc = actor_store_load(store, type, "counter", 7, &data, &size, &v);
-	STORE_CHECK(rc == 0 && size == sizeof count, "load: %d", rc);
+	CHECK(rc == 0 && size == sizeof count, "load: %d", rc);
 	memcpy(&count, data, sizeof count);
 	free(data);
-	STORE_CHECK(count == (uint64_t)threads * rounds && v == count,
+	CHECK(count == (uint64_t)threads * rounds && v == count,
 	      "counter %" PRIu64 " version %" PRIu64 ", want %d (a lost update)", count, v,
 	      threads * rounds);
 	printf("# %d threads x %d increments: %u conflicts retried\n", threads, rounds, conflicts);

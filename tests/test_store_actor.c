@@ -21,17 +21,7 @@
 #include <actor/actor.h>
 #include <actor/store.h>
 
-#include "tests/stress/tap.h"
-
-static char why[256];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
+#include "tests/store_helpers.h"
 
 enum { MSG_ADD = 1, MSG_LOADED, MSG_SAVED };
 
@@ -203,15 +193,9 @@ static const actor_spec_t account_spec = {
 	.init = account_init,
 };
 
-static char dir[64];
-
 static int open_store(actor_store_t **s)
 {
-	actor_store_lmdb_config_t cfg;
-
-	actor_store_lmdb_config_init(&cfg);
-	cfg.path = dir;
-	return actor_store_lmdb_open(s, &cfg);
+	return store_lmdb_open(s, store_dir, 0, ACTOR_STORE_SYNC);
 }
 
 /* Waits (20 s at most) for the stored balance of key to be want. */
@@ -354,33 +338,16 @@ static const char *two_activations(void)
 
 int main(void)
 {
-	actor_store_t *s;
-	int rc;
+	int status = store_lmdb_start("store-actor", ACTOR_STORE_SYNC, NULL, NULL);
 
-	snprintf(dir, sizeof dir, "/tmp/actor-store-actor-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = open_store(&s);
-	if (rc == -ENOTSUP) {
-		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-		rmdir(dir);
-		return 0;
-	}
-	if (rc == 0)
-		actor_store_destroy(s);
+	if (status >= 0)
+		return status;
 	tap_plan(2);
 	tap_result("an account loads before its first add, saves behind its turns, "
 		   "off the workers; reactivated, it goes on from what was saved",
 		   write_behind());
 	tap_result("a second activation of a key is fenced by the version: it stops "
 		   "without saving and hands its change to the first", two_activations());
-	if (tap_failed == 0) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
+	store_dir_done();
 	return tap_exit();
 }

@@ -16,17 +16,7 @@
 
 #include <actor/store.h>
 
-#include "tests/stress/tap.h"
-
-static char why[256];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
+#include "tests/store_helpers.h"
 
 /* One record, whatever the key: enough to see the calls pass through. */
 struct mem {

@@ -19,31 +19,7 @@
 #include <actor/store.h>
 
 #include "tests/store_contract.h"
-#include "tests/stress/tap.h"
-
-static char why[256];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
-
-static char dir[64];
-
-static int open_at(actor_store_t **s, const char *path, size_t map_size, int sync)
-{
-	actor_store_lmdb_config_t cfg;
-
-	actor_store_lmdb_config_init(&cfg);
-	cfg.path = path;
-	if (map_size != 0)
-		cfg.map_size = map_size;
-	cfg.sync = sync;
-	return actor_store_lmdb_open(s, &cfg);
-}
+#include "tests/store_helpers.h"
 
 struct writer {
 	actor_store_t *store;
@@ -88,7 +64,7 @@ static const char *group_commit(void)
 	actor_store_t *s;
 	int i, rc, bad = 0;
 
-	rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
+	rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_SYNC);
 	CHECK(rc == 0, "open: %d", rc);
 	for (i = 0; i <= T; i++) {
 		w[i] = (struct writer){ s, i < T ? i : -1, ROUNDS, 0, 0 };
@@ -136,7 +112,7 @@ static const char *two_processes(void)
 		if (pid[i] == 0) {
 			int r;
 
-			if (open_at(&s, dir, 0, ACTOR_STORE_NOSYNC) != 0)
+			if (store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_NOSYNC) != 0)
 				_exit(2);
 			for (r = 0; r < ROUNDS; r++)
 				if (store_counter_add(s, "procs", NULL) != 0)
@@ -150,7 +126,7 @@ static const char *two_processes(void)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", i,
 		      status);
 	}
-	rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
+	rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_SYNC);
 	CHECK(rc == 0, "open: %d", rc);
 	rc = actor_store_load(s, "procs", "counter", 7, &data, &size, &v);
 	if (rc == 0 && size == sizeof count)
@@ -204,7 +180,7 @@ static const char *killed_writer(void)
 			int n = 0;
 
 			close(fds[0]);
-			if (open_at(&s, dir, 0, sync) != 0)
+			if (store_lmdb_open(&s, store_dir, 0, sync) != 0)
 				_exit(2);
 			for (;;) {
 				uint64_t cur;
@@ -229,7 +205,7 @@ static const char *killed_writer(void)
 		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
 		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 		      "round %d: the child ended by itself (status %#x)", round, status);
-		rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
+		rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_SYNC);
 		CHECK(rc == 0, "reopen after the kill: %d", rc);
 		rc = actor_store_load(s, "kill", "k", 1, &data, &size, &v);
 		actor_store_destroy(s);
@@ -256,8 +232,8 @@ static const char *full_map(void)
 	size_t size;
 	int i, rc = 0;
 
-	snprintf(small, sizeof small, "%s/small", dir);
-	rc = open_at(&s, small, 256 * 1024, ACTOR_STORE_SYNC);
+	snprintf(small, sizeof small, "%s/small", store_dir);
+	rc = store_lmdb_open(&s, small, 256 * 1024, ACTOR_STORE_SYNC);
 	CHECK(rc == 0, "open: %d", rc);
 	memset(buf, 0xab, sizeof buf);
 	for (i = 0; i < 1000; i++) {
@@ -300,9 +276,9 @@ static const char *opened_twice(void)
 	uint64_t v = 0;
 	int rc;
 
-	rc = open_at(&a, dir, 0, ACTOR_STORE_SYNC);
+	rc = store_lmdb_open(&a, store_dir, 0, ACTOR_STORE_SYNC);
 	CHECK(rc == 0, "open a: %d", rc);
-	rc = open_at(&b, dir, 0, ACTOR_STORE_SYNC);
+	rc = store_lmdb_open(&b, store_dir, 0, ACTOR_STORE_SYNC);
 	if (rc == 0)
 		rc = actor_store_save(a, "twice", "k", 1, "a", 1, 0, NULL);
 	if (rc == 0) {
@@ -324,7 +300,7 @@ static const char *long_key(void)
 	int rc;
 
 	memset(key, 'k', sizeof key);
-	rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
+	rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_SYNC);
 	CHECK(rc == 0, "open: %d", rc);
 	rc = actor_store_save(s, "long", key, sizeof key, "x", 1, 0, NULL);
 	actor_store_destroy(s);
@@ -335,22 +311,13 @@ static const char *long_key(void)
 int main(void)
 {
 	actor_store_t *s;
-	int rc;
+	int rc, status = store_lmdb_start("lmdb", ACTOR_STORE_SYNC, &s, &rc);
 
-	snprintf(dir, sizeof dir, "/tmp/actor-lmdb-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = open_at(&s, dir, 0, ACTOR_STORE_SYNC);
-	if (rc == -ENOTSUP) {
-		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-		rmdir(dir);
-		return 0;
-	}
+	if (status >= 0)
+		return status;
 	tap_plan(STORE_CONTRACT_TESTS + 7);
 	if (rc != 0) {
-		printf("Bail out! actor_store_lmdb_open(%s): %d\n", dir, rc);
+		printf("Bail out! actor_store_lmdb_open(%s): %d\n", store_dir, rc);
 		return 1;
 	}
 	store_contract(s, "lmdb");
@@ -375,11 +342,6 @@ int main(void)
 	tap_result("a full map is -ENOSPC and keeps what was committed", full_map());
 	tap_result("one environment opened twice in a process is shared", opened_twice());
 	tap_result("a key longer than LMDB's limit is -ENAMETOOLONG", long_key());
-	if (tap_failed == 0) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
+	store_dir_done();
 	return tap_exit();
 }

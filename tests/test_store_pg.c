@@ -21,16 +21,7 @@
 
 #include "tests/pg_server.h"
 #include "tests/store_contract.h"
-
-static char why[256];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
+#include "tests/store_helpers.h"
 
 static struct pg_server pg;
 

@@ -18,21 +18,10 @@
 #include <actor/actor.h>
 #include <actor/store.h>
 
-#include "tests/stress/tap.h"
+#include "tests/store_helpers.h"
 
 #define SEC 1000000000ull
 #define MS 1000000ull
-
-static char why[256];
-static char dir[64];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
 
 enum { ADD = 1, GET, SAVED };
 
@@ -81,12 +70,7 @@ static const actor_spec_t counter_spec = { .name = "counter", .handler = counter
 
 static int open_store(actor_store_t **s)
 {
-	actor_store_lmdb_config_t cfg;
-
-	actor_store_lmdb_config_init(&cfg);
-	cfg.path = dir;
-	cfg.sync = ACTOR_STORE_NOSYNC;
-	return actor_store_lmdb_open(s, &cfg);
+	return store_lmdb_open(s, store_dir, 0, ACTOR_STORE_NOSYNC);
 }
 
 static int make_system(actor_system_t **sys, actor_store_exec_t *ex, uint64_t idle_ns)
@@ -280,38 +264,7 @@ static const char *duplicate(void)
 
 /* --- a store that fails ---------------------------------------------------------- */
 
-/* LMDB underneath, with loads and writes that fail while told to. */
-struct flaky {
-	actor_store_t *real;
-	atomic_int fail_loads, fail_writes;
-};
-
-static int flaky_load(void *impl, const char *type, const void *key, size_t key_len,
-		      void **data, size_t *size, uint64_t *version)
-{
-	struct flaky *f = impl;
-
-	if (atomic_load(&f->fail_loads))
-		return -EIO;
-	return actor_store_load(f->real, type, key, key_len, data, size, version);
-}
-
-static int flaky_write(void *impl, actor_store_op_t *ops, size_t n, size_t *failed)
-{
-	struct flaky *f = impl;
-
-	if (atomic_load(&f->fail_writes))
-		return -ENOSPC;
-	return actor_store_write(f->real, ops, n, failed);
-}
-
-static void flaky_close(void *impl)
-{
-	(void)impl;
-}
-
-static const actor_store_ops_t flaky_ops = { flaky_load, flaky_write, flaky_close };
-
+/* LMDB under a struct flaky (tests/store_helpers.h) that fails when told. */
 static const char *failing(void)
 {
 	struct flaky f = { 0 };
@@ -358,22 +311,10 @@ static const char *failing(void)
 
 int main(void)
 {
-	actor_store_t *s;
-	int rc;
+	int status = store_lmdb_start("vstore", ACTOR_STORE_NOSYNC, NULL, NULL);
 
-	snprintf(dir, sizeof dir, "/tmp/actor-vstore-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = open_store(&s);
-	if (rc == -ENOTSUP) {
-		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-		rmdir(dir);
-		return 0;
-	}
-	if (rc == 0)
-		actor_store_destroy(s);
+	if (status >= 0)
+		return status;
 	tap_plan(3);
 	tap_result("a persistent counter loads before its first message, writes after its "
 		   "turns, and survives idle deactivation and a new system", survives());
@@ -381,11 +322,6 @@ int main(void)
 		   "gets -ESTALE and deactivates; only accepted writes remain", duplicate());
 	tap_result("a failed load fails the request; a failed write is heard by the handler "
 		   "and goes with the next write", failing());
-	if (tap_failed == 0) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
+	store_dir_done();
 	return tap_exit();
 }
