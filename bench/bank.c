@@ -46,7 +46,7 @@ static actor_system_t *make(actor_loopback_t *hub, actor_store_exec_t *ex, int i
 	const char *seeds[1] = { seed_text };
 	int err;
 
-	if ((err = actor_system_create(&s, NULL)) != 0 || (err = bank_register(s, ex, 0)) != 0)
+	if ((err = actor_system_create(&s, NULL)) != 0 || (err = bank_register(s, ex, 0, BANK_EXACTLY_ONCE)) != 0)
 		bench_die("system: %d", err);
 	if (hub == NULL)
 		return s;
