@@ -368,21 +368,33 @@ static int reg_node(actor_system_t *sys, actor_store_exec_t *ex, const char *arg
 static struct node_proc node_proc = { cookie, "bank_once", reg_node };
 
 static pid_t victim;
+static bool stop_only;
 
+/* A third of the way: kill -9, or (stop_only) SIGSTOP for 0.9 s, past
+ * the fence (0.8 s) and short of being declared dead (1 s of silence):
+ * the process resumes fenced, with its timers and store completions
+ * overdue, and refuses mail to keys until a quorum answers it again. */
 static void *kill_later(void *arg)
 {
 	(void)arg;
 	while (atomic_load(&progress) < kill_at)
 		usleep(1000);
-	kill(victim, SIGKILL);
+	if (!stop_only) {
+		kill(victim, SIGKILL);
+		return NULL;
+	}
+	kill(victim, SIGSTOP);
+	usleep(900 * 1000);
+	kill(victim, SIGCONT);
 	return NULL;
 }
 
 /* Node 0 (this process, the client) and 2 node processes on the store
- * `where` (node_proc.h), one of which is killed with SIGKILL a third of
- * the way. Exactly-once, the books must balance; at-most-once, what they
- * show is reported. */
-static const char *processes(const char *where, enum bank_mode mode, const char *what)
+ * `where` (node_proc.h), one of which is killed with SIGKILL (or stopped
+ * for a while: stop) a third of the way. Exactly-once, the books must
+ * balance; at-most-once, what they show is reported. */
+static const char *processes(const char *where, enum bank_mode mode, bool stop,
+			     const char *what)
 {
 	actor_store_t *s;
 	actor_store_exec_t *ex;
@@ -430,6 +442,7 @@ static const char *processes(const char *where, enum bank_mode mode, const char 
 	atomic_store(&progress, 0);
 	kill_at = njobs / 3;
 	victim = pids[1];
+	stop_only = stop;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK(pthread_create(&killer, NULL, kill_later, NULL) == 0, "thread");
 	rc = bank_run(sys, jobs, njobs, 256, 120 * SEC, &progress);
@@ -437,8 +450,10 @@ static const char *processes(const char *where, enum bank_mode mode, const char 
 	atomic_store(&progress, njobs);
 	pthread_join(killer, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	waitpid(pids[1], NULL, 0);
-	pids[1] = -1;
+	if (!stop) {
+		waitpid(pids[1], NULL, 0);
+		pids[1] = -1;
+	}
 	for (size_t i = 0; i < njobs; i++) {
 		tries += jobs[i].tries;
 		ok += jobs[i].status == BANK_OK;
@@ -523,7 +538,7 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		actor_store_destroy(s);
-	tap_plan(7);
+	tap_plan(8);
 	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
 	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
 		   "total conserved, each transfer applied exactly once", lmdb_transfers(false));
@@ -534,10 +549,14 @@ int main(int argc, char **argv)
 	snprintf(where, sizeof where, "lmdb:%s", dir);
 	tap_result("exactly-once on 3 node processes (TCP, one LMDB) while one is killed with "
 		   "SIGKILL: total conserved, each transfer applied exactly once",
-		   processes(where, BANK_EXACTLY_ONCE, "3 processes, LMDB, exactly-once"));
+		   processes(where, BANK_EXACTLY_ONCE, false, "3 processes, LMDB, exactly-once"));
+	tap_result("exactly-once on 3 node processes (TCP, one LMDB) while one is stopped "
+		   "(SIGSTOP) for 0.9 s and resumes fenced: the books still balance",
+		   processes(where, BANK_EXACTLY_ONCE, true,
+			     "3 processes, LMDB, exactly-once, one stopped for 0.9 s"));
 	tap_result("the same at-most-once (plain sends, no dedup): what it loses is reported, "
 		   "not checked",
-		   processes(where, BANK_AT_MOST_ONCE, "3 processes, LMDB, at-most-once"));
+		   processes(where, BANK_AT_MOST_ONCE, false, "3 processes, LMDB, at-most-once"));
 	/* Skipped only where PostgreSQL cannot be had: libpq left out, no
 	 * server binaries, or root unable to run the server as another user.
 	 * A server that is there and does not start is a failure. */
@@ -550,7 +569,7 @@ int main(int argc, char **argv)
 		tap_result("exactly-once on 3 node processes sharing one PostgreSQL server while "
 			   "one is killed with SIGKILL",
 			   pgrc != 0 ? "could not start a PostgreSQL server" :
-				       processes(where, BANK_EXACTLY_ONCE,
+				       processes(where, BANK_EXACTLY_ONCE, false,
 						 "3 processes, PostgreSQL, exactly-once"));
 	} else {
 		tap_skip("exactly-once on 3 node processes sharing one PostgreSQL server",
