@@ -77,10 +77,11 @@ bench_store_LDADD = $(BENCH_LIBS)
 noinst_PROGRAMS += bench/virtual_cluster
 bench_virtual_cluster_LDADD = $(BENCH_LIBS)
 # The bank (examples/bank_account.h): transfers/s on 1 or 3 nodes, LMDB
-# synced or not, and activation latency with a state load.
+# (synced or not) or PostgreSQL (a server of its own: tests/pg_server.c),
+# exactly-once or not, and activation latency with a state load.
 noinst_PROGRAMS += bench/bank
 bench_bank_SOURCES = bench/bank.c examples/bank_account.c examples/bank_client.c \
-	examples/bank_account.h
+	examples/bank_account.h tests/pg_server.c tests/pg_server.h
 bench_bank_LDADD = $(BENCH_LIBS)
 # Exactly-once virtual actors against plain sends (turns/s, LMDB).
 noinst_PROGRAMS += bench/once

@@ -14,8 +14,10 @@
  * turn (a FLUSH message to itself, so that the turn's state change and its
  * sends are in one write). Entries are sent only once a write holding them
  * is durable, again on every activation and every resend_ns (a TICK sent
- * to the key itself, which also activates it again after an idle
- * deactivation), until acknowledged.
+ * to the activation itself: mail to the key could be refused while the
+ * node is fenced, which would end the chain and leave a live activation
+ * that never resends; an activation that ends with an outbox sends a TICK
+ * to the key, which activates it again), until acknowledged.
  *
  * Receiver: applies sequence last + 1 only (so that a resend can never
  * skip a message that was lost), drops older ones as duplicates (acking
@@ -394,11 +396,10 @@ static void send_ack(actor_ctx_t *ctx, struct actor__vact *a, const struct peer 
 static void schedule_tick(actor_ctx_t *ctx, struct actor__vact *a, struct actor__vonce *o)
 {
 	uint64_t ns = a->type->opts.resend_ns ? a->type->opts.resend_ns : DEFAULT_RESEND_NS;
-	actor_ref_t self = { .id = a->ident->id, .node = ACTOR__NODE_VIRTUAL };
 
 	if (o->tick_pending || o->nbox == 0)
 		return;
-	if (actor_send_after(ctx, self, ns, ACTOR__MSG_ONCE_TICK, &o->tick_gen,
+	if (actor_send_after(ctx, actor_self(ctx), ns, ACTOR__MSG_ONCE_TICK, &o->tick_gen,
 			     sizeof o->tick_gen, NULL) == 0)
 		o->tick_pending = true;
 }

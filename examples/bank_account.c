@@ -1,10 +1,11 @@
 /*
- * The bank's account (bank_account.h says what makes transfers exactly
- * once). The record: a header (balance, three counts), the incoming log,
- * the outgoing log, the outbox. The handler parses it, changes it, writes
- * it back (actor_virtual_set_state) and asks for a write; what others may
- * see of the change (an effect) waits for the saved message of that
- * write's version.
+ * The bank's account (bank_account.h says how transfers move money in each
+ * mode). The record: a header (balance, two counts), the incoming log
+ * (credits applied here), the outgoing log (transfers taken from here).
+ * The handler parses it, changes it and puts it back
+ * (actor_virtual_set_state). Exactly-once, a reply waits for the saved
+ * message of the write that holds its cause; the credit's sending,
+ * resending and dedup are the runtime's (actor_virtual_send_once).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,19 +14,17 @@
 #include "examples/bank_account.h"
 
 #define MS 1000000ull
-#define RESEND_NS (200 * MS)
 #define RETRY_NS (100 * MS)
 
 struct header {
 	int64_t balance;
-	uint32_t nin, nout, nbox, pad;
+	uint32_t nin, nout;
 };
 
 int bank_record_parse(const void *data, size_t len, struct bank_record *r)
 {
 	struct header h;
 	const unsigned char *p = data;
-	size_t need;
 
 	memset(r, 0, sizeof *r);
 	if (len == 0)
@@ -33,18 +32,14 @@ int bank_record_parse(const void *data, size_t len, struct bank_record *r)
 	if (len < sizeof h)
 		return -EPROTO;
 	memcpy(&h, p, sizeof h);
-	need = sizeof h + ((size_t)h.nin + h.nout) * sizeof(uint64_t) +
-	       (size_t)h.nbox * sizeof(struct bank_transfer);
-	if (len != need)
+	if (len != sizeof h + ((size_t)h.nin + h.nout) * sizeof(uint64_t))
 		return -EPROTO;
 	r->balance = h.balance;
 	r->nin = h.nin;
 	r->nout = h.nout;
-	r->nbox = h.nbox;
 	r->in = malloc(((size_t)h.nin + 1) * sizeof *r->in);
 	r->out = malloc(((size_t)h.nout + 1) * sizeof *r->out);
-	r->box = malloc(((size_t)h.nbox + 1) * sizeof *r->box);
-	if (r->in == NULL || r->out == NULL || r->box == NULL) {
+	if (r->in == NULL || r->out == NULL) {
 		bank_record_free(r);
 		return -ENOMEM;
 	}
@@ -52,8 +47,6 @@ int bank_record_parse(const void *data, size_t len, struct bank_record *r)
 	memcpy(r->in, p, h.nin * sizeof *r->in);
 	p += h.nin * sizeof *r->in;
 	memcpy(r->out, p, h.nout * sizeof *r->out);
-	p += h.nout * sizeof *r->out;
-	memcpy(r->box, p, h.nbox * sizeof *r->box);
 	return 0;
 }
 
@@ -61,32 +54,35 @@ void bank_record_free(struct bank_record *r)
 {
 	free(r->in);
 	free(r->out);
-	free(r->box);
 	memset(r, 0, sizeof *r);
 }
 
-/* The record's bytes (malloc'd) in *out: their size, or 0 on ENOMEM. */
-static size_t record_bytes(const struct bank_record *r, void **out)
+const char *bank_mode_name(enum bank_mode mode)
 {
-	struct header h = { r->balance, r->nin, r->nout, r->nbox, 0 };
-	size_t len = sizeof h + ((size_t)r->nin + r->nout) * sizeof(uint64_t) +
-		     (size_t)r->nbox * sizeof(struct bank_transfer);
-	unsigned char *p = malloc(len);
+	return mode == BANK_AT_MOST_ONCE ? "at-most-once" : "exactly-once";
+}
 
-	if ((*out = p) == NULL)
-		return 0;
+/* The record back into the state: 0 or -ENOMEM, -ESTALE. */
+static int put(actor_ctx_t *ctx, const struct bank_record *r)
+{
+	struct header h = { r->balance, r->nin, r->nout };
+	size_t len = sizeof h + ((size_t)r->nin + r->nout) * sizeof(uint64_t);
+	unsigned char *bytes = malloc(len), *p = bytes;
+	int err;
+
+	if (bytes == NULL)
+		return -ENOMEM;
 	memcpy(p, &h, sizeof h);
 	p += sizeof h;
-	/* A new account's arrays are NULL (and empty). */
+	/* A new account's logs are NULL (and empty). */
 	if (r->nin != 0)
 		memcpy(p, r->in, r->nin * sizeof *r->in);
 	p += r->nin * sizeof *r->in;
 	if (r->nout != 0)
 		memcpy(p, r->out, r->nout * sizeof *r->out);
-	p += r->nout * sizeof *r->out;
-	if (r->nbox != 0)
-		memcpy(p, r->box, r->nbox * sizeof *r->box);
-	return len;
+	err = actor_virtual_set_state(ctx, bytes, len);
+	free(bytes);
+	return err;
 }
 
 static bool has(const uint64_t *ids, uint32_t n, uint64_t id)
@@ -108,25 +104,21 @@ static int push_id(uint64_t **ids, uint32_t *n, uint64_t id)
 	return 0;
 }
 
-/* --- effects: what waits for a durable write ----------------------------- */
+/* --- replies that wait for a durable write (exactly-once) ------------------ */
 
-enum { FX_REPLY = 1, FX_CREDIT, FX_ACK };
-
-struct effect {
+struct reply {
 	uint64_t version;		/* released when this version is durable; 0: the next write */
-	int kind;
-	actor_promise_t promise;	/* FX_REPLY */
-	uint32_t type;			/* FX_REPLY */
-	int64_t value;			/* FX_REPLY */
-	struct bank_transfer t;		/* FX_CREDIT: to t.peer; FX_ACK: t.id to t.peer */
+	actor_promise_t promise;
+	uint32_t type;
+	int64_t value;
 };
 
 /* The activation's memory (actor_self_state), not persisted. */
 struct account {
-	struct effect *fx;
-	size_t nfx, cap;
-	actor_timer_t resend;
-	bool resending, retrying;
+	enum bank_mode mode;
+	struct reply *wait;
+	size_t nwait, cap;
+	bool retrying;
 };
 
 static actor_ref_t account_ref(actor_ctx_t *ctx, const char *key)
@@ -137,178 +129,58 @@ static actor_ref_t account_ref(actor_ctx_t *ctx, const char *key)
 	return r;
 }
 
-static void release(actor_ctx_t *ctx, struct effect *f)
+static void retry_soon(actor_ctx_t *ctx, struct account *a)
 {
-	size_t len;
-	const char *self = actor_virtual_key(ctx, &len);
-	struct bank_transfer c = f->t;
-
-	switch (f->kind) {
-	case FX_REPLY:
-		actor_promise_deliver(ctx, &f->promise, f->type, &f->value, sizeof f->value);
-		break;
-	case FX_CREDIT:
-		/* To the destination, from here: the peer becomes the source. */
-		memset(c.peer, 0, sizeof c.peer);
-		memcpy(c.peer, self, len < BANK_KEY_MAX ? len : BANK_KEY_MAX - 1);
-		actor_send(ctx, account_ref(ctx, f->t.peer), BANK_CREDIT, &c, sizeof c);
-		break;
-	case FX_ACK:
-		actor_send(ctx, account_ref(ctx, f->t.peer), BANK_ACK, &f->t.id, sizeof f->t.id);
-		break;
-	}
-}
-
-static void start_resend(actor_ctx_t *ctx, struct account *a)
-{
-	if (!a->resending &&
-	    actor_send_interval(ctx, actor_self(ctx), RESEND_NS, BANK_RESEND, NULL, 0,
-				&a->resend) == 0)
-		a->resending = true;
-}
-
-/* Asks for a write of the change just made and keeps f until it is
- * durable (or releases it now when nothing needed writing). */
-static void after_write(actor_ctx_t *ctx, struct account *a, const struct effect *f)
-{
-	uint64_t version = 0;
-	int r = actor_virtual_save(ctx, &version);
-	struct effect *grown;
-
-	if (r == 1) {
-		struct effect now = *f;
-
-		release(ctx, &now);
-		return;
-	}
-	if (r < 0 && !a->retrying) {
-		/* Not written (the executor is full): try again soon. */
+	if (!a->retrying)
 		a->retrying = actor_send_after(ctx, actor_self(ctx), RETRY_NS, BANK_RETRY, NULL, 0,
 					       NULL) == 0;
+}
+
+/* Answers m once the change just made is durable (at once at-most-once,
+ * or when nothing needed writing). */
+static void answer(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m, uint32_t type,
+		   int64_t value)
+{
+	struct reply w = { .type = type, .value = value };
+	uint64_t version = 0;
+	struct reply *grown;
+	int r;
+
+	if (a->mode == BANK_AT_MOST_ONCE ||
+	    (r = actor_virtual_save(ctx, &version)) == 1) {
+		actor_reply(ctx, m, type, &value, sizeof value);
+		return;
 	}
-	if (a->nfx == a->cap) {
+	if (actor_promise(ctx, m, &w.promise) != 0)
+		return;
+	if (r < 0)
+		retry_soon(ctx, a);	/* not written (the executor is full) */
+	if (a->nwait == a->cap) {
 		size_t cap = a->cap != 0 ? 2 * a->cap : 8;
 
-		if ((grown = realloc(a->fx, cap * sizeof *grown)) == NULL)
-			return;	/* the requester times out; a credit is resent */
-		a->fx = grown;
+		if ((grown = realloc(a->wait, cap * sizeof *grown)) == NULL)
+			return;	/* the requester times out and retries */
+		a->wait = grown;
 		a->cap = cap;
 	}
-	a->fx[a->nfx] = *f;
-	a->fx[a->nfx].version = r == 0 ? version : 0;
-	a->nfx++;
+	w.version = r == 0 ? version : 0;
+	a->wait[a->nwait++] = w;
 }
 
-/* The record, changed by the caller, back into the state. */
-static int put(actor_ctx_t *ctx, const struct bank_record *r)
-{
-	void *bytes;
-	size_t len = record_bytes(r, &bytes);
-	int err;
-
-	if (len == 0)
-		return -ENOMEM;
-	err = actor_virtual_set_state(ctx, bytes, len);
-	free(bytes);
-	return err;
-}
-
-/* --- the handler ------------------------------------------------------------- */
-
-static void reply_later(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m, uint32_t type,
-			int64_t value)
-{
-	struct effect f = { .kind = FX_REPLY, .type = type, .value = value };
-
-	if (actor_promise(ctx, m, &f.promise) == 0)
-		after_write(ctx, a, &f);
-}
-
-static void on_transfer(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m,
-			struct bank_record *r)
-{
-	struct bank_transfer t;
-	struct bank_transfer *grown;
-
-	memcpy(&t, actor_msg_data(m), sizeof t);
-	t.peer[BANK_KEY_MAX - 1] = 0;
-	if (has(r->out, r->nout, t.id)) {
-		/* A client's retry: answered as the first time, once durable. */
-		reply_later(ctx, a, m, BANK_OK, r->balance);
-		return;
-	}
-	if (t.amount <= 0 || t.amount > r->balance) {
-		actor_reply(ctx, m, BANK_REFUSED, &r->balance, sizeof r->balance);
-		return;
-	}
-	grown = realloc(r->box, ((size_t)r->nbox + 1) * sizeof *grown);
-	if (grown == NULL || push_id(&r->out, &r->nout, t.id) != 0) {
-		if (grown != NULL)
-			r->box = grown;
-		return;	/* the client times out and retries */
-	}
-	r->box = grown;
-	r->box[r->nbox++] = t;
-	r->balance -= t.amount;
-	if (put(ctx, r) != 0)
-		return;
-	reply_later(ctx, a, m, BANK_OK, r->balance);
-	after_write(ctx, a, &(struct effect){ .kind = FX_CREDIT, .t = t });
-	start_resend(ctx, a);
-}
-
-static void on_credit(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m,
-		      struct bank_record *r)
-{
-	struct effect f = { .kind = FX_ACK };
-
-	memcpy(&f.t, actor_msg_data(m), sizeof f.t);
-	f.t.peer[BANK_KEY_MAX - 1] = 0;
-	if (!has(r->in, r->nin, f.t.id)) {
-		if (push_id(&r->in, &r->nin, f.t.id) != 0)
-			return;	/* the source sends it again */
-		r->balance += f.t.amount;
-		if (put(ctx, r) != 0)
-			return;
-	}
-	/* Acknowledged once durable: a duplicate too, since the write that
-	 * applied the first may still be out. */
-	after_write(ctx, a, &f);
-}
-
-static void on_ack(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m,
-		   struct bank_record *r)
-{
-	uint64_t id;
-
-	memcpy(&id, actor_msg_data(m), sizeof id);
-	for (uint32_t i = 0; i < r->nbox; i++) {
-		if (r->box[i].id != id)
-			continue;
-		r->box[i] = r->box[--r->nbox];
-		/* Written with the next write or at deactivation: if that is
-		 * lost, the credit is sent again and acknowledged again. */
-		put(ctx, r);
-		break;
-	}
-	if (r->nbox == 0 && a->resending) {
-		actor_timer_cancel(actor_ctx_system(ctx), a->resend);
-		a->resending = false;
-	}
-}
-
-/* Version `durable` of the record is written: its effects go out. */
+/* Version `durable` of the record is written: its replies go out. */
 static void release_upto(actor_ctx_t *ctx, struct account *a, uint64_t durable)
 {
-	size_t i, kept = 0;
+	size_t kept = 0;
 
-	for (i = 0; i < a->nfx; i++) {
-		if (a->fx[i].version != 0 && a->fx[i].version <= durable)
-			release(ctx, &a->fx[i]);
+	for (size_t i = 0; i < a->nwait; i++) {
+		struct reply *w = &a->wait[i];
+
+		if (w->version != 0 && w->version <= durable)
+			actor_promise_deliver(ctx, &w->promise, w->type, &w->value, sizeof w->value);
 		else
-			a->fx[kept++] = a->fx[i];
+			a->wait[kept++] = *w;
 	}
-	a->nfx = kept;
+	a->nwait = kept;
 }
 
 static void on_saved(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m)
@@ -317,11 +189,9 @@ static void on_saved(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m)
 
 	memcpy(&s, actor_msg_data(m), sizeof s);
 	if (s.error == -ESTALE)
-		return;	/* the activation ends; its promises fail, credits are resent */
+		return;	/* the activation ends; its promises fail, the client retries */
 	if (s.error != 0) {
-		if (!a->retrying)
-			a->retrying = actor_send_after(ctx, actor_self(ctx), RETRY_NS, BANK_RETRY,
-						       NULL, 0, NULL) == 0;
+		retry_soon(ctx, a);
 		return;
 	}
 	release_upto(ctx, a, s.version);
@@ -333,20 +203,86 @@ static void on_retry(actor_ctx_t *ctx, struct account *a)
 	int r;
 
 	a->retrying = false;
-	r = actor_virtual_save(ctx, &version);
-	if (r < 0) {
-		a->retrying = actor_send_after(ctx, actor_self(ctx), RETRY_NS, BANK_RETRY, NULL, 0,
-					       NULL) == 0;
+	if ((r = actor_virtual_save(ctx, &version)) < 0) {
+		retry_soon(ctx, a);
 		return;
 	}
 	/* That write holds every change made so far: all that waits is
 	 * released with it (a failed write left later versions unmade). */
-	for (size_t i = 0; i < a->nfx; i++)
-		if (a->fx[i].version == 0 || a->fx[i].version > version)
-			a->fx[i].version = version;
+	for (size_t i = 0; i < a->nwait; i++)
+		if (a->wait[i].version == 0 || a->wait[i].version > version)
+			a->wait[i].version = version;
 	if (r == 1)
 		release_upto(ctx, a, version);
 }
+
+/* --- transfers ---------------------------------------------------------------- */
+
+/* Sends the credit to its destination, from here: the peer becomes the
+ * source. 0 or a negative errno (exactly-once: nothing was queued). */
+static int credit(actor_ctx_t *ctx, struct account *a, const struct bank_transfer *t)
+{
+	struct bank_transfer c = *t;
+	actor_ref_t to = account_ref(ctx, t->peer);
+	size_t len;
+	const char *self = actor_virtual_key(ctx, &len);
+
+	memset(c.peer, 0, sizeof c.peer);
+	memcpy(c.peer, self, len < BANK_KEY_MAX ? len : BANK_KEY_MAX - 1);
+	if (a->mode == BANK_AT_MOST_ONCE)
+		return actor_send(ctx, to, BANK_CREDIT, &c, sizeof c);
+	return actor_virtual_send_once(ctx, to, BANK_CREDIT, &c, sizeof c);
+}
+
+static void on_transfer(actor_ctx_t *ctx, struct account *a, const actor_msg_t *m,
+			struct bank_record *r)
+{
+	struct bank_transfer t;
+
+	memcpy(&t, actor_msg_data(m), sizeof t);
+	t.peer[BANK_KEY_MAX - 1] = 0;
+	if (a->mode == BANK_EXACTLY_ONCE && has(r->out, r->nout, t.id)) {
+		/* A client's retry: answered as the first time, once durable. */
+		answer(ctx, a, m, BANK_OK, r->balance);
+		return;
+	}
+	if (t.amount <= 0 || t.amount > r->balance) {
+		actor_reply(ctx, m, BANK_REFUSED, &r->balance, sizeof r->balance);
+		return;
+	}
+	if (push_id(&r->out, &r->nout, t.id) != 0)
+		return;	/* the client times out and retries */
+	r->balance -= t.amount;
+	/* Exactly-once, the debit and the queued credit go out in one write
+	 * (the turn's): put first, so that a credit is never queued without
+	 * its debit; if the credit cannot be queued, the debit is undone. */
+	if (put(ctx, r) != 0)
+		return;
+	if (credit(ctx, a, &t) != 0 && a->mode == BANK_EXACTLY_ONCE) {
+		r->nout--;
+		r->balance += t.amount;
+		(void)put(ctx, r);
+		return;
+	}
+	answer(ctx, a, m, BANK_OK, r->balance);
+}
+
+/* A credit: exactly-once, the runtime gives each one to the handler once
+ * (and acknowledges it once this turn's write is durable); at-most-once,
+ * every copy that arrives is applied. The incoming log shows which. */
+static void on_credit(actor_ctx_t *ctx, const actor_msg_t *m, struct bank_record *r)
+{
+	struct bank_transfer t;
+
+	memcpy(&t, actor_msg_data(m), sizeof t);
+	if (push_id(&r->in, &r->nin, t.id) != 0)
+		return;	/* exactly-once, the write of this turn does not
+			 * happen without a change: the resend brings it */
+	r->balance += t.amount;
+	(void)put(ctx, r);
+}
+
+/* --- the handler ------------------------------------------------------------- */
 
 static void account(actor_ctx_t *ctx, const actor_msg_t *m)
 {
@@ -371,26 +307,16 @@ static void account(actor_ctx_t *ctx, const actor_msg_t *m)
 		memcpy(&amount, actor_msg_data(m), sizeof amount);
 	switch (type) {
 	case BANK_DEPOSIT:
-		if (amount > 0) {
-			r.balance += amount;
-			if (put(ctx, &r) == 0)
-				reply_later(ctx, a, m, BANK_OK, r.balance);
-		} else {
-			actor_reply(ctx, m, BANK_REFUSED, &r.balance, sizeof r.balance);
-		}
-		break;
 	case BANK_WITHDRAW:
-		if (amount > 0 && amount <= r.balance) {
-			r.balance -= amount;
+		if (amount > 0 && (type == BANK_DEPOSIT || amount <= r.balance)) {
+			r.balance += type == BANK_DEPOSIT ? amount : -amount;
 			if (put(ctx, &r) == 0)
-				reply_later(ctx, a, m, BANK_OK, r.balance);
+				answer(ctx, a, m, BANK_OK, r.balance);
 		} else {
 			actor_reply(ctx, m, BANK_REFUSED, &r.balance, sizeof r.balance);
 		}
 		break;
 	case BANK_BALANCE:
-		/* Also what brings an account with unacknowledged credits back
-		 * after a crash: they are resent from its activation on. */
 		actor_reply(ctx, m, BANK_OK, &r.balance, sizeof r.balance);
 		break;
 	case BANK_TRANSFER:
@@ -399,18 +325,7 @@ static void account(actor_ctx_t *ctx, const actor_msg_t *m)
 		break;
 	case BANK_CREDIT:
 		if (actor_msg_size(m) == sizeof(struct bank_transfer))
-			on_credit(ctx, a, m, &r);
-		break;
-	case BANK_ACK:
-		if (actor_msg_size(m) == sizeof(uint64_t))
-			on_ack(ctx, a, m, &r);
-		break;
-	case BANK_RESEND:
-		for (uint32_t i = 0; i < r.nbox; i++) {
-			struct effect f = { .kind = FX_CREDIT, .t = r.box[i] };
-
-			release(ctx, &f);
-		}
+			on_credit(ctx, m, &r);
 		break;
 	case BANK_LOG:
 		actor_reply(ctx, m, BANK_OK, st, len);
@@ -419,22 +334,11 @@ static void account(actor_ctx_t *ctx, const actor_msg_t *m)
 	bank_record_free(&r);
 }
 
-/* Before the first message, after the load: credits left unacknowledged
- * by an earlier activation (a crash, a move) are sent again. */
-static int on_activate(actor_ctx_t *ctx)
+static int init(actor_ctx_t *ctx, void *arg)
 {
 	struct account *a = actor_self_state(ctx);
-	struct bank_record r;
-	size_t len;
-	const void *st = actor_virtual_state(ctx, &len);
 
-	if (bank_record_parse(st, len, &r) != 0)
-		return -EPROTO;
-	if (r.nbox != 0) {
-		actor_send(ctx, actor_self(ctx), BANK_RESEND, NULL, 0);
-		start_resend(ctx, a);
-	}
-	bank_record_free(&r);
+	a->mode = (enum bank_mode)(uintptr_t)arg;
 	return 0;
 }
 
@@ -442,24 +346,30 @@ static void cleanup(actor_ctx_t *ctx)
 {
 	struct account *a = actor_self_state(ctx);
 
-	/* Effects still waiting: their promises fail (the requester hears
-	 * -EPIPE and retries); credits are resent by the next activation. */
-	free(a->fx);
+	/* Replies still waiting: their promises fail (the requester hears
+	 * -EPIPE and retries with the same id). */
+	free(a->wait);
 }
 
 static const actor_spec_t account_spec = {
-	.name = "account", .handler = account, .cleanup = cleanup,
+	.name = "account", .handler = account, .init = init, .cleanup = cleanup,
 	.state_size = sizeof(struct account),
 };
 
-int bank_register(actor_system_t *sys, actor_store_exec_t *ex, uint64_t idle_ns)
+int bank_register(actor_system_t *sys, actor_store_exec_t *ex, uint64_t idle_ns,
+		  enum bank_mode mode)
 {
 	actor_virtual_options_t o = { 0 };
 
+	if (mode != BANK_EXACTLY_ONCE && mode != BANK_AT_MOST_ONCE)
+		return -EINVAL;
 	o.idle_timeout_ns = idle_ns;
-	o.activate = on_activate;
+	o.arg = (void *)(uintptr_t)mode;
 	o.store = ex;
-	o.write_policy = ACTOR_WRITE_EXPLICIT;
 	o.saved_type = BANK_SAVED;
+	/* Exactly-once writes after every turn that changed the state,
+	 * whatever the policy; at-most-once writes behind the turns. */
+	o.exactly_once = mode == BANK_EXACTLY_ONCE;
+	o.write_policy = ACTOR_WRITE_AFTER_TURN;
 	return actor_virtual_register(sys, BANK_TYPE, &account_spec, &o);
 }

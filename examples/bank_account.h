@@ -3,21 +3,24 @@
  * the account id), shared by examples/bank, tests/test_bank and
  * bench/bank. Uses only the public API.
  *
- * Money moves between accounts exactly once, across crashes, with nothing
- * but each account's own record (one store record, written atomically):
- *  - the source of a transfer records the transfer id in its outgoing log
- *    and an outbox entry, and takes the amount off its balance, in one
- *    write; only once that write is durable does it answer the client and
- *    send the credit to the destination;
- *  - the destination applies a transfer id once: its incoming log (in the
- *    same record as its balance) drops duplicates; it acknowledges a
- *    credit once the write that applied it (or an earlier one) is durable;
- *  - the source resends every outbox entry until it is acknowledged, then
- *    drops it. A client that retries a transfer (same id) gets the first
- *    answer again, never a second withdrawal.
- * Any effect that others can see (replies, credits, acknowledgements)
- * waits for the write that makes its cause durable
- * (actor_virtual_save(3)'s version and the saved message).
+ * Two modes, chosen when the type is registered:
+ *  - BANK_EXACTLY_ONCE (the default): the account type is exactly_once
+ *    (actor_virtual_send_once(3)). A transfer's source takes the amount
+ *    off its balance, records the transfer id in its outgoing log and
+ *    sends the credit with actor_virtual_send_once(), all in one write;
+ *    the runtime sends the credit once that write is durable, resends it
+ *    until the destination acknowledges it, and the destination applies
+ *    it once. The client's own retries (same transfer id) are requests
+ *    from outside, which the option does not cover: the source's
+ *    outgoing log answers them as the first time, never a second
+ *    withdrawal. A reply waits for the write that makes its cause
+ *    durable (actor_virtual_save(3)'s version and the saved message).
+ *  - BANK_AT_MOST_ONCE, for comparison: the runtime's default. Plain
+ *    actor_send() of the credit and actor_reply() in the turn, the state
+ *    written behind the turns, no resends and no dedup anywhere: what a
+ *    node's death loses (or a retry repeats) stays lost (or repeated).
+ * In both, each account's record keeps the ids of the transfers it took
+ * and applied: an audit (bank_audit), not the mechanism.
  */
 #ifndef BANK_ACCOUNT_H
 #define BANK_ACCOUNT_H
@@ -40,8 +43,6 @@ enum {
 	BANK_BALANCE,		/* request */
 	BANK_TRANSFER,		/* request: struct bank_transfer */
 	BANK_CREDIT,		/* account to account: struct bank_transfer (peer: the source) */
-	BANK_ACK,		/* account to account: uint64_t transfer id */
-	BANK_RESEND,		/* the account's own timer */
 	BANK_RETRY,		/* the account's own timer, after a failed write */
 	BANK_SAVED,		/* the type's saved message */
 	BANK_LOG,		/* request: the record, for checks (bank_record_parse) */
@@ -58,19 +59,26 @@ struct bank_transfer {
 /* An account's record, parsed. */
 struct bank_record {
 	int64_t balance;
-	uint32_t nin, nout, nbox;
+	uint32_t nin, nout;
 	uint64_t *in;		/* transfer ids applied here (credits) */
 	uint64_t *out;		/* transfer ids taken from here */
-	struct bank_transfer *box;	/* credits sent and not yet acknowledged */
 };
 
 /* Parses len bytes (0: a new account): 0 or -EPROTO, -ENOMEM. */
 int bank_record_parse(const void *data, size_t len, struct bank_record *r);
 void bank_record_free(struct bank_record *r);
 
-/* Registers the account type on sys with the store executor ex, its write
- * policy explicit and idle_ns as idle timeout (0: the default). */
-int bank_register(actor_system_t *sys, actor_store_exec_t *ex, uint64_t idle_ns);
+/* How transfers move money between accounts (see the top of this file). */
+enum bank_mode { BANK_EXACTLY_ONCE = 0, BANK_AT_MOST_ONCE };
+
+/* "exactly-once" or "at-most-once". */
+const char *bank_mode_name(enum bank_mode mode);
+
+/* Registers the account type on sys with the store executor ex, idle_ns
+ * as idle timeout (0: the default) and the given mode; every system of
+ * one bank must use the same mode. */
+int bank_register(actor_system_t *sys, actor_store_exec_t *ex, uint64_t idle_ns,
+		  enum bank_mode mode);
 
 
 /* --- the client side (examples/bank_client.c): transfers and checks ------ */
@@ -106,14 +114,16 @@ int bank_run(actor_system_t *sys, struct bank_job *jobs, size_t n, unsigned wind
 void bank_random_jobs(struct bank_job *jobs, size_t njobs, uint32_t naccounts, uint64_t base,
 		      unsigned seed);
 
-/* After the jobs: brings every account up (resending what was not
- * acknowledged), waits until no credit is in flight (timeout_ns), and
- * checks the books. */
+/* After the jobs: brings every account up (which makes it resend what was
+ * not acknowledged, exactly-once), waits until every transfer taken from
+ * a source has been applied at its destination or timeout_ns passed, and
+ * checks the books from the accounts' logs. */
 struct bank_audit {
 	int64_t total;		/* sum of the balances */
-	uint64_t in_flight;	/* outbox entries left */
+	uint64_t in_flight;	/* taken from their source, not (yet) applied */
 	uint64_t applied;	/* credits in the incoming logs */
-	uint64_t duplicates;	/* transfer ids applied twice (anywhere) */
+	uint64_t duplicates;	/* credits applied more than once (extra ones) */
+	uint64_t taken_twice;	/* debits made more than once (extra ones) */
 	uint64_t missing;	/* accepted transfers not applied at their destination */
 	uint64_t phantom;	/* applied but not accepted, or refused */
 	uint64_t lost_out;	/* accepted transfers not in their source's outgoing log */

@@ -1,7 +1,9 @@
 /*
  * The bank's client side: opening accounts, running transfers from an
  * actor with many in flight (each retried with its own id until it gets
- * an answer: with the accounts' dedup, that makes it exactly once), and
+ * an answer: exactly-once, the source's outgoing log makes a retry
+ * harmless; at-most-once, a retry whose first try happened takes the
+ * money twice), and
  * the audit that checks the books afterwards from the accounts' records.
  */
 #include <errno.h>
@@ -257,7 +259,8 @@ int bank_audit(actor_system_t *sys, uint32_t naccounts, const struct bank_job *j
 			void *reply = NULL;
 			size_t size = 0;
 
-			/* Activates it: unacknowledged credits are resent. */
+			/* Activates it: exactly-once, an account sends what its
+			 * last activation left unacknowledged again. */
 			err = ask(sys, a, BANK_LOG, NULL, 0, deadline, &type, &reply, &size);
 			if (err == 0)
 				err = bank_record_parse(reply, size, &rec);
@@ -265,7 +268,6 @@ int bank_audit(actor_system_t *sys, uint32_t naccounts, const struct bank_job *j
 			if (err != 0)
 				break;
 			out->total += rec.balance;
-			out->in_flight += rec.nbox;
 			out->applied += rec.nin;
 			for (uint32_t k = 0; k < rec.nin; k++) {
 				uint64_t j = rec.in[k] - base;
@@ -283,6 +285,8 @@ int bank_audit(actor_system_t *sys, uint32_t naccounts, const struct bank_job *j
 			}
 			bank_record_free(&rec);
 		}
+		for (size_t j = 0; err == 0 && j < n; j++)
+			out->in_flight += outs[j] != 0 && in[j] == 0;
 		if (err != 0 || out->in_flight == 0 || now_ns() > deadline)
 			break;
 		sleep_ns(200 * MS);
@@ -290,6 +294,8 @@ int bank_audit(actor_system_t *sys, uint32_t naccounts, const struct bank_job *j
 	for (size_t j = 0; err == 0 && j < n; j++) {
 		if (in[j] > 1)
 			out->duplicates += in[j] - 1;
+		if (outs[j] > 1)
+			out->taken_twice += outs[j] - 1;
 		if (jobs[j].status == BANK_OK && in[j] == 0)
 			out->missing++;
 		if (jobs[j].status != BANK_OK && in[j] != 0)

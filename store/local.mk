@@ -28,8 +28,12 @@ tests_test_store_pg_LDADD = $(TEST_LIBS)
 tests_test_store_exec_LDADD = $(TEST_LIBS)
 tests_test_store_actor_LDADD = $(TEST_LIBS)
 tests_test_virtual_store_LDADD = $(TEST_LIBS)
+# Both kill one of 3 node processes (tests/node_proc.c: the process's body).
+tests_test_virtual_once_SOURCES = tests/test_virtual_once.c tests/node_proc.c \
+	tests/node_proc.h
 tests_test_virtual_once_LDADD = $(TEST_LIBS)
 # The bank (examples/bank_account.h) on 3 nodes, LMDB and PostgreSQL.
 tests_test_bank_SOURCES = tests/test_bank.c tests/pg_server.c tests/pg_server.h \
+	tests/node_proc.c tests/node_proc.h \
 	examples/bank_account.c examples/bank_client.c examples/bank_account.h
 tests_test_bank_LDADD = $(TEST_LIBS)

@@ -23,6 +23,9 @@ EXTRA_DIST += tests/exports.sh tests/includes.sh tests/man_errors.pl tests/heade
 # The virtual-actor example on 3 nodes (examples/counters).
 TESTS += tests/example_counters.sh
 EXTRA_DIST += tests/example_counters.sh
+# README's bank demo, one command: 3 node processes, one killed (examples/bank).
+TESTS += tests/example_bank.sh
+EXTRA_DIST += tests/example_bank.sh
 # tests/headers.sh compiles the public headers with both compilers.
 AM_TESTS_ENVIRONMENT += CC='$(CC)'; export CC; CXX='$(CXX)'; export CXX; \
 	MSGPACK_CFLAGS='$(MSGPACK_CFLAGS)'; export MSGPACK_CFLAGS;

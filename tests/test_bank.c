@@ -6,8 +6,15 @@
  *    accepted transfer id is applied exactly once (the accounts' logs);
  *  - the same while one of the 3 systems is destroyed in the middle (its
  *    keys move to the other two; in-flight requests are retried by the
- *    client, unacknowledged credits resent by their sources);
- *  - the same on PostgreSQL (tests/pg_server.h), where it can run.
+ *    client, unacknowledged credits resent by the runtime);
+ *  - a store that fails now and then;
+ *  - kill -9 of one of 3 node processes (tests/node_proc.h: TCP on
+ *    127.0.0.1, one shared LMDB environment) during the transfers: each
+ *    accepted transfer applied exactly once; the same run at-most-once
+ *    (plain sends, no dedup) reports what it lost or repeated and does
+ *    not fail on it; the exactly-once run again on PostgreSQL
+ *    (tests/pg_server.h, one server shared by the 3 processes), where
+ *    its binaries are installed.
  * STRESS_SCALE multiplies the transfers.
  */
 #include <errno.h>
@@ -26,6 +33,7 @@
 #include <actor/store.h>
 
 #include "examples/bank_account.h"
+#include "tests/node_proc.h"
 #include "tests/pg_server.h"
 #include "tests/stress/tap.h"
 
@@ -61,42 +69,6 @@ static int open_lmdb(actor_store_t **s)
 	return actor_store_lmdb_open(s, &cfg);
 }
 
-static int open_pg(actor_store_t **s)
-{
-	actor_store_pg_config_t cfg;
-
-	actor_store_pg_config_init(&cfg);
-	cfg.conninfo = pg.conninfo;
-	cfg.table = "bank";
-	return actor_store_pg_open(s, &cfg);
-}
-
-/* Membership with short timings: a dead member's keys move about 2 s
- * after it went silent. */
-static void node_config(actor_node_config_t *cfg, const char *name, int seed_port,
-			char *seed_text, const char **seeds)
-{
-	actor_node_config_init(cfg);
-	cfg->name = name;
-	cfg->cookie = cookie;
-	cfg->cookie_len = sizeof cookie - 1;
-	cfg->heartbeat_interval_ns = 100 * MS;
-	cfg->heartbeat_timeout_ns = 2 * SEC;
-	cfg->reconnect_min_ns = 50 * MS;
-	cfg->reconnect_max_ns = 200 * MS;
-	cfg->member_probe_interval_ns = 100 * MS;
-	cfg->member_suspect_ns = 500 * MS;
-	cfg->member_dead_ns = 1000 * MS;
-	cfg->member_fence_ns = 800 * MS;
-	cfg->member_takeover_margin_ns = 1200 * MS;
-	if (seed_port > 0) {
-		snprintf(seed_text, 32, "127.0.0.1:%d", seed_port);
-		seeds[0] = seed_text;
-		cfg->seeds = seeds;
-		cfg->nseeds = 1;
-	}
-}
-
 /* Whether sys's view has want members (10 s at most). */
 static bool view_of(actor_system_t *sys, int want)
 {
@@ -123,12 +95,12 @@ static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, 
 	scfg.workers = 2;
 	if (actor_system_create(&s, &scfg) != 0)
 		return NULL;
-	if (bank_register(s, ex, 0) != 0)
+	if (bank_register(s, ex, 0, BANK_EXACTLY_ONCE) != 0)
 		goto fail;
 	if (hub == NULL)
 		return s;
 	snprintf(name, sizeof name, "bank%d", i);
-	node_config(&cfg, name, seed_port, seed_text, seeds);
+	node_proc_config(&cfg, name, cookie, seed_port, seed_text, seeds);
 	cfg.transport = "loopback";
 	cfg.loopback = hub;
 	if (actor_node_start(s, &cfg) == 0)
@@ -140,13 +112,14 @@ fail:
 
 static const char *audit_says(const struct bank_audit *a, int64_t want)
 {
-	CHECK(a->total == want && a->in_flight == 0 && a->duplicates == 0 && a->missing == 0 &&
-		      a->phantom == 0 && a->lost_out == 0,
+	CHECK(a->total == want && a->in_flight == 0 && a->duplicates == 0 &&
+		      a->taken_twice == 0 && a->missing == 0 && a->phantom == 0 &&
+		      a->lost_out == 0,
 	      "total %" PRId64 " (want %" PRId64 "), in flight %" PRIu64 ", applied %" PRIu64
-	      ", duplicates %" PRIu64 ", missing %" PRIu64 ", phantom %" PRIu64
-	      ", not in the source's log %" PRIu64,
-	      a->total, want, a->in_flight, a->applied, a->duplicates, a->missing, a->phantom,
-	      a->lost_out);
+	      ", duplicates %" PRIu64 ", taken twice %" PRIu64 ", missing %" PRIu64
+	      ", phantom %" PRIu64 ", not in the source's log %" PRIu64,
+	      a->total, want, a->in_flight, a->applied, a->duplicates, a->taken_twice,
+	      a->missing, a->phantom, a->lost_out);
 	return NULL;
 }
 
@@ -166,7 +139,7 @@ static const char *survives(void)
 	CHECK(open_lmdb(&s) == 0, "open");
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
 	CHECK(actor_system_create(&sys, NULL) == 0, "system");
-	CHECK(bank_register(sys, ex, 200 * MS) == 0, "register");
+	CHECK(bank_register(sys, ex, 200 * MS, BANK_EXACTLY_ONCE) == 0, "register");
 	CHECK((rc = bank_open_accounts(sys, 10, 100)) == 0, "open accounts: %d", rc);
 	bank_random_jobs(jobs, 20, 10, 1000, 7);
 	CHECK((rc = bank_run(sys, jobs, 20, 4, 60 * SEC, NULL)) == 0, "run: %d", rc);
@@ -186,7 +159,7 @@ static const char *survives(void)
 	actor_system_destroy(sys);
 	/* A new system on the same store: the same books. */
 	CHECK(actor_system_create(&sys, NULL) == 0, "system");
-	CHECK(bank_register(sys, ex, 0) == 0, "register");
+	CHECK(bank_register(sys, ex, 0, BANK_EXACTLY_ONCE) == 0, "register");
 	CHECK((rc = bank_audit(sys, 10, jobs, 20, 30 * SEC, &a)) == 0, "audit: %d", rc);
 	actor_virtual_stats(sys, BANK_TYPE, &st);
 	actor_system_destroy(sys);
@@ -247,6 +220,7 @@ static const char *transfers(actor_store_t *s, bool kill, const char *what)
 		CHECK(pthread_create(&killer, NULL, destroy_later, n[2]) == 0, "thread");
 	rc = bank_run(n[0], jobs, njobs, 256, 120 * SEC, &progress);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_store(&progress, njobs);	/* a run that failed early */
 	if (kill)
 		pthread_join(killer, NULL);
 	CHECK(rc == 0, "run: %d", rc);
@@ -356,7 +330,7 @@ static const char *flaky_store(void)
 	CHECK(actor_store_create(&s, &flaky_ops, &f) == 0, "store");
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
 	CHECK(actor_system_create(&sys, NULL) == 0, "system");
-	CHECK(bank_register(sys, ex, 100 * MS) == 0, "register");
+	CHECK(bank_register(sys, ex, 100 * MS, BANK_EXACTLY_ONCE) == 0, "register");
 	CHECK((rc = bank_open_accounts(sys, 100, START)) == 0, "open accounts: %d", rc);
 	bank_random_jobs(jobs, 2000, 100, 5000, 11);
 	rc = bank_run(sys, jobs, 2000, 64, 120 * SEC, NULL);
@@ -377,67 +351,50 @@ static const char *flaky_store(void)
 
 /* --- kill -9 of one of 3 node processes ----------------------------------- */
 
-/* A node process (this program, run as "node DIR SEED_PORT"): hosts
- * accounts over TCP until SIGTERM. */
-static int node_process(const char *path, int seed_port)
+/* The PostgreSQL table of a mode's run: each run starts from new accounts. */
+static const char *pg_table(enum bank_mode mode)
 {
-	actor_store_lmdb_config_t lc;
-	actor_store_t *s;
-	actor_store_exec_t *ex;
-	actor_system_t *sys;
-	actor_node_config_t cfg;
-	char seed_text[32];
-	const char *seeds[1];
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	actor_store_lmdb_config_init(&lc);
-	lc.path = path;
-	lc.sync = ACTOR_STORE_NOSYNC;
-	if (actor_store_lmdb_open(&s, &lc) != 0 || actor_store_exec_create(&ex, s, NULL) != 0 ||
-	    actor_system_create(&sys, NULL) != 0 || bank_register(sys, ex, 0) != 0)
-		return 1;
-	node_config(&cfg, "bank-p", seed_port, seed_text, seeds);
-	cfg.transport = "epoll";
-	if (actor_node_start(sys, &cfg) != 0)
-		return 1;
-	sigwait(&set, &sig);
-	actor_system_destroy(sys);
-	actor_store_exec_destroy(ex);
-	actor_store_destroy(s);
-	return 0;
+	return mode == BANK_AT_MOST_ONCE ? "bank_amo" : "bank_once";
 }
 
-static pid_t spawn_node(int seed_port)
+static int reg_node(actor_system_t *sys, actor_store_exec_t *ex, const char *arg)
 {
-	char port[16];
-	pid_t pid;
+	enum bank_mode mode = strcmp(arg, "at-most-once") == 0 ? BANK_AT_MOST_ONCE :
+								BANK_EXACTLY_ONCE;
 
-	snprintf(port, sizeof port, "%d", seed_port);
-	pid = fork();
-	if (pid == 0) {
-		/* exec: a fresh process, not a fork of this one's threads. */
-		execl("/proc/self/exe", "test_bank", "node", dir, port, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return bank_register(sys, ex, 0, mode);
 }
+
+static struct node_proc node_proc = { cookie, "bank_once", reg_node };
 
 static pid_t victim;
+static bool stop_only;
 
+/* A third of the way: kill -9, or (stop_only) SIGSTOP for 0.9 s, past
+ * the fence (0.8 s) and short of being declared dead (1 s of silence):
+ * the process resumes fenced, with its timers and store completions
+ * overdue, and refuses mail to keys until a quorum answers it again. */
 static void *kill_later(void *arg)
 {
 	(void)arg;
 	while (atomic_load(&progress) < kill_at)
 		usleep(1000);
-	kill(victim, SIGKILL);
+	if (!stop_only) {
+		kill(victim, SIGKILL);
+		return NULL;
+	}
+	kill(victim, SIGSTOP);
+	usleep(900 * 1000);
+	kill(victim, SIGCONT);
 	return NULL;
 }
 
-static const char *processes(void)
+/* Node 0 (this process, the client) and 2 node processes on the store
+ * `where` (node_proc.h), one of which is killed with SIGKILL (or stopped
+ * for a while: stop) a third of the way. Exactly-once, the books must
+ * balance; at-most-once, what they show is reported. */
+static const char *processes(const char *where, enum bank_mode mode, bool stop,
+			     const char *what)
 {
 	actor_store_t *s;
 	actor_store_exec_t *ex;
@@ -459,17 +416,20 @@ static const char *processes(void)
 	memset(&a, 0, sizeof a);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
 	(void)!system(cmd);
-	CHECK(open_lmdb(&s) == 0, "open");
+	node_proc.pg_table = pg_table(mode);
+	CHECK((rc = node_proc_store(&node_proc, where, &s)) == 0, "open %s: %d", where, rc);
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
 	actor_config_init(&scfg);
 	scfg.workers = 2;
 	CHECK(actor_system_create(&sys, &scfg) == 0, "system");
-	CHECK(bank_register(sys, ex, 0) == 0, "register");
-	node_config(&cfg, "bank-0", 0, NULL, NULL);
+	CHECK(bank_register(sys, ex, 0, mode) == 0, "register");
+	node_proc_config(&cfg, "bank-0", cookie, 0, NULL, NULL);
 	cfg.transport = "epoll";
 	CHECK(actor_node_start(sys, &cfg) == 0, "node");
 	for (int i = 0; i < 2; i++)
-		CHECK((pids[i] = spawn_node(actor_node_port(sys))) > 0, "fork");
+		CHECK((pids[i] = node_proc_spawn("test_bank", where, actor_node_port(sys),
+						 bank_mode_name(mode))) > 0,
+		      "fork");
 	if (!view_of(sys, NODES)) {
 		bad = "the node processes did not join";
 		goto out;
@@ -482,34 +442,52 @@ static const char *processes(void)
 	atomic_store(&progress, 0);
 	kill_at = njobs / 3;
 	victim = pids[1];
+	stop_only = stop;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK(pthread_create(&killer, NULL, kill_later, NULL) == 0, "thread");
 	rc = bank_run(sys, jobs, njobs, 256, 120 * SEC, &progress);
+	/* A run that failed early must not leave the killer waiting. */
+	atomic_store(&progress, njobs);
 	pthread_join(killer, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	pids[1] = -1;
+	if (!stop) {
+		waitpid(pids[1], NULL, 0);
+		pids[1] = -1;
+	}
 	for (size_t i = 0; i < njobs; i++) {
 		tries += jobs[i].tries;
 		ok += jobs[i].status == BANK_OK;
 	}
+	/* At-most-once, a credit that has not arrived a few seconds after
+	 * the run never will: nothing resends it. */
 	if (rc == 0)
-		rc = bank_audit(sys, ACCOUNTS, jobs, njobs, 60 * SEC, &a);
-	printf("# 3 processes, one killed (SIGKILL): %zu transfers (%" PRIu64 " accepted, "
-	       "%" PRIu64 " tries) in %.2f s; total %" PRId64 "\n",
-	       njobs, ok, tries,
+		rc = bank_audit(sys, ACCOUNTS, jobs, njobs,
+				(mode == BANK_AT_MOST_ONCE ? 3 : 60) * SEC, &a);
+	printf("# %s: %zu transfers (%" PRIu64 " accepted, %" PRIu64 " tries) in %.2f s; "
+	       "total %" PRId64 "\n",
+	       what, njobs, ok, tries,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, a.total);
 	if (rc != 0) {
 		snprintf(why, sizeof why, "run or audit: %d", rc);
 		bad = why;
+	} else if (mode == BANK_AT_MOST_ONCE) {
+		/* What the at-most-once bank lost or repeated: reported only. */
+		printf("# at-most-once lost or repeated: money %+" PRId64 " (total %" PRId64
+		       " of %d), credits taken and never applied %" PRIu64 ", applied twice %"
+		       PRIu64 ", debits made twice %" PRIu64 ", accepted but not applied %" PRIu64
+		       ", applied without an accepted transfer %" PRIu64 ", accepted but not "
+		       "taken %" PRIu64 "\n",
+		       a.total - (int64_t)ACCOUNTS * START, a.total, ACCOUNTS * START, a.in_flight,
+		       a.duplicates, a.taken_twice, a.missing, a.phantom, a.lost_out);
 	} else {
 		bad = audit_says(&a, (int64_t)ACCOUNTS * START);
 	}
 out:
 	for (int i = 0; i < 2; i++)
-		if (pids[i] > 0)
+		if (pids[i] > 0) {
 			kill(pids[i], SIGTERM);
-	waitpid(-1, NULL, 0);
-	waitpid(-1, NULL, 0);
+			waitpid(pids[i], NULL, 0);
+		}
 	actor_system_destroy(sys);
 	actor_store_exec_destroy(ex);
 	actor_store_destroy(s);
@@ -517,13 +495,35 @@ out:
 	return bad;
 }
 
+/* Whether the PostgreSQL run can be had here: 0, else *reason is -ENOTSUP
+ * (libpq left out) or -ENOENT (no server binaries). */ 
+static int pg_usable(int *reason)
+{
+	actor_store_pg_config_t cfg;
+	actor_store_t *s;
+	int rc;
+
+	actor_store_pg_config_init(&cfg);
+	cfg.conninfo = "host=/nonexistent";
+	if ((rc = actor_store_pg_open(&s, &cfg)) == 0)
+		actor_store_destroy(s);
+	*reason = rc == -ENOTSUP ? -ENOTSUP : pg_server_find(&pg) != 0 ? -ENOENT : 0;
+	return *reason;
+}
+
 int main(int argc, char **argv)
 {
 	actor_store_t *s;
-	int rc, pgrc = -ENOENT;
+	char where[256];
+	bool pg_started = false;
+	int rc, pgrc;
 
-	if (argc == 4 && strcmp(argv[1], "node") == 0)
-		return node_process(argv[2], atoi(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "node") == 0) {
+		node_proc.pg_table = pg_table(strcmp(argv[4], "at-most-once") == 0 ?
+						      BANK_AT_MOST_ONCE :
+						      BANK_EXACTLY_ONCE);
+		return node_proc_main(&node_proc, argv[2], atoi(argv[3]), argv[4]);
+	}
 
 	snprintf(dir, sizeof dir, "/tmp/actor-bank-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
@@ -538,7 +538,7 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		actor_store_destroy(s);
-	tap_plan(6);
+	tap_plan(8);
 	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
 	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
 		   "total conserved, each transfer applied exactly once", lmdb_transfers(false));
@@ -546,19 +546,38 @@ int main(int argc, char **argv)
 		   lmdb_transfers(true));
 	tap_result("a store that fails a write in 7 and a load in 5: requests fail "
 		   "and are retried, the books still balance", flaky_store());
-	tap_result("the same on 3 node processes (TCP, one LMDB) while one is killed with "
-		   "SIGKILL", processes());
-	if (pg_server_find(&pg) == 0)
+	snprintf(where, sizeof where, "lmdb:%s", dir);
+	tap_result("exactly-once on 3 node processes (TCP, one LMDB) while one is killed with "
+		   "SIGKILL: total conserved, each transfer applied exactly once",
+		   processes(where, BANK_EXACTLY_ONCE, false, "3 processes, LMDB, exactly-once"));
+	tap_result("exactly-once on 3 node processes (TCP, one LMDB) while one is stopped "
+		   "(SIGSTOP) for 0.9 s and resumes fenced: the books still balance",
+		   processes(where, BANK_EXACTLY_ONCE, true,
+			     "3 processes, LMDB, exactly-once, one stopped for 0.9 s"));
+	tap_result("the same at-most-once (plain sends, no dedup): what it loses is reported, "
+		   "not checked",
+		   processes(where, BANK_AT_MOST_ONCE, false, "3 processes, LMDB, at-most-once"));
+	/* Skipped only where PostgreSQL cannot be had: libpq left out, no
+	 * server binaries, or root unable to run the server as another user.
+	 * A server that is there and does not start is a failure. */
+	if (pg_usable(&pgrc) == 0) {
 		pgrc = pg_server_init(&pg);
-	if (pgrc == 0 && open_pg(&s) == 0) {
-		tap_result("the same on PostgreSQL", transfers(s, false, "PostgreSQL"));
-		actor_store_destroy(s);
-	} else {
-		tap_skip("the same on PostgreSQL",
-			 pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
-					   "could not start or reach a PostgreSQL server");
+		pg_started = true;
 	}
-	if (pgrc != -ENOENT)
+	if (pg_started && pgrc != -EPERM) {
+		snprintf(where, sizeof where, "pg:%s", pg.conninfo);
+		tap_result("exactly-once on 3 node processes sharing one PostgreSQL server while "
+			   "one is killed with SIGKILL",
+			   pgrc != 0 ? "could not start a PostgreSQL server" :
+				       processes(where, BANK_EXACTLY_ONCE, false,
+						 "3 processes, PostgreSQL, exactly-once"));
+	} else {
+		tap_skip("exactly-once on 3 node processes sharing one PostgreSQL server",
+			 pgrc == -ENOTSUP ? "libactor was configured without libpq (Debian: libpq-dev)" :
+			 pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
+					   "root, unable to run the server as another user");
+	}
+	if (pg_started)
 		pg_server_destroy(&pg);
 	if (tap_failed == 0) {
 		char cmd[128];

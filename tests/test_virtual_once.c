@@ -30,6 +30,7 @@
 #include <actor/actor.h>
 #include <actor/store.h>
 
+#include "tests/node_proc.h"
 #include "tests/stress/tap.h"
 
 #define MS 1000000ull
@@ -170,32 +171,6 @@ static int reg(actor_system_t *sys, actor_store_exec_t *ex)
 
 static const char cookie[] = "once-test-cookie-0123456789";
 
-/* Membership with short timings: a dead member's keys move about 2 s
- * after it went silent. */
-static void node_config(actor_node_config_t *cfg, const char *name, int seed_port,
-			char *seed_text, const char **seeds)
-{
-	actor_node_config_init(cfg);
-	cfg->name = name;
-	cfg->cookie = cookie;
-	cfg->cookie_len = sizeof cookie - 1;
-	cfg->heartbeat_interval_ns = 100 * MS;
-	cfg->heartbeat_timeout_ns = 2 * SEC;
-	cfg->reconnect_min_ns = 50 * MS;
-	cfg->reconnect_max_ns = 200 * MS;
-	cfg->member_probe_interval_ns = 100 * MS;
-	cfg->member_suspect_ns = 500 * MS;
-	cfg->member_dead_ns = 1000 * MS;
-	cfg->member_fence_ns = 800 * MS;
-	cfg->member_takeover_margin_ns = 1200 * MS;
-	if (seed_port > 0) {
-		snprintf(seed_text, 32, "127.0.0.1:%d", seed_port);
-		seeds[0] = seed_text;
-		cfg->seeds = seeds;
-		cfg->nseeds = 1;
-	}
-}
-
 static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i,
 				 int seed_port)
 {
@@ -214,7 +189,7 @@ static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, 
 	if (hub == NULL)
 		return s;
 	snprintf(name, sizeof name, "once%d", i);
-	node_config(&cfg, name, seed_port, seed_text, seeds);
+	node_proc_config(&cfg, name, cookie, seed_port, seed_text, seeds);
 	cfg.transport = "loopback";
 	cfg.loopback = hub;
 	if (actor_node_start(s, &cfg) == 0)
@@ -417,56 +392,16 @@ static const char *three_nodes(void)
 
 /* --- kill -9 of one of 3 node processes ---------------------------------- */
 
-/* A node process (this program, run as "node DIR SEED_PORT"): hosts links
- * over TCP until SIGTERM. */
-static int node_process(const char *path, int seed_port)
+/* A node process (tests/node_proc.h) hosts links. */
+static int reg_node(actor_system_t *sys, actor_store_exec_t *ex, const char *arg)
 {
-	actor_store_lmdb_config_t lc;
-	actor_store_t *s;
-	actor_store_exec_t *ex;
-	actor_system_t *sys;
-	actor_node_config_t cfg;
-	char seed_text[32];
-	const char *seeds[1];
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	actor_store_lmdb_config_init(&lc);
-	lc.path = path;
-	lc.sync = ACTOR_STORE_NOSYNC;
+	(void)arg;
 	resend_ns = 100 * MS;
 	idle_ns = 2 * SEC;
-	if (actor_store_lmdb_open(&s, &lc) != 0 || actor_store_exec_create(&ex, s, NULL) != 0 ||
-	    actor_system_create(&sys, NULL) != 0 || reg(sys, ex) != 0)
-		return 1;
-	node_config(&cfg, "once-p", seed_port, seed_text, seeds);
-	cfg.transport = "epoll";
-	if (actor_node_start(sys, &cfg) != 0)
-		return 1;
-	sigwait(&set, &sig);
-	actor_system_destroy(sys);
-	actor_store_exec_destroy(ex);
-	actor_store_destroy(s);
-	return 0;
+	return reg(sys, ex);
 }
 
-static pid_t spawn_node(int seed_port)
-{
-	char port[16];
-	pid_t pid;
-
-	snprintf(port, sizeof port, "%d", seed_port);
-	pid = fork();
-	if (pid == 0) {
-		/* exec: a fresh process, not a fork of this one's threads. */
-		execl("/proc/self/exe", "test_virtual_once", "node", dir, port, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
+static const struct node_proc node_proc = { cookie, NULL, reg_node };
 
 static const char *processes(void)
 {
@@ -477,6 +412,7 @@ static const char *processes(void)
 	pid_t pids[2] = { -1, -1 };
 	struct sums got = { 0, 0, 0 };
 	const char *bad = NULL;
+	char where[80];
 	int k = 0;
 
 	resend_ns = 100 * MS;
@@ -485,11 +421,13 @@ static const char *processes(void)
 	CHECK(open_lmdb(&s) == 0, "open");
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
 	CHECK((sys = make_node(NULL, ex, 0, 0)) != NULL, "system");
-	node_config(&cfg, "once-0", 0, NULL, NULL);
+	node_proc_config(&cfg, "once-0", cookie, 0, NULL, NULL);
+	snprintf(where, sizeof where, "lmdb:%s", dir);
 	cfg.transport = "epoll";
 	CHECK(actor_node_start(sys, &cfg) == 0, "node");
 	for (int i = 0; i < 2; i++)
-		CHECK((pids[i] = spawn_node(actor_node_port(sys))) > 0, "fork");
+		CHECK((pids[i] = node_proc_spawn("test_virtual_once", where,
+						 actor_node_port(sys), NULL)) > 0, "fork");
 	while (actor_cluster_members(sys, NULL, 0, NULL) != NODES && k++ < 10000)
 		usleep(1000);
 	if (k >= 10000) {
@@ -531,7 +469,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc == 4 && strcmp(argv[1], "node") == 0)
-		return node_process(argv[2], atoi(argv[3]));
+		return node_proc_main(&node_proc, argv[2], atoi(argv[3]), "");
 
 	snprintf(dir, sizeof dir, "/tmp/actor-vonce-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
