@@ -35,6 +35,7 @@
 #include "examples/bank_account.h"
 #include "tests/node_proc.h"
 #include "tests/pg_server.h"
+#include "tests/store_helpers.h"
 #include "tests/stress/tap.h"
 
 #define MS 1000000ull
@@ -43,30 +44,15 @@
 #define ACCOUNTS 1000
 #define START 1000
 
-static char why[512];
-static char dir[64];
 static struct pg_server pg;
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
 
 static const char cookie[] = "bank-test-cookie-0123456789";
 
+/* A process crash loses nothing without fsync (the pages are the
+ * kernel's); only a machine crash would. */
 static int open_lmdb(actor_store_t **s)
 {
-	actor_store_lmdb_config_t cfg;
-
-	actor_store_lmdb_config_init(&cfg);
-	cfg.path = dir;
-	/* A process crash loses nothing without fsync (the pages are the
-	 * kernel's); only a machine crash would. */
-	cfg.sync = ACTOR_STORE_NOSYNC;
-	return actor_store_lmdb_open(s, &cfg);
+	return store_lmdb_open(s, store_dir, 0, ACTOR_STORE_NOSYNC);
 }
 
 /* Whether sys's view has want members (10 s at most). */
@@ -248,11 +234,9 @@ static const char *lmdb_transfers(bool kill)
 {
 	actor_store_t *s;
 	const char *r;
-	char cmd[128];
 
 	/* A fresh environment: the accounts start at START. */
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
-	(void)!system(cmd);
+	store_dir_empty();
 	if (open_lmdb(&s) != 0)
 		return "open";
 	r = transfers(s, kill, kill ? "LMDB, node 2 destroyed" : "LMDB");
@@ -262,70 +246,22 @@ static const char *lmdb_transfers(bool kill)
 
 /* --- a store that fails now and then ---------------------------------------- */
 
-/* LMDB underneath; a write in 7 and a load in 5 fail, picked by a hash
- * of the call's number (a fixed period could fall in step with a retry
- * loop, and fail one key's loads for ever). */
-struct flaky {
-	actor_store_t *real;
-	atomic_uint loads, writes;
-	atomic_uint failed_loads, failed_writes;
-};
-
-static bool pick(atomic_uint *calls, unsigned in)
-{
-	uint64_t z = atomic_fetch_add(calls, 1) + 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (z ^ (z >> 31)) % in == 0;
-}
-
-static int flaky_load(void *impl, const char *type, const void *key, size_t key_len,
-		      void **data, size_t *size, uint64_t *version)
-{
-	struct flaky *f = impl;
-
-	if (pick(&f->loads, 5)) {
-		atomic_fetch_add(&f->failed_loads, 1);
-		return -EIO;
-	}
-	return actor_store_load(f->real, type, key, key_len, data, size, version);
-}
-
-static int flaky_write(void *impl, actor_store_op_t *ops, size_t n, size_t *failed)
-{
-	struct flaky *f = impl;
-
-	if (pick(&f->writes, 7)) {
-		atomic_fetch_add(&f->failed_writes, 1);
-		return -ENOSPC;
-	}
-	return actor_store_write(f->real, ops, n, failed);
-}
-
-static void flaky_close(void *impl)
-{
-	(void)impl;
-}
-
-static const actor_store_ops_t flaky_ops = { flaky_load, flaky_write, flaky_close };
+/* tests/store_helpers.h's, over LMDB: a write in 7 and a load in 5 fail. */
 
 /* Store errors make requests fail and writes repeat, never money appear,
  * vanish or move twice. Accounts deactivate after 100 ms idle, so that
  * loads (and their failures) happen during the run. */
 static const char *flaky_store(void)
 {
-	struct flaky f = { 0 };
+	struct flaky f = { .load_one_in = 5, .write_one_in = 7 };
 	actor_store_t *s;
 	actor_store_exec_t *ex;
 	actor_system_t *sys;
 	struct bank_job jobs[2000];
 	struct bank_audit a;
-	char cmd[128];
 	int rc;
 
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
-	(void)!system(cmd);
+	store_dir_empty();
 	CHECK(open_lmdb(&f.real) == 0, "open");
 	CHECK(actor_store_create(&s, &flaky_ops, &f) == 0, "store");
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
@@ -409,13 +345,11 @@ static const char *processes(const char *where, enum bank_mode mode, bool stop,
 	uint64_t tries = 0, ok = 0;
 	struct timespec t0, t1;
 	const char *bad = NULL;
-	char cmd[128];
 	int rc;
 
 	CHECK(jobs != NULL, "memory");
 	memset(&a, 0, sizeof a);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
-	(void)!system(cmd);
+	store_dir_empty();
 	node_proc.pg_table = pg_table(mode);
 	CHECK((rc = node_proc_store(&node_proc, where, &s)) == 0, "open %s: %d", where, rc);
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
@@ -513,7 +447,6 @@ static int pg_usable(int *reason)
 
 int main(int argc, char **argv)
 {
-	actor_store_t *s;
 	char where[256];
 	bool pg_started = false;
 	int rc, pgrc;
@@ -525,19 +458,8 @@ int main(int argc, char **argv)
 		return node_proc_main(&node_proc, argv[2], atoi(argv[3]), argv[4]);
 	}
 
-	snprintf(dir, sizeof dir, "/tmp/actor-bank-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = open_lmdb(&s);
-	if (rc == -ENOTSUP) {
-		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-		rmdir(dir);
-		return 0;
-	}
-	if (rc == 0)
-		actor_store_destroy(s);
+	if ((rc = store_lmdb_start("bank", ACTOR_STORE_NOSYNC, NULL, NULL)) >= 0)
+		return rc;
 	tap_plan(8);
 	tap_result("balances survive idle deactivation and a new system (LMDB)", survives());
 	tap_result("1,000 accounts, 10,000 concurrent random transfers on 3 nodes (one LMDB): "
@@ -546,7 +468,7 @@ int main(int argc, char **argv)
 		   lmdb_transfers(true));
 	tap_result("a store that fails a write in 7 and a load in 5: requests fail "
 		   "and are retried, the books still balance", flaky_store());
-	snprintf(where, sizeof where, "lmdb:%s", dir);
+	snprintf(where, sizeof where, "lmdb:%s", store_dir);
 	tap_result("exactly-once on 3 node processes (TCP, one LMDB) while one is killed with "
 		   "SIGKILL: total conserved, each transfer applied exactly once",
 		   processes(where, BANK_EXACTLY_ONCE, false, "3 processes, LMDB, exactly-once"));
@@ -575,15 +497,10 @@ int main(int argc, char **argv)
 		tap_skip("exactly-once on 3 node processes sharing one PostgreSQL server",
 			 pgrc == -ENOTSUP ? "libactor was configured without libpq (Debian: libpq-dev)" :
 			 pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
-					   "root, unable to run the server as another user");
+					   "root, unable to run the server as another user or in a user namespace");
 	}
 	if (pg_started)
 		pg_server_destroy(&pg);
-	if (tap_failed == 0) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
+	store_dir_done();
 	return tap_exit();
 }

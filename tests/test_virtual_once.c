@@ -31,6 +31,7 @@
 #include <actor/store.h>
 
 #include "tests/node_proc.h"
+#include "tests/store_helpers.h"
 #include "tests/stress/tap.h"
 
 #define MS 1000000ull
@@ -40,16 +41,6 @@
 #define SOURCES 4
 #define HOPS 15
 
-static char why[512];
-static char dir[64];
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			snprintf(why, sizeof why, __VA_ARGS__); \
-			return why; \
-		} \
-	} while (0)
 
 enum { HOP = 1, START, GET };
 
@@ -145,17 +136,11 @@ static void link_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 
 static const actor_spec_t link_spec = { .name = "link", .handler = link_handler };
 
+/* A new, empty environment. */
 static int open_lmdb(actor_store_t **s)
 {
-	actor_store_lmdb_config_t cfg;
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
-	(void)!system(cmd);
-	actor_store_lmdb_config_init(&cfg);
-	cfg.path = dir;
-	cfg.sync = ACTOR_STORE_NOSYNC;
-	return actor_store_lmdb_open(s, &cfg);
+	store_dir_empty();
+	return store_lmdb_open(s, store_dir, 0, ACTOR_STORE_NOSYNC);
 }
 
 static int reg(actor_system_t *sys, actor_store_exec_t *ex)
@@ -422,7 +407,7 @@ static const char *processes(void)
 	CHECK(actor_store_exec_create(&ex, s, NULL) == 0, "executor");
 	CHECK((sys = make_node(NULL, ex, 0, 0)) != NULL, "system");
 	node_proc_config(&cfg, "once-0", cookie, 0, NULL, NULL);
-	snprintf(where, sizeof where, "lmdb:%s", dir);
+	snprintf(where, sizeof where, "lmdb:%s", store_dir);
 	cfg.transport = "epoll";
 	CHECK(actor_node_start(sys, &cfg) == 0, "node");
 	for (int i = 0; i < 2; i++)
@@ -465,25 +450,13 @@ out:
 
 int main(int argc, char **argv)
 {
-	actor_store_t *s;
 	int rc;
 
 	if (argc == 4 && strcmp(argv[1], "node") == 0)
 		return node_proc_main(&node_proc, argv[2], atoi(argv[3]), "");
 
-	snprintf(dir, sizeof dir, "/tmp/actor-vonce-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = open_lmdb(&s);
-	if (rc == -ENOTSUP) {
-		printf("1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)\n");
-		rmdir(dir);
-		return 0;
-	}
-	if (rc == 0)
-		actor_store_destroy(s);
+	if ((rc = store_lmdb_start("vonce", ACTOR_STORE_NOSYNC, NULL, NULL)) >= 0)
+		return rc;
 	tap_plan(3);
 	tap_result("exactly-once along a ring of links, resent every millisecond: duplicates "
 		   "dropped, each message applied once", duplicates());
@@ -491,11 +464,6 @@ int main(int argc, char **argv)
 		   "middle: each message applied once", three_nodes());
 	tap_result("exactly-once on 3 node processes (TCP, one LMDB), one killed with SIGKILL "
 		   "in the middle: each message applied once", processes());
-	if (tap_failed == 0) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
+	store_dir_done();
 	return tap_exit();
 }
