@@ -26,6 +26,7 @@
 
 #include <actor/actor.h>
 
+#include "tests/stress/member.h"
 #include "tests/stress/tap.h"
 
 #define SEC 1000000000ull
@@ -98,12 +99,6 @@ static void on_dead_letter(void *arg, actor_ref_t to, uint32_t type, const void 
 		atomic_fetch_add(&dead, 1);
 }
 
-static void quiet(void *arg, const char *line)
-{
-	(void)arg;
-	(void)line;
-}
-
 static actor_system_t *start(int i)
 {
 	actor_virtual_options_t o = { .idle_timeout_ns = 30 * MS, .activate = on_activate,
@@ -121,27 +116,7 @@ static actor_system_t *start(int i)
 		return NULL;
 	nodes[i] = s;
 	snprintf(name, sizeof name, "h%d", i);
-	actor_node_config_init(&cfg);
-	cfg.name = name;
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "loopback";
-	cfg.loopback = hub;
-	cfg.heartbeat_interval_ns = 100 * MS;
-	cfg.heartbeat_timeout_ns = 10 * SEC;
-	cfg.reconnect_min_ns = 50 * MS;
-	cfg.reconnect_max_ns = 200 * MS;
-	/* Slow under TSan: nobody is found dead or fences here. */
-	cfg.member_probe_interval_ns = 100 * MS;
-	cfg.member_suspect_ns = 5 * SEC;
-	cfg.member_dead_ns = 10 * SEC;
-	cfg.member_fence_ns = 8 * SEC;
-	cfg.member_takeover_margin_ns = 9 * SEC;
-	cfg.log = quiet;
-	if (i > 0) {
-		cfg.seeds = seeds;
-		cfg.nseeds = 1;
-	}
+	stress_member_config(&cfg, name, cookie, hub, seeds, i > 0 ? 1 : 0);
 	if (actor_virtual_register(s, "counter", &counter_spec, &o) != 0 ||
 	    actor_node_start(s, &cfg) != 0) {
 		actor_system_destroy(s);

@@ -20,10 +20,10 @@
 
 #include "cluster/internal.h"
 #include "cluster/view.h"
+#include "tests/stress/member.h"
 #include "tests/stress/tap.h"
 
 #define SEC 1000000000ull
-#define MS 1000000ull
 #define THREADS 3
 
 static const char cookie[] = "stress-cookie-0123456789";
@@ -45,12 +45,6 @@ static size_t types_hook(struct actor_system *sys, uint64_t *out, size_t cap)
 	return g;
 }
 
-static void quiet(void *arg, const char *line)
-{
-	(void)arg;
-	(void)line;
-}
-
 static actor_system_t *start(const char *name, bool join)
 {
 	actor_system_t *s;
@@ -62,27 +56,7 @@ static actor_system_t *start(const char *name, bool join)
 	sc.pin_workers = false;
 	if (actor_system_create(&s, &sc) != 0)
 		return NULL;
-	actor_node_config_init(&cfg);
-	cfg.name = name;
-	cfg.cookie = cookie;
-	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "loopback";
-	cfg.loopback = hub;
-	cfg.heartbeat_interval_ns = 100 * MS;
-	cfg.heartbeat_timeout_ns = 10 * SEC;
-	cfg.reconnect_min_ns = 50 * MS;
-	cfg.reconnect_max_ns = 200 * MS;
-	/* Slow under TSan: nobody is found dead here. */
-	cfg.member_probe_interval_ns = 100 * MS;
-	cfg.member_suspect_ns = 5 * SEC;
-	cfg.member_dead_ns = 10 * SEC;
-	cfg.member_fence_ns = 8 * SEC;
-	cfg.member_takeover_margin_ns = 9 * SEC;
-	cfg.log = quiet;
-	if (join) {
-		cfg.seeds = seeds;
-		cfg.nseeds = 1;
-	}
+	stress_member_config(&cfg, name, cookie, hub, seeds, join ? 1 : 0);
 	if (actor_node_start(s, &cfg) != 0) {
 		actor_system_destroy(s);
 		return NULL;
