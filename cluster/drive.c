@@ -81,6 +81,8 @@ bool actor__drive_frame(void *arg, struct actor__conn *c, void *ctx, void *w, co
 	atomic_store_explicit(&p->heard_driven, true, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->bytes_in, len + ACTOR__FRAME_PREFIX, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->frames_in, 1, memory_order_release);
+	if (w != NULL)
+		atomic_fetch_add_explicit(&n->frames_driven, 1, memory_order_relaxed);
 	return true;
 }
 

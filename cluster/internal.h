@@ -213,6 +213,7 @@ struct actor__node {
 	struct actor__driver driver;
 	bool driving;
 	struct actor__frame_decoder *drv_decoder;
+	_Atomic uint64_t frames_driven;	/* of frames_in: read by a worker (tests) */
 
 	/* The I/O thread's own. */
 	struct actor__pool *pool;

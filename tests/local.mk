@@ -128,3 +128,8 @@ tests_test_msgpack_LDADD = libactor.la $(CRITERION_LIBS) $(MSGPACK_LIBS)
 check_PROGRAMS += tests/stress_direct
 TESTS += tests/stress_direct
 tests_stress_direct_LDADD = $(TEST_LIBS)
+
+# Idle workers reading inbound mail (issue 16); plain, for TSan too.
+check_PROGRAMS += tests/stress_drive
+TESTS += tests/stress_drive
+tests_stress_drive_LDADD = $(TEST_LIBS)
