@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -55,8 +56,10 @@ struct ep_conn {
 	bool drive_due;			/* drive() asked: hand over once drained */
 	bool io_off;			/* handed over: not read here until back */
 	bool in_dfd;			/* registered in the driver's set */
-	/* Under dlock, or the holder's between a drive and a hand-back: */
-	bool driven;
+	/* Set by the I/O thread before it arms c in dfd (release), cleared
+	 * by the holder when it hands c back or by the I/O thread under
+	 * dlock when it ends c; the holder reads it (acquire) for an event. */
+	atomic_bool driven;
 	void *drv_ctx;			/* drive()'s ctx */
 	/* Written by the holder before the hand-back, read after: */
 	int drv_err;			/* read error to close with, or 0 */
@@ -163,10 +166,12 @@ static void ep_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
  * writes) and is armed, EPOLLONESHOT and level-triggered, in a second set,
  * dfd, that the driver's holder waits on (drv_wait) or polls. Who reads
  * such a connection:
- *  - only whoever holds dlock: the holder waits on dfd and reads under it,
- *    and the I/O thread takes it (cutting the holder's wait short through
- *    dwake) to hand a connection over or to end one; so no event of dfd
- *    can name a connection the I/O thread has taken back or freed;
+ *  - the holder of dlock, for a connection armed in dfd: the holder waits
+ *    on dfd and reads under it. The I/O thread arms a connection only
+ *    after it stopped reading it and set driven (release; the holder's
+ *    acquire on the event's connection pairs with it), and takes dlock
+ *    (cutting the holder's wait short through dwake) only to end one,
+ *    so no event of dfd can name a connection it has freed;
  *  - the holder re-arms a connection after reading it (level-triggered:
  *    what is left reports again), or hands it back on the stack t->back
  *    when frame_driven() refuses a frame (PING, a reply, membership: the
@@ -179,11 +184,11 @@ static void ep_write(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
 static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup);
 
 /*
- * The I/O thread's: takes dlock, waking the holder if it waits. Mutexes
- * are not fair: the holder, back from its wait, could take dlock again
- * before this thread and wait for good. So it does not wait while
- * io_wants is set (it looks under dlock, before waiting; this thread sets
- * it before the wake-up).
+ * The I/O thread's, to end a connection: takes dlock, waking the holder
+ * if it waits. Mutexes are not fair: the holder, back from its wait,
+ * could take dlock again before this thread and wait for good. So it does
+ * not wait while io_wants is set (it looks under dlock, before waiting;
+ * this thread sets it before the wake-up).
  */
 static void drv_lock_io(struct ep_transport *t)
 {
@@ -215,19 +220,19 @@ static void ep_drive_now(struct ep_transport *t, struct ep_conn *c)
 
 	if (!c->drive_due || c->io_off || c->tcp.closing)
 		return;
-	drv_lock_io(t);
 	/* Input watched only in dfd from here on; output here as before. */
 	err = ep_mod(t, c->tcp.fd, EPOLLOUT | EPOLLET, c, EV_CONN);
-	if (err == 0 && epoll_ctl(t->dfd, c->in_dfd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->tcp.fd,
-				  &ev) < 0)
-		err = -errno;
-	else if (err == 0)
-		c->in_dfd = true;
 	if (err == 0) {
-		c->io_off = true;
-		c->driven = true;
+		atomic_store_explicit(&c->driven, true, memory_order_release);
+		if (epoll_ctl(t->dfd, c->in_dfd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->tcp.fd,
+			      &ev) < 0) {
+			err = -errno;	/* not armed: no holder saw it */
+			atomic_store_explicit(&c->driven, false, memory_order_relaxed);
+		} else {
+			c->in_dfd = true;
+			c->io_off = true;
+		}
 	}
-	pthread_mutex_unlock(&t->dlock);
 	if (err != 0) {
 		/* Out of kernel memory: this thread keeps reading it. */
 		c->drive_due = false;
@@ -253,7 +258,7 @@ static void drv_back(struct ep_transport *t, struct ep_conn *c, int err)
 {
 	struct ep_conn *head = atomic_load_explicit(&t->back, memory_order_relaxed);
 
-	c->driven = false;
+	atomic_store_explicit(&c->driven, false, memory_order_relaxed);
 	c->drv_err = err;
 	do
 		c->back_next = head;
@@ -268,7 +273,7 @@ static void drv_read(struct ep_transport *t, struct ep_conn *c, void *w)
 {
 	struct epoll_event ev = { .events = DRIVEN_EVENTS, .data.ptr = c };
 
-	if (!c->driven)
+	if (!atomic_load_explicit(&c->driven, memory_order_acquire))
 		return;
 	for (int i = 0; i < READ_BUDGET; i++) {
 		unsigned char *p;
@@ -339,7 +344,13 @@ static int ep_drv_wait(struct actor__transport *b, unsigned timeout_us)
 			       .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
 
 	pthread_mutex_lock(&t->dlock);
-	if (!atomic_load(&t->io_wants) && drv_collect(t, timeout_us != 0 ? &ts : NULL) > 0)
+	if (atomic_load(&t->io_wants)) {
+		/* Ending a connection: its turn first. */
+		pthread_mutex_unlock(&t->dlock);
+		sched_yield();
+		return 0;
+	}
+	if (drv_collect(t, timeout_us != 0 ? &ts : NULL) > 0)
 		return 1;	/* dlock stays held until ep_drv_dispatch */
 	pthread_mutex_unlock(&t->dlock);
 	return 0;
@@ -426,7 +437,7 @@ static void drv_end(struct ep_transport *t, struct ep_conn *c)
 {
 	if (c->in_dfd) {
 		drv_lock_io(t);
-		c->driven = false;
+		atomic_store_explicit(&c->driven, false, memory_order_relaxed);
 		epoll_ctl(t->dfd, EPOLL_CTL_DEL, c->tcp.fd, NULL);
 		c->in_dfd = false;
 		pthread_mutex_unlock(&t->dlock);
