@@ -43,6 +43,20 @@
  * fence; read park words", a worker going to sleep does "park word :=
  * SLEEPING; seq_cst fence; look for work", so at least one sees the other.
  * Model of the parking, waking and searching count: tests/spin/park.pml.
+ *
+ * The driver (seam.h, issue 16): with a node whose transport has one, an
+ * idle worker may wait for inbound frames instead of on its futex, so that
+ * a frame wakes the thread that will run its actor. One worker at a time
+ * holds it (sys->drv_state, a token taken by CAS in sleep_on; the others
+ * sleep on their futex as before); the holder's park word is DRIVING, and
+ * notify() wakes it through the driver's wake() (an eventfd) instead of
+ * the futex, after the same "publish; fence; read park words" handshake.
+ * Frames read in the wait are dispatched after the park word is RUNNING
+ * again, with w = the holder, so their actors land in its next slot and
+ * deque. The aggressive tier also polls the driver as often as it steals.
+ * Removal at node stop (seam.c:actor__driver_remove) waits for the holder
+ * and for wakers between reading DRIVING and calling wake() (drv_wakers).
+ * Model: tests/spin/driver.pml.
  */
 #include "config.h"
 

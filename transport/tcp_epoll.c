@@ -25,7 +25,8 @@
  * The connections, their list, send(), queued(), close() and the flush and
  * dead lists are tcp.c's (the connection core, tcp.h); this file has what
  * readiness needs: the epoll set, reads until EAGAIN, writes until EAGAIN
- * and the `again` list.
+ * and the `again` list, and the driver (see "The driver" below): a second
+ * epoll set of the connections handed over to an idle worker's reads.
  */
 #include "config.h"
 

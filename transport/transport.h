@@ -7,9 +7,10 @@
  * (cluster/wire.h for nodes).
  *
  * Threads. Each transport has one I/O thread, started by actor__transport_
- * create. Every callback runs on it, and every call below except
- * actor__transport_create, _destroy, _wake, try_send and listen (before
- * the first connection) must be made on it, i.e. from inside a callback.
+ * create. Every callback runs on it but frame_driven(), and every call
+ * below except actor__transport_create, _destroy, _wake, try_send, the
+ * drv_ calls and listen (before the first connection) must be made on it,
+ * i.e. from inside a callback.
  * So a connection is a single-threaded object and needs no locks, except
  * for try_send's one (see there).
  *
@@ -34,7 +35,9 @@
  * below low_water after having been at or above high_water, so that the
  * layer above can bound what it hands over. try_send() lets another
  * thread write a frame itself while the connection is idle, saving the
- * I/O thread's wake-up on the way out.
+ * I/O thread's wake-up on the way out; drive() and the drv_ calls let
+ * another thread (one at a time) wait for and read a connection's input,
+ * saving it on the way in.
  */
 #ifndef ACTOR_TRANSPORT_H
 #define ACTOR_TRANSPORT_H
