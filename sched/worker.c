@@ -77,6 +77,9 @@
  */
 #define FAIRNESS_TICKS 8
 
+/* A busy worker polls the driver (seam.h) every DRIVER_TICKS turns. */
+#define DRIVER_TICKS 64
+
 enum sleep_result { SLEPT, WOKEN, WORK_SEEN };
 
 /* --- the injection queue --------------------------------------------- */
@@ -542,6 +545,11 @@ static void *worker_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 	}
 	for (;;) {
+		/* A busy worker reads inbound mail too, now and then: no idle
+		 * worker may be there to wait for it. */
+		if (actor__unlikely(w->tick % DRIVER_TICKS == 0) &&
+		    atomic_load_explicit(&w->sys->driver, memory_order_relaxed) != NULL)
+			driver_poll(w);
 		a = poll_local(w);
 		if (a == NULL && (a = idle(w)) == NULL)
 			break;
