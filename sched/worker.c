@@ -192,6 +192,27 @@ static void notify(struct actor_system *sys)
 	}
 }
 
+static bool others_parked(struct actor__worker *w);
+
+/* Wakes one worker asleep on its futex, whether or not others search: it
+ * is counted as searching, as notify()'s. */
+static void wake_parked(struct actor_system *sys)
+{
+	for (unsigned i = 0; i < sys->nworkers; i++) {
+		struct actor__worker *v = &sys->workers[i];
+		uint32_t sleeping = ACTOR__PARK_SLEEPING;
+
+		if (atomic_load_explicit(&v->park, memory_order_relaxed) != ACTOR__PARK_SLEEPING)
+			continue;
+		atomic_fetch_add(&sys->nsearching, 1);
+		if (atomic_compare_exchange_strong(&v->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
+			actor__futex_wake(&v->park, 1);
+			return;
+		}
+		atomic_fetch_sub(&sys->nsearching, 1);
+	}
+}
+
 /* The driver (seam.h), if one is installed and no other worker holds it:
  * then it is the caller's until driver_give(). */
 static struct actor__driver *driver_take(struct actor_system *sys)
@@ -258,6 +279,13 @@ static enum sleep_result sleep_on(struct actor__worker *w, unsigned timeout_us)
 	if (ready == 1)
 		d->dispatch(d, w);	/* into this worker's next slot and deque */
 	driver_give(sys, d);
+	/* Off to run actors, maybe one long handler: if every other worker
+	 * is parked for good, none would take the driver meanwhile, and mail
+	 * for other actors would wait for this one (or the I/O thread's
+	 * tick). Wake one to take it, as leave_idle()'s watcher. */
+	if (d != NULL && (ready == 1 || was == ACTOR__PARK_NOTIFIED) && sys->nworkers > 1 &&
+	    others_parked(w))
+		wake_parked(sys);
 	if (was != ACTOR__PARK_NOTIFIED)
 		return ready == 1 ? WORK_SEEN : SLEPT;
 	ACTOR__STAT_INC(w, wakeups);

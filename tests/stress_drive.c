@@ -9,7 +9,8 @@
  *    arrives once and in order per sender, and workers read some of them;
  *  - a peer that goes away while a worker waits in the transport: the node
  *    sees it down, and a new peer's mail is read by a worker again;
- *  - destroying a node while a worker waits in the transport returns.
+ *  - destroying a node while a worker waits in the transport returns;
+ *  - mail does not wait for a long handler that the holder runs.
  * Each check runs with the driver on; the first also with it off.
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <actor/actor.h>
@@ -261,6 +263,93 @@ static const char *peer_leaves(void)
 	return NULL;
 }
 
+/* Busy for 800 ms on whichever worker runs it. */
+static void hog_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) < 800000000ll);
+	atomic_fetch_add(&received, 1);
+}
+
+static const actor_spec_t hog_spec = { .name = "hog", .handler = hog_handler };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/*
+ * The worker holding the driver reads a message whose handler runs for
+ * 800 ms while the other worker is parked for good: mail for another
+ * actor must not wait for it (nor for the I/O thread's tick, 100 ms with
+ * these heartbeats): the holder wakes the parked worker to take the
+ * driver (worker.c:sleep_on).
+ */
+static const char *long_handler(void)
+{
+	actor_system_t *a, *b = node(false);
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	actor_ref_t hog, counter;
+	uint64_t t0, took, worst = 0;
+	uint32_t id;
+
+	actor_config_init(&sc);
+	sc.workers = 2;
+	sc.pin_workers = false;
+	if (b == NULL || actor_system_create(&a, &sc) != 0)
+		return "system_create failed";
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.heartbeat_timeout_ns = 20 * SEC;
+	if (actor_node_start(a, &cfg) != 0)
+		return "node_start failed";
+	actor_system_spawn(a, &hog_spec, NULL, &hog);
+	actor_system_spawn(a, &count_spec, NULL, &counter);
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	/* Both of a's workers park for good: the tiers take about 130 ms. */
+	usleep(500 * 1000);
+	if (!driver_held(a))
+		return "no worker of a waits in the transport";
+	atomic_store(&received, 0);
+	hog.node = counter.node = actor_node_id(a);
+	actor_system_send(b, hog, NUM, NULL, 0);
+	usleep(30 * 1000);	/* the holder runs the hog */
+	/* Five messages while it runs: without a hand-over each waits for
+	 * the I/O thread's next tick, 0 to 100 ms, and with these spacings
+	 * some wait 40 ms or more. */
+	for (int i = 0; i < 5; i++) {
+		t0 = now_ms();
+		if (!one_message(b, a, counter))
+			return "no message while the hog runs";
+		took = now_ms() - t0;
+		if (took > worst)
+			worst = took;
+		usleep(60 * 1000 + (useconds_t)i * 7000);
+	}
+	if (getenv("DRIVE_VERBOSE"))
+		fprintf(stderr, "# worst %llu ms\n", (unsigned long long)worst);
+	for (int i = 0; i < 5000 && atomic_load(&received) < 6; i++)
+		usleep(1000);	/* the hog ends */
+	if (atomic_load(&received) != 6)
+		return "a message was lost";
+	if (worst >= 40)
+		return "a message waited for the long handler";
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return NULL;
+}
+
 static const char *destroy_while_waiting(void)
 {
 	actor_system_t *a = node(false), *b = node(false);
@@ -289,7 +378,7 @@ int main(void)
 	const char *error;
 	char name[128];
 
-	tap_plan(4);
+	tap_plan(5);
 	error = race(false, n, &on);
 	snprintf(name, sizeof name,
 		 "workers and the I/O thread read one connection: %d senders x %llu, %llu frames read by workers",
@@ -300,5 +389,7 @@ int main(void)
 	tap_result(name, error);
 	tap_result("a peer leaves while a worker waits in the transport", peer_leaves());
 	tap_result("destroy while workers wait in the transport", destroy_while_waiting());
+	tap_result("mail does not wait for a long handler on the worker that read it",
+		   long_handler());
 	return tap_exit();
 }
