@@ -274,7 +274,8 @@ static void drv_read(struct ep_transport *t, struct ep_conn *c, void *w)
 {
 	struct epoll_event ev = { .events = DRIVEN_EVENTS, .data.ptr = c };
 
-	if (!atomic_load_explicit(&c->driven, memory_order_acquire))
+	if (!atomic_load_explicit(&c->driven, memory_order_acquire) ||
+	    (w == NULL && c->tcp.closing))	/* the I/O thread's own tick */
 		return;
 	for (int i = 0; i < READ_BUDGET; i++) {
 		unsigned char *p;

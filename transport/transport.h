@@ -148,7 +148,10 @@ struct actor__transport_ops {
 	 * until frame_driven() refuses one, c hits an error or an EOF, or
 	 * c closes; then the I/O thread reads it again (and calls drive()'s
 	 * handing over again by itself once drained). Never two threads
-	 * read c at once, and its frames are handled in order.
+	 * read c at once, and its frames are handled in order. After
+	 * close(c), frame_driven() may still run for c until the transport
+	 * ends it (at the end of that I/O loop iteration): a frame that
+	 * arrived just before the close.
 	 */
 	void (*drive)(struct actor__conn *c, void *ctx);
 	/* Any thread but the I/O thread, one at a time (the caller makes
