@@ -64,6 +64,10 @@ void dist_init(struct dist *d, const struct bench_flag *flags, int max_nodes)
 	else
 		bench_die("--transport: uring, epoll or auto");
 	d->transport_name = d->transport != NULL ? d->transport : "auto";
+	if (strcmp(bench_str(flags, "worker-io"), "off") == 0)
+		d->no_worker_io = true;
+	else if (strcmp(bench_str(flags, "worker-io"), "on") != 0)
+		bench_die("--worker-io: on or off");
 	d->tls_dir = bench_str(flags, "tls");
 	d->tls_mode = *d->tls_dir != '\0' ? "user" : "off";
 	if (*d->role != '\0') {
@@ -227,6 +231,7 @@ actor_system_t *dist_start(struct dist *d)
 	cfg.cookie = d->cookie;
 	cfg.cookie_len = d->cookie_len;
 	cfg.transport = d->transport;
+	cfg.no_worker_io = d->no_worker_io;
 	if (strcmp(d->role, "server") == 0) {
 		cfg.listen_host = d->host;
 		cfg.listen_port = d->port;

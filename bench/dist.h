@@ -53,7 +53,9 @@
 	{ "cookie", "", "distributed: the cookie in hex, >= 16 bytes (empty: random; "   \
 			"needed with --role)" },                                          \
 	{ "tls", "", "distributed: TLS with DIR/ca.pem, DIR/node.pem and DIR/node.key " \
-		     "(empty: none; ACTOR_KTLS=0 keeps the records out of the kernel)" }
+		     "(empty: none; ACTOR_KTLS=0 keeps the records out of the kernel)" }, \
+	{ "worker-io", "on", "distributed: idle workers read inbound mail (epoll), " \
+			    "or off: the I/O thread does (actor_node_config_t.no_worker_io)" }
 
 /* What a node tells the others about itself. */
 struct dist_node {
@@ -71,6 +73,7 @@ struct dist {
 	const char *transport_name;	/* for the result line */
 	const char *tls_dir;		/* --tls; "": none */
 	const char *tls_mode;		/* for the result line: off, kernel or user */
+	bool no_worker_io;		/* --worker-io off */
 	unsigned char cookie[DIST_COOKIE_MAX];
 	size_t cookie_len;
 	actor_system_t *sys;

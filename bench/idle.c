@@ -8,11 +8,18 @@
  * from the send to its own start. With the default tiers a 5 ms gap finds
  * the workers in the moderate tier; --moderate-polls 0 --relaxed-polls 0
  * makes them park right after the aggressive tier.
+ *
+ * --peer epoll|uring: the system is a node with a second node (in this
+ * process, two workers) connected to it over TCP, and the probes come from
+ * that peer: the CPU measured is both nodes' (heartbeats included), the
+ * latency a remote message's, from the peer's send to the handler.
+ * --worker-io off sets actor_node_config_t.no_worker_io on both.
  */
 #include "config.h"
 
 #include <semaphore.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench/common.h"
@@ -58,6 +65,32 @@ static double cpu_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* sys becomes a node, and a second one, two workers, connects to it. */
+static actor_system_t *peer_start(actor_system_t *sys, const char *transport, bool off)
+{
+	static const char cookie[] = "idle-bench-cookie-0123456789";
+	actor_system_t *peer;
+	actor_config_t pc;
+	actor_node_config_t cfg;
+	uint32_t id;
+
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = transport;
+	cfg.no_worker_io = off;
+	if (actor_node_start(sys, &cfg) != 0)
+		bench_die("node start failed");
+	actor_config_init(&pc);
+	pc.workers = 2;
+	if (actor_system_create(&peer, &pc) != 0 || actor_node_start(peer, &cfg) != 0)
+		bench_die("peer start failed");
+	if (actor_node_connect(peer, "127.0.0.1", (uint16_t)actor_node_port(sys),
+			       5000000000ull, &id) != 0)
+		bench_die("connect failed");
+	return peer;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_flag flags[] = {
@@ -65,16 +98,20 @@ int main(int argc, char **argv)
 		{ "window-ms", "1000", "idle time measured" },
 		{ "sends", "1000", "wake-up probes" },
 		{ "gap-us", "5000", "idle time before each probe" },
+		{ "peer", "", "epoll or uring: probes from a connected peer node (empty: none)" },
+		{ "worker-io", "on", "with --peer: off sets no_worker_io" },
 		{ NULL, NULL, NULL },
 	};
 	struct probe p = { 0 };
+	const char *peer;
+	actor_system_t *from;
 	long long settle, window, sends, gap;
 	actor_system_t *sys;
 	actor_ref_t a;
 	double cpu0, cpu1;
 	unsigned workers;
 
-	bench_parse(argc, argv, "idle [--settle-ms MS] [--window-ms MS] [--sends N] [--gap-us US]",
+	bench_parse(argc, argv, "idle [--settle-ms MS] [--window-ms MS] [--sends N] [--gap-us US] [--peer epoll|uring [--worker-io off]]",
 		    flags);
 	settle = bench_num(flags, "settle-ms");
 	window = bench_num(flags, "window-ms");
@@ -87,9 +124,12 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 	sem_init(&p.handled, 0, 0);
 
-	sys = bench_system();
+	sys = from = bench_system();
 	if (actor_system_spawn(sys, &probe_spec, &p, &a) < 0)
 		bench_die("spawn failed");
+	peer = bench_str(flags, "peer");
+	if (*peer != '\0')
+		from = peer_start(sys, peer, strcmp(bench_str(flags, "worker-io"), "off") == 0);
 	sleep_us(settle * 1000);
 	cpu0 = cpu_seconds();
 	sleep_us(window * 1000);
@@ -100,16 +140,20 @@ int main(int argc, char **argv)
 
 		sleep_us(gap);
 		t = bench_now_ns();
-		actor_system_send(sys, a, 1, &t, sizeof t);
+		actor_system_send(from, a, 1, &t, sizeof t);
 		sem_wait(&p.handled);
 	}
 	bench_print_stats(sys);
 	workers = actor_system_workers(sys);
+	if (from != sys)
+		actor_system_destroy(from);
 	actor_system_destroy(sys);
 	bench_sort_samples(p.lat, p.n);
-	printf("result bench=idle system=libactor mode=local workers=%u settle_ms=%lld "
+	printf("result bench=idle system=libactor mode=%s workers=%u settle_ms=%lld "
 	       "window_ms=%lld idle_cpu_pct=%.3f sends=%lld gap_us=%lld wall_s=%.6f "
-	       "msgs_per_s=0 p50_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f\n", workers,
+	       "msgs_per_s=0 p50_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f\n",
+	       *peer == '\0' ? "local" : strcmp(bench_str(flags, "worker-io"), "off") == 0 ?
+					   "peer-io" : "peer", workers,
 	       settle, window, 100.0 * (cpu1 - cpu0) / ((double)window / 1000.0), sends, gap,
 	       (double)window / 1000.0, bench_quantile_us(p.lat, p.n, 0.50),
 	       bench_quantile_us(p.lat, p.n, 0.99), bench_quantile_us(p.lat, p.n, 0.999),

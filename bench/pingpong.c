@@ -428,7 +428,8 @@ int main(int argc, char **argv)
 	       op == OP_REQUEST ? "request" : op == OP_STREAM ? "stream" : "send", pairs, rounds,
 	       size, workers);
 	if (cluster)
-		printf("nodes=%d transport=%s tls=%s ", d.nodes, d.transport_name, d.tls_mode);
+		printf("nodes=%d transport=%s tls=%s worker_io=%s ", d.nodes, d.transport_name,
+		       d.tls_mode, d.no_worker_io ? "off" : "on");
 	if (op == OP_STREAM) {
 		printf("msgs=%lld wall_s=%.6f msgs_per_s=%.0f MB_per_s=%.1f eagain=%lld "
 		       "max_rss_kb=%ld\n",

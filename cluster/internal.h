@@ -106,6 +106,7 @@ struct actor__peer {
 	bool stalled;			/* the connection is above high water */
 	uint64_t last_heard, last_sent;
 	bool heard;			/* a frame came since the last tick */
+	_Atomic bool heard_driven;	/* the same, read by a worker (drive.c) */
 	/* Redialing: where it was dialed, and when to try next. */
 	char host[256];
 	uint16_t port;
@@ -206,6 +207,13 @@ struct actor__node {
 	uint32_t *disconnects;
 	size_t ndisconnects, disconnects_cap;
 	bool stopped;
+
+	/* Idle workers reading connections (drive.c): the driver installed
+	 * in sys, whether it is, and the decoder of its holder. */
+	struct actor__driver driver;
+	bool driving;
+	struct actor__frame_decoder *drv_decoder;
+	_Atomic uint64_t frames_driven;	/* of frames_in: read by a worker (tests) */
 
 	/* The I/O thread's own. */
 	struct actor__pool *pool;
@@ -375,6 +383,21 @@ void actor__direct_set(struct actor__peer *p, struct actor__conn *c);
 /* Hands the ready peers' frames to their connections (I/O thread). */
 void actor__route_flush(struct actor__node *n);
 void actor__route_drain(struct actor__node *n, struct actor__peer *p);
+/* drive.c: the driver (sched/seam.h) over the transport's, unless off:
+ * installed after the router (0, -ENOMEM, -EALREADY); each connection up
+ * handed to it (I/O thread); removed first thing at node_stop. */
+int actor__drive_start(struct actor__node *n);
+void actor__drive_conn(struct actor__node *n, struct actor__peer *p, struct actor__conn *c);
+void actor__drive_stop(struct actor__node *n);
+/* The transport's frame_driven callback (arg: the node, ctx: the peer,
+ * w: the holding worker or NULL on the I/O thread). */
+bool actor__drive_frame(void *arg, struct actor__conn *c, void *ctx, void *w, const void *body,
+			size_t len);
+/* A MSG from peer p read by the driver's holder w (NULL: the I/O thread),
+ * delivered with w if it needs nothing of the I/O thread's: true; false
+ * (nothing done) for the I/O thread's actor__route_inbound. */
+bool actor__route_inbound_driven(struct actor__node *n, struct actor__worker *w,
+				 struct actor__peer *p, const struct actor__frame *f);
 /* An inbound MSG or SIGNAL from peer p, delivered as a local send. */
 int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			 const struct actor__frame *f, const char **why);

@@ -347,6 +347,6 @@ struct actor__transport_cb actor__node_callbacks(struct actor__node *n)
 	return (struct actor__transport_cb){
 		.arg = n, .accepted = on_accepted, .connected = on_connected, .frame = on_frame,
 		.writable = on_writable, .closed = on_closed, .dropped = on_dropped, .tick = on_tick,
-		.woken = on_woken,
+		.woken = on_woken, .frame_driven = actor__drive_frame,
 	};
 }

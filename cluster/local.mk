@@ -11,6 +11,7 @@ libactor_core_la_SOURCES += \
 	cluster/loopback.c \
 	cluster/route.c \
 	cluster/direct.c \
+	cluster/drive.c \
 	cluster/lookup.c \
 	cluster/track.c \
 	cluster/virtual.h cluster/virtual.c \

@@ -46,6 +46,8 @@ static void node_stop(struct actor__router *r)
 {
 	struct actor__node *n = (struct actor__node *)r;
 
+	/* No worker waits in the transport or reads it from here on. */
+	actor__drive_stop(n);
 	pthread_mutex_lock(&n->lock);
 	n->stopped = true;
 	pthread_mutex_unlock(&n->lock);
@@ -102,6 +104,8 @@ static void node_free(struct actor__router *r)
 		actor__frame_decoder_destroy(n->decoder);
 	if (n->lost_decoder != NULL)
 		actor__frame_decoder_destroy(n->lost_decoder);
+	if (n->drv_decoder != NULL)
+		actor__frame_decoder_destroy(n->drv_decoder);
 	if (n->pool != NULL)
 		actor__pool_destroy(n->pool);
 	pthread_cond_destroy(&n->cond);
@@ -198,6 +202,10 @@ int actor_node_start(actor_system_t *sys, const actor_node_config_t *cfg)
 		node_free(&n->router);
 		return err;
 	}
+	/* After the router: nothing is driven before a peer is up. If it
+	 * fails, the node works as with no_worker_io. */
+	if (actor__drive_start(n) != 0)
+		n->driving = false;
 	actor__member_installed(n);
 	return 0;
 }

@@ -394,6 +394,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 		actor__dial_done(n, l, 0);
 		actor__route_drain(n, p);	/* what waited for the old one */
 		actor__direct_set(p, p->conn);
+		actor__drive_conn(n, p, p->conn);
 		return;
 	}
 	/* The backoff is reset once the connection has lasted (peer_down):
@@ -406,6 +407,7 @@ void actor__peer_up(struct actor__node *n, struct actor__session *l)
 	else
 		actor__route_drain(n, p);	/* what waited, before direct writes */
 	actor__direct_set(p, p->conn);
+	actor__drive_conn(n, p, p->conn);
 	atomic_store_explicit(&p->up, true, memory_order_release);
 	actor__dial_done(n, l, 0);
 	node_event(n, p, true, 0);
@@ -467,7 +469,7 @@ static void heartbeat(struct actor__node *n, struct actor__peer *p, uint64_t now
 {
 	struct actor__frame ping = { .kind = ACTOR__F_PING };
 
-	if (p->heard) {
+	if (p->heard || atomic_exchange_explicit(&p->heard_driven, false, memory_order_relaxed)) {
 		p->heard = false;
 		p->last_heard = now;
 	}

@@ -603,20 +603,34 @@ static uint16_t env_flags(uint32_t wire)
 	       (wire & ACTOR__WIRE_REPLY ? ACTOR__ENV_REPLY : 0);
 }
 
+/* As a local send from w (NULL: the I/O thread, with its pool). */
+static int deliver_on(struct actor__node *n, struct actor__worker *w, actor_ref_t to,
+		      actor_ref_t sender, uint32_t type, const void *data, size_t size,
+		      uint16_t flags, uint32_t request_id)
+{
+	struct actor__env *e = actor__env_make(w != NULL ? actor__worker_pool(w) : n->pool, sender,
+					       type, data, size, flags, request_id);
+
+	return e != NULL ? actor__deliver(n->sys, w, to, e) : -ENOMEM;
+}
+
 static int deliver(struct actor__node *n, actor_ref_t to, actor_ref_t sender, uint32_t type,
 		   const void *data, size_t size, uint16_t flags, uint32_t request_id)
 {
-	struct actor__env *e = actor__env_make(n->pool, sender, type, data, size, flags,
-					       request_id);
-
-	return e != NULL ? actor__deliver(n->sys, NULL, to, e) : -ENOMEM;
+	return deliver_on(n, NULL, to, sender, type, data, size, flags, request_id);
 }
 
 /* Request request_id of who fails with err, at once. */
+static void answer_failed_on(struct actor__node *n, struct actor__worker *w, actor_ref_t who,
+			     uint32_t request_id, int err)
+{
+	deliver_on(n, w, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
+		   ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
+}
+
 static void answer_failed(struct actor__node *n, actor_ref_t who, uint32_t request_id, int err)
 {
-	deliver(n, who, ACTOR_REF_NONE, ACTOR__SYS_FAILED, &err, sizeof err,
-		ACTOR__ENV_SYSTEM | ACTOR__ENV_URGENT, request_id);
+	answer_failed_on(n, NULL, who, request_id, err);
 }
 
 /*
@@ -750,6 +764,33 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 			answer_failed(n, from, f->msg.request_id, -EAGAIN);
 	}
 	return 0;
+}
+
+bool actor__route_inbound_driven(struct actor__node *n, struct actor__worker *w,
+				 struct actor__peer *p, const struct actor__frame *f)
+{
+	actor_ref_t to = { .id = f->msg.to_id, .node = actor__node_id(n->sys) };
+	actor_ref_t from = { .id = f->msg.from_id, .node = f->msg.from_node };
+	bool request = (f->msg.flags & ACTOR__WIRE_REQUEST) && from.id != 0;
+	int err;
+
+	/* A reply clears p's tracking, and anything odd is logged and
+	 * closes the connection: the I/O thread's. */
+	if ((f->msg.flags & ACTOR__WIRE_REPLY) || to.id == 0 || f->msg.to_node != to.node ||
+	    broken_rule(p, f) != NULL)
+		return false;
+	err = deliver_on(n, w, to, from, f->msg.type, f->msg.payload, f->msg.size,
+			 env_flags(f->msg.flags), f->msg.request_id);
+	if (err == -ESRCH && request) {
+		answer_failed_on(n, w, from, f->msg.request_id, -ESRCH);
+	} else if (err == -EAGAIN) {
+		/* As actor__route_inbound. */
+		actor__dead_letter_report(n->sys, to, from, f->msg.type, f->msg.payload,
+					  f->msg.size, -EAGAIN);
+		if (request)
+			answer_failed_on(n, w, from, f->msg.request_id, -EAGAIN);
+	}
+	return true;
 }
 
 /* --- mail lost ------------------------------------------------------------- */

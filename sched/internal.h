@@ -67,7 +67,13 @@ struct actor_ctx {
 };
 
 /* The futex word of a worker. */
-enum { ACTOR__PARK_RUNNING = 0, ACTOR__PARK_SLEEPING = 1, ACTOR__PARK_NOTIFIED = 2 };
+/* DRIVING: asleep in the driver's wait (seam.h), woken through its wake(). */
+enum {
+	ACTOR__PARK_RUNNING = 0,
+	ACTOR__PARK_SLEEPING = 1,
+	ACTOR__PARK_NOTIFIED = 2,
+	ACTOR__PARK_DRIVING = 3,
+};
 
 struct actor__worker {
 	struct actor__deque dq;			/* line-aligned members */
@@ -101,6 +107,8 @@ struct actor__worker {
 			      atomic_load_explicit(&(w)->field, memory_order_relaxed) + 1, \
 			      memory_order_relaxed)
 
+enum { ACTOR__DRV_HELD = 1, ACTOR__DRV_GONE = 2 };
+
 /* Slots per table chunk. */
 #define ACTOR__CHUNK_SHIFT 12
 #define ACTOR__CHUNK_SLOTS (1u << ACTOR__CHUNK_SHIFT)
@@ -110,6 +118,12 @@ struct actor_system {
 	uint32_t node_id;		/* random, never 0: this incarnation */
 	_Atomic(struct actor__router *) router;
 	_Atomic(struct actor__binder *) binder;	/* virtual actors (seam.h) */
+	/* The driver (seam.h) and its token: ACTOR__DRV_HELD while a worker
+	 * uses it, ACTOR__DRV_GONE once removed; drv_wakers counts wakers
+	 * between reading a DRIVING park word and calling wake() (worker.c). */
+	_Atomic(struct actor__driver *) driver;
+	_Atomic unsigned drv_state;
+	_Atomic unsigned drv_wakers;
 	unsigned nworkers;
 	_Atomic unsigned nstarted;	/* worker threads running */
 	struct actor__worker *workers;

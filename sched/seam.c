@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 
 #include "sched/internal.h"
 
@@ -18,6 +19,29 @@ int actor__router_install(struct actor_system *sys, struct actor__router *r)
 struct actor__router *actor__router_of(const struct actor_system *sys)
 {
 	return atomic_load_explicit(&sys->router, memory_order_acquire);
+}
+
+int actor__driver_install(struct actor_system *sys, struct actor__driver *d)
+{
+	struct actor__driver *none = NULL;
+
+	return atomic_compare_exchange_strong(&sys->driver, &none, d) ? 0 : -EALREADY;
+}
+
+void actor__driver_remove(struct actor_system *sys)
+{
+	struct actor__driver *d = atomic_load(&sys->driver);
+
+	if (d == NULL)
+		return;
+	/* No worker takes it from here on (worker.c:driver_take wants 0). */
+	atomic_fetch_or(&sys->drv_state, ACTOR__DRV_GONE);
+	while (atomic_load(&sys->drv_state) & ACTOR__DRV_HELD) {
+		d->wake(d);
+		sched_yield();
+	}
+	while (atomic_load(&sys->drv_wakers) != 0)
+		sched_yield();
 }
 
 uint32_t actor__node_id(const struct actor_system *sys)

@@ -92,6 +92,29 @@ struct actor__router {
 };
 
 /*
+ * What cluster/ may install so that idle workers wait where remote mail
+ * arrives (issue 16): the transport's readiness for the connections it
+ * hands over. One worker at a time holds it (sched/worker.c takes a token
+ * first); the others park on their futex. Frames read by the holder are
+ * delivered with w = that worker, so the actor they wake runs next on it
+ * with no futex hop. Installed after the router, removed (and every call
+ * into it over) before the router's stop ends the transport.
+ */
+struct actor__driver {
+	/* Waits up to timeout_us (0: until woken) for inbound frames. 1: some
+	 * are ready, and the driver stays this thread's until dispatch();
+	 * 0: none (timed out or woken). */
+	int (*wait)(struct actor__driver *d, unsigned timeout_us);
+	/* After wait() returned 1: delivers what is ready with w. */
+	void (*dispatch)(struct actor__driver *d, struct actor__worker *w);
+	/* Delivers what is ready now, with w, without waiting: how many
+	 * frames, or -EBUSY when the transport is another thread's. */
+	int (*poll)(struct actor__driver *d, struct actor__worker *w);
+	/* Any thread: cuts the holder's wait() short (or the next one). */
+	void (*wake)(struct actor__driver *d);
+};
+
+/*
  * Virtual references: node ACTOR__NODE_VIRTUAL, never a real node id
  * (system.c never picks it); the id means what the binder says. Mail to
  * them goes to the binder that cluster/virtual.c installs. An actor spawned
@@ -144,6 +167,12 @@ void actor__bounce(struct actor_system *sys, struct actor__worker *w, actor_ref_
 int actor__router_install(struct actor_system *sys, struct actor__router *r);
 /* The installed router, or NULL. */
 struct actor__router *actor__router_of(const struct actor_system *sys);
+/* Installs d as sys's driver: 0, or -EALREADY if one is installed. */
+int actor__driver_install(struct actor_system *sys, struct actor__driver *d);
+/* Takes the driver away: waits for the worker holding it to return
+ * (cutting its wait short); no worker calls it afterwards. Nothing if
+ * none is installed. */
+void actor__driver_remove(struct actor_system *sys);
 /* This incarnation's node id: random, never 0. */
 uint32_t actor__node_id(const struct actor_system *sys);
 /* Whether sys is shutting down (no more spawns or outside sends). */

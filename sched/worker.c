@@ -43,6 +43,20 @@
  * fence; read park words", a worker going to sleep does "park word :=
  * SLEEPING; seq_cst fence; look for work", so at least one sees the other.
  * Model of the parking, waking and searching count: tests/spin/park.pml.
+ *
+ * The driver (seam.h, issue 16): with a node whose transport has one, an
+ * idle worker may wait for inbound frames instead of on its futex, so that
+ * a frame wakes the thread that will run its actor. One worker at a time
+ * holds it (sys->drv_state, a token taken by CAS in sleep_on; the others
+ * sleep on their futex as before); the holder's park word is DRIVING, and
+ * notify() wakes it through the driver's wake() (an eventfd) instead of
+ * the futex, after the same "publish; fence; read park words" handshake.
+ * Frames read in the wait are dispatched after the park word is RUNNING
+ * again, with w = the holder, so their actors land in its next slot and
+ * deque. The aggressive tier also polls the driver as often as it steals.
+ * Removal at node stop (seam.c:actor__driver_remove) waits for the holder
+ * and for wakers between reading DRIVING and calling wake() (drv_wakers).
+ * Model: tests/spin/driver.pml.
  */
 #include "config.h"
 
@@ -62,6 +76,9 @@
  * round trip of 14 us; with 8 it is 2.5 us, at no cost in throughput.
  */
 #define FAIRNESS_TICKS 8
+
+/* A busy worker polls the driver (seam.h) every DRIVER_TICKS turns. */
+#define DRIVER_TICKS 64
 
 enum sleep_result { SLEPT, WOKEN, WORK_SEEN };
 
@@ -122,6 +139,30 @@ bool actor__worker_has_work(const struct actor__worker *w)
 			     atomic_load_explicit(&w->sys->inj_len, memory_order_relaxed) != 0);
 }
 
+/*
+ * Wakes w, asleep in the driver's wait (park DRIVING), with `to` (NOTIFIED,
+ * or RUNNING at shutdown): true if it was. The driver may be removed once
+ * its holder has given it back; a waker counts itself in drv_wakers before
+ * it looks at the park word, so the remover (actor__driver_remove) waits
+ * for it: the holder sets its park word RUNNING before it gives the driver
+ * back, so a waker whose CAS succeeds counted itself before that.
+ */
+static bool wake_driving(struct actor_system *sys, struct actor__worker *w, uint32_t to)
+{
+	uint32_t driving = ACTOR__PARK_DRIVING;
+	bool woke;
+
+	atomic_fetch_add(&sys->drv_wakers, 1);
+	woke = atomic_compare_exchange_strong(&w->park, &driving, to);
+	if (woke) {
+		struct actor__driver *d = atomic_load_explicit(&sys->driver, memory_order_acquire);
+
+		d->wake(d);
+	}
+	atomic_fetch_sub(&sys->drv_wakers, 1);
+	return woke;
+}
+
 /* Called after publishing work; see the comment at the top. */
 static void notify(struct actor_system *sys)
 {
@@ -130,15 +171,19 @@ static void notify(struct actor_system *sys)
 		return;
 	for (unsigned i = 0; i < sys->nworkers; i++) {
 		struct actor__worker *w = &sys->workers[i];
+		uint32_t park = atomic_load_explicit(&w->park, memory_order_relaxed);
 		unsigned zero = 0;
 		uint32_t sleeping = ACTOR__PARK_SLEEPING;
 
-		if (atomic_load_explicit(&w->park, memory_order_relaxed) != ACTOR__PARK_SLEEPING)
+		if (park != ACTOR__PARK_SLEEPING && park != ACTOR__PARK_DRIVING)
 			continue;
 		/* Become the one waker: the woken worker inherits this count. */
 		if (!atomic_compare_exchange_strong(&sys->nsearching, &zero, 1))
 			return;
-		if (atomic_compare_exchange_strong(&w->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
+		if (park == ACTOR__PARK_DRIVING) {
+			if (wake_driving(sys, w, ACTOR__PARK_NOTIFIED))
+				return;
+		} else if (atomic_compare_exchange_strong(&w->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
 			actor__futex_wake(&w->park, 1);
 			return;
 		}
@@ -147,26 +192,102 @@ static void notify(struct actor_system *sys)
 	}
 }
 
+static bool others_parked(struct actor__worker *w);
+
+/* Wakes one worker asleep on its futex, whether or not others search: it
+ * is counted as searching, as notify()'s. */
+static void wake_parked(struct actor_system *sys)
+{
+	for (unsigned i = 0; i < sys->nworkers; i++) {
+		struct actor__worker *v = &sys->workers[i];
+		uint32_t sleeping = ACTOR__PARK_SLEEPING;
+
+		if (atomic_load_explicit(&v->park, memory_order_relaxed) != ACTOR__PARK_SLEEPING)
+			continue;
+		atomic_fetch_add(&sys->nsearching, 1);
+		if (atomic_compare_exchange_strong(&v->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
+			actor__futex_wake(&v->park, 1);
+			return;
+		}
+		atomic_fetch_sub(&sys->nsearching, 1);
+	}
+}
+
+/* The driver (seam.h), if one is installed and no other worker holds it:
+ * then it is the caller's until driver_give(). */
+static struct actor__driver *driver_take(struct actor_system *sys)
+{
+	struct actor__driver *d = atomic_load_explicit(&sys->driver, memory_order_acquire);
+	unsigned free = 0;
+
+	if (d == NULL || atomic_load_explicit(&sys->drv_state, memory_order_relaxed) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&sys->drv_state, &free, ACTOR__DRV_HELD,
+						     memory_order_acquire, memory_order_relaxed))
+		return NULL;
+	return d;
+}
+
+static void driver_give(struct actor_system *sys, struct actor__driver *d)
+{
+	if (d != NULL)
+		atomic_fetch_and_explicit(&sys->drv_state, ~(unsigned)ACTOR__DRV_HELD,
+					  memory_order_release);
+}
+
+/* Inbound frames ready now, delivered to w's own queues (the aggressive
+ * and moderate tiers): whether any were. */
+static bool driver_poll(struct actor__worker *w)
+{
+	struct actor__driver *d = driver_take(w->sys);
+	int n;
+
+	if (d == NULL)
+		return false;
+	n = d->poll(d, w);
+	driver_give(w->sys, d);
+	return n > 0;
+}
+
 /*
- * Sleeps on the worker's futex for up to timeout_us (0: until woken).
+ * Sleeps for up to timeout_us (0: until woken): on the worker's futex, or,
+ * if the driver is free, in the driver's wait (park DRIVING), so that an
+ * inbound frame wakes this worker and its actor runs here (seam.h).
  * WOKEN means a producer woke us and counted us as searching.
  */
 static enum sleep_result sleep_on(struct actor__worker *w, unsigned timeout_us)
 {
 	struct actor_system *sys = w->sys;
+	struct actor__driver *d = driver_take(sys);
 	uint32_t was;
+	int ready = 0;
 
-	atomic_store_explicit(&w->park, ACTOR__PARK_SLEEPING, memory_order_seq_cst);
+	atomic_store_explicit(&w->park, d != NULL ? ACTOR__PARK_DRIVING : ACTOR__PARK_SLEEPING,
+			      memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (work_visible(sys) || atomic_load_explicit(&sys->stopping, memory_order_relaxed)) {
 		was = atomic_exchange_explicit(&w->park, ACTOR__PARK_RUNNING, memory_order_acquire);
+		driver_give(sys, d);
 		return was == ACTOR__PARK_NOTIFIED ? WOKEN : WORK_SEEN;
 	}
 	ACTOR__STAT_INC(w, parks);
-	actor__futex_wait(&w->park, ACTOR__PARK_SLEEPING, timeout_us);
+	if (d != NULL)
+		ready = d->wait(d, timeout_us);
+	else
+		actor__futex_wait(&w->park, ACTOR__PARK_SLEEPING, timeout_us);
+	/* Before the driver is given back: see wake_driving(). */
 	was = atomic_exchange_explicit(&w->park, ACTOR__PARK_RUNNING, memory_order_acquire);
+	if (ready == 1)
+		d->dispatch(d, w);	/* into this worker's next slot and deque */
+	driver_give(sys, d);
+	/* Off to run actors, maybe one long handler: if every other worker
+	 * is parked for good, none would take the driver meanwhile, and mail
+	 * for other actors would wait for this one (or the I/O thread's
+	 * tick). Wake one to take it, as leave_idle()'s watcher. */
+	if (d != NULL && (ready == 1 || was == ACTOR__PARK_NOTIFIED) && sys->nworkers > 1 &&
+	    others_parked(w))
+		wake_parked(sys);
 	if (was != ACTOR__PARK_NOTIFIED)
-		return SLEPT;
+		return ready == 1 ? WORK_SEEN : SLEPT;
 	ACTOR__STAT_INC(w, wakeups);
 	return WOKEN;
 }
@@ -346,6 +467,11 @@ static struct actor__actor *idle(struct actor__worker *w)
 		for (unsigned i = 1; i <= c->aggressive_polls; i++) {
 			if ((a = poll_once(w, i, c->aggressive_steal_interval)) != NULL)
 				goto found;
+			/* As often as it steals: a poll is a system call. */
+			if (c->aggressive_steal_interval != 0 &&
+			    i % c->aggressive_steal_interval == 0 && driver_poll(w) &&
+			    (a = poll_local(w)) != NULL)
+				goto found;
 			actor__cpu_relax();
 		}
 		if (searching) {
@@ -447,6 +573,11 @@ static void *worker_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 	}
 	for (;;) {
+		/* A busy worker reads inbound mail too, now and then: no idle
+		 * worker may be there to wait for it. */
+		if (actor__unlikely(w->tick % DRIVER_TICKS == 0) &&
+		    atomic_load_explicit(&w->sys->driver, memory_order_relaxed) != NULL)
+			driver_poll(w);
 		a = poll_local(w);
 		if (a == NULL && (a = idle(w)) == NULL)
 			break;
@@ -516,6 +647,8 @@ void actor__workers_stop(struct actor_system *sys)
 		 * sleeps (the same store; load pair as notify's). */
 		if (atomic_compare_exchange_strong(&sys->workers[i].park, &sleeping, ACTOR__PARK_RUNNING))
 			actor__futex_wake(&sys->workers[i].park, 1);
+		else
+			wake_driving(sys, &sys->workers[i], ACTOR__PARK_RUNNING);
 	}
 	for (unsigned i = 0; i < atomic_load(&sys->nstarted); i++)
 		pthread_join(sys->workers[i].thread, NULL);

@@ -111,7 +111,8 @@ TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
-	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml tests/spin/direct.pml
+	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml tests/spin/direct.pml \
+	tests/spin/driver.pml
 TESTS += tests/spin/models.test
 EXTRA_DIST += tests/spin/models.test $(spin_models)
 
@@ -131,3 +132,8 @@ tests_test_msgpack_LDADD = libactor.la $(CRITERION_LIBS) $(MSGPACK_LIBS)
 check_PROGRAMS += tests/stress_direct
 TESTS += tests/stress_direct
 tests_stress_direct_LDADD = $(TEST_LIBS)
+
+# Idle workers reading inbound mail (issue 16); plain, for TSan too.
+check_PROGRAMS += tests/stress_drive
+TESTS += tests/stress_drive
+tests_stress_drive_LDADD = $(TEST_LIBS)

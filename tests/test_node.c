@@ -1,6 +1,8 @@
 /*
  * Remote actors: two (or three) systems in one process, or a forked child
- * node, over each transport: loopback, TCP on epoll, TCP on io_uring.
+ * node, over each transport: loopback, TCP on epoll (idle workers reading
+ * inbound mail, and "epoll-io": only the I/O thread reading, as with
+ * actor_node_config_t.no_worker_io), TCP on io_uring.
  * Every scenario runs once per transport; io_uring ones skip where the
  * kernel refuses io_uring.
  */
@@ -53,6 +55,11 @@ static void config(actor_node_config_t *cfg, const char *transport, const char *
 	cfg->cookie = cookie;
 	cfg->cookie_len = sizeof cookie - 1;
 	cfg->transport = transport;
+	/* "epoll-io": epoll with the I/O thread reading every connection. */
+	if (strcmp(transport, "epoll-io") == 0) {
+		cfg->transport = "epoll";
+		cfg->no_worker_io = true;
+	}
 	cfg->heartbeat_interval_ns = 100 * MS;
 	cfg->heartbeat_timeout_ns = 2 * SEC;	/* the tests run two at a time */
 	cfg->reconnect_min_ns = 50 * MS;
@@ -405,6 +412,7 @@ static void wrong_cookie_refused(const char *transport)
 #define FOR_EACH_TRANSPORT(suite, name, body)                                 \
 	Test(suite, name##_loopback) { body("loopback"); }                    \
 	Test(suite, name##_epoll) { body("epoll"); }                          \
+	Test(suite, name##_epoll_io) { body("epoll-io"); }                    \
 	Test(suite, name##_uring) { body("uring"); }
 
 TestSuite(node, .init = reset, .timeout = 120);
@@ -598,6 +606,7 @@ static void slow_reader(const char *transport)
 
 #define FOR_EACH_TCP(suite, name, body)                                       \
 	Test(suite, name##_epoll) { body("epoll"); }                          \
+	Test(suite, name##_epoll_io) { body("epoll-io"); }                    \
 	Test(suite, name##_uring) { body("uring"); }
 
 FOR_EACH_TCP(node, killed_peer_is_down, killed_peer)

@@ -309,6 +309,39 @@ int actor__tcp_received(struct actor__tcp_conn *c, size_t n)
 	return rbuf_deliver(c);
 }
 
+int actor__tcp_received_driven(struct actor__tcp_conn *c, size_t n, void *ctx, void *w)
+{
+	struct actor__transport *t = c->base.t;
+	struct actor__tcp_rbuf *rb = &c->in;
+	int r = 1;
+
+	rb->end += n;
+	while (rb->end - rb->start >= ACTOR__FRAME_PREFIX) {
+		uint32_t len = actor__frame_body_len(rb->buf + rb->start);
+
+		if (len == 0 || len > actor__conn_max_frame((struct actor__conn *)c)) {
+			r = -EMSGSIZE;
+			break;
+		}
+		if (rb->end - rb->start - ACTOR__FRAME_PREFIX < len)
+			break;
+		if (!t->cb.frame_driven(t->cb.arg, (struct actor__conn *)c, ctx, w,
+					rb->buf + rb->start + ACTOR__FRAME_PREFIX, len)) {
+			r = 0;
+			break;
+		}
+		rb->start += ACTOR__FRAME_PREFIX + len;
+	}
+	if (rb->start == rb->end) {
+		rb->start = rb->end = 0;
+	} else if (r == 1 && rb->start > 0) {
+		memmove(rb->buf, rb->buf + rb->start, rb->end - rb->start);
+		rb->end -= rb->start;
+		rb->start = 0;
+	}
+	return r;
+}
+
 int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n)
 {
 	struct actor__tcp_rbuf *rb = &c->in;

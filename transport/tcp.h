@@ -143,6 +143,12 @@ int actor__tcp_rspace(struct actor__tcp_conn *c, unsigned char **p, size_t *len)
 /* n bytes were read into the room given by actor__tcp_rspace: delivers the
  * complete frames. 0, or -EMSGSIZE for a bad length prefix, or a TLS error. */
 int actor__tcp_received(struct actor__tcp_conn *c, size_t n);
+/* The driver's actor__tcp_received (plain TCP or kernel TLS only): n
+ * bytes were read; calls frame_driven() for each complete frame. 1: all
+ * taken; 0: one was refused, and it and the rest stay in the buffer for
+ * actor__tcp_received(c, 0) on the I/O thread; -EMSGSIZE. Reads nothing
+ * the I/O thread writes (not even closing). */
+int actor__tcp_received_driven(struct actor__tcp_conn *c, size_t n, void *ctx, void *w);
 /* Delivers bytes read elsewhere (a provided buffer), keeping only the
  * trailing partial frame. 0, -EMSGSIZE, -ENOMEM or a TLS error. */
 int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n);

@@ -7,9 +7,10 @@
  * (cluster/wire.h for nodes).
  *
  * Threads. Each transport has one I/O thread, started by actor__transport_
- * create. Every callback runs on it, and every call below except
- * actor__transport_create, _destroy, _wake, try_send and listen (before
- * the first connection) must be made on it, i.e. from inside a callback.
+ * create. Every callback runs on it but frame_driven(), and every call
+ * below except actor__transport_create, _destroy, _wake, try_send, the
+ * drv_ calls and listen (before the first connection) must be made on it,
+ * i.e. from inside a callback.
  * So a connection is a single-threaded object and needs no locks, except
  * for try_send's one (see there).
  *
@@ -34,7 +35,9 @@
  * below low_water after having been at or above high_water, so that the
  * layer above can bound what it hands over. try_send() lets another
  * thread write a frame itself while the connection is idle, saving the
- * I/O thread's wake-up on the way out.
+ * I/O thread's wake-up on the way out; drive() and the drv_ calls let
+ * another thread (one at a time) wait for and read a connection's input,
+ * saving it on the way in.
  */
 #ifndef ACTOR_TRANSPORT_H
 #define ACTOR_TRANSPORT_H
@@ -81,6 +84,13 @@ struct actor__transport_cb {
 	void (*tick)(void *arg);
 	/* Soon after ops->wake(), on the I/O thread. */
 	void (*woken)(void *arg);
+	/* A frame of a connection handed to drive() (see there), read by the
+	 * thread holding the driver: ctx is drive()'s, w the holder's (NULL:
+	 * the I/O thread itself). True: taken; false: not taken, and the
+	 * connection goes back to the I/O thread, which calls frame() with
+	 * this frame and what follows it. The body is valid during the call. */
+	bool (*frame_driven)(void *arg, struct actor__conn *c, void *ctx, void *w,
+			     const void *body, size_t len);
 };
 
 struct actor__transport_config {
@@ -128,6 +138,34 @@ struct actor__transport_ops {
 	void (*close)(struct actor__conn *c, int reason);
 	/* Any thread: the woken() callback runs soon on the I/O thread. */
 	void (*wake)(struct actor__transport *t);
+	/*
+	 * Optional (NULL: no driver; then none of the drv_ calls exist).
+	 * The driver lets another thread (an idle worker) wait for the
+	 * input of connections and read them, so that a frame wakes the
+	 * thread that will handle it rather than the I/O thread. On the I/O
+	 * thread: from the next time c's input is drained, c's frames go to
+	 * frame_driven() with ctx from whichever thread holds the driver,
+	 * until frame_driven() refuses one, c hits an error or an EOF, or
+	 * c closes; then the I/O thread reads it again (and calls drive()'s
+	 * handing over again by itself once drained). Never two threads
+	 * read c at once, and its frames are handled in order. After
+	 * close(c), frame_driven() may still run for c until the transport
+	 * ends it (at the end of that I/O loop iteration): a frame that
+	 * arrived just before the close.
+	 */
+	void (*drive)(struct actor__conn *c, void *ctx);
+	/* Any thread but the I/O thread, one at a time (the caller makes
+	 * sure): waits up to timeout_us (0: until drv_wake) for input on
+	 * driven connections. 1: input is ready, and the caller must call
+	 * drv_dispatch next; 0: none. */
+	int (*drv_wait)(struct actor__transport *t, unsigned timeout_us);
+	/* After drv_wait returned 1: reads, and calls frame_driven() with w. */
+	void (*drv_dispatch)(struct actor__transport *t, void *w);
+	/* As drv_wait(0 µs) then drv_dispatch, not waiting for the I/O
+	 * thread either: frames handled, or -EBUSY. */
+	int (*drv_poll)(struct actor__transport *t, void *w);
+	/* Any thread: drv_wait returns soon (or the next one at once). */
+	void (*drv_wake)(struct actor__transport *t);
 	/* Not on the I/O thread: stops it, closing every connection (each
 	 * gets its closed() callback), and frees everything. */
 	void (*destroy)(struct actor__transport *t);

@@ -1,0 +1,402 @@
+/*
+ * Idle workers reading inbound mail (cluster/drive.c, the epoll
+ * transport's driver; issue 16), as a plain TAP program so that it also
+ * runs under ThreadSanitizer:
+ *  - two workers and the I/O thread racing for one connection's reads:
+ *    senders on one node send numbered messages and requests to receivers
+ *    on the other, whose heartbeats (every 10 ms) and replies hand the
+ *    connection back to the I/O thread again and again; every message
+ *    arrives once and in order per sender, and workers read some of them;
+ *  - a peer that goes away while a worker waits in the transport: the node
+ *    sees it down, and a new peer's mail is read by a worker again;
+ *  - destroying a node while a worker waits in the transport returns;
+ *  - mail does not wait for a long handler that the holder runs.
+ * Each check runs with the driver on; the first also with it off.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <actor/actor.h>
+
+#include "cluster/internal.h"
+#include "sched/internal.h"
+#include "tests/stress/tap.h"
+
+#define SENDERS 3
+#define SEC 1000000000ull
+#define MS 1000000ull
+
+enum { GO = 1, NUM, ASK };
+
+static const char cookie[] = "stress-cookie-0123456789";
+static _Atomic long received, replies, errors;
+
+struct receiver {
+	uint64_t next[SENDERS];
+};
+
+static void receiver_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct receiver *s = actor_self_state(ctx);
+	uint64_t v[2];
+
+	if (actor_msg_size(m) != sizeof v) {
+		atomic_fetch_add(&errors, 1);
+		return;
+	}
+	memcpy(v, actor_msg_data(m), sizeof v);
+	if (actor_msg_type(m) == ASK) {
+		actor_reply(ctx, m, ASK, v, sizeof v);
+		return;
+	}
+	if (v[0] >= SENDERS || v[1] != s->next[v[0]]++)
+		atomic_fetch_add(&errors, 1);
+	atomic_fetch_add(&received, 1);
+}
+
+static const actor_spec_t receiver_spec = { .name = "receiver", .handler = receiver_handler,
+					    .state_size = sizeof(struct receiver) };
+
+struct go {
+	actor_ref_t to;
+	uint64_t id, n;
+};
+
+static void on_reply(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	if (error != 0 || actor_msg_size(reply) != 2 * sizeof(uint64_t))
+		atomic_fetch_add(&errors, 1);
+	else
+		atomic_fetch_add(&replies, 1);
+}
+
+/* Sends in slices of 64, each turn asking itself for the next, so that
+ * the receivers' node goes idle between slices now and then. */
+struct slice {
+	struct go g;
+	uint64_t i;
+};
+
+static void sender_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct slice s;
+
+	if (actor_msg_type(m) == GO)
+		s = (struct slice){ .g = *(const struct go *)actor_msg_data(m) };
+	else
+		memcpy(&s, actor_msg_data(m), sizeof s);
+	for (uint64_t end = s.i + 64; s.i < s.g.n && s.i < end; s.i++) {
+		uint64_t v[2] = { s.g.id, s.i };
+		int err;
+
+		while ((err = actor_send(ctx, s.g.to, NUM, v, sizeof v)) == -EAGAIN)
+			usleep(50);
+		if (err == 0 && s.i % 8 == 0)
+			err = actor_request(ctx, s.g.to, ASK, v, sizeof v, 60 * SEC, on_reply, NULL);
+		if (err != 0)
+			atomic_fetch_add(&errors, 1);
+	}
+	if (s.i < s.g.n)
+		actor_send(ctx, actor_self(ctx), NUM, &s, sizeof s);
+}
+
+static const actor_spec_t sender_spec = { .name = "sender", .handler = sender_handler };
+
+static actor_system_t *node(bool off)
+{
+	actor_system_t *s;
+	actor_config_t sc;
+	actor_node_config_t cfg;
+
+	actor_config_init(&sc);
+	sc.workers = 2;
+	sc.pin_workers = false;
+	if (actor_system_create(&s, &sc) != 0)
+		return NULL;
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.no_worker_io = off;
+	/* A PING every 10 ms: each hands the connection back to the I/O
+	 * thread, which also reads on its ticks (5 ms). The timeout is long:
+	 * TSan is slow. */
+	cfg.heartbeat_interval_ns = 10 * MS;
+	cfg.heartbeat_timeout_ns = 20 * SEC;
+	if (actor_node_start(s, &cfg) != 0) {
+		actor_system_destroy(s);
+		return NULL;
+	}
+	return s;
+}
+
+static uint64_t driven(actor_system_t *s)
+{
+	return atomic_load(&actor__node_of(s)->frames_driven);
+}
+
+/* Whether a worker of s waits in (or holds) the driver, within 5 s. */
+static bool driver_held(actor_system_t *s)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (atomic_load(&s->drv_state) & ACTOR__DRV_HELD)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static const char *race(bool off, uint64_t n, uint64_t *by_workers)
+{
+	actor_system_t *a = node(off), *b = node(off);
+	actor_ref_t to[SENDERS], found;
+	uint32_t id;
+	long want = (long)(SENDERS * n), want_replies = (long)(SENDERS * ((n + 7) / 8));
+	const char *error = NULL;
+
+	atomic_store(&received, 0);
+	atomic_store(&replies, 0);
+	atomic_store(&errors, 0);
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	for (int i = 0; i < SENDERS; i++) {
+		char name[16];
+		actor_ref_t s;
+		struct go g = { .id = (uint64_t)i, .n = n };
+
+		snprintf(name, sizeof name, "r%d", i);
+		actor_system_spawn(a, &receiver_spec, NULL, &to[i]);
+		actor_register(a, name, to[i]);
+		if (actor_node_whereis(b, id, name, 10 * SEC, &found) != 0 ||
+		    !actor_ref_equal(found, to[i]))
+			return "whereis failed";
+		g.to = found;
+		actor_system_spawn(b, &sender_spec, NULL, &s);
+		actor_system_send(b, s, GO, &g, sizeof g);
+	}
+	for (int i = 0; i < 120 * 100 && (atomic_load(&received) < want ||
+					   atomic_load(&replies) < want_replies); i++)
+		usleep(10000);
+	*by_workers = driven(a);
+	if (atomic_load(&received) != want)
+		error = "messages lost";
+	else if (atomic_load(&replies) != want_replies)
+		error = "replies lost";
+	else if (atomic_load(&errors) != 0)
+		error = "out of order, or a send failed";
+	else if (!off && *by_workers == 0)
+		error = "no frame was read by a worker";
+	else if (off && *by_workers != 0)
+		error = "a worker read frames with no_worker_io";
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return error;
+}
+
+static void count_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	atomic_fetch_add(&received, 1);
+}
+
+static const actor_spec_t count_spec = { .name = "count", .handler = count_handler };
+
+/* b's counter gets one message from a; true once it has, within 5 s. */
+static bool one_message(actor_system_t *a, actor_system_t *b, actor_ref_t counter)
+{
+	long before = atomic_load(&received);
+	uint64_t v[2] = { 0, 0 };
+
+	counter.node = actor_node_id(b);
+	if (actor_system_send(a, counter, NUM, v, sizeof v) != 0)
+		return false;
+	for (int i = 0; i < 5000 && atomic_load(&received) == before; i++)
+		usleep(1000);
+	return atomic_load(&received) > before;
+}
+
+static const char *peer_leaves(void)
+{
+	actor_system_t *a = node(false), *b = node(false), *c;
+	actor_ref_t counter;
+	uint32_t id;
+	uint64_t before;
+
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	actor_system_spawn(a, &count_spec, NULL, &counter);
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	if (!one_message(b, a, counter))
+		return "no message from b";
+	if (!driver_held(a))
+		return "no worker of a waits in the transport";
+	id = actor_node_id(b);
+	if (!actor_node_is_up(a, id))
+		return "a does not see b";
+	actor_system_destroy(b);	/* a's holder reads the end of the stream */
+	for (int i = 0; i < 5000 && actor_node_is_up(a, id); i++)
+		usleep(1000);
+	if (actor_node_is_up(a, id))
+		return "a does not see b go";
+	if ((c = node(false)) == NULL)
+		return "node_start failed";
+	if (actor_node_connect(c, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect after the peer left failed";
+	before = driven(a);
+	for (int i = 0; i < 20; i++) {
+		if (!driver_held(a))
+			return "no worker of a waits in the transport after the peer left";
+		if (!one_message(c, a, counter))
+			return "no message from a new peer";
+	}
+	if (driven(a) == before)
+		return "a's workers no longer read";
+	actor_system_destroy(c);
+	actor_system_destroy(a);
+	return NULL;
+}
+
+/* Busy for 800 ms on whichever worker runs it. */
+static void hog_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) < 800000000ll);
+	atomic_fetch_add(&received, 1);
+}
+
+static const actor_spec_t hog_spec = { .name = "hog", .handler = hog_handler };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/*
+ * The worker holding the driver reads a message whose handler runs for
+ * 800 ms while the other worker is parked for good: mail for another
+ * actor must not wait for it (nor for the I/O thread's tick, 100 ms with
+ * these heartbeats): the holder wakes the parked worker to take the
+ * driver (worker.c:sleep_on).
+ */
+static const char *long_handler(void)
+{
+	actor_system_t *a, *b = node(false);
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	actor_ref_t hog, counter;
+	uint64_t t0, took, worst = 0;
+	uint32_t id;
+
+	actor_config_init(&sc);
+	sc.workers = 2;
+	sc.pin_workers = false;
+	if (b == NULL || actor_system_create(&a, &sc) != 0)
+		return "system_create failed";
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.heartbeat_timeout_ns = 20 * SEC;
+	if (actor_node_start(a, &cfg) != 0)
+		return "node_start failed";
+	actor_system_spawn(a, &hog_spec, NULL, &hog);
+	actor_system_spawn(a, &count_spec, NULL, &counter);
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	/* Both of a's workers park for good: the tiers take about 130 ms. */
+	usleep(500 * 1000);
+	if (!driver_held(a))
+		return "no worker of a waits in the transport";
+	atomic_store(&received, 0);
+	hog.node = counter.node = actor_node_id(a);
+	actor_system_send(b, hog, NUM, NULL, 0);
+	usleep(30 * 1000);	/* the holder runs the hog */
+	/* Five messages while it runs: without a hand-over each waits for
+	 * the I/O thread's next tick, 0 to 100 ms, and with these spacings
+	 * some wait 40 ms or more. */
+	for (int i = 0; i < 5; i++) {
+		t0 = now_ms();
+		if (!one_message(b, a, counter))
+			return "no message while the hog runs";
+		took = now_ms() - t0;
+		if (took > worst)
+			worst = took;
+		usleep(60 * 1000 + (useconds_t)i * 7000);
+	}
+	if (getenv("DRIVE_VERBOSE"))
+		fprintf(stderr, "# worst %llu ms\n", (unsigned long long)worst);
+	for (int i = 0; i < 5000 && atomic_load(&received) < 6; i++)
+		usleep(1000);	/* the hog ends */
+	if (atomic_load(&received) != 6)
+		return "a message was lost";
+	if (worst >= 40)
+		return "a message waited for the long handler";
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return NULL;
+}
+
+static const char *destroy_while_waiting(void)
+{
+	actor_system_t *a = node(false), *b = node(false);
+	actor_ref_t counter;
+	uint32_t id;
+
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	actor_system_spawn(b, &count_spec, NULL, &counter);
+	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
+		return "connect failed";
+	if (!one_message(a, b, counter))
+		return "no message";
+	if (!driver_held(b) || !driver_held(a))
+		return "no worker waits in the transport";
+	alarm(60);	/* a destroy that hangs fails the test */
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	alarm(0);
+	return NULL;
+}
+
+int main(void)
+{
+	uint64_t n = 5000 * stress_scale(), on = 0, off = 0;
+	const char *error;
+	char name[128];
+
+	tap_plan(5);
+	/* Under ThreadSanitizer the I/O thread's ticks may read it all: a
+	 * run where no worker read a frame is tried again, twice at most. */
+	for (int tries = 0; tries < 3; tries++) {
+		error = race(false, n, &on);
+		if (error == NULL || on != 0)
+			break;
+	}
+	snprintf(name, sizeof name,
+		 "workers and the I/O thread read one connection: %d senders x %llu, %llu frames read by workers",
+		 SENDERS, (unsigned long long)n, (unsigned long long)on);
+	tap_result(name, error);
+	error = race(true, n, &off);
+	snprintf(name, sizeof name, "the same with no_worker_io: none read by workers");
+	tap_result(name, error);
+	tap_result("a peer leaves while a worker waits in the transport", peer_leaves());
+	tap_result("destroy while workers wait in the transport", destroy_while_waiting());
+	tap_result("mail does not wait for a long handler on the worker that read it",
+		   long_handler());
+	return tap_exit();
+}
