@@ -198,12 +198,10 @@ Test(interval, invalid_arguments)
  * lateness stays one latency. The minimum over the last 50 ticks (25 ms)
  * filters a noisy machine.
  */
-Test(interval, no_drift)
+/* One run of 600 ticks every 500 us: how late the least late of the last
+ * 50 came. */
+static uint64_t last_ticks_late(void)
 {
-	/* A timing check: under qemu-user (the aarch64 leg) on a loaded
-	 * machine the emulator's own stalls are what it would measure. */
-	if (getenv("ACTOR_TESTS_EMULATED") != NULL)
-		cr_skip_test("timing under an emulator");
 	const uint64_t period = 500000;
 	const int n = 600;
 	actor_system_t *sys = system_of(2);
@@ -225,9 +223,34 @@ Test(interval, no_drift)
 		if (k >= n - 50 && arrival[k] - due < least)
 			least = arrival[k] - due;
 	}
-	cr_assert_lt(least, 3 * MS, "the last ticks are %llu us late: drift",
-		     (unsigned long long)least / 1000);
 	actor_system_destroy(sys);
+	return least;
+}
+
+/*
+ * Ticks are due at start + k * period, not one period after the last
+ * delivery: a drifting timer is late by the sum of its delivery delays at
+ * the end (about 12 ms over these 600 ticks), in every run. A machine too
+ * loaded to run the counter for the last 25 ms of a run (a CI run with
+ * other legs beside it: 125 ms once) is late in that run only, so the
+ * check passes if any of three runs ends in time.
+ */
+Test(interval, no_drift)
+{
+	uint64_t least = UINT64_MAX;
+
+	/* A timing check: under qemu-user (the aarch64 leg) on a loaded
+	 * machine the emulator's own stalls are what it would measure. */
+	if (getenv("ACTOR_TESTS_EMULATED") != NULL)
+		cr_skip_test("timing under an emulator");
+	for (int run = 0; run < 3 && least >= 3 * MS; run++) {
+		uint64_t late = last_ticks_late();
+
+		if (late < least)
+			least = late;
+	}
+	cr_assert_lt(least, 3 * MS, "the last ticks are %llu us late in each of 3 runs: drift",
+		     (unsigned long long)least / 1000);
 	assert_no_leaks();
 }
 
