@@ -122,7 +122,11 @@ static int client(actor_system_t *sys, int progress_fd)
 		       1;
 }
 
-static int node(int i, const char *dir, uint16_t port, int progress_fd)
+/* Node i listening on listen_port (0: any), joining through seed_port
+ * (0: it starts the cluster); where port_fd >= 0, it writes the port it
+ * listens on there. */
+static int node(int i, const char *dir, uint16_t listen_port, uint16_t seed_port, int port_fd,
+		int progress_fd)
 {
 	actor_store_lmdb_config_t lc;
 	actor_store_t *store;
@@ -133,6 +137,7 @@ static int node(int i, const char *dir, uint16_t port, int progress_fd)
 	const char *seeds[1] = { seed };
 	sigset_t set;
 	int err, sig, rc = 0;
+	uint16_t bound;
 
 	actor_store_lmdb_config_init(&lc);
 	lc.path = dir;
@@ -149,12 +154,12 @@ static int node(int i, const char *dir, uint16_t port, int progress_fd)
 	cfg.name = name;
 	cfg.cookie = cookie;
 	cfg.cookie_len = strlen(cookie);
-	cfg.listen_port = (uint16_t)(port + i);
+	cfg.listen_port = listen_port;
 	/* Node 0 starts the cluster; the others join through it. A dead
 	 * member's keys move 2 s after it went silent (1 s to be declared
 	 * dead, then the takeover margin, which outlasts its fencing). */
-	if (i != 0) {
-		snprintf(seed, sizeof seed, "127.0.0.1:%u", port);
+	if (seed_port != 0) {
+		snprintf(seed, sizeof seed, "127.0.0.1:%u", seed_port);
 		cfg.seeds = seeds;
 		cfg.nseeds = 1;
 	}
@@ -165,9 +170,16 @@ static int node(int i, const char *dir, uint16_t port, int progress_fd)
 	cfg.member_takeover_margin_ns = 1200 * 1000 * 1000;
 	if ((err = actor_node_start(sys, &cfg)) != 0)
 		die("actor_node_start", err);
-	while (actor_cluster_members(sys, NULL, 0, NULL) < NODES)
+	bound = (uint16_t)actor_node_port(sys);
+	if (port_fd >= 0 && write(port_fd, &bound, sizeof bound) != (ssize_t)sizeof bound)
+		die("write", -errno);
+	/* A node that never came up must not keep the others waiting. */
+	for (int t = 0; actor_cluster_members(sys, NULL, 0, NULL) < NODES; t++) {
+		if (t == 1200)
+			die("the cluster did not form in 60 s", -ETIMEDOUT);
 		usleep(50 * 1000);
-	printf("node %d: up on 127.0.0.1:%u, pid %d\n", i, port + i, (int)getpid());
+	}
+	printf("node %d: up on 127.0.0.1:%u, pid %d\n", i, bound, (int)getpid());
 	fflush(stdout);
 	if (i == 0) {
 		rc = client(sys, progress_fd);
@@ -192,8 +204,8 @@ static void usage(void)
 	exit(2);
 }
 
-/* Forks node i; node 0 gets the pipe's write end. */
-static pid_t start_node(int i, const char *dir, uint16_t port, int fd)
+/* Forks node i (see node()); node 0 gets the progress pipe's write end. */
+static pid_t start_node(int i, const char *dir, uint16_t seed_port, int port_fd, int fd)
 {
 	pid_t pid = fork();
 
@@ -208,7 +220,7 @@ static pid_t start_node(int i, const char *dir, uint16_t port, int fd)
 		/* Only node 0 writes: the parent's read ends when it exits. */
 		if (i != 0)
 			close(fd);
-		_exit(node(i, dir, port, i == 0 ? fd : -1));
+		_exit(node(i, dir, 0, seed_port, port_fd, i == 0 ? fd : -1));
 	}
 	if (pid < 0)
 		die("fork", -errno);
@@ -219,21 +231,28 @@ static int demo(bool kill_one, const char *dir_arg)
 {
 	char tmp[] = "/tmp/bank-demo-XXXXXX";
 	const char *dir = dir_arg;
-	uint16_t port = (uint16_t)(20000 + getpid() % 20000);
+	uint16_t port;
 	pid_t pids[NODES];
-	int fds[2], status = 1;
+	int fds[2], pfds[2], status = 1;
 	char c;
 
 	if (dir == NULL && (dir = mkdtemp(tmp)) == NULL)
 		die("mkdtemp", -errno);
 	snprintf(cookie, sizeof cookie, "bank-demo-%d-%lld", (int)getpid(), (long long)time(NULL));
-	if (pipe(fds) != 0)
+	if (pipe(fds) != 0 || pipe(pfds) != 0)
 		die("pipe", -errno);
-	printf("bank demo: 3 nodes on 127.0.0.1:%u-%u, LMDB in %s, transfers %s\n", port,
-	       port + NODES - 1, dir, bank_mode_name(mode));
+	/* Node 0 listens on a port the kernel picks (a fixed one may be
+	 * taken) and says which; the others join through it. */
+	pids[0] = start_node(0, dir, 0, pfds[1], fds[1]);
+	close(pfds[1]);
+	if (read(pfds[0], &port, sizeof port) != (ssize_t)sizeof port)
+		die("node 0 did not start", -EIO);
+	close(pfds[0]);
+	printf("bank demo: 3 nodes joining through 127.0.0.1:%u, LMDB in %s, transfers %s\n", port,
+	       dir, bank_mode_name(mode));
 	fflush(stdout);
-	for (int i = NODES - 1; i >= 0; i--)
-		pids[i] = start_node(i, dir, port, fds[1]);
+	for (int i = 1; i < NODES; i++)
+		pids[i] = start_node(i, dir, port, -1, fds[1]);
 	close(fds[1]);
 	if (read(fds[0], &c, 1) == 1 && kill_one) {
 		printf("demo: a third of the transfers done: kill -9 node 2 (pid %d)\n", (int)pids[2]);
@@ -285,7 +304,8 @@ int main(int argc, char **argv)
 		sigaddset(&set, SIGTERM);
 		sigaddset(&set, SIGINT);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
-		return node(atoi(argv[2]), argv[3], (uint16_t)atoi(argv[4]), -1);
+		return node(atoi(argv[2]), argv[3], (uint16_t)(atoi(argv[4]) + atoi(argv[2])),
+			    atoi(argv[2]) != 0 ? (uint16_t)atoi(argv[4]) : 0, -1, -1);
 	}
 	usage();
 	return 2;

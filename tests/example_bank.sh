@@ -4,7 +4,7 @@
 # third of the way through 3,000 transfers; the audit must find every
 # accepted transfer applied exactly once and the total unchanged.
 err=$(mktemp)
-out=$(./examples/bank demo 2>"$err")
+out=$(timeout 600 ./examples/bank demo 2>"$err")
 rc=$?
 if grep -q 'actor_store_lmdb_open: .*not supported' "$err"; then
 	echo "1..0 # SKIP libactor was configured without LMDB (Debian: liblmdb-dev)"
