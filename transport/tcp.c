@@ -920,7 +920,17 @@ void actor__tcp_send(struct actor__conn *conn, struct actor__env **frames, size_
 
 size_t actor__tcp_queued(const struct actor__conn *conn)
 {
-	return ((const struct actor__tcp_conn *)conn)->out.queued;
+	struct actor__tcp_conn *c = (struct actor__tcp_conn *)conn;
+	size_t queued;
+
+	/* While direct writes are on, a writer that could not finish a frame
+	 * queues its rest under wlock (actor__tcp_try_send). */
+	if (!c->direct_io)
+		return c->out.queued;
+	pthread_mutex_lock(&c->wlock);
+	queued = c->out.queued;
+	pthread_mutex_unlock(&c->wlock);
+	return queued;
 }
 
 void actor__tcp_close(struct actor__conn *conn, int reason)
