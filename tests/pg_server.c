@@ -112,10 +112,21 @@ static int run(struct pg_server *pg, char *const argv[])
 				 geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(pg->gid) != 0 ||
 						    setuid(pg->uid) != 0))
 			_exit(126);
+		char *args[16];
+		size_t n = 0;
+
 		f = freopen(log, "a", stdout);
 		if (f == NULL || dup2(fileno(stdout), 2) < 0)
 			_exit(126);
-		execv(prog, argv);
+		/* The full path as argv[0]: initdb finds postgres beside itself
+		 * from it, and bindir is seldom on PATH (Debian's is not). */
+		args[n++] = prog;
+		while (argv[n] != NULL && n < sizeof args / sizeof args[0] - 1) {
+			args[n] = argv[n];
+			n++;
+		}
+		args[n] = NULL;
+		execv(prog, args);
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
