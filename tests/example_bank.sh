@@ -3,6 +3,12 @@
 # 127.0.0.1 share one LMDB environment; node 2 is killed with SIGKILL a
 # third of the way through 3,000 transfers; the audit must find every
 # accepted transfer applied exactly once and the total unchanged.
+if [ -n "${ACTOR_TESTS_EMULATED:-}" ]; then
+	# qemu-user has no robust futexes: node 2 killed while it holds
+	# LMDB's lock would hang the other two (tests/store_helpers.h).
+	echo "1..0 # SKIP qemu-user has no robust futexes (LMDB's lock after a kill)"
+	exit 0
+fi
 err=$(mktemp)
 out=$(timeout 600 ./examples/bank demo 2>"$err")
 rc=$?

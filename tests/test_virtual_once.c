@@ -462,8 +462,12 @@ int main(int argc, char **argv)
 		   "dropped, each message applied once", duplicates());
 	tap_result("exactly-once on 3 loopback nodes sharing one LMDB, one destroyed in the "
 		   "middle: each message applied once", three_nodes());
-	tap_result("exactly-once on 3 node processes (TCP, one LMDB), one killed with SIGKILL "
-		   "in the middle: each message applied once", processes());
+	if (store_lmdb_kill_hangs())
+		tap_skip("exactly-once on 3 node processes (TCP, one LMDB), one killed",
+			 STORE_LMDB_KILL_HANGS);
+	else
+		tap_result("exactly-once on 3 node processes (TCP, one LMDB), one killed with "
+			   "SIGKILL in the middle: each message applied once", processes());
 	store_dir_done();
 	return tap_exit();
 }
