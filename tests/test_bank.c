@@ -481,13 +481,6 @@ int main(int argc, char **argv)
 		   "(SIGSTOP) for 0.9 s and resumes fenced: the books still balance",
 		   processes(where, BANK_EXACTLY_ONCE, true,
 			     "3 processes, LMDB, exactly-once, one stopped for 0.9 s"));
-	if (store_lmdb_kill_hangs())
-		tap_skip("the same at-most-once", STORE_LMDB_KILL_HANGS);
-	else
-		tap_result("the same at-most-once (plain sends, no dedup): what it loses is "
-			   "reported, not checked",
-			   processes(where, BANK_AT_MOST_ONCE, false,
-				     "3 processes, LMDB, at-most-once"));
 	/* Skipped only where PostgreSQL cannot be had: libpq left out, no
 	 * server binaries, or root unable to run the server as another user.
 	 * A server that is there and does not start is a failure. */
@@ -495,6 +488,13 @@ int main(int argc, char **argv)
 		pgrc = pg_server_init(&pg);
 		pg_started = true;
 	}
+	/*
+	 * The at-most-once comparison kills a node on PostgreSQL: its writes
+	 * after every turn made a kill inside an LMDB write likely, and once,
+	 * in a CI root's distcheck, the survivor's next write then waited for
+	 * LMDB's writer lock for ever (its robust-mutex recovery did not come;
+	 * not understood yet, see the issue note).
+	 */
 	if (pg_started && pgrc != -EPERM) {
 		snprintf(where, sizeof where, "pg:%s", pg.conninfo);
 		tap_result("exactly-once on 3 node processes sharing one PostgreSQL server while "
@@ -502,11 +502,19 @@ int main(int argc, char **argv)
 			   pgrc != 0 ? "could not start a PostgreSQL server" :
 				       processes(where, BANK_EXACTLY_ONCE, false,
 						 "3 processes, PostgreSQL, exactly-once"));
+		tap_result("the same at-most-once (plain sends, no dedup): what it loses is "
+			   "reported, not checked",
+			   pgrc != 0 ? "could not start a PostgreSQL server" :
+				       processes(where, BANK_AT_MOST_ONCE, false,
+						 "3 processes, PostgreSQL, at-most-once"));
 	} else {
-		tap_skip("exactly-once on 3 node processes sharing one PostgreSQL server",
-			 pgrc == -ENOTSUP ? "libactor was configured without libpq (Debian: libpq-dev)" :
-			 pgrc == -ENOENT ? "no PostgreSQL server binaries (Debian: postgresql)" :
-					   "root, unable to run the server as another user or in a user namespace");
+		const char *why_not =
+			pgrc == -ENOTSUP ? "libactor was configured without libpq (Debian: libpq-dev)" :
+			pgrc == -ENOENT	 ? "no PostgreSQL server binaries (Debian: postgresql)" :
+					   "root, unable to run the server as another user or in a user namespace";
+
+		tap_skip("exactly-once on 3 node processes sharing one PostgreSQL server", why_not);
+		tap_skip("the same at-most-once", why_not);
 	}
 	if (pg_started)
 		pg_server_destroy(&pg);
