@@ -56,6 +56,34 @@ int node_proc_store(const struct node_proc *np, const char *store, actor_store_t
 	return -EINVAL;
 }
 
+actor_system_t *node_proc_loopback(actor_loopback_t *hub, const char *name, const char *cookie,
+				   int seed_port, actor_store_exec_t *ex,
+				   int (*reg)(actor_system_t *sys, actor_store_exec_t *ex))
+{
+	actor_node_config_t cfg;
+	actor_config_t scfg;
+	actor_system_t *s;
+	char seed_text[32];
+	const char *seeds[1];
+
+	actor_config_init(&scfg);
+	scfg.workers = 2;
+	if (actor_system_create(&s, &scfg) != 0)
+		return NULL;
+	if (reg(s, ex) != 0)
+		goto fail;
+	if (hub == NULL)
+		return s;
+	node_proc_config(&cfg, name, cookie, seed_port, seed_text, seeds);
+	cfg.transport = "loopback";
+	cfg.loopback = hub;
+	if (actor_node_start(s, &cfg) == 0)
+		return s;
+fail:
+	actor_system_destroy(s);
+	return NULL;
+}
+
 int node_proc_main(const struct node_proc *np, const char *store, int seed_port,
 		   const char *arg)
 {

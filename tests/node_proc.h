@@ -35,6 +35,16 @@ struct node_proc {
 void node_proc_config(actor_node_config_t *cfg, const char *name, const char *cookie,
 		      int seed_port, char *seed_text, const char **seeds);
 
+/*
+ * The same node in the test's own process: a system of 2 workers with the
+ * types reg registers on ex, as node `name` of the loopback cluster hub
+ * joining through seed_port (hub NULL: a system with no node). NULL on
+ * failure.
+ */
+actor_system_t *node_proc_loopback(actor_loopback_t *hub, const char *name, const char *cookie,
+				   int seed_port, actor_store_exec_t *ex,
+				   int (*reg)(actor_system_t *sys, actor_store_exec_t *ex));
+
 /* Opens STORE ("lmdb:PATH", without fsync: a process crash loses nothing,
  * only a machine crash would; or "pg:CONNINFO"): 0, -EINVAL or the open
  * call's error. */

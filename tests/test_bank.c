@@ -66,34 +66,20 @@ static bool view_of(actor_system_t *sys, int want)
 	return false;
 }
 
+static int reg_exactly_once(actor_system_t *sys, actor_store_exec_t *ex)
+{
+	return bank_register(sys, ex, 0, BANK_EXACTLY_ONCE);
+}
+
 /* Node i of a loopback cluster (hub) joining through seed_port, or a
  * system with no node (hub NULL). */
 static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i,
 				 int seed_port)
 {
-	actor_node_config_t cfg;
-	actor_config_t scfg;
-	actor_system_t *s;
-	char name[16], seed_text[32];
-	const char *seeds[1];
+	char name[16];
 
-	actor_config_init(&scfg);
-	scfg.workers = 2;
-	if (actor_system_create(&s, &scfg) != 0)
-		return NULL;
-	if (bank_register(s, ex, 0, BANK_EXACTLY_ONCE) != 0)
-		goto fail;
-	if (hub == NULL)
-		return s;
 	snprintf(name, sizeof name, "bank%d", i);
-	node_proc_config(&cfg, name, cookie, seed_port, seed_text, seeds);
-	cfg.transport = "loopback";
-	cfg.loopback = hub;
-	if (actor_node_start(s, &cfg) == 0)
-		return s;
-fail:
-	actor_system_destroy(s);
-	return NULL;
+	return node_proc_loopback(hub, name, cookie, seed_port, ex, reg_exactly_once);
 }
 
 static const char *audit_says(const struct bank_audit *a, int64_t want)

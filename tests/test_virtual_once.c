@@ -156,32 +156,15 @@ static int reg(actor_system_t *sys, actor_store_exec_t *ex)
 
 static const char cookie[] = "once-test-cookie-0123456789";
 
+/* Node i of a loopback cluster (hub) joining through seed_port, or a
+ * system with no node (hub NULL). */
 static actor_system_t *make_node(actor_loopback_t *hub, actor_store_exec_t *ex, int i,
 				 int seed_port)
 {
-	actor_node_config_t cfg;
-	actor_config_t scfg;
-	actor_system_t *s;
-	char name[16], seed_text[32];
-	const char *seeds[1];
+	char name[16];
 
-	actor_config_init(&scfg);
-	scfg.workers = 2;
-	if (actor_system_create(&s, &scfg) != 0)
-		return NULL;
-	if (reg(s, ex) != 0)
-		goto fail;
-	if (hub == NULL)
-		return s;
 	snprintf(name, sizeof name, "once%d", i);
-	node_proc_config(&cfg, name, cookie, seed_port, seed_text, seeds);
-	cfg.transport = "loopback";
-	cfg.loopback = hub;
-	if (actor_node_start(s, &cfg) == 0)
-		return s;
-fail:
-	actor_system_destroy(s);
-	return NULL;
+	return node_proc_loopback(hub, name, cookie, seed_port, ex, reg);
 }
 
 static int ask(actor_system_t *sys, const char *key, uint32_t type, struct sums *out)
