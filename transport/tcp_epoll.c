@@ -268,6 +268,29 @@ static void drv_back(struct ep_transport *t, struct ep_conn *c, int err)
 	actor__tcp_wake(&t->tcp.wake);
 }
 
+/*
+ * One recv into c's input buffer, for the I/O thread's reads and the
+ * driver's: 0 with *n bytes read (0 at EOF) into *room bytes of room, 1
+ * when there is nothing to read now, or a negative errno to end c with
+ * (the buffer's or the socket's).
+ */
+static int recv_once(struct ep_conn *c, size_t *n, size_t *room)
+{
+	unsigned char *p;
+	ssize_t r;
+	int err;
+
+	if ((err = actor__tcp_rspace(&c->tcp, &p, room)) < 0)
+		return err;
+	do
+		r = recv(c->tcp.fd, p, *room, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN ? 1 : -errno;
+	*n = (size_t)r;
+	return 0;
+}
+
 /* The holder, under dlock: reads c and hands its frames to frame_driven()
  * with w, then re-arms it or hands it back. */
 static void drv_read(struct ep_transport *t, struct ep_conn *c, void *w)
@@ -278,33 +301,19 @@ static void drv_read(struct ep_transport *t, struct ep_conn *c, void *w)
 	    (w == NULL && c->tcp.closing))	/* the I/O thread's own tick */
 		return;
 	for (int i = 0; i < READ_BUDGET; i++) {
-		unsigned char *p;
-		size_t len;
-		ssize_t r;
-		int err;
+		size_t n, room;
+		int err = recv_once(c, &n, &room);
 
-		if ((err = actor__tcp_rspace(&c->tcp, &p, &len)) < 0) {
+		if (err == 1)
+			break;
+		/* At EOF (err 0) the I/O thread reads it again. */
+		if (err < 0 || n == 0 ||
+		    (err = actor__tcp_received_driven(&c->tcp, n, c->drv_ctx, w)) <= 0) {
 			drv_back(t, c, err);
 			return;
 		}
-		r = recv(c->tcp.fd, p, len, MSG_DONTWAIT);
-		if (r > 0) {
-			err = actor__tcp_received_driven(&c->tcp, (size_t)r, c->drv_ctx, w);
-			if (err <= 0) {
-				drv_back(t, c, err);
-				return;
-			}
-			if ((size_t)r < len)
-				break;
-		} else if (r == 0) {
-			drv_back(t, c, 0);	/* the I/O thread reads the EOF again */
-			return;
-		} else if (errno == EAGAIN) {
+		if (n < room)
 			break;
-		} else if (errno != EINTR) {
-			drv_back(t, c, -errno);
-			return;
-		}
 	}
 	if (epoll_ctl(t->dfd, EPOLL_CTL_MOD, c->tcp.fd, &ev) < 0)
 		drv_back(t, c, 0);
@@ -477,34 +486,24 @@ static void drv_poll_io(struct ep_transport *t)
 static void ep_read(struct ep_transport *t, struct ep_conn *c, bool hup)
 {
 	for (int i = 0; i < READ_BUDGET; i++) {
-		unsigned char *p;
-		size_t len;
-		ssize_t r;
-		int err;
+		size_t n, room;
+		int err = recv_once(c, &n, &room);
 
-		if ((err = actor__tcp_rspace(&c->tcp, &p, &len)) < 0) {
-			ep_close(c, err);
+		if (err == 1) {
+			ep_drive_now(t, c);
 			return;
 		}
-		r = recv(c->tcp.fd, p, len, MSG_DONTWAIT);
-		if (r > 0) {
-			if ((err = actor__tcp_received(&c->tcp, (size_t)r)) < 0)
-				ep_close(c, err);
-			if (c->tcp.closing)
-				return;
-			/* Short: drained, and new input makes a new edge. */
-			if ((size_t)r < len && !hup) {
-				ep_drive_now(t, c);
-				return;
-			}
-		} else if (r == 0) {
-			ep_close(c, actor__tcp_eof(&c->tcp));
+		if (err < 0 || n == 0) {
+			ep_close(c, err < 0 ? err : actor__tcp_eof(&c->tcp));
 			return;
-		} else if (errno != EINTR) {
-			if (errno != EAGAIN)
-				ep_close(c, -errno);
-			else
-				ep_drive_now(t, c);
+		}
+		if ((err = actor__tcp_received(&c->tcp, n)) < 0)
+			ep_close(c, err);
+		if (c->tcp.closing)
+			return;
+		/* Short: drained, and new input makes a new edge. */
+		if (n < room && !hup) {
+			ep_drive_now(t, c);
 			return;
 		}
 	}
