@@ -364,11 +364,10 @@ static void *lb_thread(void *arg)
 	while (!t->stopping || t->head != NULL) {
 		uint64_t now = actor__now_ns();
 
-		if (now >= next) {
+		if (now >= next && !t->stopping) {
 			next = now + tick;
 			pthread_mutex_unlock(&hub->lock);
-			if (!t->stopping)
-				cb->tick(cb->arg);
+			cb->tick(cb->arg);
 			pthread_mutex_lock(&hub->lock);
 		}
 		if (t->woken) {
