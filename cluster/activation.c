@@ -25,9 +25,11 @@
 #include "util/time.h"
 
 /* The sweeper's messages: "sweep", with the generation of its chain;
- * "take over", with the identity whose takeover margin has passed. */
-#define SWEEP_MSG 1u
-#define TAKEOVER_MSG 2u
+ * "take over", with the identity whose takeover margin has passed. In the
+ * runtime's range: a timer that fires after the sweeper stopped is a dead
+ * letter, and the application's hook must not take it for its own mail. */
+#define SWEEP_MSG (ACTOR_MSG_RESERVED + 0x40u)
+#define TAKEOVER_MSG (ACTOR_MSG_RESERVED + 0x41u)
 
 /* --- the table -------------------------------------------------------------- */
 

@@ -359,8 +359,10 @@ struct ask_state {
 };
 
 /* The caller's message that starts the ask actor; the handler reads no
- * type: the first message is this one. */
-enum { ASK_GO = 1 };
+ * type: the first message is this one. In the runtime's range, like every
+ * message of the runtime's own actors, so that a dead letter of it is
+ * never taken for the application's. */
+#define ASK_GO (ACTOR_MSG_RESERVED + 0x08u)
 
 static void ask_then(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
 {
