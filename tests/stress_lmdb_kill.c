@@ -5,15 +5,18 @@
  * (actor_store(7)), which in a CI root once ended with a survivor waiting
  * for LMDB's writer lock for ever.
  *
- * CHILDREN processes, forked before the parent opens the environment
- * (LMDB forbids a fork with an environment open), each open the store and
- * write from THREADS threads at once (so that the store's group commit
- * and nested transactions run): every write a batch of BATCH records of
+ * As in tests/test_bank (tests/node_proc.c), the parent opens the store
+ * and writes too, from THREADS threads, and its CHILDREN are fresh
+ * processes (fork, then exec of /proc/self/exe: LMDB forbids using an
+ * environment across a fork) that each open the store and write from
+ * THREADS threads at once (so that the store's group commit and nested
+ * transactions run): every write a batch of BATCH records of
  * RECORD bytes, so that a process holds the writer lock much of the time,
- * and a load of another child's record (a read transaction, a slot in the
- * reader table, which a kill may leave taken). The parent kills one child
- * at a random moment, half the time while that child is inside a write
- * (after it set in_write, before the write returned), restarts it, and
+ * and a load of another process's record (a read transaction, a slot in
+ * the reader table, which a kill may leave taken). The parent kills one
+ * child at a random moment: a third of the time just after that child took
+ * LMDB's writer lock (the lock word in lock.mdb names one of its threads),
+ * a third while it is inside a write, a third anywhere; restarts it, and
  * then wants every child, the survivors and the new one, to commit again
  * within BOUND_S seconds: a survivor that does not is hung (its threads'
  * kernel wait channels are printed) and the test fails instead of waiting.
@@ -26,6 +29,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,18 +47,22 @@
 
 #include "tests/store_helpers.h"
 
-enum { CHILDREN = 4, THREADS = 3, BATCH = 8, RECORD = 2048, KILLS = 40, BOUND_S = 20 };
+enum { CHILDREN = 3, THREADS = 3, BATCH = 8, RECORD = 2048, KILLS = 40, BOUND_S = 20 };
 
-/* What the children tell the parent, in memory shared with it. */
+/* What the writers tell the parent's checks, in memory shared by all:
+ * slot CHILDREN is the parent's own writers. */
 struct board {
 	struct {
 		atomic_ulong commits;	/* writes that returned 0, all threads */
 		atomic_int in_write;	/* threads inside actor_store_write */
 		atomic_int error;	/* a failure (then the child exits 3) */
-	} child[CHILDREN];
+	} child[CHILDREN + 1];
 };
 
 static struct board *board;
+static pid_t parent;
+static char board_fd[16];
+static atomic_int stopping;	/* the parent's writers stop (children are killed) */
 
 /* The record of version v: every byte says v. */
 static void fill(unsigned char *buf, uint64_t v)
@@ -81,6 +89,7 @@ static void key_of(char *key, int child, int thread, int i)
 struct writer {
 	actor_store_t *store;
 	int child, thread;
+	pthread_t t;
 };
 
 /* Loads the batch's versions (after a kill: whatever was committed last),
@@ -114,7 +123,7 @@ static void *writer(void *p)
 					     .key_len = strlen(keys[i]), .data = bufs[i],
 					     .size = RECORD, .expected = v };
 	}
-	for (;;) {
+	while (!atomic_load(&stopping)) {
 		char other[16];
 
 		for (i = 0; i < BATCH; i++)
@@ -137,48 +146,118 @@ static void *writer(void *p)
 		if (rc != 0)
 			goto fail;
 	}
+	free(bufs);
+	return NULL;
 fail_rc:
 	rc = -ENOMEM;
 fail:
 	atomic_store(&board->child[w->child].error, rc);
-	_exit(3);
+	if (getpid() != parent)
+		_exit(3);
+	free(bufs);
+	return NULL;
 }
 
-/* A child's body: the store opened, THREADS writers; never returns. */
-static void child_main(int c)
+/* Opens the store, starts THREADS writers for slot c: 0 or an error. */
+static int start_writers(int c, actor_store_t **s, struct writer *w)
+{
+	int i, rc;
+
+	rc = store_lmdb_open(s, store_dir, 0, ACTOR_STORE_NOSYNC);
+	if (rc != 0)
+		return rc;
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct writer){ .store = *s, .child = c, .thread = i };
+		if (pthread_create(&w[i].t, NULL, writer, &w[i]) != 0)
+			_exit(6);	/* a test that cannot run */
+	}
+	return 0;
+}
+
+/* A child's body ("child C BOARD_FD PARENT_PID DIR"): writes until killed. */
+static int child_main(char **argv)
 {
 	struct writer w[THREADS];
-	pthread_t t;
 	actor_store_t *s;
-	int i, rc;
+	int c = atoi(argv[2]), rc;
 
 	/* A parent that dies (its watchdog) takes the children with it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
-		_exit(4);
-	rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_NOSYNC);
+	parent = (pid_t)atol(argv[4]);
+	if (getppid() != parent || c < 0 || c >= CHILDREN)
+		return 4;
+	board = mmap(NULL, sizeof *board, PROT_READ | PROT_WRITE, MAP_SHARED, atoi(argv[3]), 0);
+	if (board == MAP_FAILED)
+		return 5;
+	snprintf(store_dir, sizeof store_dir, "%s", argv[5]);
+	rc = start_writers(c, &s, w);
 	if (rc != 0) {
 		atomic_store(&board->child[c].error, rc);
-		_exit(3);
-	}
-	for (i = 0; i < THREADS; i++) {
-		w[i] = (struct writer){ s, c, i };
-		if (pthread_create(&t, NULL, writer, &w[i]) != 0)
-			_exit(3);
+		return 3;
 	}
 	for (;;)
 		pause();
 }
 
+/* Child c, a fresh process (the parent has threads and the store open). */
 static pid_t spawn(int c)
 {
+	char cs[16], ps[16];
 	pid_t pid;
 
 	atomic_store(&board->child[c].in_write, 0);
+	snprintf(cs, sizeof cs, "%d", c);
+	snprintf(ps, sizeof ps, "%d", (int)parent);
 	pid = fork();
-	if (pid == 0)
-		child_main(c);
+	if (pid == 0) {
+		execl("/proc/self/exe", "stress_lmdb_kill", "child", cs, board_fd, ps, store_dir,
+		      (char *)NULL);
+		_exit(127);
+	}
 	return pid;
+}
+
+/*
+ * LMDB's writer lock, read from lock.mdb, to aim kills at a child that
+ * holds it: LMDB 0.9's lock file starts with its magic, format, reader
+ * mutex, txnid and reader count, and the writer mutex starts on the next
+ * 64-byte line; glibc's mutex starts with its futex word, which holds the
+ * owner's thread id. Only an aim: where the file does not look like that
+ * (another LMDB or C library), the kills are not aimed, nothing fails.
+ */
+static const volatile uint32_t *wlock;
+
+static void map_wlock(void)
+{
+	char path[96];
+	size_t off = ((8 + sizeof(pthread_mutex_t) + 7) / 8 * 8 + 8 + 4 + 63) / 64 * 64;
+	const uint32_t *m;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/lock.mdb", store_dir);
+	/* The parent has the environment open: this second descriptor of
+	 * lock.mdb stays open for good, since closing it would drop the
+	 * parent's fcntl locks on the file (POSIX), which LMDB relies on. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	if (m[0] == 0xBEEFC0DEu)
+		wlock = (const volatile uint32_t *)((const char *)m + off);
+}
+
+/* Whether a thread of pid holds the writer lock now. */
+static bool holds_wlock(pid_t pid)
+{
+	char path[64];
+	uint32_t tid;
+
+	if (wlock == NULL || (tid = *wlock & 0x3fffffffu) == 0)
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/task/%u", (int)pid, tid);
+	return access(path, F_OK) == 0;
 }
 
 static double now(void)
@@ -228,7 +307,7 @@ static const char *all_commit(pid_t *pids, const unsigned long *before, int kill
 	for (;;) {
 		int behind = -1;
 
-		for (c = 0; c < CHILDREN; c++) {
+		for (c = 0; c <= CHILDREN; c++) {
 			int err = atomic_load(&board->child[c].error);
 
 			CHECK(err == 0, "kill %d: child %d failed: %d", kill_no, c, err);
@@ -238,36 +317,47 @@ static const char *all_commit(pid_t *pids, const unsigned long *before, int kill
 		if (behind < 0)
 			return NULL;
 		if (now() > end) {
-			for (c = 0; c < CHILDREN; c++)
+			for (c = 0; c <= CHILDREN; c++)
 				if (atomic_load(&board->child[c].commits) <= before[c])
-					show_threads(pids[c]);
-			CHECK(0, "kill %d: child %d (pid %d, %d threads in a write) made no commit "
-			      "in %d s: hung", kill_no, behind, (int)pids[behind],
+					show_threads(c < CHILDREN ? pids[c] : parent);
+			CHECK(0, "kill %d: writers %d (pid %d, %d threads in a write) made no commit "
+			      "in %d s: hung", kill_no, behind,
+			      (int)(behind < CHILDREN ? pids[behind] : parent),
 			      atomic_load(&board->child[behind].in_write), BOUND_S);
 		}
 		usleep(1000);
 	}
 }
 
+/* What the kills hit. */
+struct hits {
+	unsigned long inside;	/* the victim was inside a write */
+	unsigned long holding;	/* a thread of the victim held the writer lock */
+	unsigned long died;	/* the lock word said its owner died, after */
+};
+
 /* Kills a child, restarts it, wants everyone to commit again; kills
- * times. *inside counts the kills made while the victim was in a write. */
-static const char *kill_loop(pid_t *pids, unsigned long kills, unsigned long *inside)
+ * times. */
+static const char *kill_loop(pid_t *pids, unsigned long kills, struct hits *h)
 {
-	unsigned long before[CHILDREN], k;
+	unsigned long before[CHILDREN + 1], k;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	const char *bad;
 	int c, status;
 
-	for (c = 0; c < CHILDREN; c++)
+	for (c = 0; c <= CHILDREN; c++)
 		before[c] = 0;
 	if ((bad = all_commit(pids, before, -1)) != NULL)
 		return bad;
 	for (k = 0; k < kills; k++) {
-		int v = (int)(rand_r(&seed) % CHILDREN);
+		int v = (int)(rand_r(&seed) % CHILDREN), aim = (int)(rand_r(&seed) % 3);
+		double end = now() + 1;
 
-		if (rand_r(&seed) % 2) {
-			double end = now() + 1;
-
+		if (aim == 0 && wlock != NULL) {
+			/* Just after it took the writer lock. */
+			while (!holds_wlock(pids[v]) && now() < end)
+				;
+		} else if (aim <= 1) {
 			/* Inside a write: the lock is likely held (or waited for). */
 			while (atomic_load(&board->child[v].in_write) == 0 && now() < end)
 				;
@@ -276,13 +366,16 @@ static const char *kill_loop(pid_t *pids, unsigned long kills, unsigned long *in
 		} else {
 			usleep(rand_r(&seed) % 5000);
 		}
-		*inside += atomic_load(&board->child[v].in_write) != 0;
+		h->inside += atomic_load(&board->child[v].in_write) != 0;
+		h->holding += holds_wlock(pids[v]);
 		kill(pids[v], SIGKILL);
 		CHECK(waitpid(pids[v], &status, 0) == pids[v], "waitpid");
+		/* FUTEX_OWNER_DIED, until the next owner makes it consistent. */
+		h->died += wlock != NULL && (*wlock & 0x40000000u) != 0;
 		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 		      "kill %lu: child %d ended by itself (status %#x, error %d)", k, v, status,
 		      atomic_load(&board->child[v].error));
-		for (c = 0; c < CHILDREN; c++)
+		for (c = 0; c <= CHILDREN; c++)
 			before[c] = atomic_load(&board->child[c].commits);
 		CHECK((pids[v] = spawn(v)) > 0, "fork");
 		if ((bad = all_commit(pids, before, (int)k)) != NULL)
@@ -291,8 +384,8 @@ static const char *kill_loop(pid_t *pids, unsigned long kills, unsigned long *in
 	return NULL;
 }
 
-/* Every child's records, after the last kill: intact, in one environment
- * that opens. */
+/* Every writer's records, after the last kill: intact, in one environment
+ * that opens again. */
 static const char *records_intact(void)
 {
 	actor_store_t *s;
@@ -304,7 +397,7 @@ static const char *records_intact(void)
 
 	CHECK((rc = store_lmdb_open(&s, store_dir, 0, ACTOR_STORE_NOSYNC)) == 0,
 	      "reopen: %d", rc);
-	for (c = 0; c < CHILDREN; c++)
+	for (c = 0; c <= CHILDREN; c++)
 		for (t = 0; t < THREADS; t++)
 			for (i = 0; i < BATCH; i++) {
 				key_of(key, c, t, i);
@@ -322,14 +415,19 @@ static const char *records_intact(void)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	unsigned long kills = KILLS * stress_scale(), inside = 0;
+	unsigned long kills = KILLS * stress_scale();
+	struct hits h = { 0, 0, 0 };
+	struct writer w[THREADS];
 	pid_t pids[CHILDREN];
+	actor_store_t *s;
 	const char *bad;
 	double t0;
-	int c, rc;
+	int c, fd, rc;
 
+	if (argc == 6 && strcmp(argv[1], "child") == 0)
+		return child_main(argv);
 	if ((rc = store_lmdb_start("lmdbkill", ACTOR_STORE_NOSYNC, NULL, NULL)) >= 0)
 		return rc;
 	tap_plan(2);
@@ -340,26 +438,45 @@ int main(void)
 		store_dir_done();
 		return tap_exit();
 	}
-	board = mmap(NULL, sizeof *board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		     -1, 0);
+	/* The board, shared with the children across their exec. */
+	fd = memfd_create("board", 0);
+	if (fd < 0 || ftruncate(fd, sizeof *board) != 0) {
+		perror("memfd_create");
+		return 1;
+	}
+	board = mmap(NULL, sizeof *board, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (board == MAP_FAILED) {
 		perror("mmap");
 		return 1;
 	}
-	memset(board, 0, sizeof *board);
+	snprintf(board_fd, sizeof board_fd, "%d", fd);
+	parent = getpid();
 	/* The watchdog: a hang the bounds below miss still ends the run. */
 	alarm((unsigned)(60 + kills * (BOUND_S + 1)));
+	rc = start_writers(CHILDREN, &s, w);
+	if (rc != 0) {
+		printf("# the parent's store: %d\n", rc);
+		return 1;
+	}
+	map_wlock();
+	if (wlock == NULL)
+		printf("# lock.mdb is not laid out as LMDB 0.9 on glibc: kills not aimed\n");
 	for (c = 0; c < CHILDREN; c++)
 		pids[c] = spawn(c);
 	t0 = now();
-	bad = kill_loop(pids, kills, &inside);
+	bad = kill_loop(pids, kills, &h);
 	for (c = 0; c < CHILDREN; c++)
 		if (pids[c] > 0) {
 			kill(pids[c], SIGKILL);
 			waitpid(pids[c], NULL, 0);
 		}
-	printf("# %lu kills (%lu inside a write) of %d processes x %d threads in %.1f s\n",
-	       kills, inside, CHILDREN, THREADS, now() - t0);
+	printf("# %lu kills of %d of %d writing processes x %d threads in %.1f s: %lu inside a "
+	       "write, %lu holding LMDB's writer lock, %lu seen as its dead owner\n",
+	       kills, CHILDREN, CHILDREN + 1, THREADS, now() - t0, h.inside, h.holding, h.died);
+	atomic_store(&stopping, 1);
+	for (c = 0; c < THREADS; c++)
+		pthread_join(w[c].t, NULL);
+	actor_store_destroy(s);
 	tap_result("survivors keep committing while processes sharing LMDB are killed", bad);
 	tap_result("every record intact after the kills", records_intact());
 	store_dir_done();
