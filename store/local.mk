@@ -27,7 +27,8 @@ tests_test_store_pg_SOURCES = tests/test_store_pg.c tests/store_contract.h \
 tests_test_store_pg_LDADD = $(TEST_LIBS)
 tests_test_store_exec_LDADD = $(TEST_LIBS)
 # Processes sharing one environment killed over and over: survivors commit.
-tests_stress_lmdb_kill_LDADD = $(TEST_LIBS)
+tests_stress_lmdb_kill_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_stress_lmdb_kill_LDADD = $(TEST_LIBS) $(LMDB_LIBS)
 tests_test_store_actor_LDADD = $(TEST_LIBS)
 tests_test_virtual_store_LDADD = $(TEST_LIBS)
 # Both kill one of 3 node processes (tests/node_proc.c: the process's body).
