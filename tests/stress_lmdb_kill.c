@@ -33,10 +33,11 @@
  * and the next waiter sleeps until another contention wakes it, which
  * never comes where only one writer is left. The last test makes that
  * happen on purpose: the parent holds LMDB's writer lock (LMDB's own API,
- * as any other process of the host might), a child V waits for it, then a
- * child S; all three on one CPU, the parent with a real-time priority, so
- * that V cannot run once woken: the parent unlocks (waking V), locks again,
- * kills V and unlocks, and S must get its write through. Needs
+ * standing for the store of another process), a child V waits for it,
+ * then a child S; all three on one CPU, the parent with a real-time
+ * priority, so that V cannot run once woken: the parent unlocks (waking
+ * V), locks again, kills V and unlocks, and S must get its write through
+ * (before store/lmdb.c's record locks it slept for ever). Needs
  * CAP_SYS_NICE for the priority (skips without it).
  *
  * Skips under qemu-user (ACTOR_TESTS_EMULATED): it has no robust futexes.
@@ -490,7 +491,7 @@ static const char *killed_waiter(bool *skip)
 {
 	struct sched_param fifo = { .sched_priority = 1 }, other = { .sched_priority = 0 };
 	char dir[96];
-	cpu_set_t cpu0;
+	cpu_set_t cpu0;	/* the one CPU of all three */
 	MDB_env *env;
 	MDB_txn *txn;
 	pid_t v, s;
@@ -501,8 +502,12 @@ static const char *killed_waiter(bool *skip)
 	snprintf(dir, sizeof dir, "%s/wake", store_dir);
 	CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
 	CHECK(pipe(vgo) == 0 && pipe(sgo) == 0, "pipe");
+	/* One CPU of those allowed here. */
+	CHECK(sched_getaffinity(0, sizeof cpu0, &cpu0) == 0, "sched_getaffinity");
+	for (rc = 0; rc < CPU_SETSIZE && !CPU_ISSET(rc, &cpu0); rc++)
+		;
 	CPU_ZERO(&cpu0);
-	CPU_SET(0, &cpu0);
+	CPU_SET(rc, &cpu0);
 	CHECK(sched_setaffinity(0, sizeof cpu0, &cpu0) == 0, "sched_setaffinity");
 	/* Children inherit the CPU: V, once woken, waits for the parent. */
 	v = wake_child(dir, vgo[0]);
