@@ -10,6 +10,24 @@
  * 8 bytes of version (host order: the file is not meant to move between
  * architectures) then the state.
  *
+ * LMDB's robust mutexes recover a lock whose owner died, but not a waiter
+ * that dies: the kernel wakes one waiter when the owner unlocks, and when
+ * that one is killed before it runs while a third thread has taken the
+ * lock meanwhile (the unlocking writer's next commit, whose uncontended
+ * lock leaves no sign of waiters), the kernel's exit handling sees the
+ * lock held and wakes nobody, and the other waiters sleep for ever, on a
+ * lock that is free (tests/stress_lmdb_kill shows it with three processes).
+ * So LMDB's locks never get two waiters from libactor: a process's writer
+ * (the group commit's leader) first takes a POSIX record lock on byte 0 of
+ * the directory's file actor.lock, and a read transaction starts (LMDB's
+ * reader-table lock) under byte 1 and a mutex of the process. Waiters of a
+ * record lock sleep in the kernel, which drops a dead process's locks and
+ * its place in the queue; what then waits on LMDB's own locks is at most
+ * the one holder of the byte (and a writer recovering a dead owner's
+ * reader-table lock), so a killed waiter strands nobody. Record locks
+ * belong to the process (not inherited by a fork, released by any close of
+ * the file in that process: actor.lock is opened once per environment).
+ *
  * LMDB forbids opening one environment twice in a process (its locks would
  * be corrupted), yet two actor systems in one process may each open the
  * same path. So environments are shared through a table for the whole
@@ -37,10 +55,17 @@ void actor_store_lmdb_config_init(actor_store_lmdb_config_t *cfg)
 }
 
 #if HAVE_LMDB
+#include <fcntl.h>
 #include <lmdb.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* The bytes of actor.lock (see the top comment). */
+enum { HOST_WRITER = 0, HOST_READER = 1 };
 
 struct env {
 	struct env *next;
@@ -51,6 +76,8 @@ struct env {
 	MDB_env *env;
 	MDB_dbi dbi;
 	size_t max_key;
+	int lockfd;		/* actor.lock */
+	pthread_mutex_t rlock;	/* one of the process's threads under HOST_READER */
 	/* Group commit: writes waiting for the thread that commits for all. */
 	pthread_mutex_t glock;
 	pthread_cond_t gcond;
@@ -91,41 +118,145 @@ static int mdb_error(int rc)
 	}
 }
 
+/*
+ * Waits for the record lock on byte of actor.lock: 0 or a negative errno.
+ * The kernel's deadlock check sees processes, not threads: a process
+ * whose reader holds one byte while its writer waits for the other can
+ * look deadlocked with another doing the same the other way round
+ * (EDEADLK), though each byte is held only for a moment: wait, try again.
+ */
+static int host_lock(struct env *e, int byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	struct timespec ms = { 0, 1000000 };
+
+	while (fcntl(e->lockfd, F_SETLKW, &fl) != 0) {
+		if (errno == EDEADLK)
+			nanosleep(&ms, NULL);
+		else if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static void host_unlock(struct env *e, int byte)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+
+	(void)fcntl(e->lockfd, F_SETLK, &fl);
+}
+
+/* The process's turn to use LMDB's reader-table lock (a read transaction
+ * starting, mdb_reader_check): 0 or a negative errno. */
+static int reader_turn(struct env *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&e->rlock);
+	rc = host_lock(e, HOST_READER);
+	if (rc != 0)
+		pthread_mutex_unlock(&e->rlock);
+	return rc;
+}
+
+static void reader_turn_end(struct env *e)
+{
+	host_unlock(e, HOST_READER);
+	pthread_mutex_unlock(&e->rlock);
+}
+
+/* Frees the reader-table slots of dead processes (whose snapshots keep
+ * LMDB from reusing pages): how many, or a negative errno. */
+static int free_dead_readers(struct env *e)
+{
+	int rc, dead = 0;
+
+	rc = reader_turn(e);
+	if (rc != 0)
+		return rc;
+	rc = mdb_reader_check(e->env, &dead);
+	reader_turn_end(e);
+	return rc != 0 ? mdb_error(rc) : dead;
+}
+
+/* A read transaction: 0 or LMDB's error. */
+static int begin_read(struct env *e, MDB_txn **txn)
+{
+	int rc = reader_turn(e);
+
+	if (rc != 0)
+		return -rc;	/* positive: mdb_error() makes it the errno again */
+	rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+	if (rc == MDB_READERS_FULL) {
+		int dead;
+
+		/* Slots held by readers that died since the open: free them. */
+		mdb_reader_check(e->env, &dead);
+		rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+	}
+	reader_turn_end(e);
+	return rc;
+}
+
+/* Opens (creates) actor.lock in the directory: 0 or a negative errno. */
+static int lockfile_open(struct env *e, const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof path, "%s/actor.lock", dir) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	e->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	return e->lockfd < 0 ? -errno : 0;
+}
+
 static int env_open(struct env *e, const actor_store_lmdb_config_t *cfg)
 {
 	unsigned flags = MDB_NOTLS;
 	MDB_txn *txn;
-	int rc, dead;
+	int rc;
 
 	if (cfg->sync == ACTOR_STORE_NOSYNC)
 		flags |= MDB_NOSYNC;
 	else if (cfg->sync == ACTOR_STORE_NOMETASYNC)
 		flags |= MDB_NOMETASYNC;
-	rc = mdb_env_create(&e->env);
+	rc = lockfile_open(e, cfg->path);
 	if (rc != 0)
-		return mdb_error(rc);
+		return rc;
+	pthread_mutex_init(&e->rlock, NULL);
+	rc = mdb_env_create(&e->env);
+	if (rc != 0) {
+		rc = mdb_error(rc);
+		goto fail_lock;
+	}
 	if ((rc = mdb_env_set_mapsize(e->env, cfg->map_size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(e->env, cfg->max_readers)) != 0 ||
-	    (rc = mdb_env_open(e->env, cfg->path, flags, 0660)) != 0)
-		goto fail;
-	/* Slots of readers that died with a transaction open. */
-	mdb_reader_check(e->env, &dead);
-	rc = mdb_txn_begin(e->env, NULL, 0, &txn);
-	if (rc != 0)
-		goto fail;
-	rc = mdb_dbi_open(txn, NULL, 0, &e->dbi);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
+	    (rc = mdb_env_open(e->env, cfg->path, flags, 0660)) != 0) {
+		rc = mdb_error(rc);
 		goto fail;
 	}
-	rc = mdb_txn_commit(txn);
+	/* Slots of readers that died with a transaction open. */
+	rc = free_dead_readers(e);
+	if (rc < 0)
+		goto fail;
+	if ((rc = host_lock(e, HOST_WRITER)) != 0)
+		goto fail;
+	rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+	if (rc == 0 && (rc = mdb_dbi_open(txn, NULL, 0, &e->dbi)) != 0)
+		mdb_txn_abort(txn);
+	else if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	host_unlock(e, HOST_WRITER);
+	rc = mdb_error(rc);
 	if (rc != 0)
 		goto fail;
 	e->max_key = (size_t)mdb_env_get_maxkeysize(e->env);
 	return 0;
 fail:
 	mdb_env_close(e->env);
-	return mdb_error(rc);
+fail_lock:
+	pthread_mutex_destroy(&e->rlock);
+	close(e->lockfd);
+	return rc;
 }
 
 static void env_release(struct env *e)
@@ -142,6 +273,10 @@ static void env_release(struct env *e)
 	*p = e->next;
 	pthread_mutex_unlock(&envs_lock);
 	mdb_env_close(e->env);
+	/* After LMDB's close: closing actor.lock drops the process's record
+	 * locks, on this file only. */
+	close(e->lockfd);
+	pthread_mutex_destroy(&e->rlock);
 	pthread_cond_destroy(&e->gcond);
 	pthread_mutex_destroy(&e->glock);
 	free(e);
@@ -183,14 +318,7 @@ static int lmdb_load(void *impl, const char *type, const void *key, size_t key_l
 	rc = make_key(e, buf, type, key, key_len, &k);
 	if (rc != 0)
 		return rc;
-	rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
-	if (rc == MDB_READERS_FULL) {
-		int dead;
-
-		/* Slots held by readers that died since the open: free them. */
-		mdb_reader_check(e->env, &dead);
-		rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
-	}
+	rc = begin_read(e, &txn);
 	if (rc != 0)
 		return mdb_error(rc);
 	rc = mdb_get(txn, e->dbi, &k, &v);
@@ -329,6 +457,37 @@ alone:
 }
 
 /*
+ * The group's writes under the host's writer byte (see the top comment).
+ * A full map may only be pages that the snapshots of dead readers keep
+ * (a process killed in a read transaction holds its slot until someone
+ * frees it): then their slots are freed and the group tried once more.
+ */
+static void commit(struct env *e, struct req *group)
+{
+	struct req *r;
+	int rc = host_lock(e, HOST_WRITER), retried = 0;
+
+	if (rc != 0) {
+		for (r = group; r != NULL; r = r->next)
+			r->rc = rc;
+		return;
+	}
+	for (;;) {
+		if (group->next == NULL)
+			write_alone(e, group);
+		else
+			write_group(e, group);
+		for (r = group; r != NULL && r->rc != -ENOSPC; r = r->next)
+			;
+		if (r == NULL || retried++ || free_dead_readers(e) <= 0)
+			break;
+		for (r = group; r != NULL; r = r->next)
+			r->failed = 0;
+	}
+	host_unlock(e, HOST_WRITER);
+}
+
+/*
  * The first writer to come commits for the writers that queue up behind
  * it meanwhile: with N threads writing, one flush serves up to N writes
  * (group commit) instead of each waiting for the flushes before its own.
@@ -350,10 +509,7 @@ static int lmdb_write(void *impl, actor_store_op_t *ops, size_t n, size_t *faile
 		e->tail = &e->pending;
 		e->committing = 1;
 		pthread_mutex_unlock(&e->glock);
-		if (group->next == NULL)
-			write_alone(e, group);
-		else
-			write_group(e, group);
+		commit(e, group);
 		pthread_mutex_lock(&e->glock);
 		for (r = group; r != NULL; r = next) {
 			next = r->next;	/* r may go as soon as done is seen */

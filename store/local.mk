@@ -17,7 +17,7 @@ actorinclude_HEADERS += include/actor/store.h
 # starts a server of its own (tests/pg_server.c).
 store_tests = tests/test_store_lmdb tests/test_store_pg tests/test_store_exec \
 	tests/test_store_actor tests/test_virtual_store tests/test_bank \
-	tests/test_virtual_once
+	tests/test_virtual_once tests/stress_lmdb_kill
 check_PROGRAMS += $(store_tests)
 TESTS += $(store_tests)
 tests_test_store_lmdb_SOURCES = tests/test_store_lmdb.c tests/store_contract.h
@@ -26,6 +26,9 @@ tests_test_store_pg_SOURCES = tests/test_store_pg.c tests/store_contract.h \
 	tests/pg_server.c tests/pg_server.h
 tests_test_store_pg_LDADD = $(TEST_LIBS)
 tests_test_store_exec_LDADD = $(TEST_LIBS)
+# Processes sharing one environment killed over and over: survivors commit.
+tests_stress_lmdb_kill_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_stress_lmdb_kill_LDADD = $(TEST_LIBS) $(LMDB_LIBS)
 tests_test_store_actor_LDADD = $(TEST_LIBS)
 tests_test_virtual_store_LDADD = $(TEST_LIBS)
 # Both kill one of 3 node processes (tests/node_proc.c: the process's body).

@@ -478,8 +478,10 @@ int main(int argc, char **argv)
 	 * The at-most-once comparison kills a node on PostgreSQL: its writes
 	 * after every turn made a kill inside an LMDB write likely, and once,
 	 * in a CI root's distcheck, the survivor's next write then waited for
-	 * LMDB's writer lock for ever (its robust-mutex recovery did not come;
-	 * not understood yet, see the issue note).
+	 * LMDB's writer lock for ever: the killed node had been woken to take
+	 * the lock and took the wakeup with it, which robust mutexes do not
+	 * recover (store/lmdb.c now queues writers on a record lock first;
+	 * tests/stress_lmdb_kill reproduces the hang).
 	 */
 	if (pg_started && pgrc != -EPERM) {
 		snprintf(where, sizeof where, "pg:%s", pg.conninfo);
