@@ -369,6 +369,7 @@ static void *ep_run(void *arg)
 	struct actor__transport *b = &t->tcp.base;
 	struct epoll_event ev[MAX_EVENTS];
 	struct ep_conn *c, *next;
+	bool woke;
 
 	while (!actor__tcp_stopped(&t->tcp)) {
 		bool sleep = t->again == NULL && actor__tcp_wake_sleep(&t->tcp.wake);
@@ -378,7 +379,6 @@ static void *ep_run(void *arg)
 			actor__tcp_wake_awake(&t->tcp.wake);
 		for (int i = 0; i < n; i++)
 			ep_event(t, &ev[i]);
-		actor__tcp_back_run(&t->tcp);
 		/* Detached first: a connection may go back on it. */
 		c = t->again;
 		t->again = NULL;
@@ -388,7 +388,11 @@ static void *ep_run(void *arg)
 			if (!c->tcp.closing && !c->tcp.io_off)
 				ep_read(t, c, true);
 		}
-		if (actor__tcp_wake_take(&t->tcp.wake))
+		/* After the take: a hand-back pushed after it wakes the next
+		 * wait, and one pushed before it is taken here. */
+		woke = actor__tcp_wake_take(&t->tcp.wake);
+		actor__tcp_back_run(&t->tcp);
+		if (woke)
 			b->cb.woken(b->cb.arg);
 		actor__tcp_settle(&t->tcp);
 		ep_accept_retry(t, false);
