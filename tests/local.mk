@@ -3,7 +3,7 @@
 
 check_LTLIBRARIES = tests/libstress.la
 tests_libstress_la_SOURCES = \
-	tests/stress/stress.h tests/stress/tap.h tests/stress/member.h tests/leakcheck.h tests/find.h tests/uring.h \
+	tests/stress/stress.h tests/stress/tap.h tests/stress/member.h tests/stress/traffic.h tests/leakcheck.h tests/find.h tests/uring.h \
 	tests/store_helpers.h \
 	tests/stress/stress_mpsc.c \
 	tests/stress/stress_mpsc_reopen.c \

@@ -27,56 +27,16 @@
 
 #include "cluster/internal.h"
 #include "sched/internal.h"
-#include "tests/stress/tap.h"
 
 #define SENDERS 3
 #define SEC 1000000000ull
 #define MS 1000000ull
 
-enum { GO = 1, NUM, ASK };
+#include "tests/stress/tap.h"
+#include "tests/stress/traffic.h"
 
 static const char cookie[] = "stress-cookie-0123456789";
-static _Atomic long received, replies, errors;
 static const char *transport;		/* "epoll" or "uring" */
-
-struct receiver {
-	uint64_t next[SENDERS];
-};
-
-static void receiver_handler(actor_ctx_t *ctx, const actor_msg_t *m)
-{
-	struct receiver *s = actor_self_state(ctx);
-	uint64_t v[2];
-
-	if (actor_msg_size(m) != sizeof v) {
-		atomic_fetch_add(&errors, 1);
-		return;
-	}
-	memcpy(v, actor_msg_data(m), sizeof v);
-	if (actor_msg_type(m) == ASK) {
-		actor_reply(ctx, m, ASK, v, sizeof v);
-		return;
-	}
-	if (v[0] >= SENDERS || v[1] != s->next[v[0]]++)
-		atomic_fetch_add(&errors, 1);
-	atomic_fetch_add(&received, 1);
-}
-
-static const actor_spec_t receiver_spec = { .name = "receiver", .handler = receiver_handler,
-					    .state_size = sizeof(struct receiver) };
-
-struct go {
-	actor_ref_t to;
-	uint64_t id, n;
-};
-
-static void on_reply(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
-{
-	if (error != 0 || actor_msg_size(reply) != 2 * sizeof(uint64_t))
-		atomic_fetch_add(&errors, 1);
-	else
-		atomic_fetch_add(&replies, 1);
-}
 
 /* Sends in slices of 64, each turn asking itself for the next, so that
  * the receivers' node goes idle between slices now and then. */
@@ -85,7 +45,7 @@ struct slice {
 	uint64_t i;
 };
 
-static void sender_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+static void slice_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 {
 	struct slice s;
 
@@ -93,22 +53,13 @@ static void sender_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 		s = (struct slice){ .g = *(const struct go *)actor_msg_data(m) };
 	else
 		memcpy(&s, actor_msg_data(m), sizeof s);
-	for (uint64_t end = s.i + 64; s.i < s.g.n && s.i < end; s.i++) {
-		uint64_t v[2] = { s.g.id, s.i };
-		int err;
-
-		while ((err = actor_send(ctx, s.g.to, NUM, v, sizeof v)) == -EAGAIN)
-			usleep(50);
-		if (err == 0 && s.i % 8 == 0)
-			err = actor_request(ctx, s.g.to, ASK, v, sizeof v, 60 * SEC, on_reply, NULL);
-		if (err != 0)
-			atomic_fetch_add(&errors, 1);
-	}
+	for (uint64_t end = s.i + 64; s.i < s.g.n && s.i < end; s.i++)
+		traffic_send(ctx, &s.g, s.i);
 	if (s.i < s.g.n)
 		actor_send(ctx, actor_self(ctx), NUM, &s, sizeof s);
 }
 
-static const actor_spec_t sender_spec = { .name = "sender", .handler = sender_handler };
+static const actor_spec_t slice_spec = { .name = "slices", .handler = slice_handler };
 
 static actor_system_t *node(bool off)
 {
@@ -159,12 +110,9 @@ static const char *race(bool off, uint64_t n, uint64_t *by_workers)
 	actor_system_t *a = node(off), *b = node(off);
 	actor_ref_t to[SENDERS], found;
 	uint32_t id;
-	long want = (long)(SENDERS * n), want_replies = (long)(SENDERS * ((n + 7) / 8));
 	const char *error = NULL;
 
-	atomic_store(&received, 0);
-	atomic_store(&replies, 0);
-	atomic_store(&errors, 0);
+	traffic_reset();
 	if (a == NULL || b == NULL)
 		return "node_start failed";
 	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
@@ -181,22 +129,14 @@ static const char *race(bool off, uint64_t n, uint64_t *by_workers)
 		    !actor_ref_equal(found, to[i]))
 			return "whereis failed";
 		g.to = found;
-		actor_system_spawn(b, &sender_spec, NULL, &s);
+		actor_system_spawn(b, &slice_spec, NULL, &s);
 		actor_system_send(b, s, GO, &g, sizeof g);
 	}
-	for (int i = 0; i < 120 * 100 && (atomic_load(&received) < want ||
-					   atomic_load(&replies) < want_replies); i++)
-		usleep(10000);
+	error = traffic_result(n);
 	*by_workers = driven(a);
-	if (atomic_load(&received) != want)
-		error = "messages lost";
-	else if (atomic_load(&replies) != want_replies)
-		error = "replies lost";
-	else if (atomic_load(&errors) != 0)
-		error = "out of order, or a send failed";
-	else if (!off && *by_workers == 0)
+	if (error == NULL && !off && *by_workers == 0)
 		error = "no frame was read by a worker";
-	else if (off && *by_workers != 0)
+	else if (error == NULL && off && *by_workers != 0)
 		error = "a worker read frames with no_worker_io";
 	actor_system_destroy(b);
 	actor_system_destroy(a);
