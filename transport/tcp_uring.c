@@ -200,7 +200,7 @@ static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
  * frame, EOF, an error), c is read here with recv() again (ur_read) and
  * handed over once drained, or closed; the multishot recv is armed again
  * only when c stays on this thread (drive() not asked, a failed hand-over,
- * the read budget spent). Model: tests/spin/uring_drive.pml.
+ * the read budget spent). Model: tests/spin/handover.pml.
  */
 static void ur_drive_check(struct ur_transport *t, struct ur_conn *c)
 {
