@@ -26,6 +26,11 @@
  * completed (for a multishot one: a CQE without F_MORE). So no CQE can name
  * a connection that is gone, and no kernel request outlives its buffers.
  *
+ * The driver (idle workers reading connections; tcp.c, "The driver"): a
+ * connection handed to it has no recv on the ring; the holder reads it
+ * with recv() from the driver's epoll set, never submitting to the ring
+ * (SINGLE_ISSUER stays true). See ur_drive_check for the hand-over.
+ *
  * The connections, their list, send(), queued(), close() and the flush and
  * dead lists are tcp.c's (the connection core, tcp.h); this file has what
  * completion needs: the ring, its requests and their completions.
