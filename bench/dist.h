@@ -54,7 +54,7 @@
 			"needed with --role)" },                                          \
 	{ "tls", "", "distributed: TLS with DIR/ca.pem, DIR/node.pem and DIR/node.key " \
 		     "(empty: none; ACTOR_KTLS=0 keeps the records out of the kernel)" }, \
-	{ "worker-io", "on", "distributed: idle workers read inbound mail (epoll), " \
+	{ "worker-io", "on", "distributed: idle workers read inbound mail (epoll, io_uring), " \
 			    "or off: the I/O thread does (actor_node_config_t.no_worker_io)" }
 
 /* What a node tells the others about itself. */

@@ -23,7 +23,7 @@
  * holder before its closed() callback.
  *
  * Off (actor_node_config_t.no_worker_io, or a transport without a driver:
- * io_uring and loopback today): nothing here runs.
+ * loopback): nothing here runs.
  */
 #include "config.h"
 

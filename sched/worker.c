@@ -282,9 +282,14 @@ static enum sleep_result sleep_on(struct actor__worker *w, unsigned timeout_us)
 	/* Off to run actors, maybe one long handler: if every other worker
 	 * is parked for good, none would take the driver meanwhile, and mail
 	 * for other actors would wait for this one (or the I/O thread's
-	 * tick). Wake one to take it, as leave_idle()'s watcher. */
-	if (d != NULL && (ready == 1 || was == ACTOR__PARK_NOTIFIED) && sys->nworkers > 1 &&
-	    others_parked(w))
+	 * tick). Wake one to take it, as leave_idle()'s watcher. Not when
+	 * what it read left it nothing to run (a heartbeat, handed back to
+	 * the I/O thread): it waits again at once, and the woken one went
+	 * through the idle tiers for nothing (on every PING: 1-3% of a core
+	 * for an idle node with a peer). */
+	if (d != NULL &&
+	    (was == ACTOR__PARK_NOTIFIED || (ready == 1 && actor__worker_has_work(w))) &&
+	    sys->nworkers > 1 && others_parked(w))
 		wake_parked(sys);
 	if (was != ACTOR__PARK_NOTIFIED)
 		return ready == 1 ? WORK_SEEN : SLEPT;

@@ -3,7 +3,7 @@
 
 check_LTLIBRARIES = tests/libstress.la
 tests_libstress_la_SOURCES = \
-	tests/stress/stress.h tests/stress/tap.h tests/stress/member.h tests/leakcheck.h tests/find.h tests/uring.h \
+	tests/stress/stress.h tests/stress/tap.h tests/stress/member.h tests/stress/traffic.h tests/leakcheck.h tests/find.h tests/uring.h \
 	tests/store_helpers.h \
 	tests/stress/stress_mpsc.c \
 	tests/stress/stress_mpsc_reopen.c \
@@ -112,7 +112,7 @@ TEST_LOG_COMPILER = $(SHELL)
 TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
 	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml tests/spin/direct.pml \
-	tests/spin/driver.pml
+	tests/spin/driver.pml tests/spin/handover.pml
 TESTS += tests/spin/models.test
 EXTRA_DIST += tests/spin/models.test $(spin_models)
 

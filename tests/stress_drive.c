@@ -1,7 +1,8 @@
 /*
- * Idle workers reading inbound mail (cluster/drive.c, the epoll
- * transport's driver; issue 16), as a plain TAP program so that it also
- * runs under ThreadSanitizer:
+ * Idle workers reading inbound mail (cluster/drive.c, the TCP transports'
+ * driver, transport/tcp.c; issue 16), as a plain TAP program so that it
+ * also runs under ThreadSanitizer, on epoll and on io_uring (where a
+ * connection's multishot recv is cancelled before a worker reads it):
  *  - two workers and the I/O thread racing for one connection's reads:
  *    senders on one node send numbered messages and requests to receivers
  *    on the other, whose heartbeats (every 10 ms) and replies hand the
@@ -26,55 +27,16 @@
 
 #include "cluster/internal.h"
 #include "sched/internal.h"
-#include "tests/stress/tap.h"
 
 #define SENDERS 3
 #define SEC 1000000000ull
 #define MS 1000000ull
 
-enum { GO = 1, NUM, ASK };
+#include "tests/stress/tap.h"
+#include "tests/stress/traffic.h"
 
 static const char cookie[] = "stress-cookie-0123456789";
-static _Atomic long received, replies, errors;
-
-struct receiver {
-	uint64_t next[SENDERS];
-};
-
-static void receiver_handler(actor_ctx_t *ctx, const actor_msg_t *m)
-{
-	struct receiver *s = actor_self_state(ctx);
-	uint64_t v[2];
-
-	if (actor_msg_size(m) != sizeof v) {
-		atomic_fetch_add(&errors, 1);
-		return;
-	}
-	memcpy(v, actor_msg_data(m), sizeof v);
-	if (actor_msg_type(m) == ASK) {
-		actor_reply(ctx, m, ASK, v, sizeof v);
-		return;
-	}
-	if (v[0] >= SENDERS || v[1] != s->next[v[0]]++)
-		atomic_fetch_add(&errors, 1);
-	atomic_fetch_add(&received, 1);
-}
-
-static const actor_spec_t receiver_spec = { .name = "receiver", .handler = receiver_handler,
-					    .state_size = sizeof(struct receiver) };
-
-struct go {
-	actor_ref_t to;
-	uint64_t id, n;
-};
-
-static void on_reply(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
-{
-	if (error != 0 || actor_msg_size(reply) != 2 * sizeof(uint64_t))
-		atomic_fetch_add(&errors, 1);
-	else
-		atomic_fetch_add(&replies, 1);
-}
+static const char *transport;		/* "epoll" or "uring" */
 
 /* Sends in slices of 64, each turn asking itself for the next, so that
  * the receivers' node goes idle between slices now and then. */
@@ -83,7 +45,7 @@ struct slice {
 	uint64_t i;
 };
 
-static void sender_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+static void slice_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 {
 	struct slice s;
 
@@ -91,22 +53,13 @@ static void sender_handler(actor_ctx_t *ctx, const actor_msg_t *m)
 		s = (struct slice){ .g = *(const struct go *)actor_msg_data(m) };
 	else
 		memcpy(&s, actor_msg_data(m), sizeof s);
-	for (uint64_t end = s.i + 64; s.i < s.g.n && s.i < end; s.i++) {
-		uint64_t v[2] = { s.g.id, s.i };
-		int err;
-
-		while ((err = actor_send(ctx, s.g.to, NUM, v, sizeof v)) == -EAGAIN)
-			usleep(50);
-		if (err == 0 && s.i % 8 == 0)
-			err = actor_request(ctx, s.g.to, ASK, v, sizeof v, 60 * SEC, on_reply, NULL);
-		if (err != 0)
-			atomic_fetch_add(&errors, 1);
-	}
+	for (uint64_t end = s.i + 64; s.i < s.g.n && s.i < end; s.i++)
+		traffic_send(ctx, &s.g, s.i);
 	if (s.i < s.g.n)
 		actor_send(ctx, actor_self(ctx), NUM, &s, sizeof s);
 }
 
-static const actor_spec_t sender_spec = { .name = "sender", .handler = sender_handler };
+static const actor_spec_t slice_spec = { .name = "slices", .handler = slice_handler };
 
 static actor_system_t *node(bool off)
 {
@@ -122,7 +75,7 @@ static actor_system_t *node(bool off)
 	actor_node_config_init(&cfg);
 	cfg.cookie = cookie;
 	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "epoll";
+	cfg.transport = transport;
 	cfg.no_worker_io = off;
 	/* A PING every 10 ms: each hands the connection back to the I/O
 	 * thread, which also reads on its ticks (5 ms). The timeout is long:
@@ -157,12 +110,9 @@ static const char *race(bool off, uint64_t n, uint64_t *by_workers)
 	actor_system_t *a = node(off), *b = node(off);
 	actor_ref_t to[SENDERS], found;
 	uint32_t id;
-	long want = (long)(SENDERS * n), want_replies = (long)(SENDERS * ((n + 7) / 8));
 	const char *error = NULL;
 
-	atomic_store(&received, 0);
-	atomic_store(&replies, 0);
-	atomic_store(&errors, 0);
+	traffic_reset();
 	if (a == NULL || b == NULL)
 		return "node_start failed";
 	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
@@ -179,22 +129,14 @@ static const char *race(bool off, uint64_t n, uint64_t *by_workers)
 		    !actor_ref_equal(found, to[i]))
 			return "whereis failed";
 		g.to = found;
-		actor_system_spawn(b, &sender_spec, NULL, &s);
+		actor_system_spawn(b, &slice_spec, NULL, &s);
 		actor_system_send(b, s, GO, &g, sizeof g);
 	}
-	for (int i = 0; i < 120 * 100 && (atomic_load(&received) < want ||
-					   atomic_load(&replies) < want_replies); i++)
-		usleep(10000);
+	error = traffic_result(n);
 	*by_workers = driven(a);
-	if (atomic_load(&received) != want)
-		error = "messages lost";
-	else if (atomic_load(&replies) != want_replies)
-		error = "replies lost";
-	else if (atomic_load(&errors) != 0)
-		error = "out of order, or a send failed";
-	else if (!off && *by_workers == 0)
+	if (error == NULL && !off && *by_workers == 0)
 		error = "no frame was read by a worker";
-	else if (off && *by_workers != 0)
+	else if (error == NULL && off && *by_workers != 0)
 		error = "a worker read frames with no_worker_io";
 	actor_system_destroy(b);
 	actor_system_destroy(a);
@@ -310,7 +252,7 @@ static const char *long_handler(void)
 	actor_node_config_init(&cfg);
 	cfg.cookie = cookie;
 	cfg.cookie_len = sizeof cookie - 1;
-	cfg.transport = "epoll";
+	cfg.transport = transport;
 	cfg.heartbeat_timeout_ns = 20 * SEC;
 	if (actor_node_start(a, &cfg) != 0)
 		return "node_start failed";
@@ -373,30 +315,66 @@ static const char *destroy_while_waiting(void)
 	return NULL;
 }
 
+/* Whether a node starts on the transport (io_uring may be refused). */
+static bool transport_works(void)
+{
+	actor_system_t *s = node(false);
+
+	if (s == NULL)
+		return false;
+	actor_system_destroy(s);
+	return true;
+}
+
 int main(void)
 {
-	uint64_t n = 5000 * stress_scale(), on = 0, off = 0;
+	static const char *const transports[] = { "epoll", "uring" };
+	static const char *const names[] = {
+		"the same with no_worker_io: none read by workers",
+		"a peer leaves while a worker waits in the transport",
+		"destroy while workers wait in the transport",
+		"mail does not wait for a long handler on the worker that read it",
+	};
+	uint64_t n = 5000 * stress_scale();
 	const char *error;
-	char name[128];
+	char name[160];
 
-	tap_plan(5);
-	/* Under ThreadSanitizer the I/O thread's ticks may read it all: a
-	 * run where no worker read a frame is tried again, twice at most. */
-	for (int tries = 0; tries < 3; tries++) {
-		error = race(false, n, &on);
-		if (error == NULL || on != 0)
-			break;
+	tap_plan(10);
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t on = 0, off = 0;
+
+		transport = transports[k];
+		if (!transport_works()) {
+			snprintf(name, sizeof name, "%s: workers and the I/O thread read one connection",
+				 transport);
+			tap_skip(name, "the transport is not available here");
+			for (int i = 0; i < 4; i++) {
+				snprintf(name, sizeof name, "%s: %s", transport, names[i]);
+				tap_skip(name, "the transport is not available here");
+			}
+			continue;
+		}
+		/* Under ThreadSanitizer the I/O thread's ticks may read it
+		 * all: a run where no worker read a frame is tried again,
+		 * twice at most. */
+		for (int tries = 0; tries < 3; tries++) {
+			error = race(false, n, &on);
+			if (error == NULL || on != 0)
+				break;
+		}
+		snprintf(name, sizeof name,
+			 "%s: workers and the I/O thread read one connection: %d senders x %llu, %llu frames read by workers",
+			 transport, SENDERS, (unsigned long long)n, (unsigned long long)on);
+		tap_result(name, error);
+		error = race(true, n, &off);
+		snprintf(name, sizeof name, "%s: %s", transport, names[0]);
+		tap_result(name, error);
+		snprintf(name, sizeof name, "%s: %s", transport, names[1]);
+		tap_result(name, peer_leaves());
+		snprintf(name, sizeof name, "%s: %s", transport, names[2]);
+		tap_result(name, destroy_while_waiting());
+		snprintf(name, sizeof name, "%s: %s", transport, names[3]);
+		tap_result(name, long_handler());
 	}
-	snprintf(name, sizeof name,
-		 "workers and the I/O thread read one connection: %d senders x %llu, %llu frames read by workers",
-		 SENDERS, (unsigned long long)n, (unsigned long long)on);
-	tap_result(name, error);
-	error = race(true, n, &off);
-	snprintf(name, sizeof name, "the same with no_worker_io: none read by workers");
-	tap_result(name, error);
-	tap_result("a peer leaves while a worker waits in the transport", peer_leaves());
-	tap_result("destroy while workers wait in the transport", destroy_while_waiting());
-	tap_result("mail does not wait for a long handler on the worker that read it",
-		   long_handler());
 	return tap_exit();
 }

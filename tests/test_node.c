@@ -1,8 +1,8 @@
 /*
  * Remote actors: two (or three) systems in one process, or a forked child
- * node, over each transport: loopback, TCP on epoll (idle workers reading
- * inbound mail, and "epoll-io": only the I/O thread reading, as with
- * actor_node_config_t.no_worker_io), TCP on io_uring.
+ * node, over each transport: loopback, TCP on epoll and on io_uring (idle
+ * workers reading inbound mail, and "epoll-io", "uring-io": only the I/O
+ * thread reading, as with actor_node_config_t.no_worker_io).
  * Every scenario runs once per transport; io_uring ones skip where the
  * kernel refuses io_uring.
  */
@@ -55,9 +55,9 @@ static void config(actor_node_config_t *cfg, const char *transport, const char *
 	cfg->cookie = cookie;
 	cfg->cookie_len = sizeof cookie - 1;
 	cfg->transport = transport;
-	/* "epoll-io": epoll with the I/O thread reading every connection. */
-	if (strcmp(transport, "epoll-io") == 0) {
-		cfg->transport = "epoll";
+	/* "epoll-io", "uring-io": the I/O thread reads every connection. */
+	if (strcmp(transport, "epoll-io") == 0 || strcmp(transport, "uring-io") == 0) {
+		cfg->transport = transport[0] == 'e' ? "epoll" : "uring";
 		cfg->no_worker_io = true;
 	}
 	cfg->heartbeat_interval_ns = 100 * MS;
@@ -78,7 +78,7 @@ static actor_system_t *node_hb(const char *transport, const char *name,
 	actor_system_t *s;
 	actor_node_config_t cfg;
 
-	if (strcmp(transport, "uring") == 0 && !uring_works())
+	if (strncmp(transport, "uring", 5) == 0 && !uring_works())
 		cr_skip_test("io_uring is not available here");
 	cr_assert_eq(actor_system_create(&s, NULL), 0);
 	config(&cfg, transport, name);
@@ -413,7 +413,8 @@ static void wrong_cookie_refused(const char *transport)
 	Test(suite, name##_loopback) { body("loopback"); }                    \
 	Test(suite, name##_epoll) { body("epoll"); }                          \
 	Test(suite, name##_epoll_io) { body("epoll-io"); }                    \
-	Test(suite, name##_uring) { body("uring"); }
+	Test(suite, name##_uring) { body("uring"); }                          \
+	Test(suite, name##_uring_io) { body("uring-io"); }
 
 TestSuite(node, .init = reset, .timeout = 120);
 
@@ -442,7 +443,7 @@ static struct child child_node(const char *transport)
 	struct child c = { 0 };
 	int fds[2];
 
-	if (strcmp(transport, "uring") == 0 && !uring_works())
+	if (strncmp(transport, "uring", 5) == 0 && !uring_works())
 		cr_skip_test("io_uring is not available here");
 	cr_assert_eq(pipe(fds), 0);
 	c.pid = fork();
@@ -607,7 +608,8 @@ static void slow_reader(const char *transport)
 #define FOR_EACH_TCP(suite, name, body)                                       \
 	Test(suite, name##_epoll) { body("epoll"); }                          \
 	Test(suite, name##_epoll_io) { body("epoll-io"); }                    \
-	Test(suite, name##_uring) { body("uring"); }
+	Test(suite, name##_uring) { body("uring"); }                          \
+	Test(suite, name##_uring_io) { body("uring-io"); }
 
 FOR_EACH_TCP(node, killed_peer_is_down, killed_peer)
 FOR_EACH_TCP(node, stopped_peer_is_down_within_timeout_then_redialed, stopped_peer)

@@ -9,7 +9,9 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -633,6 +635,8 @@ int actor__tcp_thread(pthread_t *th, const struct actor__transport_config *cfg,
 /* --- the connection core ----------------------------------------------- */
 
 static void take_handed(struct actor__tcp_transport *t);
+static int drv_init(struct actor__tcp_driver *d);
+static void drv_fini(struct actor__tcp_driver *d);
 
 void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *ops,
 			       const struct actor__tcp_backend *backend,
@@ -651,8 +655,13 @@ void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *o
 	actor__tcp_config(&t->base.cfg, &t->base.cb);
 	t->backend = backend;
 	actor__list_init(&t->conns);
+	t->drv.dfd = t->drv.dwake = -1;
 	if ((*err = actor__tcp_wake_init(&t->wake)) < 0) {
 		free(t);
+		return NULL;
+	}
+	if ((*err = drv_init(&t->drv)) < 0) {
+		actor__tcp_transport_free(t);
 		return NULL;
 	}
 	return t;
@@ -660,6 +669,7 @@ void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *o
 
 void actor__tcp_transport_free(struct actor__tcp_transport *t)
 {
+	drv_fini(&t->drv);
 	actor__tcp_wake_fini(&t->wake);
 	free(t);
 }
@@ -1009,4 +1019,335 @@ void actor__tcp_accept_retry(struct actor__tcp_transport *t, struct actor__tcp_l
 		t->accept_waiting--;
 		retry(t, l);
 	}
+}
+
+/* --- the driver (tcp.h) ------------------------------------------------------ */
+
+/*
+ * A connection that drive() named is handed over once the I/O thread has
+ * drained its input and no request of the backend reads it (epoll: its
+ * set stops watching input, EPOLLOUT stays for writes; io_uring: its
+ * multishot recv has ended, see tcp_uring.c): it is armed, EPOLLONESHOT
+ * and level-triggered, in a second set, dfd, that the driver's holder
+ * waits on (drv_wait) or polls. Who reads such a connection:
+ *  - the holder of dlock, for a connection armed in dfd: the holder waits
+ *    on dfd and reads under it. The I/O thread arms a connection only
+ *    after it stopped reading it and set driven (release; the holder's
+ *    acquire on the event's connection pairs with it), and takes dlock
+ *    (cutting the holder's wait short through dwake) only to end one,
+ *    so no event of dfd can name a connection it has freed;
+ *  - the holder re-arms a connection after reading it (level-triggered:
+ *    what is left reports again), or hands it back on the stack drv.back
+ *    when frame_driven() refuses a frame (PING, a reply, membership: the
+ *    I/O thread's), on an error or an EOF, and wakes the I/O thread, which
+ *    takes it back (the backend's reads(true)), delivers what the buffer
+ *    holds from the refused frame on, and reads on (read()); drained, it
+ *    hands it over again.
+ * On each tick the I/O thread also polls dfd itself (if no holder waits),
+ * so that input is read even while every worker runs a long handler.
+ * Neither side reads while the other may: level triggering makes the
+ * hand-over free of lost wake-ups, since bytes that came before the arming
+ * report at once.
+ */
+
+static int drv_init(struct actor__tcp_driver *d)
+{
+	struct epoll_event dw = { .events = EPOLLIN, .data.ptr = NULL };
+
+	d->dfd = epoll_create1(EPOLL_CLOEXEC);
+	d->dwake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&d->dlock, NULL);
+	if (d->dfd < 0 || d->dwake < 0 || epoll_ctl(d->dfd, EPOLL_CTL_ADD, d->dwake, &dw) < 0)
+		return -errno;
+	return 0;
+}
+
+static void drv_fini(struct actor__tcp_driver *d)
+{
+	if (d->dwake >= 0)
+		close(d->dwake);
+	if (d->dfd >= 0)
+		close(d->dfd);
+	pthread_mutex_destroy(&d->dlock);
+}
+
+/*
+ * The I/O thread's, to end a connection: takes dlock, waking the holder
+ * if it waits. Mutexes are not fair: the holder, back from its wait,
+ * could take dlock again before this thread and wait for good. So it does
+ * not wait while io_wants is set (it looks under dlock, before waiting;
+ * this thread sets it before the wake-up).
+ */
+static void drv_lock_io(struct actor__tcp_driver *d)
+{
+	uint64_t one = 1;
+
+	if (pthread_mutex_trylock(&d->dlock) == 0)
+		return;
+	atomic_store(&d->io_wants, true);
+	(void)!write(d->dwake, &one, sizeof(one));
+	pthread_mutex_lock(&d->dlock);
+	atomic_store(&d->io_wants, false);
+}
+
+#define DRIVEN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
+
+bool actor__tcp_drive_now(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
+{
+	struct epoll_event ev = { .events = DRIVEN_EVENTS, .data.ptr = c };
+	int err;
+
+	if (!c->drive_due || c->io_off || c->closing)
+		return false;
+	/* Input read only through dfd from here on. */
+	err = t->backend->reads(t, c, false);
+	if (err == 0) {
+		atomic_store_explicit(&c->driven, true, memory_order_release);
+		if (epoll_ctl(t->drv.dfd, c->in_dfd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
+			      &ev) < 0) {
+			err = -errno;	/* not armed: no holder saw it */
+			atomic_store_explicit(&c->driven, false, memory_order_relaxed);
+		} else {
+			c->in_dfd = true;
+			c->io_off = true;
+			return true;
+		}
+	}
+	/* Out of kernel memory: this thread keeps reading it. */
+	c->drive_due = false;
+	if (t->backend->reads(t, c, true) < 0)
+		actor__tcp_close((struct actor__conn *)c, -ENOMEM);
+	return false;
+}
+
+void actor__tcp_drive(struct actor__conn *conn, void *ctx)
+{
+	struct actor__tcp_conn *c = (struct actor__tcp_conn *)conn;
+
+	/* User-space TLS decrypts on the I/O thread only. */
+	if (c->base.t->cb.frame_driven == NULL || (c->tls != NULL && actor__tls_rx_user(c->tls)))
+		return;
+	c->drive_due = true;
+	c->drv_ctx = ctx;
+}
+
+/* The holder: c goes back to the I/O thread, with err to close with. */
+static void drv_back(struct actor__tcp_transport *t, struct actor__tcp_conn *c, int err)
+{
+	struct actor__tcp_conn *head = atomic_load_explicit(&t->drv.back, memory_order_relaxed);
+
+	atomic_store_explicit(&c->driven, false, memory_order_relaxed);
+	c->drv_err = err;
+	do
+		c->back_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&t->drv.back, &head, c, memory_order_release,
+						      memory_order_relaxed));
+	actor__tcp_wake(&t->wake);
+}
+
+int actor__tcp_recv_once(struct actor__tcp_conn *c, size_t *n, size_t *room)
+{
+	unsigned char *p;
+	ssize_t r;
+	int err;
+
+	if ((err = actor__tcp_rspace(c, &p, room)) < 0)
+		return err;
+	do
+		r = recv(c->fd, p, *room, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN ? 1 : -errno;
+	*n = (size_t)r;
+	return 0;
+}
+
+/* The holder, under dlock: reads c and hands its frames to frame_driven()
+ * with w, then re-arms it or hands it back. */
+static void drv_read(struct actor__tcp_transport *t, struct actor__tcp_conn *c, void *w)
+{
+	struct epoll_event ev = { .events = DRIVEN_EVENTS, .data.ptr = c };
+
+	if (!atomic_load_explicit(&c->driven, memory_order_acquire) ||
+	    (w == NULL && c->closing))	/* the I/O thread's own tick */
+		return;
+	for (int i = 0; i < ACTOR__TCP_READ_BUDGET; i++) {
+		size_t n, room;
+		int err = actor__tcp_recv_once(c, &n, &room);
+
+		if (err == 1)
+			break;
+		/* At EOF (err 0) the I/O thread reads it again. */
+		if (err < 0 || n == 0 || (err = actor__tcp_received_driven(c, n, c->drv_ctx, w)) <= 0) {
+			drv_back(t, c, err);
+			return;
+		}
+		if (n < room)
+			break;
+	}
+	if (epoll_ctl(t->drv.dfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		drv_back(t, c, 0);
+}
+
+/* Under dlock: waits on dfd, keeping the connections' events in drv.dev. */
+static int drv_collect(struct actor__tcp_driver *d, const struct timespec *ts)
+{
+	int n = epoll_pwait2(d->dfd, d->dev, ACTOR__TCP_DRV_EVENTS, ts, NULL), k = 0;
+
+	if (n < 0 && errno == ENOSYS) {	/* before Linux 5.11: milliseconds */
+		int ms = ts == NULL ? -1 : (int)((ts->tv_sec * 1000000000 + ts->tv_nsec + 999999) / 1000000);
+
+		n = epoll_wait(d->dfd, d->dev, ACTOR__TCP_DRV_EVENTS, ms);
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (d->dev[i].data.ptr == NULL)
+			(void)!read(d->dwake, &v, sizeof(v));
+		else
+			d->dev[k++] = d->dev[i];
+	}
+	d->ndev = k;
+	return k;
+}
+
+static void drv_dispatch_locked(struct actor__tcp_transport *t, void *w)
+{
+	for (int i = 0; i < t->drv.ndev; i++)
+		drv_read(t, t->drv.dev[i].data.ptr, w);
+	t->drv.ndev = 0;
+}
+
+int actor__tcp_drv_wait(struct actor__transport *b, unsigned timeout_us)
+{
+	struct actor__tcp_driver *d = &((struct actor__tcp_transport *)b)->drv;
+	struct timespec ts = { .tv_sec = timeout_us / 1000000,
+			       .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
+
+	pthread_mutex_lock(&d->dlock);
+	if (atomic_load(&d->io_wants)) {
+		/* Ending a connection: its turn first. */
+		pthread_mutex_unlock(&d->dlock);
+		sched_yield();
+		return 0;
+	}
+	if (drv_collect(d, timeout_us != 0 ? &ts : NULL) > 0)
+		return 1;	/* dlock stays held until actor__tcp_drv_dispatch */
+	pthread_mutex_unlock(&d->dlock);
+	return 0;
+}
+
+void actor__tcp_drv_dispatch(struct actor__transport *b, void *w)
+{
+	struct actor__tcp_transport *t = (struct actor__tcp_transport *)b;
+
+	drv_dispatch_locked(t, w);
+	pthread_mutex_unlock(&t->drv.dlock);
+}
+
+int actor__tcp_drv_poll(struct actor__transport *b, void *w)
+{
+	static const struct timespec now = { 0, 0 };
+	struct actor__tcp_transport *t = (struct actor__tcp_transport *)b;
+	int n;
+
+	if (pthread_mutex_trylock(&t->drv.dlock) != 0)
+		return -EBUSY;
+	n = drv_collect(&t->drv, &now);
+	drv_dispatch_locked(t, w);
+	pthread_mutex_unlock(&t->drv.dlock);
+	return n;
+}
+
+void actor__tcp_drv_wake(struct actor__transport *b)
+{
+	uint64_t one = 1;
+
+	(void)!write(((struct actor__tcp_transport *)b)->drv.dwake, &one, sizeof(one));
+}
+
+/* I/O thread: moves what the holder handed back to the back list, in the
+ * order it came. */
+static void back_take(struct actor__tcp_driver *d)
+{
+	struct actor__tcp_conn *c = atomic_exchange_explicit(&d->back, NULL, memory_order_acquire),
+			       *rev = NULL;
+
+	while (c != NULL) {
+		struct actor__tcp_conn *next = c->back_next;
+
+		c->back_next = rev;
+		rev = c;
+		c = next;
+	}
+	if (rev == NULL)
+		return;
+	if (d->back_tail != NULL)
+		d->back_tail->back_next = rev;
+	else
+		d->back_head = rev;
+	for (d->back_tail = rev; d->back_tail->back_next != NULL;)
+		d->back_tail = d->back_tail->back_next;
+}
+
+void actor__tcp_back_run(struct actor__tcp_transport *t)
+{
+	struct actor__tcp_driver *d = &t->drv;
+	struct actor__tcp_conn *c;
+	int err;
+
+	back_take(d);
+	while ((c = d->back_head) != NULL) {
+		d->back_head = c->back_next;
+		if (d->back_head == NULL)
+			d->back_tail = NULL;
+		c->io_off = false;
+		if (c->closing)
+			continue;
+		if ((err = t->backend->reads(t, c, true)) < 0 || (err = c->drv_err) < 0 ||
+		    (err = actor__tcp_received(c, 0)) < 0) {
+			actor__tcp_close((struct actor__conn *)c, err);
+			continue;
+		}
+		if (!c->closing)
+			t->backend->read(t, c);
+	}
+}
+
+void actor__tcp_drv_end(struct actor__tcp_transport *t, struct actor__tcp_conn *c)
+{
+	struct actor__tcp_driver *d = &t->drv;
+
+	if (c->in_dfd) {
+		drv_lock_io(d);
+		atomic_store_explicit(&c->driven, false, memory_order_relaxed);
+		epoll_ctl(d->dfd, EPOLL_CTL_DEL, c->fd, NULL);
+		c->in_dfd = false;
+		pthread_mutex_unlock(&d->dlock);
+	}
+	if (!c->io_off)
+		return;
+	/* Handed back before dlock was ours: on the list now; off it. */
+	back_take(d);
+	for (struct actor__tcp_conn **p = &d->back_head, *prev = NULL; *p != NULL;
+	     prev = *p, p = &(*p)->back_next) {
+		if (*p == c) {
+			*p = c->back_next;
+			if (d->back_tail == c)
+				d->back_tail = prev;
+			break;
+		}
+	}
+	c->io_off = false;
+}
+
+void actor__tcp_drv_poll_io(struct actor__tcp_transport *t)
+{
+	static const struct timespec now = { 0, 0 };
+
+	if (pthread_mutex_trylock(&t->drv.dlock) != 0)
+		return;
+	if (drv_collect(&t->drv, &now) > 0)
+		drv_dispatch_locked(t, NULL);
+	pthread_mutex_unlock(&t->drv.dlock);
 }

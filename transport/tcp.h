@@ -5,14 +5,15 @@
  * configuration defaults, and the connection core: the transport and
  * connection structures, connection creation and the connection list,
  * listeners, the send/queued/close/wake operations, the flush list of
- * connections with frames to write and the dead list of closed ones, and
- * creation and destruction of the transport. A backend keeps only what
- * differs: readiness (epoll) against completion (io_uring), in two hooks
+ * connections with frames to write and the dead list of closed ones,
+ * creation and destruction of the transport, and the driver (idle workers
+ * reading connections handed to them). A backend keeps only what
+ * differs: readiness (epoll) against completion (io_uring), in four hooks
  * (struct actor__tcp_backend) and its own loop.
  *
  * Everything here except actor__tcp_wake(), actor__tcp_wake_op(),
- * actor__tcp_try_send(), the listener stack and the socket helpers runs on
- * the I/O thread only.
+ * actor__tcp_try_send(), the drv_ operations, the listener stack and the
+ * socket helpers runs on the I/O thread only.
  *
  * Ends of a connection that transport.h leaves open: an orderly EOF from
  * the peer at a frame boundary closes with reason 0, an EOF inside a frame
@@ -28,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -39,6 +41,10 @@
  * loopback, 64 gave 1.6 M frames/s, 256 gave 2.6 M and 1024 2.8 M; 256
  * keeps io_uring's per-connection iovec array at 4 KiB. */
 #define ACTOR__TCP_IOV 256
+
+/* Reads of one connection in a row before the others get their turn (the
+ * epoll I/O thread's, and the driver's holder's). */
+#define ACTOR__TCP_READ_BUDGET 16
 
 /* Fills in the defaults of transport.h for the fields left 0, and no-ops
  * for the callbacks left NULL. */
@@ -114,6 +120,18 @@ struct actor__tcp_conn {
 	bool direct_io;
 	_Atomic bool handed;		/* on t->handed */
 	struct actor__tcp_conn *handed_next;
+	/* The driver (see "The driver" below). I/O thread only: */
+	bool drive_due;			/* drive() asked: hand over once drained */
+	bool io_off;			/* handed over: not read here until back */
+	bool in_dfd;			/* registered in the driver's set */
+	/* Set by the I/O thread before it arms c in dfd (release), cleared
+	 * by the holder when it hands c back or by the I/O thread under
+	 * dlock when it ends c; the holder reads it (acquire) for an event. */
+	atomic_bool driven;
+	void *drv_ctx;			/* drive()'s ctx */
+	/* Written by the holder before the hand-back, read after: */
+	int drv_err;			/* read error to close with, or 0 */
+	struct actor__tcp_conn *back_next;	/* on the back stack, then list */
 };
 
 /*
@@ -149,6 +167,11 @@ int actor__tcp_received(struct actor__tcp_conn *c, size_t n);
  * actor__tcp_received(c, 0) on the I/O thread; -EMSGSIZE. Reads nothing
  * the I/O thread writes (not even closing). */
 int actor__tcp_received_driven(struct actor__tcp_conn *c, size_t n, void *ctx, void *w);
+/* One recv into c's input buffer (the I/O thread's plain reads and the
+ * driver's): 0 with *n bytes read (0 at EOF) into *room bytes of room, 1
+ * when there is nothing to read now, or a negative errno to end c with
+ * (the buffer's or the socket's). */
+int actor__tcp_recv_once(struct actor__tcp_conn *c, size_t *n, size_t *room);
 /* Delivers bytes read elsewhere (a provided buffer), keeping only the
  * trailing partial frame. 0, -EMSGSIZE, -ENOMEM or a TLS error. */
 int actor__tcp_input(struct actor__tcp_conn *c, const unsigned char *p, size_t n);
@@ -222,8 +245,37 @@ struct actor__tcp_backend {
 	/* c has frames to write, is not closing and no write waits: write
 	 * (epoll: sendmsg until EAGAIN) or start one (io_uring). */
 	void (*write)(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
-	/* c is closing: end it with actor__tcp_conn_end() now or later. */
+	/* c is closing: end it with actor__tcp_conn_end() now or later
+	 * (call actor__tcp_drv_end() first). */
 	void (*end)(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+	/* The driver: on false, c's input is about to be handed to it, and
+	 * this backend's own waits must stop reporting it (epoll: its set
+	 * keeps only EPOLLOUT); on true, c is back (or the hand-over failed)
+	 * and they report it again. 0 or -errno. */
+	int (*reads)(struct actor__tcp_transport *t, struct actor__tcp_conn *c, bool on);
+	/* c came back from the driver and what its buffer held is handled:
+	 * read on (and hand it over again with actor__tcp_drive_now() once
+	 * drained). */
+	void (*read)(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+};
+
+/*
+ * The driver (transport.h's drive and drv_ calls), the same for both
+ * backends: an epoll set, dfd, of the connections handed over to the
+ * thread holding the driver (an idle worker), which waits on it
+ * (drv_wait) or polls it and reads them with recv(), whichever backend
+ * reads them otherwise. See tcp.c, "The driver".
+ */
+#define ACTOR__TCP_DRV_EVENTS 64
+struct actor__tcp_driver {
+	int dfd, dwake;			/* the set and its wake-up eventfd */
+	pthread_mutex_t dlock;		/* the holder's, or the I/O thread's */
+	atomic_bool io_wants;		/* the I/O thread waits for dlock */
+	struct epoll_event dev[ACTOR__TCP_DRV_EVENTS];	/* under dlock: ready, not read */
+	int ndev;
+	_Atomic(struct actor__tcp_conn *) back;	/* handed back by the holder */
+	/* I/O thread only: handed back, taken off back, in order. */
+	struct actor__tcp_conn *back_head, *back_tail;
 };
 
 /* The start of both backends' transports. */
@@ -241,13 +293,15 @@ struct actor__tcp_transport {
 	_Atomic(struct actor__tcp_conn *) handed;
 	unsigned accept_waiting;	/* listeners out of descriptors */
 	bool fd_freed;			/* a connection's socket closed since */
+	struct actor__tcp_driver drv;
 };
 
 /*
  * A transport of size bytes (a backend's structure that starts with struct
  * actor__tcp_transport), zeroed, with the configuration and callbacks
- * completed (actor__tcp_config) and the wake-up eventfd: the preamble of a
- * backend's create(). NULL and *err (-ENOMEM, or the eventfd's error).
+ * completed (actor__tcp_config), the wake-up eventfd and the driver's set:
+ * the preamble of a backend's create(). NULL and *err (-ENOMEM, or the
+ * eventfd's or epoll's error).
  */
 void *actor__tcp_transport_new(size_t size, const struct actor__transport_ops *ops,
 			       const struct actor__tcp_backend *backend,
@@ -303,6 +357,31 @@ int actor__tcp_try_send(struct actor__conn *conn, struct actor__env *frame);
 size_t actor__tcp_queued(const struct actor__conn *conn);
 void actor__tcp_close(struct actor__conn *conn, int reason);
 void actor__tcp_wake_op(struct actor__transport *t);
+
+/*
+ * The driver's hand-over, on the I/O thread. c's input is drained and no
+ * request of the backend reads it: if drive() asked for it (and c is up,
+ * not closing, not handed over yet), c goes to the driver's set; true if
+ * it did.
+ */
+bool actor__tcp_drive_now(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+/* Takes back what the holder handed back: delivers what c's buffer holds
+ * from the refused frame on (or closes c with the holder's error), then
+ * the backend's reads() and read(). Once per loop iteration. */
+void actor__tcp_back_run(struct actor__tcp_transport *t);
+/* Ending c: takes it back from the driver for good (waits for a holder
+ * reading it). Before the socket closes. */
+void actor__tcp_drv_end(struct actor__tcp_transport *t, struct actor__tcp_conn *c);
+/* On a tick: reads what the driver's set holds if no holder waits on it,
+ * so that input is read even while every worker runs a long handler. */
+void actor__tcp_drv_poll_io(struct actor__tcp_transport *t);
+/* struct actor__transport_ops' drive (the epoll backend's as is) and the
+ * drv_ calls. */
+void actor__tcp_drive(struct actor__conn *conn, void *ctx);
+int actor__tcp_drv_wait(struct actor__transport *t, unsigned timeout_us);
+void actor__tcp_drv_dispatch(struct actor__transport *t, void *w);
+int actor__tcp_drv_poll(struct actor__transport *t, void *w);
+void actor__tcp_drv_wake(struct actor__transport *t);
 
 /* Listeners: a socket from listen(), on a lock-free stack that listen()
  * pushes from any thread. */

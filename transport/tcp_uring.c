@@ -26,6 +26,11 @@
  * completed (for a multishot one: a CQE without F_MORE). So no CQE can name
  * a connection that is gone, and no kernel request outlives its buffers.
  *
+ * The driver (idle workers reading connections; tcp.c, "The driver"): a
+ * connection handed to it has no recv on the ring; the holder reads it
+ * with recv() from the driver's epoll set, never submitting to the ring
+ * (SINGLE_ISSUER stays true). See ur_drive_check for the hand-over.
+ *
  * The connections, their list, send(), queued(), close() and the flush and
  * dead lists are tcp.c's (the connection core, tcp.h); this file has what
  * completion needs: the ring, its requests and their completions.
@@ -61,6 +66,8 @@ struct ur_conn {
 	struct actor__tcp_conn tcp;
 	unsigned ops;			/* requests in flight naming it */
 	bool cancelled;
+	bool recv_on;			/* a recv is in flight (until its last CQE) */
+	bool recv_cancel;		/* the driver's cancel of it was asked */
 	struct sockaddr_storage addr;	/* connect */
 	socklen_t addrlen;
 	struct msghdr msg;		/* the send in flight */
@@ -133,6 +140,7 @@ static void ur_recv_arm(struct ur_transport *t, struct ur_conn *c)
 		io_uring_prep_recv(sqe, c->tcp.fd, p, len, 0);
 	}
 	c->ops++;
+	c->recv_on = true;
 }
 
 static void ur_send_arm(struct ur_transport *t, struct ur_conn *c)
@@ -167,6 +175,7 @@ static void ur_end(struct actor__tcp_transport *tt, struct actor__tcp_conn *tc)
 	struct ur_transport *t = (struct ur_transport *)tt;
 	struct ur_conn *c = (struct ur_conn *)tc;
 
+	actor__tcp_drv_end(tt, tc);
 	if (c->ops == 0) {
 		actor__tcp_conn_end(tt, tc);
 	} else if (!c->cancelled) {
@@ -181,6 +190,74 @@ static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
 	io_uring_buf_ring_add(t->br, t->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
 			      io_uring_buf_ring_mask(BUF_COUNT), 0);
 	io_uring_buf_ring_advance(t->br, 1);
+}
+
+/*
+ * The driver (tcp.c, "The driver"): drive() asks for c; once its recv is
+ * gone and what it read is handled, the socket is read here with plain
+ * recv() until drained and then handed to the driver's set. A multishot
+ * recv is ended by a cancel (cancel pending: recv_cancel); its CQEs up
+ * to the last (no IORING_CQE_F_MORE) are handled here in order, each
+ * provided buffer going back to the ring as usual, so the bytes stay in
+ * order and no two threads read c: the holder gets c only after the
+ * ring's last read of it has completed. A single-shot recv (no buffer
+ * ring) is cancelled the same way. Back from the holder (a refused
+ * frame, EOF, an error), c is read here with recv() again (ur_read) and
+ * handed over once drained, or closed; the multishot recv is armed again
+ * only when c stays on this thread (drive() not asked, a failed hand-over,
+ * the read budget spent). Model: tests/spin/handover.pml.
+ */
+static void ur_drive_check(struct ur_transport *t, struct ur_conn *c)
+{
+	if (c->tcp.drive_due && c->recv_on && !c->recv_cancel && !c->tcp.closing) {
+		io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), (uintptr_t)c | OP_RECV, 0);
+		c->recv_cancel = true;
+	}
+}
+
+static void ur_drive(struct actor__conn *conn, void *ctx)
+{
+	struct ur_conn *c = (struct ur_conn *)conn;
+
+	actor__tcp_drive(conn, ctx);
+	ur_drive_check(ur_of(c->tcp.base.t), c);
+}
+
+/* No recv in flight: reads c until drained, then hands it to the driver,
+ * or arms the recv if it stays here. Also the driver's read hook. */
+static void ur_read(struct actor__tcp_transport *tt, struct actor__tcp_conn *tc)
+{
+	struct ur_transport *t = (struct ur_transport *)tt;
+	struct ur_conn *c = (struct ur_conn *)tc;
+
+	for (int i = 0; i < ACTOR__TCP_READ_BUDGET; i++) {
+		size_t n, room;
+		int err = actor__tcp_recv_once(tc, &n, &room);
+
+		if (err == 1) {
+			if (actor__tcp_drive_now(tt, tc))
+				return;
+			break;
+		}
+		if (err < 0 || n == 0) {
+			ur_close(c, err < 0 ? err : actor__tcp_eof(tc));
+			return;
+		}
+		if ((err = actor__tcp_received(tc, n)) < 0)
+			ur_close(c, err);
+		if (tc->closing)
+			return;
+	}
+	ur_recv_arm(t, c);
+}
+
+/* The driver's hook: nothing to switch, the recv is gone already. */
+static int ur_reads(struct actor__tcp_transport *t, struct actor__tcp_conn *c, bool on)
+{
+	(void)t;
+	(void)c;
+	(void)on;
+	return 0;
 }
 
 static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, unsigned flags)
@@ -202,14 +279,24 @@ static void ur_recv_done(struct ur_transport *t, struct ur_conn *c, int res, uns
 		ur_close(c, err);
 	else if (res == 0)
 		ur_close(c, actor__tcp_eof(&c->tcp));
-	else if (res < 0 && res != -ENOBUFS)
+	else if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
 		ur_close(c, res);
 	/* ENOBUFS ended the multishot with the data still in the socket;
-	 * the buffers handled before it are back, so just ask again. */
+	 * the buffers handled before it are back, so just ask again.
+	 * ECANCELED: the driver's cancel (or one of close(), then c is
+	 * closing); the bytes not read are in the socket as well. */
 	if (!more) {
-		if (!c->tcp.closing)
-			ur_recv_arm(t, c);
+		c->recv_on = false;
+		c->recv_cancel = false;
+		if (!c->tcp.closing) {
+			if (c->tcp.drive_due)
+				ur_read(&t->tcp, &c->tcp);
+			else
+				ur_recv_arm(t, c);
+		}
 		ur_op_done(t, c);
+	} else {
+		ur_drive_check(t, c);
 	}
 }
 
@@ -384,6 +471,7 @@ static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
 			if (res == -ETIME) {
 				ur_accept_retry(t, true);
 				t->tcp.base.cb.tick(t->tcp.base.cb.arg);
+				actor__tcp_drv_poll_io(&t->tcp);
 			}
 		}
 		break;
@@ -533,6 +621,7 @@ static void *ur_run(void *arg)
 {
 	struct ur_transport *t = arg;
 	struct actor__transport *b = &t->tcp.base;
+	bool woke;
 
 	t->start_err = ur_ring_init(t);
 	sem_post(&t->started);
@@ -553,7 +642,11 @@ static void *ur_run(void *arg)
 			io_uring_submit_and_get_events(&t->ring);
 		}
 		ur_reap(t);
-		if (actor__tcp_wake_take(&t->tcp.wake) && !t->stopping)
+		/* After the take: a hand-back pushed after it wakes the next
+		 * wait, and one pushed before it is taken here. */
+		woke = actor__tcp_wake_take(&t->tcp.wake);
+		actor__tcp_back_run(&t->tcp);
+		if (woke && !t->stopping)
 			b->cb.woken(b->cb.arg);
 	}
 	actor__tcp_listeners_free(t->listeners);
@@ -580,12 +673,19 @@ static const struct actor__transport_ops ur_ops = {
 	.queued = actor__tcp_queued,
 	.close = actor__tcp_close,
 	.wake = actor__tcp_wake_op,
+	.drive = ur_drive,
+	.drv_wait = actor__tcp_drv_wait,
+	.drv_dispatch = actor__tcp_drv_dispatch,
+	.drv_poll = actor__tcp_drv_poll,
+	.drv_wake = actor__tcp_drv_wake,
 	.destroy = ur_destroy,
 };
 
 static const struct actor__tcp_backend ur_backend = {
 	.write = ur_write,
 	.end = ur_end,
+	.reads = ur_reads,
+	.read = ur_read,
 };
 
 int actor__uring_create(const struct actor__transport_config *cfg,

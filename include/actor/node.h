@@ -120,10 +120,10 @@ typedef struct actor_node_config {
 	 * leaves the view, and of this node's fencing. It must not block. */
 	void (*member_event)(void *arg, const actor_member_event_t *event);
 	void *member_event_arg;
-	/* Idle workers read inbound mail themselves on TCP over epoll (one
-	 * worker at a time waits for it in place of its futex), so that an
-	 * arriving message wakes the thread that runs its actor. true: the
-	 * I/O thread reads every connection, as before. */
+	/* Idle workers read inbound mail themselves on TCP (io_uring and
+	 * epoll: one worker at a time waits for it in place of its futex),
+	 * so that an arriving message wakes the thread that runs its actor.
+	 * true: the I/O thread reads every connection, as before. */
 	bool no_worker_io;
 } actor_node_config_t;
 
