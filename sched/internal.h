@@ -196,6 +196,9 @@ static inline struct actor__actor *actor__lookup(const struct actor_system *sys,
 /* worker.c */
 int actor__workers_start(struct actor_system *sys);
 void actor__workers_stop(struct actor_system *sys);
+/* A node's driver is installed (seam.c): pinned workers may run on any
+ * CPU of the calling thread's mask from now on (worker.c, "Pinning"). */
+void actor__workers_unpin(struct actor_system *sys);
 void actor__workers_free(struct actor_system *sys);
 /* Makes a woken actor runnable; w: the calling worker of sys, or NULL. */
 void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);

@@ -57,6 +57,18 @@
  * Removal at node stop (seam.c:actor__driver_remove) waits for the holder
  * and for wakers between reading DRIVING and calling wake() (drv_wakers).
  * Model: tests/spin/driver.pml.
+ *
+ * Pinning: with pin_workers, worker i is bound to the i-th CPU of the
+ * creator's mask, until a driver is installed (seam.c): a node's workers
+ * may then run on any CPU of the mask (actor__workers_unpin). A frame's
+ * wake-up of the holder comes from the sending thread's send() (through
+ * the socket), and a bound holder can only be woken where it is bound:
+ * half the hops of a distributed round trip crossed CPUs (an IPI, and on
+ * a VM a halted vCPU to wake) and waited behind whatever ran there.
+ * Unbound, the kernel runs the woken reader where the wake-up happened or
+ * on an idle CPU. Measured on the 2-core VM (epoll, 2 workers per process,
+ * medians of 5 interleaved): round trip p50 39 -> 22 us, p99 121 -> 66
+ * us; local pingpong and big did not change unbound.
  */
 #include "config.h"
 
@@ -565,13 +577,6 @@ static void *worker_main(void *arg)
 
 	snprintf(name, sizeof name, "actor-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
-	if (w->cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-	}
 	for (;;) {
 		/* A busy worker reads inbound mail too, now and then: no idle
 		 * worker may be there to wait for it. */
@@ -601,6 +606,36 @@ static int cpu_for(unsigned i)
 	return -1;
 }
 
+/*
+ * Starts w's thread, bound to w->cpu if it has one. The binding comes with
+ * the thread (not from the thread itself once it runs), so that
+ * actor__workers_unpin() right after the start cannot be undone by a late
+ * worker. A CPU we may not use leaves it unbound.
+ */
+static int start_one(struct actor__worker *w)
+{
+	pthread_attr_t attr, *ap = NULL;
+	cpu_set_t set;
+	int err;
+
+	if (w->cpu >= 0 && pthread_attr_init(&attr) == 0) {
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		ap = &attr;
+		if (pthread_attr_setaffinity_np(&attr, sizeof set, &set) != 0) {
+			pthread_attr_destroy(&attr);
+			ap = NULL;
+		}
+	}
+	err = pthread_create(&w->thread, ap, worker_main, w);
+	if (ap != NULL) {
+		pthread_attr_destroy(ap);
+		if (err == EINVAL)
+			err = pthread_create(&w->thread, NULL, worker_main, w);
+	}
+	return -err;
+}
+
 int actor__workers_start(struct actor_system *sys)
 {
 	unsigned i;
@@ -627,11 +662,22 @@ int actor__workers_start(struct actor_system *sys)
 			return -ENOMEM;
 	}
 	for (i = 0; i < sys->nworkers && err == 0; i++) {
-		err = -pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]);
+		err = start_one(&sys->workers[i]);
 		if (err == 0)
 			atomic_fetch_add_explicit(&sys->nstarted, 1, memory_order_release);
 	}
 	return err;
+}
+
+void actor__workers_unpin(struct actor_system *sys)
+{
+	unsigned n = atomic_load_explicit(&sys->nstarted, memory_order_acquire);
+	cpu_set_t set;
+
+	if (!sys->cfg.pin_workers || sched_getaffinity(0, sizeof set, &set) != 0)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		pthread_setaffinity_np(sys->workers[i].thread, sizeof set, &set);
 }
 
 void actor__workers_stop(struct actor_system *sys)

@@ -10,10 +10,13 @@
  *  - a peer that goes away while a worker waits in the transport: the node
  *    sees it down, and a new peer's mail is read by a worker again;
  *  - destroying a node while a worker waits in the transport returns;
- *  - mail does not wait for a long handler that the holder runs.
+ *  - mail does not wait for a long handler that the holder runs;
+ *  - pinned workers are unbound once the driver is installed.
  * Each check runs with the driver on; the first also with it off.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -373,13 +376,73 @@ static const char *destroy_while_waiting(void)
 	return NULL;
 }
 
+/* How many CPUs each worker of s may run on: the least and the most. */
+static void worker_cpus(actor_system_t *s, int *least, int *most)
+{
+	*least = CPU_SETSIZE;
+	*most = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		cpu_set_t set;
+		int n = pthread_getaffinity_np(s->workers[i].thread, sizeof set, &set) == 0 ?
+				CPU_COUNT(&set) : -1;
+
+		*least = n < *least ? n : *least;
+		*most = n > *most ? n : *most;
+	}
+}
+
+/*
+ * Pinned workers are unbound once a node's driver is installed, so that
+ * the kernel may run a woken reader where the frame's wake-up happened
+ * (sched/worker.c, "Pinning"), and stay bound without one (no_worker_io).
+ */
+static const char *unpinned_when_driven(bool off)
+{
+	actor_system_t *s;
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	cpu_set_t mine;
+	int least, most;
+	const char *error = NULL;
+
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+		return "sched_getaffinity failed";
+	actor_config_init(&sc);
+	sc.workers = 2;
+	sc.pin_workers = true;
+	if (actor_system_create(&s, &sc) != 0)
+		return "system_create failed";
+	worker_cpus(s, &least, &most);
+	if (least != 1 || most != 1) {
+		actor_system_destroy(s);
+		return "workers not pinned before the node starts";
+	}
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.no_worker_io = off;
+	if (actor_node_start(s, &cfg) != 0) {
+		actor_system_destroy(s);
+		return "node_start failed";
+	}
+	worker_cpus(s, &least, &most);
+	if (!off && (least != CPU_COUNT(&mine) || most != CPU_COUNT(&mine)))
+		error = "a worker is still bound to fewer CPUs than the process may use";
+	if (off && (least != 1 || most != 1))
+		error = "no driver, yet a worker was unbound";
+	actor_system_destroy(s);
+	return error;
+}
+
 int main(void)
 {
 	uint64_t n = 5000 * stress_scale(), on = 0, off = 0;
 	const char *error;
+	cpu_set_t mine;
 	char name[128];
 
-	tap_plan(5);
+	tap_plan(7);
 	/* Under ThreadSanitizer the I/O thread's ticks may read it all: a
 	 * run where no worker read a frame is tried again, twice at most. */
 	for (int tries = 0; tries < 3; tries++) {
@@ -398,5 +461,14 @@ int main(void)
 	tap_result("destroy while workers wait in the transport", destroy_while_waiting());
 	tap_result("mail does not wait for a long handler on the worker that read it",
 		   long_handler());
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) < 2) {
+		tap_skip("pinned workers are unbound while a worker may hold the driver",
+			 "fewer than 2 CPUs");
+		tap_skip("and stay bound without one", "fewer than 2 CPUs");
+	} else {
+		tap_result("pinned workers are unbound while a worker may hold the driver",
+			   unpinned_when_driven(false));
+		tap_result("and stay bound without one", unpinned_when_driven(true));
+	}
 	return tap_exit();
 }
