@@ -11,6 +11,7 @@
  *    sees it down, and a new peer's mail is read by a worker again;
  *  - destroying a node while a worker waits in the transport returns;
  *  - mail does not wait for a long handler that the holder runs;
+ *  - replies are read by workers too, each request answered once;
  *  - pinned workers are unbound once the driver is installed.
  * Each check runs with the driver on; the first also with it off.
  */
@@ -376,6 +377,82 @@ static const char *destroy_while_waiting(void)
 	return NULL;
 }
 
+/* Asks `to` (ASK, answered by receiver_handler) n times, one request at
+ * a time: each reply (on_reply counts it) sends the next. */
+struct asker {
+	actor_ref_t to;
+	uint64_t n, sent;
+};
+
+static void on_answer(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
+
+static void ask_next(actor_ctx_t *ctx, struct asker *s)
+{
+	uint64_t v[2] = { 0, s->sent++ };
+
+	if (actor_request(ctx, s->to, ASK, v, sizeof v, 60 * SEC, on_answer, NULL) != 0)
+		atomic_fetch_add(&errors, 1);
+}
+
+static void asker_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct asker *s = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == GO)
+		*s = *(const struct asker *)actor_msg_data(m);
+	if (s->sent < s->n)
+		ask_next(ctx, s);
+}
+
+static void on_answer(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	on_reply(ctx, reply, error, arg);
+	if (error == 0)
+		asker_handler(ctx, reply);
+}
+
+static const actor_spec_t asker_spec = { .name = "asker", .handler = asker_handler,
+					 .state_size = sizeof(struct asker) };
+
+/*
+ * Replies are read by workers too (cluster/drive.c): b only gets replies
+ * (and heartbeats, every 10 ms, which hand the connection back to the I/O
+ * thread), so every frame it counts as driven is a reply. Each request is
+ * answered once, in time, with no error.
+ */
+static const char *replies_driven(uint64_t n)
+{
+	actor_system_t *a = node(false), *b = node(false);
+	actor_ref_t to, asker;
+	uint32_t id;
+	struct asker g = { .n = n };
+	const char *error = NULL;
+
+	atomic_store(&replies, 0);
+	atomic_store(&errors, 0);
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	actor_system_spawn(a, &receiver_spec, NULL, &to);
+	actor_register(a, "asked", to);
+	if (actor_node_whereis(b, id, "asked", 10 * SEC, &g.to) != 0)
+		return "whereis failed";
+	actor_system_spawn(b, &asker_spec, NULL, &asker);
+	actor_system_send(b, asker, GO, &g, sizeof g);
+	for (int i = 0; i < 120 * 100 && atomic_load(&replies) < (long)n &&
+			atomic_load(&errors) == 0; i++)
+		usleep(10000);
+	usleep(50000);	/* a second answer to any of them would come by now */
+	if (atomic_load(&replies) != (long)n || atomic_load(&errors) != 0)
+		error = "a request was not answered once, or failed";
+	else if (driven(b) == 0)
+		error = "no reply was read by a worker";
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return error;
+}
+
 /* How many CPUs each worker of s may run on: the least and the most. */
 static void worker_cpus(actor_system_t *s, int *least, int *most)
 {
@@ -442,7 +519,7 @@ int main(void)
 	cpu_set_t mine;
 	char name[128];
 
-	tap_plan(7);
+	tap_plan(8);
 	/* Under ThreadSanitizer the I/O thread's ticks may read it all: a
 	 * run where no worker read a frame is tried again, twice at most. */
 	for (int tries = 0; tries < 3; tries++) {
@@ -461,6 +538,8 @@ int main(void)
 	tap_result("destroy while workers wait in the transport", destroy_while_waiting());
 	tap_result("mail does not wait for a long handler on the worker that read it",
 		   long_handler());
+	tap_result("replies are read by workers, each request answered once",
+		   replies_driven(2000 * stress_scale()));
 	if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) < 2) {
 		tap_skip("pinned workers are unbound while a worker may hold the driver",
 			 "fewer than 2 CPUs");
