@@ -433,6 +433,29 @@ static bool others_parked(struct actor__worker *w)
 }
 
 /*
+ * The moderate tier's sleep. Its short sleeps are there to steal from a
+ * busy worker; while every other worker idles too there is nothing to
+ * steal, and work that appears wakes a sleeper (notify). With a driver
+ * (seam.h) that is the state between the frames of a remote round trip
+ * and after every heartbeat, and each short sleep's end (the holder's
+ * wait, the others' futex) was a context switch: an idle node with a
+ * connected peer burnt 3-5% of a core in them. Then the worker sleeps at
+ * the relaxed pace, as in the relaxed tier: what it still watches for (a
+ * worker stuck in a long turn with an actor in its next slot, frames
+ * while the holder runs one) waits relaxed_sleep_us at most, or for the
+ * busy worker's driver poll every DRIVER_TICKS turns. Without a driver
+ * the tiers are CAF's.
+ */
+static unsigned moderate_sleep_us(struct actor__worker *w)
+{
+	const actor_config_t *c = &w->sys->cfg;
+
+	if (atomic_load_explicit(&w->sys->driver, memory_order_relaxed) != NULL && !others_busy(w))
+		return c->relaxed_sleep_us;
+	return c->moderate_sleep_us;
+}
+
+/*
  * The last tier: park for good if every other worker idles too, else keep
  * watching at the relaxed pace. The parked flag and the busy flags form
  * another store; fence; load pair with leave_idle().
@@ -495,7 +518,7 @@ static struct actor__actor *idle(struct actor__worker *w)
 		for (unsigned i = 1; i <= c->moderate_polls; i++) {
 			if ((a = poll_once(w, i, c->moderate_steal_interval)) != NULL)
 				goto found;
-			if (sleep_on(w, c->moderate_sleep_us) == WOKEN)
+			if (sleep_on(w, moderate_sleep_us(w)) == WOKEN)
 				goto woken;
 		}
 		for (unsigned i = 1; i <= c->relaxed_polls; i++) {

@@ -12,6 +12,7 @@
  *  - destroying a node while a worker waits in the transport returns;
  *  - mail does not wait for a long handler that the holder runs;
  *  - replies are read by workers too, each request answered once;
+ *  - an idle node with a peer sleeps at the relaxed pace;
  *  - pinned workers are unbound once the driver is installed.
  * Each check runs with the driver on; the first also with it off.
  */
@@ -453,6 +454,52 @@ static const char *replies_driven(uint64_t n)
 	return error;
 }
 
+static uint64_t parks(actor_system_t *s)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		n += atomic_load(&s->workers[i].parks);
+	return n;
+}
+
+/*
+ * An idle node with a connected peer: its workers, all idle, sleep at
+ * the relaxed pace (10 ms) in the moderate tier, not every 50 us
+ * (sched/worker.c:moderate_sleep_us). Its heartbeats (every 10 ms) start
+ * the tiers again each time, so a few sleeps per heartbeat are expected:
+ * 300 ms brought over 1,000 short ones here (some 66 long ones).
+ */
+static const char *idle_sleeps_long(void)
+{
+	actor_system_t *a = node(false), *b = node(false);
+	actor_ref_t counter;
+	uint32_t id;
+	uint64_t before, slept;
+	const char *error = NULL;
+
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	actor_system_spawn(b, &count_spec, NULL, &counter);
+	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
+		return "connect failed";
+	if (!one_message(a, b, counter))
+		return "no message";
+	usleep(100000);
+	before = parks(b);
+	usleep(300000);
+	slept = parks(b) - before;
+	if (slept > 400) {
+		static char why[96];
+
+		snprintf(why, sizeof why, "%llu sleeps in 300 ms", (unsigned long long)slept);
+		error = why;
+	}
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return error;
+}
+
 /* How many CPUs each worker of s may run on: the least and the most. */
 static void worker_cpus(actor_system_t *s, int *least, int *most)
 {
@@ -519,7 +566,7 @@ int main(void)
 	cpu_set_t mine;
 	char name[128];
 
-	tap_plan(8);
+	tap_plan(9);
 	/* Under ThreadSanitizer the I/O thread's ticks may read it all: a
 	 * run where no worker read a frame is tried again, twice at most. */
 	for (int tries = 0; tries < 3; tries++) {
@@ -540,6 +587,7 @@ int main(void)
 		   long_handler());
 	tap_result("replies are read by workers, each request answered once",
 		   replies_driven(2000 * stress_scale()));
+	tap_result("an idle node with a peer does not wake every 50 us", idle_sleeps_long());
 	if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) < 2) {
 		tap_skip("pinned workers are unbound while a worker may hold the driver",
 			 "fewer than 2 CPUs");
