@@ -59,8 +59,9 @@
  * Model: tests/spin/driver.pml.
  *
  * Pinning: with pin_workers, worker i is bound to the i-th CPU of the
- * creator's mask, until a driver is installed (seam.c): a node's workers
- * may then run on any CPU of the mask (actor__workers_unpin). A frame's
+ * creator's mask (sys->cpus), until a driver is installed (seam.c): a
+ * node's workers may then run on any CPU of that mask
+ * (actor__workers_unpin). A frame's
  * wake-up of the holder comes from the sending thread's send() (through
  * the socket), and a bound holder can only be woken where it is bound:
  * half the hops of a distributed round trip crossed CPUs (an IPI, and on
@@ -614,17 +615,16 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The CPU for worker i: the i-th CPU this process may run on, cyclically. */
-static int cpu_for(unsigned i)
+/* The CPU for worker i: the i-th CPU of set, cyclically. */
+static int cpu_for(const cpu_set_t *set, unsigned i)
 {
-	cpu_set_t set;
-	int n, k = 0;
+	int n = CPU_COUNT(set), k = 0;
 
-	if (sched_getaffinity(0, sizeof set, &set) != 0 || (n = CPU_COUNT(&set)) == 0)
+	if (n == 0)
 		return -1;
 	i %= (unsigned)n;
 	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &set) && (unsigned)k++ == i)
+		if (CPU_ISSET(cpu, set) && (unsigned)k++ == i)
 			return cpu;
 	return -1;
 }
@@ -670,6 +670,8 @@ int actor__workers_start(struct actor_system *sys)
 	if (sys->workers == NULL)
 		return -ENOMEM;
 	memset(sys->workers, 0, sys->nworkers * sizeof(*sys->workers));
+	if (sys->cfg.pin_workers && sched_getaffinity(0, sizeof sys->cpus, &sys->cpus) != 0)
+		CPU_ZERO(&sys->cpus);	/* no CPU to pin to: none pinned */
 	for (i = 0; i < sys->nworkers; i++) {
 		struct actor__worker *w = &sys->workers[i];
 
@@ -677,7 +679,7 @@ int actor__workers_start(struct actor_system *sys)
 		w->seen_turns = calloc(sys->nworkers, sizeof(*w->seen_turns));
 		if (w->seen_turns == NULL)
 			return -ENOMEM;
-		w->cpu = sys->cfg.pin_workers ? cpu_for(i) : -1;
+		w->cpu = sys->cfg.pin_workers ? cpu_for(&sys->cpus, i) : -1;
 		atomic_init(&w->park, ACTOR__PARK_RUNNING);
 		w->pool = actor__pool_create();
 		w->dq_ready = actor__deque_init(&w->dq, 256) == 0;
@@ -695,12 +697,11 @@ int actor__workers_start(struct actor_system *sys)
 void actor__workers_unpin(struct actor_system *sys)
 {
 	unsigned n = atomic_load_explicit(&sys->nstarted, memory_order_acquire);
-	cpu_set_t set;
 
-	if (!sys->cfg.pin_workers || sched_getaffinity(0, sizeof set, &set) != 0)
+	if (!sys->cfg.pin_workers || CPU_COUNT(&sys->cpus) == 0)
 		return;
 	for (unsigned i = 0; i < n; i++)
-		pthread_setaffinity_np(sys->workers[i].thread, sizeof set, &set);
+		pthread_setaffinity_np(sys->workers[i].thread, sizeof sys->cpus, &sys->cpus);
 }
 
 void actor__workers_stop(struct actor_system *sys)
