@@ -12,6 +12,7 @@
  * 127.0.0.1; or started by hand with --role server and --role client): the
  * server registers them as "ponger.<i>", the client looks them up with
  * actor_node_whereis and its pingers ping them over TCP (bench/dist.h).
+ * --mode distributed-request does so with requests and replies.
  *
  * --mode virtual (one process): each ponger is a virtual actor, type
  * "ponger", key "p<i>", activated by the first ping; pingers address it by
@@ -285,7 +286,8 @@ int main(int argc, char **argv)
 		{ "rounds", "1000000", "round trips per pair R (stream: messages per pair)" },
 		{ "size", "0", "payload bytes S" },
 		{ "mode", "local", "local, request (request/reply), distributed (pongers in a "
-				  "second node process), stream (distributed --stream), or virtual (pongers are virtual actors)" },
+				  "second node process), distributed-request (both), stream (distributed "
+				  "--stream), or virtual (pongers are virtual actors)" },
 		{ "stream", "0", "1: send R messages one way without waiting, answered once "
 				 "(--stream alone means 1)" },
 		{ "timeout", "600", "distributed: seconds before giving up" },
@@ -318,7 +320,8 @@ int main(int argc, char **argv)
 			args[nargs++] = "1";
 	}
 	bench_parse(nargs, args, "pingpong [--pairs P] [--rounds R] [--size S] "
-				"[--mode local|request|distributed|stream|virtual] [--stream] "
+				"[--mode local|request|distributed|distributed-request|stream|virtual] "
+				"[--stream] "
 				"[--transport uring|epoll|auto] [--role server|client --port N "
 				"--cookie HEX]", flags);
 	pairs = bench_num(flags, "pairs");
@@ -331,13 +334,17 @@ int main(int argc, char **argv)
 		op = OP_REQUEST;
 	} else if (strcmp(mode, "distributed") == 0) {
 		distributed = true;
+	} else if (strcmp(mode, "distributed-request") == 0) {
+		distributed = true;
+		op = OP_REQUEST;
 	} else if (strcmp(mode, "stream") == 0) {
 		distributed = true;
 		op = OP_STREAM;
 	} else if (strcmp(mode, "virtual") == 0) {
 		virt = true;
 	} else if (strcmp(mode, "local") != 0) {
-		bench_die("pingpong: --mode is local, request, distributed, stream or virtual");
+		bench_die("pingpong: --mode is local, request, distributed, distributed-request, "
+			  "stream or virtual");
 	}
 	if (bench_num(flags, "stream") != 0) {
 		if (op == OP_REQUEST)

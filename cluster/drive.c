@@ -8,11 +8,12 @@
  * others park on their futex), and mail it carries is delivered with
  * w = that worker, so its actor runs next on the same thread.
  *
- * What a worker may handle (frame_driven): MSG frames that are not
- * replies. Everything else (PING, replies, which clear the peer's
- * tracking, SIGNAL and VIRTUAL frames, membership, anything the decoder
- * or broken_rule refuses) touches state the I/O thread owns, so the
- * frame is refused and the connection goes back to the I/O thread, which
+ * What a worker may handle (frame_driven): MSG frames for an actor,
+ * replies included (a reply clears the peer's tracking of its request,
+ * under p->track_busy: route.c). Everything else (PING, SIGNAL and
+ * VIRTUAL frames, mail for the name service, membership, anything the
+ * decoder or broken_rule refuses) touches state the I/O thread owns, so
+ * the frame is refused and the connection goes back to the I/O thread, which
  * handles it and what follows in order (the transport guarantees it),
  * then hands the connection over again.
  *

@@ -99,6 +99,11 @@ struct actor__peer {
 	 * it is not up, and mail waits there for the connection (peer.c).
 	 * Written by the I/O thread; senders read it as a hint. */
 	_Atomic bool held;
+	/* What must be undone if p goes down (track.c): the I/O thread notes
+	 * and fails it; a worker that reads a reply on the driven path
+	 * (drive.c) clears its request. Under track_busy (route.c). */
+	_Atomic bool track_busy;
+	struct actor__htab track;	/* of struct actor__track_entry */
 
 	/* The I/O thread's own from here on. */
 	char name[ACTOR__NODE_NAME_MAX + 1];
@@ -113,7 +118,6 @@ struct actor__peer {
 	bool redial;
 	uint64_t backoff_ns, redial_at;
 	uint64_t up_since;		/* when its connection came up */
-	struct actor__htab track;	/* of struct actor__track_entry */
 };
 
 /* A session: the node's side of one connection, from accept or connect

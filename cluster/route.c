@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <string.h>
 
 #include "cluster/internal.h"
@@ -491,6 +492,23 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 /* --- outbound, the I/O thread ---------------------------------------------- */
 
 /*
+ * p->track is the I/O thread's but for one writer: a worker that reads a
+ * reply on the driven path clears its request there. Held for one table
+ * operation (or a peer's drain, which no worker meets: the transport takes
+ * a connection back from the driver before it reports it closed).
+ */
+static void track_lock(struct actor__peer *p)
+{
+	while (atomic_exchange_explicit(&p->track_busy, true, memory_order_acquire))
+		sched_yield();
+}
+
+static void track_unlock(struct actor__peer *p)
+{
+	atomic_store_explicit(&p->track_busy, false, memory_order_release);
+}
+
+/*
  * What a signal between this node's actor `local` and `remote` (an actor
  * of p's, or a request id) promises or undoes, on its way out or in, as
  * its row says.
@@ -500,10 +518,30 @@ static void track(struct actor__peer *p, const struct runtime_msg *row, bool out
 {
 	int what = row == NULL ? 0 : out ? row->out : row->in;
 
+	if (what == 0)
+		return;
+	track_lock(p);
 	if (what > 0)
 		actor__track_add(&p->track, row->track, local, remote, now);
-	else if (what < 0)
+	else
 		actor__track_del(&p->track, row->track, local, remote);
+	track_unlock(p);
+}
+
+static void track_request(struct actor__peer *p, uint64_t local, uint32_t request_id, uint64_t now)
+{
+	track_lock(p);
+	actor__track_add(&p->track, ACTOR__TRACK_REQUEST, local, request_id, now);
+	track_unlock(p);
+}
+
+/* A reply from p to this node's actor `to` for request_id: it needs no
+ * undoing any more. Any thread. */
+static void track_replied(struct actor__peer *p, uint64_t to, uint32_t request_id)
+{
+	track_lock(p);
+	actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to, request_id);
+	track_unlock(p);
 }
 
 /* Notes what a frame leaving for p will need undone if p goes down. */
@@ -521,14 +559,12 @@ static void note_outbound(struct actor__node *n, struct actor__peer *p,
 	 * forwarded from a third node is that node's to fail. */
 	if (f.kind == ACTOR__F_MSG) {
 		if (f.msg.from_node == actor__node_id(n->sys))
-			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.msg.from_id, f.msg.request_id,
-					 now);
+			track_request(p, f.msg.from_id, f.msg.request_id, now);
 		return;
 	}
 	if (f.kind == ACTOR__F_VIRTUAL) {
 		if (f.virt.from_node == actor__node_id(n->sys))
-			actor__track_add(&p->track, ACTOR__TRACK_REQUEST, f.virt.from_id,
-					 f.virt.request_id, now);
+			track_request(p, f.virt.from_id, f.virt.request_id, now);
 		return;
 	}
 	if (f.signal.ref_node == actor__node_id(n->sys))
@@ -745,7 +781,7 @@ int actor__route_inbound(struct actor__node *n, struct actor__peer *p,
 	to = (actor_ref_t){ .id = f->msg.to_id, .node = self };
 	from = (actor_ref_t){ .id = f->msg.from_id, .node = f->msg.from_node };
 	if ((f->msg.flags & ACTOR__WIRE_REPLY) && to.id != 0)
-		actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to.id, f->msg.request_id);
+		track_replied(p, to.id, f->msg.request_id);
 	if (to.id == 0 && f->msg.from_id == 0)
 		return 0;	/* a whereis nobody could be answered for */
 	err = deliver(n, to, from, f->msg.type, f->msg.payload, f->msg.size,
@@ -774,11 +810,14 @@ bool actor__route_inbound_driven(struct actor__node *n, struct actor__worker *w,
 	bool request = (f->msg.flags & ACTOR__WIRE_REQUEST) && from.id != 0;
 	int err;
 
-	/* A reply clears p's tracking, and anything odd is logged and
-	 * closes the connection: the I/O thread's. */
-	if ((f->msg.flags & ACTOR__WIRE_REPLY) || to.id == 0 || f->msg.to_node != to.node ||
-	    broken_rule(p, f) != NULL)
+	/* Anything odd is logged and closes the connection: the I/O
+	 * thread's. Mail for the name service is its too. */
+	if (to.id == 0 || f->msg.to_node != to.node || broken_rule(p, f) != NULL)
 		return false;
+	/* Before the delivery, as actor__route_inbound: once the requester
+	 * has its reply, p's going down must not fail the request again. */
+	if (f->msg.flags & ACTOR__WIRE_REPLY)
+		track_replied(p, to.id, f->msg.request_id);
 	err = deliver_on(n, w, to, from, f->msg.type, f->msg.payload, f->msg.size,
 			 env_flags(f->msg.flags), f->msg.request_id);
 	if (err == -ESRCH && request) {
@@ -873,12 +912,16 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p, bool k
 		actor__route_lost(n, e);
 		actor__env_free(n->pool, e);
 	}
+	track_lock(p);
 	actor__track_drain(&p->track, fail_tracked, &d);
+	track_unlock(p);
 	p->stalled = false;
 	actor__route_conn_bytes(n, p);	/* p->conn is NULL: 0 */
 }
 
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now)
 {
+	track_lock(p);
 	actor__track_expire(&p->track, now, REQUEST_MAX_AGE_NS);
+	track_unlock(p);
 }

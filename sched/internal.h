@@ -20,6 +20,7 @@
 #define ACTOR_SCHED_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -126,6 +127,8 @@ struct actor_system {
 	_Atomic unsigned drv_wakers;
 	unsigned nworkers;
 	_Atomic unsigned nstarted;	/* worker threads running */
+	cpu_set_t cpus;			/* the creator's, when pinning: what
+					 * actor__workers_unpin() allows */
 	struct actor__worker *workers;
 
 	/* Scheduling state shared by all workers. */
@@ -196,6 +199,9 @@ static inline struct actor__actor *actor__lookup(const struct actor_system *sys,
 /* worker.c */
 int actor__workers_start(struct actor_system *sys);
 void actor__workers_stop(struct actor_system *sys);
+/* A node's driver is installed (seam.c): pinned workers may run on any
+ * CPU of their creator's mask from now on (worker.c, "Pinning"). */
+void actor__workers_unpin(struct actor_system *sys);
 void actor__workers_free(struct actor_system *sys);
 /* Makes a woken actor runnable; w: the calling worker of sys, or NULL. */
 void actor__schedule(struct actor_system *sys, struct actor__worker *w, struct actor__actor *a);

@@ -25,7 +25,10 @@ int actor__driver_install(struct actor_system *sys, struct actor__driver *d)
 {
 	struct actor__driver *none = NULL;
 
-	return atomic_compare_exchange_strong(&sys->driver, &none, d) ? 0 : -EALREADY;
+	if (!atomic_compare_exchange_strong(&sys->driver, &none, d))
+		return -EALREADY;
+	actor__workers_unpin(sys);
+	return 0;
 }
 
 void actor__driver_remove(struct actor_system *sys)

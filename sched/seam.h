@@ -167,7 +167,8 @@ void actor__bounce(struct actor_system *sys, struct actor__worker *w, actor_ref_
 int actor__router_install(struct actor_system *sys, struct actor__router *r);
 /* The installed router, or NULL. */
 struct actor__router *actor__router_of(const struct actor_system *sys);
-/* Installs d as sys's driver: 0, or -EALREADY if one is installed. */
+/* Installs d as sys's driver: 0, or -EALREADY if one is installed. Pinned
+ * workers may run on any CPU of their creator's mask from then on. */
 int actor__driver_install(struct actor_system *sys, struct actor__driver *d);
 /* Takes the driver away: waits for the worker holding it to return
  * (cutting its wait short); no worker calls it afterwards. Nothing if

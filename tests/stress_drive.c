@@ -11,10 +11,15 @@
  *  - a peer that goes away while a worker waits in the transport: the node
  *    sees it down, and a new peer's mail is read by a worker again;
  *  - destroying a node while a worker waits in the transport returns;
- *  - mail does not wait for a long handler that the holder runs.
+ *  - mail does not wait for a long handler that the holder runs;
+ *  - replies are read by workers too, each request answered once;
+ *  - an idle node with a peer sleeps at the relaxed pace;
+ *  - pinned workers are unbound once the driver is installed.
  * Each check runs with the driver on; the first also with it off.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -326,6 +331,187 @@ static bool transport_works(void)
 	return true;
 }
 
+/* Asks `to` (ASK, answered by receiver_handler) n times, one request at
+ * a time: each reply (on_reply counts it) sends the next. */
+struct asker {
+	actor_ref_t to;
+	uint64_t n, sent;
+};
+
+static void on_answer(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg);
+
+static void ask_next(actor_ctx_t *ctx, struct asker *s)
+{
+	uint64_t v[2] = { 0, s->sent++ };
+
+	if (actor_request(ctx, s->to, ASK, v, sizeof v, 60 * SEC, on_answer, NULL) != 0)
+		atomic_fetch_add(&errors, 1);
+}
+
+static void asker_handler(actor_ctx_t *ctx, const actor_msg_t *m)
+{
+	struct asker *s = actor_self_state(ctx);
+
+	if (actor_msg_type(m) == GO)
+		*s = *(const struct asker *)actor_msg_data(m);
+	if (s->sent < s->n)
+		ask_next(ctx, s);
+}
+
+static void on_answer(actor_ctx_t *ctx, const actor_msg_t *reply, int error, void *arg)
+{
+	on_reply(ctx, reply, error, arg);
+	if (error == 0)
+		asker_handler(ctx, reply);
+}
+
+static const actor_spec_t asker_spec = { .name = "asker", .handler = asker_handler,
+					 .state_size = sizeof(struct asker) };
+
+/*
+ * Replies are read by workers too (cluster/drive.c): b only gets replies
+ * (and heartbeats, every 10 ms, which hand the connection back to the I/O
+ * thread), so every frame it counts as driven is a reply. Each request is
+ * answered once, in time, with no error.
+ */
+static const char *replies_driven(uint64_t n)
+{
+	actor_system_t *a = node(false), *b = node(false);
+	actor_ref_t to, asker;
+	uint32_t id;
+	struct asker g = { .n = n };
+	const char *error = NULL;
+
+	atomic_store(&replies, 0);
+	atomic_store(&errors, 0);
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
+		return "connect failed";
+	actor_system_spawn(a, &receiver_spec, NULL, &to);
+	actor_register(a, "asked", to);
+	if (actor_node_whereis(b, id, "asked", 10 * SEC, &g.to) != 0)
+		return "whereis failed";
+	actor_system_spawn(b, &asker_spec, NULL, &asker);
+	actor_system_send(b, asker, GO, &g, sizeof g);
+	for (int i = 0; i < 120 * 100 && atomic_load(&replies) < (long)n &&
+			atomic_load(&errors) == 0; i++)
+		usleep(10000);
+	usleep(50000);	/* a second answer to any of them would come by now */
+	if (atomic_load(&replies) != (long)n || atomic_load(&errors) != 0)
+		error = "a request was not answered once, or failed";
+	else if (driven(b) == 0)
+		error = "no reply was read by a worker";
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return error;
+}
+
+static uint64_t parks(actor_system_t *s)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		n += atomic_load(&s->workers[i].parks);
+	return n;
+}
+
+/*
+ * An idle node with a connected peer: its workers, all idle, sleep at
+ * the relaxed pace (10 ms) in the moderate tier, not every 50 us
+ * (sched/worker.c:moderate_sleep_us). Its heartbeats (every 10 ms) start
+ * the tiers again each time, so a few sleeps per heartbeat are expected:
+ * 300 ms brought over 1,000 short ones here (some 66 long ones).
+ */
+static const char *idle_sleeps_long(void)
+{
+	actor_system_t *a = node(false), *b = node(false);
+	actor_ref_t counter;
+	uint32_t id;
+	uint64_t before, slept;
+	const char *error = NULL;
+
+	if (a == NULL || b == NULL)
+		return "node_start failed";
+	actor_system_spawn(b, &count_spec, NULL, &counter);
+	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
+		return "connect failed";
+	if (!one_message(a, b, counter))
+		return "no message";
+	usleep(100000);
+	before = parks(b);
+	usleep(300000);
+	slept = parks(b) - before;
+	if (slept > 400) {
+		static char why[96];
+
+		snprintf(why, sizeof why, "%llu sleeps in 300 ms", (unsigned long long)slept);
+		error = why;
+	}
+	actor_system_destroy(b);
+	actor_system_destroy(a);
+	return error;
+}
+
+/* How many CPUs each worker of s may run on: the least and the most. */
+static void worker_cpus(actor_system_t *s, int *least, int *most)
+{
+	*least = CPU_SETSIZE;
+	*most = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		cpu_set_t set;
+		int n = pthread_getaffinity_np(s->workers[i].thread, sizeof set, &set) == 0 ?
+				CPU_COUNT(&set) : -1;
+
+		*least = n < *least ? n : *least;
+		*most = n > *most ? n : *most;
+	}
+}
+
+/*
+ * Pinned workers are unbound once a node's driver is installed, so that
+ * the kernel may run a woken reader where the frame's wake-up happened
+ * (sched/worker.c, "Pinning"), and stay bound without one (no_worker_io).
+ */
+static const char *unpinned_when_driven(bool off)
+{
+	actor_system_t *s;
+	actor_config_t sc;
+	actor_node_config_t cfg;
+	cpu_set_t mine;
+	int least, most;
+	const char *error = NULL;
+
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+		return "sched_getaffinity failed";
+	actor_config_init(&sc);
+	sc.workers = 2;
+	sc.pin_workers = true;
+	if (actor_system_create(&s, &sc) != 0)
+		return "system_create failed";
+	worker_cpus(s, &least, &most);
+	if (least != 1 || most != 1) {
+		actor_system_destroy(s);
+		return "workers not pinned before the node starts";
+	}
+	actor_node_config_init(&cfg);
+	cfg.cookie = cookie;
+	cfg.cookie_len = sizeof cookie - 1;
+	cfg.transport = "epoll";
+	cfg.no_worker_io = off;
+	if (actor_node_start(s, &cfg) != 0) {
+		actor_system_destroy(s);
+		return "node_start failed";
+	}
+	worker_cpus(s, &least, &most);
+	if (!off && (least != CPU_COUNT(&mine) || most != CPU_COUNT(&mine)))
+		error = "a worker is still bound to fewer CPUs than the process may use";
+	if (off && (least != 1 || most != 1))
+		error = "no driver, yet a worker was unbound";
+	actor_system_destroy(s);
+	return error;
+}
+
 int main(void)
 {
 	static const char *const transports[] = { "epoll", "uring" };
@@ -334,12 +520,15 @@ int main(void)
 		"a peer leaves while a worker waits in the transport",
 		"destroy while workers wait in the transport",
 		"mail does not wait for a long handler on the worker that read it",
+		"replies are read by workers, each request answered once",
+		"an idle node with a peer does not wake every 50 us",
 	};
 	uint64_t n = 5000 * stress_scale();
 	const char *error;
+	cpu_set_t mine;
 	char name[160];
 
-	tap_plan(10);
+	tap_plan(16);
 	for (size_t k = 0; k < 2; k++) {
 		uint64_t on = 0, off = 0;
 
@@ -348,7 +537,7 @@ int main(void)
 			snprintf(name, sizeof name, "%s: workers and the I/O thread read one connection",
 				 transport);
 			tap_skip(name, "the transport is not available here");
-			for (int i = 0; i < 4; i++) {
+			for (int i = 0; i < 6; i++) {
 				snprintf(name, sizeof name, "%s: %s", transport, names[i]);
 				tap_skip(name, "the transport is not available here");
 			}
@@ -375,6 +564,20 @@ int main(void)
 		tap_result(name, destroy_while_waiting());
 		snprintf(name, sizeof name, "%s: %s", transport, names[3]);
 		tap_result(name, long_handler());
+		snprintf(name, sizeof name, "%s: %s", transport, names[4]);
+		tap_result(name, replies_driven(2000 * stress_scale()));
+		snprintf(name, sizeof name, "%s: %s", transport, names[5]);
+		tap_result(name, idle_sleeps_long());
+	}
+	transport = "epoll";
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) < 2) {
+		tap_skip("pinned workers are unbound while a worker may hold the driver",
+			 "fewer than 2 CPUs");
+		tap_skip("and stay bound without one", "fewer than 2 CPUs");
+	} else {
+		tap_result("pinned workers are unbound while a worker may hold the driver",
+			   unpinned_when_driven(false));
+		tap_result("and stay bound without one", unpinned_when_driven(true));
 	}
 	return tap_exit();
 }

@@ -34,7 +34,9 @@ typedef struct actor_dead_letter_info {
  */
 typedef struct actor_config {
 	unsigned workers;		/* 0: one per online CPU */
-	bool pin_workers;		/* one worker per core (default: yes) */
+	bool pin_workers;		/* one worker per core (default: yes;
+					 * lifted for a node whose workers
+					 * read inbound mail) */
 	unsigned max_throughput;	/* messages per actor turn, >= 1 */
 	unsigned aggressive_polls;	/* tier 1: spin */
 	unsigned aggressive_steal_interval;
