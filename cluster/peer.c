@@ -310,6 +310,12 @@ void actor__peer_learn_address(struct actor__node *n, const struct actor__sessio
 	if (p != NULL && atomic_load_explicit(&p->up, memory_order_relaxed)) {
 		if (p->host[0] == '\0')
 			take_address(n, p, l);
+		/* A redial of an earlier incarnation found p at its address,
+		 * up already on another connection (its handshake ended
+		 * before that incarnation's close reached us, so take_address
+		 * did not see it redialing): it restarted as p. */
+		if (l->hs.dialer && l->peer != NULL && l->peer != p)
+			l->peer->redial = false;
 		return;
 	}
 	/* Not up yet: the connection it dialed us on takes the address, as

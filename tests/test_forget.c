@@ -144,6 +144,8 @@ static void server_restarts(const char *transport, int restarts)
 	reconnect_min = SEC;
 	client = node(transport, "client", 0);
 	reconnect_min = 50 * MS;
+	uint32_t ids[4] = { 0 };
+
 	for (int i = 0; i < restarts; i++) {
 		uint32_t id = 0;
 
@@ -171,8 +173,22 @@ static void server_restarts(const char *transport, int restarts)
 			usleep(10000);
 			st = stats(client);
 		}
-		cr_assert_leq(st.peers_known, 2, "restart %d: %lu peers known", i,
-			      (unsigned long)st.peers_known);
+		ids[i % 4] = id;
+		if (st.peers_known > 2) {
+			char why[256];
+			size_t len = 0;
+
+			for (int k = 0; k < 4 && k <= i; k++) {
+				actor_node_peer_stats_t ps;
+				int rc = actor_node_peer_stats(client, ids[(i - k) % 4], &ps);
+
+				len += (size_t)snprintf(why + len, sizeof why - len, " [i-%d: %s%s]", k,
+							rc == 0 ? "known" : "gone",
+							rc == 0 && ps.up ? " up" : "");
+			}
+			cr_assert_fail("restart %d: %lu peers known, %lu up:%s", i,
+				       (unsigned long)st.peers_known, (unsigned long)st.peers_up, why);
+		}
 		actor_system_destroy(server);
 	}
 	/* The first incarnation's actor: forgotten long ago. */
