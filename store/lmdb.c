@@ -460,29 +460,34 @@ alone:
  * The group's writes under the host's writer byte (see the top comment).
  * A full map may only be pages that the snapshots of dead readers keep
  * (a process killed in a read transaction holds its slot until someone
- * frees it): then their slots are freed and the group tried once more.
+ * frees it): then their slots are freed and the requests that failed
+ * with -ENOSPC are tried once more, each alone. Only those: the group may
+ * have run request by request, and one that committed, run again, would
+ * find its own version and report -ESTALE for a save that is stored.
  */
 static void commit(struct env *e, struct req *group)
 {
 	struct req *r;
-	int rc = host_lock(e, HOST_WRITER), retried = 0;
+	int rc = host_lock(e, HOST_WRITER);
 
 	if (rc != 0) {
 		for (r = group; r != NULL; r = r->next)
 			r->rc = rc;
 		return;
 	}
-	for (;;) {
-		if (group->next == NULL)
-			write_alone(e, group);
-		else
-			write_group(e, group);
-		for (r = group; r != NULL && r->rc != -ENOSPC; r = r->next)
-			;
-		if (r == NULL || retried++ || free_dead_readers(e) <= 0)
-			break;
-		for (r = group; r != NULL; r = r->next)
-			r->failed = 0;
+	if (group->next == NULL)
+		write_alone(e, group);
+	else
+		write_group(e, group);
+	for (r = group; r != NULL && r->rc != -ENOSPC; r = r->next)
+		;
+	if (r != NULL && free_dead_readers(e) > 0) {
+		for (; r != NULL; r = r->next) {
+			if (r->rc == -ENOSPC) {
+				r->failed = 0;
+				write_alone(e, r);
+			}
+		}
 	}
 	host_unlock(e, HOST_WRITER);
 }

@@ -3,18 +3,26 @@
  * (tests/store_contract.h), threads racing on one counter, group commit,
  * two processes
  * sharing the environment, a writer killed with SIGKILL mid-save, a full
- * map, and one environment opened twice in one process.
+ * map, a full map's retry after freeing a dead reader's slot, and one
+ * environment opened twice in one process.
  */
+#include "config.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if HAVE_LMDB
+#include <lmdb.h>
+#endif
 
 #include <actor/store.h>
 
@@ -266,6 +274,153 @@ static const char *full_map(void)
 	printf("# -ENOSPC after %d records\n", i);
 	return NULL;
 }
+#if HAVE_LMDB
+struct saver {
+	actor_store_t *store;
+	const char *key;
+	size_t size;
+	int rc;
+	uint64_t version;
+};
+
+static void *saver(void *p)
+{
+	struct saver *sv = p;
+	void *buf = calloc(1, sv->size);
+
+	sv->rc = buf == NULL ? -ENOMEM
+			     : actor_store_save(sv->store, "retry", sv->key, strlen(sv->key), buf,
+						sv->size, 0, &sv->version);
+	free(buf);
+	return NULL;
+}
+
+/* A process that dies inside a read transaction of the environment at dir
+ * (forked before the parent opens it): its pid, once it is in. */
+static pid_t dead_reader(const char *dir, size_t map_size)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+
+		close(fds[0]);
+		if (mdb_env_create(&env) != 0 || mdb_env_set_mapsize(env, map_size) != 0 ||
+		    mdb_env_open(env, dir, MDB_NOTLS, 0660) != 0 ||
+		    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+			_exit(2);
+		(void)!write(fds[1], "r", 1);
+		pause();	/* killed in the transaction */
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], &c, 1) != 1)
+		pid = -1;
+	close(fds[0]);
+	return pid;
+}
+
+/* A process that holds byte 0 of dir's actor.lock (the host's writer
+ * turn, store/lmdb.c) until a byte comes on go. */
+static pid_t writer_turn_holder(const char *dir, int go)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	char path[128], c;
+	int fds[2];
+	pid_t pid;
+
+	snprintf(path, sizeof path, "%s/actor.lock", dir);
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | O_CREAT, 0660);
+
+		close(fds[0]);
+		if (fd < 0 || fcntl(fd, F_SETLKW, &fl) != 0)
+			_exit(2);
+		(void)!write(fds[1], "h", 1);
+		(void)!read(go, &c, 1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], &c, 1) != 1)
+		pid = -1;
+	close(fds[0]);
+	return pid;
+}
+#endif
+
+/*
+ * A full map in a group commit, with a dead reader's slot to free: the
+ * group runs request by request (the small save commits, the big one is
+ * -ENOSPC), the slot is freed and the group tried once more. Only the
+ * failed requests may run again: a save that committed, run again, finds
+ * its own version and came back -ESTALE, though it was stored. The group
+ * forms behind a first save that waits for the host's writer turn, which
+ * another process holds.
+ */
+static const char *retry_reruns_only_failed(void)
+{
+#if HAVE_LMDB
+	enum { MAP = 256 * 1024 };
+	struct saver first = { .key = "first", .size = 16 }, small = { .key = "small", .size = 16 },
+		     big = { .key = "big", .size = 2 * MAP };
+	char dir[96];
+	actor_store_t *s;
+	pthread_t th[3];
+	pid_t reader, holder;
+	int go[2], status, rc;
+
+	snprintf(dir, sizeof dir, "%s/retry", store_dir);
+	CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+	CHECK(pipe(go) == 0, "pipe");
+	reader = dead_reader(dir, MAP);
+	CHECK(reader > 0, "the reader did not start");
+	rc = store_lmdb_open(&s, dir, MAP, ACTOR_STORE_NOSYNC);
+	CHECK(rc == 0, "open: %d", rc);
+	/* After the open, which takes the writer turn too. */
+	holder = writer_turn_holder(dir, go[0]);
+	CHECK(holder > 0, "the writer turn's holder did not start");
+	/* Dead after the open, which frees the slots of dead readers. */
+	kill(reader, SIGKILL);
+	CHECK(waitpid(reader, &status, 0) == reader, "waitpid reader");
+	first.store = small.store = big.store = s;
+	pthread_create(&th[0], NULL, saver, &first);
+	usleep(200000);	/* first leads, waiting for the writer turn */
+	pthread_create(&th[1], NULL, saver, &small);
+	pthread_create(&th[2], NULL, saver, &big);
+	usleep(300000);	/* both queue up behind it: the next group */
+	(void)!write(go[1], "g", 1);
+	CHECK(waitpid(holder, &status, 0) == holder, "waitpid holder");
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	close(go[0]);
+	close(go[1]);
+	{
+		void *data = NULL;
+		size_t size = 0;
+		uint64_t v = 0;
+
+		rc = actor_store_load(s, "retry", "small", 5, &data, &size, &v);
+		free(data);
+		actor_store_destroy(s);
+		CHECK(first.rc == 0 && big.rc == -ENOSPC,
+		      "first save %d, big save %d (want 0, -ENOSPC)", first.rc, big.rc);
+		CHECK(small.rc == 0 && small.version == 1,
+		      "the small save beside the full one: %d, version %" PRIu64
+		      " (stored: load %d, version %" PRIu64 "); want 0, 1",
+		      small.rc, small.version, rc, v);
+	}
+	return NULL;
+#else
+	return NULL;
+#endif
+}
 
 /* Two opens of one path in one process share the environment. */
 static const char *opened_twice(void)
@@ -315,7 +470,7 @@ int main(void)
 
 	if (status >= 0)
 		return status;
-	tap_plan(STORE_CONTRACT_TESTS + 7);
+	tap_plan(STORE_CONTRACT_TESTS + 8);
 	if (rc != 0) {
 		printf("Bail out! actor_store_lmdb_open(%s): %d\n", store_dir, rc);
 		return 1;
@@ -340,6 +495,8 @@ int main(void)
 		tap_result("a writer killed with SIGKILL mid-save 5 times: last commit intact",
 			   killed_writer());
 	tap_result("a full map is -ENOSPC and keeps what was committed", full_map());
+	tap_result("a full map's retry after freeing a dead reader runs only the failed saves",
+		   retry_reruns_only_failed());
 	tap_result("one environment opened twice in a process is shared", opened_twice());
 	tap_result("a key longer than LMDB's limit is -ENAMETOOLONG", long_key());
 	store_dir_done();
