@@ -736,6 +736,37 @@ VARIANTS(ticks)
 	peer_fini(&s);
 }
 
+/*
+ * A drv_wake() before drv_wait() makes that wait return at once
+ * (transport.h), ticks in between or not. The I/O thread's tick polls the
+ * driver's set while no worker waits on it, and that poll read the
+ * wake-up's eventfd: a worker notified between taking the driver and
+ * entering its wait (park DRIVING) then waited for a frame or its timeout
+ * with work queued, a lost wake-up (0 µs, the parked tier: until a frame).
+ */
+VARIANTS(drv_wake_is_kept_across_ticks)
+{
+	struct actor__transport_config cfg = { .tick_ns = 1000 * 1000 };
+	struct timespec t0, t1;
+	struct peer s;
+	unsigned ticks;
+	double slept;
+	int r;
+
+	peer_init(&s, v, &cfg);
+	cr_assert_not_null(s.t->ops->drv_wake);
+	s.t->ops->drv_wake(s.t);
+	ticks = atomic_load(&s.ticks);
+	WAIT(atomic_load(&s.ticks) >= ticks + 5);	/* each polls the set */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = s.t->ops->drv_wait(s.t, 5 * 1000 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	peer_fini(&s);
+	slept = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_eq(r, 0);
+	cr_assert(slept < 2.5, "drv_wait slept %.3f s of its 5 s after drv_wake()", slept);
+}
+
 /* Wakers each bump their own counter and wake; the I/O thread records what
  * it saw in woken(). A waker waits until its bump was seen: a lost wake-up
  * would leave it waiting while the I/O thread sleeps. */

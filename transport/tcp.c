@@ -1189,8 +1189,12 @@ static void drv_read(struct actor__tcp_transport *t, struct actor__tcp_conn *c, 
 		drv_back(t, c, 0);
 }
 
-/* Under dlock: waits on dfd, keeping the connections' events in drv.dev. */
-static int drv_collect(struct actor__tcp_driver *d, const struct timespec *ts)
+/* Under dlock: waits on dfd, keeping the connections' events in drv.dev.
+ * A wake-up (dwake) is read only by a worker's wait or poll (take_wake):
+ * the I/O thread's tick poll leaves it for the worker that drv_wake() was
+ * for, which may not have reached its wait yet (transport.h: the next
+ * drv_wait returns at once). */
+static int drv_collect(struct actor__tcp_driver *d, const struct timespec *ts, bool take_wake)
 {
 	int n = epoll_pwait2(d->dfd, d->dev, ACTOR__TCP_DRV_EVENTS, ts, NULL), k = 0;
 
@@ -1202,9 +1206,10 @@ static int drv_collect(struct actor__tcp_driver *d, const struct timespec *ts)
 	for (int i = 0; i < n; i++) {
 		uint64_t v;
 
-		if (d->dev[i].data.ptr == NULL)
-			(void)!read(d->dwake, &v, sizeof(v));
-		else
+		if (d->dev[i].data.ptr == NULL) {
+			if (take_wake)
+				(void)!read(d->dwake, &v, sizeof(v));
+		} else
 			d->dev[k++] = d->dev[i];
 	}
 	d->ndev = k;
@@ -1231,7 +1236,7 @@ int actor__tcp_drv_wait(struct actor__transport *b, unsigned timeout_us)
 		sched_yield();
 		return 0;
 	}
-	if (drv_collect(d, timeout_us != 0 ? &ts : NULL) > 0)
+	if (drv_collect(d, timeout_us != 0 ? &ts : NULL, true) > 0)
 		return 1;	/* dlock stays held until actor__tcp_drv_dispatch */
 	pthread_mutex_unlock(&d->dlock);
 	return 0;
@@ -1253,7 +1258,7 @@ int actor__tcp_drv_poll(struct actor__transport *b, void *w)
 
 	if (pthread_mutex_trylock(&t->drv.dlock) != 0)
 		return -EBUSY;
-	n = drv_collect(&t->drv, &now);
+	n = drv_collect(&t->drv, &now, true);
 	drv_dispatch_locked(t, w);
 	pthread_mutex_unlock(&t->drv.dlock);
 	return n;
@@ -1347,7 +1352,7 @@ void actor__tcp_drv_poll_io(struct actor__tcp_transport *t)
 
 	if (pthread_mutex_trylock(&t->drv.dlock) != 0)
 		return;
-	if (drv_collect(&t->drv, &now) > 0)
+	if (drv_collect(&t->drv, &now, false) > 0)
 		drv_dispatch_locked(t, NULL);
 	pthread_mutex_unlock(&t->drv.dlock);
 }
