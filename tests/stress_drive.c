@@ -289,13 +289,26 @@ static const char *long_handler(void)
 		fprintf(stderr, "# worst %llu ms\n", (unsigned long long)worst);
 	for (int i = 0; i < 5000 && atomic_load(&received) < 6; i++)
 		usleep(1000);	/* the hog ends */
+	actor_system_destroy(b);
+	actor_system_destroy(a);
 	if (atomic_load(&received) != 6)
 		return "a message was lost";
 	if (worst >= 40)
 		return "a message waited for the long handler";
-	actor_system_destroy(b);
-	actor_system_destroy(a);
 	return NULL;
+}
+
+/* A loaded machine (a CI leg beside others, TSan) may hold one message
+ * past 40 ms now and then; without the hand-over several do in every
+ * run. So the check passes if one of three runs does. */
+static const char *long_handler_thrice(void)
+{
+	const char *error = NULL;
+
+	for (int i = 0; i < 3; i++)
+		if ((error = long_handler()) == NULL)
+			break;
+	return error;
 }
 
 static const char *destroy_while_waiting(void)
@@ -563,7 +576,7 @@ int main(void)
 		snprintf(name, sizeof name, "%s: %s", transport, names[2]);
 		tap_result(name, destroy_while_waiting());
 		snprintf(name, sizeof name, "%s: %s", transport, names[3]);
-		tap_result(name, long_handler());
+		tap_result(name, long_handler_thrice());
 		snprintf(name, sizeof name, "%s: %s", transport, names[4]);
 		tap_result(name, replies_driven(2000 * stress_scale()));
 		snprintf(name, sizeof name, "%s: %s", transport, names[5]);
