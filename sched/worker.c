@@ -200,8 +200,15 @@ static void notify(struct actor_system *sys)
 			actor__futex_wake(&w->park, 1);
 			return;
 		}
-		/* It woke up by itself meanwhile: it will look for work. */
+		/* It woke up by itself meanwhile: it will look for work, but
+		 * maybe not for work that another notify() published while our
+		 * count stood (that one saw a searcher and returned), and it may
+		 * have gone back to sleep or to the driver at a worker we passed
+		 * (tests/spin/driver.pml with TICK and ITEMS1): look again from
+		 * the first. Each round needs a worker that changed its park
+		 * word by itself. */
 		atomic_fetch_sub(&sys->nsearching, 1);
+		i = (unsigned)-1;	/* the loop's i++ makes it 0 */
 	}
 }
 

@@ -112,7 +112,7 @@ TEST_LOG_COMPILER = $(SHELL)
 TEST_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 spin_models = tests/spin/mailbox.pml tests/spin/ready.pml tests/spin/park.pml \
 	tests/spin/ask.pml tests/spin/tcp.pml tests/spin/forget.pml tests/spin/direct.pml \
-	tests/spin/driver.pml tests/spin/handover.pml
+	tests/spin/driver.pml tests/spin/driver_tick.pml tests/spin/handover.pml
 TESTS += tests/spin/models.test
 EXTRA_DIST += tests/spin/models.test $(spin_models)
 

@@ -210,9 +210,25 @@ static void ur_buf_recycle(struct ur_transport *t, unsigned bid)
 static void ur_drive_check(struct ur_transport *t, struct ur_conn *c)
 {
 	if (c->tcp.drive_due && c->recv_on && !c->recv_cancel && !c->tcp.closing) {
-		io_uring_prep_cancel64(ur_sqe(t, NULL, OP_NONE), (uintptr_t)c | OP_RECV, 0);
+		/* OP_NONE naming c: ur_cancel_done. */
+		io_uring_prep_cancel64(ur_sqe(t, c, OP_NONE), (uintptr_t)c | OP_RECV, 0);
+		c->ops++;
 		c->recv_cancel = true;
 	}
+}
+
+/* The cancel of c's recv asked by ur_drive_check completed. Refused
+ * (-EALREADY: it was running in a kernel worker; -ENOENT: not found) while
+ * the recv goes on with F_MORE, recv_cancel would stay set for good and c
+ * would never be handed over: the recv's next CQE (or the next drive())
+ * asks again. A recv that ended meanwhile cleared it at its last CQE
+ * already; a cancel left over from a recv armed since is only one more
+ * cancel, refused or honoured like the first. */
+static void ur_cancel_done(struct ur_transport *t, struct ur_conn *c, int res)
+{
+	if (res < 0)
+		c->recv_cancel = false;
+	ur_op_done(t, c);
 }
 
 static void ur_drive(struct actor__conn *conn, void *ctx)
@@ -444,6 +460,10 @@ static void ur_cqe(struct ur_transport *t, uint64_t ud, int res, unsigned flags)
 	void *p = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
 
 	switch (ud & OP_MASK) {
+	case OP_NONE:	/* the cancels: only the driver's names a connection */
+		if (p != NULL)
+			ur_cancel_done(t, p, res);
+		break;
 	case OP_ACCEPT:
 		ur_accept_done(t, p, res, flags);
 		break;

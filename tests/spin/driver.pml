@@ -11,9 +11,16 @@
  * A producer publishes ITEMS items (each followed by notify()), the
  * network brings up to FRAMES frames, which only the driver's holder reads (its
  * own work: into its next slot), then the producer waits for all of it to
- * be handled, removes the driver, and stops the workers. No tick poll by
- * the I/O thread here: a frame that arrives while no worker can read it
- * for good is a deadlock.
+ * be handled, removes the driver, and stops the workers.
+ *
+ * With -DTICK (driver_tick.pml), the I/O thread's tick poll
+ * (tcp.c:actor__tcp_drv_poll_io) reads the driven set whenever dlock is
+ * free, which is also between a worker's taking the token and its wait
+ * (dlock is held only inside the wait): a frame it reads becomes work for
+ * the workers (published, then notify()); it leaves the wake-up unread,
+ * for the worker that drv_wake() was for (tcp.c:drv_collect's take_wake).
+ * The tick may always come late, so a frame no worker can read is still a
+ * deadlock. Without TICK, a frame is read only by the holder.
  *
  * Checked: no invalid end state (no lost wake-up, no frame left unread),
  * no wake() after the removal, nsearching never below 0 and 0 at the end.
@@ -21,13 +28,24 @@
  * -DBUG_GIVE_BEFORE_RUNNING: the holder gives the driver back before its
  * park word is RUNNING again.
  * -DBUG_NO_DRIVER_WAKE: notify() treats DRIVING as not asleep.
+ * -DBUG_TICK_TAKES_WAKE (with TICK): the tick poll reads the wake-up
+ * eventfd too (the lost wake-up fixed by commit 0d0e865).
+ * -DBUG_NOTIFY_NO_RESTART: a notify() whose wake found the worker awake
+ * goes on with the next worker instead of the first (worker.c before the
+ * fix): a second notifier that saw its count and returned leaves work to
+ * a worker it passed, now asleep. Only two notifiers with the holder in
+ * between catch it: -DTICK -DITEMS1, by hand (20.0 M states, 28 s, fails;
+ * fixed: 117 M states, 174 s, 8.6 GB, -w27), too big for make check.
  */
 #define WORKERS 2
 /* Checked with ITEMS 2 by hand too (11.4 M states, 13 s); make check's 1
- * (3.2 M) misses only BUG_NO_DRIVER_WAKE, which needs one worker in a long
- * handler while the other drives, hence a second item there. */
+ * (4.1 M) misses only BUG_NO_DRIVER_WAKE, which needs one worker in a long
+ * handler while the other drives, hence a second item there. With TICK,
+ * the frame the tick reads is the work (2.8 M states); ITEMS1 adds one. */
 #if defined(BUG_NO_DRIVER_WAKE) || defined(ITEMS2)
 #define ITEMS 2
+#elif defined(TICK) && !defined(ITEMS1)
+#define ITEMS 0
 #else
 #define ITEMS 1
 #endif
@@ -51,7 +69,9 @@ bool held = false;		/* drv_state's HELD */
 bool gone = false;		/* drv_state's GONE */
 byte wakers = 0;
 bool dwake = false;		/* the eventfd */
+bool dlock = false;		/* the holder inside its wait */
 bool removed = false;		/* actor__driver_remove returned */
+bool tick_done = false;		/* the I/O thread stopped */
 
 inline dec_searching()
 {
@@ -125,7 +145,12 @@ inline notify()
 			fi;
 			if
 			:: woke -> break
-			:: else -> dec_searching()
+			:: else ->
+				dec_searching();
+#ifndef BUG_NOTIFY_NO_RESTART
+				i = 255	/* again from the first (i++ wraps) */
+#endif
+				skip
 			fi
 		:: else -> skip
 		fi;
@@ -155,6 +180,38 @@ active proctype network()
 	net_done = true
 }
 
+#ifdef TICK
+/* The I/O thread's ticks until the driver is removed (then it stops): each a trylock of
+ * dlock and a poll with timeout 0, one step (its dlock section holds no
+ * other lock, so the worker's lock never sees it taken). */
+active proctype tick()
+{
+	byte i, seen;
+	bool mine, woke, got;
+
+end_tick:
+	do
+	:: atomic {
+		!dlock && !removed ->
+#ifdef BUG_TICK_TAKES_WAKE
+		dwake = false;
+#endif
+		if
+		/* frame_driven(w NULL): to the frame's actor, published */
+		:: frames > 0 -> frames--; work++; got = true
+		:: else -> skip
+		fi
+	   };
+		if
+		:: got -> got = false; notify()
+		:: else -> skip
+		fi
+	:: removed -> break
+	od;
+	tick_done = true
+}
+#endif
+
 active proctype producer()
 {
 	byte i, seen;
@@ -175,7 +232,11 @@ active proctype producer()
 	od;
 	(wakers == 0);
 	removed = true;
-	/* actor__workers_stop */
+	/* The router's stop ends the I/O thread (system.c), then
+	 * actor__workers_stop */
+#ifdef TICK
+	tick_done;
+#endif
 	stopping = true;
 	for (i : 0 .. WORKERS - 1) {
 		atomic {
@@ -230,8 +291,10 @@ idle:
 		:: else ->
 			if
 			:: drv ->
+				dlock = true;	/* free: the tick's section is one step */
 end_drive:			(dwake || frames > 0);
 				atomic {
+					dlock = false;
 					dwake = false;	/* the wait reads the eventfd */
 					if
 					:: frames > 0 -> frames--; got = true

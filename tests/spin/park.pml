@@ -73,7 +73,8 @@ inline notify()
 			};
 			if
 			:: woke -> break	/* the futex wake */
-			:: else -> dec_searching()	/* it woke by itself */
+			:: else ->	/* it woke by itself: again from the first */
+				dec_searching(); i = 255	/* i++ wraps */
 			fi
 		:: else -> skip
 		fi;
