@@ -42,9 +42,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 
 #include "cluster/internal.h"
+#include "util/spin.h"
 #include "util/time.h"
 
 #define DIRECT_GAP_NS (10 * 1000)
@@ -52,10 +52,9 @@
 void actor__direct_set(struct actor__peer *p, struct actor__conn *c)
 {
 	/* A writer holds it for one non-blocking send at most. */
-	while (atomic_exchange_explicit(&p->wbusy, true, memory_order_acquire))
-		sched_yield();
+	actor__spin_lock(&p->wbusy);
 	p->wconn = c;
-	atomic_store_explicit(&p->wbusy, false, memory_order_release);
+	actor__spin_unlock(&p->wbusy);
 }
 
 bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct actor__peer *p,
@@ -72,10 +71,10 @@ bool actor__route_direct(struct actor__node *n, struct actor__worker *w, struct 
 	now = actor__now_ns();
 	if (now - atomic_load_explicit(&p->direct_last, memory_order_relaxed) < DIRECT_GAP_NS)
 		return false;
-	if (atomic_exchange_explicit(&p->wbusy, true, memory_order_acquire))
+	if (!actor__spin_trylock(&p->wbusy))
 		return false;
 	r = p->wconn != NULL ? ops->try_send(p->wconn, fe) : -EAGAIN;
-	atomic_store_explicit(&p->wbusy, false, memory_order_release);
+	actor__spin_unlock(&p->wbusy);
 	if (r < 0)
 		return false;
 	atomic_store_explicit(&p->direct_last, now, memory_order_relaxed);

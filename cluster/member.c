@@ -2310,13 +2310,20 @@ uint64_t actor__view_takeover_at(struct actor__node *n, uint32_t node)
 	return at;
 }
 
-void actor__member_sealed(struct actor__node *n)
+/* Under n->lock, which node_stop takes to set stopped before it destroys
+ * the transport. */
+static void wake_io(struct actor__node *n)
 {
-	atomic_store_explicit(&n->member->sealed_changed, true, memory_order_release);
 	pthread_mutex_lock(&n->lock);
 	if (!n->stopped)
 		n->t->ops->wake(n->t);
 	pthread_mutex_unlock(&n->lock);
+}
+
+void actor__member_sealed(struct actor__node *n)
+{
+	atomic_store_explicit(&n->member->sealed_changed, true, memory_order_release);
+	wake_io(n);
 }
 
 uint64_t actor__view_handover_until(struct actor__node *n)
@@ -2327,10 +2334,7 @@ uint64_t actor__view_handover_until(struct actor__node *n)
 void actor__member_types_changed(struct actor__node *n)
 {
 	atomic_store_explicit(&n->member->types_changed, true, memory_order_release);
-	pthread_mutex_lock(&n->lock);
-	if (!n->stopped)
-		n->t->ops->wake(n->t);
-	pthread_mutex_unlock(&n->lock);
+	wake_io(n);
 }
 
 /* --- the public calls ------------------------------------------------------------------ */

@@ -12,10 +12,10 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <string.h>
 
 #include "cluster/internal.h"
+#include "util/spin.h"
 
 #define FLUSH_BATCH 64
 /* Batches one drain hands over before the I/O thread looks at its other
@@ -493,20 +493,11 @@ int actor__route(struct actor__router *r, struct actor__worker *w, actor_ref_t t
 
 /*
  * p->track is the I/O thread's but for one writer: a worker that reads a
- * reply on the driven path clears its request there. Held for one table
- * operation (or a peer's drain, which no worker meets: the transport takes
- * a connection back from the driver before it reports it closed).
+ * reply on the driven path clears its request there. p->track_busy is
+ * held for one table operation (or a peer's drain, which no worker meets:
+ * the transport takes a connection back from the driver before it reports
+ * it closed).
  */
-static void track_lock(struct actor__peer *p)
-{
-	while (atomic_exchange_explicit(&p->track_busy, true, memory_order_acquire))
-		sched_yield();
-}
-
-static void track_unlock(struct actor__peer *p)
-{
-	atomic_store_explicit(&p->track_busy, false, memory_order_release);
-}
 
 /*
  * What a signal between this node's actor `local` and `remote` (an actor
@@ -520,28 +511,28 @@ static void track(struct actor__peer *p, const struct runtime_msg *row, bool out
 
 	if (what == 0)
 		return;
-	track_lock(p);
+	actor__spin_lock(&p->track_busy);
 	if (what > 0)
 		actor__track_add(&p->track, row->track, local, remote, now);
 	else
 		actor__track_del(&p->track, row->track, local, remote);
-	track_unlock(p);
+	actor__spin_unlock(&p->track_busy);
 }
 
 static void track_request(struct actor__peer *p, uint64_t local, uint32_t request_id, uint64_t now)
 {
-	track_lock(p);
+	actor__spin_lock(&p->track_busy);
 	actor__track_add(&p->track, ACTOR__TRACK_REQUEST, local, request_id, now);
-	track_unlock(p);
+	actor__spin_unlock(&p->track_busy);
 }
 
 /* A reply from p to this node's actor `to` for request_id: it needs no
  * undoing any more. Any thread. */
 static void track_replied(struct actor__peer *p, uint64_t to, uint32_t request_id)
 {
-	track_lock(p);
+	actor__spin_lock(&p->track_busy);
 	actor__track_del(&p->track, ACTOR__TRACK_REQUEST, to, request_id);
-	track_unlock(p);
+	actor__spin_unlock(&p->track_busy);
 }
 
 /* Notes what a frame leaving for p will need undone if p goes down. */
@@ -912,16 +903,16 @@ void actor__route_peer_down(struct actor__node *n, struct actor__peer *p, bool k
 		actor__route_lost(n, e);
 		actor__env_free(n->pool, e);
 	}
-	track_lock(p);
+	actor__spin_lock(&p->track_busy);
 	actor__track_drain(&p->track, fail_tracked, &d);
-	track_unlock(p);
+	actor__spin_unlock(&p->track_busy);
 	p->stalled = false;
 	actor__route_conn_bytes(n, p);	/* p->conn is NULL: 0 */
 }
 
 void actor__route_expire(struct actor__node *n, struct actor__peer *p, uint64_t now)
 {
-	track_lock(p);
+	actor__spin_lock(&p->track_busy);
 	actor__track_expire(&p->track, now, REQUEST_MAX_AGE_NS);
-	track_unlock(p);
+	actor__spin_unlock(&p->track_busy);
 }

@@ -176,6 +176,17 @@ static bool wake_driving(struct actor_system *sys, struct actor__worker *w, uint
 	return woke;
 }
 
+/* Wakes w if it sleeps on its futex: true if it did. */
+static bool wake_sleeping(struct actor__worker *w)
+{
+	uint32_t sleeping = ACTOR__PARK_SLEEPING;
+
+	if (!atomic_compare_exchange_strong(&w->park, &sleeping, ACTOR__PARK_NOTIFIED))
+		return false;
+	actor__futex_wake(&w->park, 1);
+	return true;
+}
+
 /* Called after publishing work; see the comment at the top. */
 static void notify(struct actor_system *sys)
 {
@@ -186,20 +197,15 @@ static void notify(struct actor_system *sys)
 		struct actor__worker *w = &sys->workers[i];
 		uint32_t park = atomic_load_explicit(&w->park, memory_order_relaxed);
 		unsigned zero = 0;
-		uint32_t sleeping = ACTOR__PARK_SLEEPING;
 
 		if (park != ACTOR__PARK_SLEEPING && park != ACTOR__PARK_DRIVING)
 			continue;
 		/* Become the one waker: the woken worker inherits this count. */
 		if (!atomic_compare_exchange_strong(&sys->nsearching, &zero, 1))
 			return;
-		if (park == ACTOR__PARK_DRIVING) {
-			if (wake_driving(sys, w, ACTOR__PARK_NOTIFIED))
-				return;
-		} else if (atomic_compare_exchange_strong(&w->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
-			actor__futex_wake(&w->park, 1);
+		if (park == ACTOR__PARK_DRIVING ? wake_driving(sys, w, ACTOR__PARK_NOTIFIED) :
+						  wake_sleeping(w))
 			return;
-		}
 		/* It woke up by itself meanwhile: it will look for work, but
 		 * maybe not for work that another notify() published while our
 		 * count stood (that one saw a searcher and returned), and it may
@@ -220,15 +226,12 @@ static void wake_parked(struct actor_system *sys)
 {
 	for (unsigned i = 0; i < sys->nworkers; i++) {
 		struct actor__worker *v = &sys->workers[i];
-		uint32_t sleeping = ACTOR__PARK_SLEEPING;
 
 		if (atomic_load_explicit(&v->park, memory_order_relaxed) != ACTOR__PARK_SLEEPING)
 			continue;
 		atomic_fetch_add(&sys->nsearching, 1);
-		if (atomic_compare_exchange_strong(&v->park, &sleeping, ACTOR__PARK_NOTIFIED)) {
-			actor__futex_wake(&v->park, 1);
+		if (wake_sleeping(v))
 			return;
-		}
 		atomic_fetch_sub(&sys->nsearching, 1);
 	}
 }

@@ -7,9 +7,7 @@
 #include <unistd.h>
 
 #include "tests/node_proc.h"
-
-#define MS 1000000ull
-#define SEC 1000000000ull
+#include "tests/stress/member.h"
 
 void node_proc_config(actor_node_config_t *cfg, const char *name, const char *cookie,
 		      int seed_port, char *seed_text, const char **seeds)
@@ -18,15 +16,7 @@ void node_proc_config(actor_node_config_t *cfg, const char *name, const char *co
 	cfg->name = name;
 	cfg->cookie = cookie;
 	cfg->cookie_len = strlen(cookie);
-	cfg->heartbeat_interval_ns = 100 * MS;
-	cfg->heartbeat_timeout_ns = 2 * SEC;
-	cfg->reconnect_min_ns = 50 * MS;
-	cfg->reconnect_max_ns = 200 * MS;
-	cfg->member_probe_interval_ns = 100 * MS;
-	cfg->member_suspect_ns = 500 * MS;
-	cfg->member_dead_ns = 1000 * MS;
-	cfg->member_fence_ns = 800 * MS;
-	cfg->member_takeover_margin_ns = 1200 * MS;
+	member_fast_timings(cfg);
 	if (seed_port > 0) {
 		snprintf(seed_text, 32, "127.0.0.1:%d", seed_port);
 		seeds[0] = seed_text;

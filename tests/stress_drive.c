@@ -169,20 +169,32 @@ static bool one_message(actor_system_t *a, actor_system_t *b, actor_ref_t counte
 	return atomic_load(&received) > before;
 }
 
+/* A counter on `to`, `from` connected to it, and one message from `from`
+ * counted there: NULL, or what failed. */
+static const char *counting_pair(actor_system_t *from, actor_system_t *to, actor_ref_t *counter)
+{
+	uint32_t id;
+
+	if (from == NULL || to == NULL)
+		return "node_start failed";
+	actor_system_spawn(to, &count_spec, NULL, counter);
+	if (actor_node_connect(from, "127.0.0.1", (uint16_t)actor_node_port(to), 10 * SEC, &id) != 0)
+		return "connect failed";
+	if (!one_message(from, to, *counter))
+		return "no message";
+	return NULL;
+}
+
 static const char *peer_leaves(void)
 {
 	actor_system_t *a = node(false), *b = node(false), *c;
 	actor_ref_t counter;
 	uint32_t id;
 	uint64_t before;
+	const char *error;
 
-	if (a == NULL || b == NULL)
-		return "node_start failed";
-	actor_system_spawn(a, &count_spec, NULL, &counter);
-	if (actor_node_connect(b, "127.0.0.1", (uint16_t)actor_node_port(a), 10 * SEC, &id) != 0)
-		return "connect failed";
-	if (!one_message(b, a, counter))
-		return "no message from b";
+	if ((error = counting_pair(b, a, &counter)) != NULL)
+		return error;
 	if (!driver_held(a))
 		return "no worker of a waits in the transport";
 	id = actor_node_id(b);
@@ -315,15 +327,10 @@ static const char *destroy_while_waiting(void)
 {
 	actor_system_t *a = node(false), *b = node(false);
 	actor_ref_t counter;
-	uint32_t id;
+	const char *error;
 
-	if (a == NULL || b == NULL)
-		return "node_start failed";
-	actor_system_spawn(b, &count_spec, NULL, &counter);
-	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
-		return "connect failed";
-	if (!one_message(a, b, counter))
-		return "no message";
+	if ((error = counting_pair(a, b, &counter)) != NULL)
+		return error;
 	if (!driver_held(b) || !driver_held(a))
 		return "no worker waits in the transport";
 	alarm(60);	/* a destroy that hangs fails the test */
@@ -440,17 +447,11 @@ static const char *idle_sleeps_long(void)
 {
 	actor_system_t *a = node(false), *b = node(false);
 	actor_ref_t counter;
-	uint32_t id;
 	uint64_t before, slept;
-	const char *error = NULL;
+	const char *error;
 
-	if (a == NULL || b == NULL)
-		return "node_start failed";
-	actor_system_spawn(b, &count_spec, NULL, &counter);
-	if (actor_node_connect(a, "127.0.0.1", (uint16_t)actor_node_port(b), 10 * SEC, &id) != 0)
-		return "connect failed";
-	if (!one_message(a, b, counter))
-		return "no message";
+	if ((error = counting_pair(a, b, &counter)) != NULL)
+		return error;
 	usleep(100000);
 	before = parks(b);
 	usleep(300000);

@@ -30,6 +30,7 @@
 #include "cluster/internal.h"
 #include "cluster/view.h"
 #include "tests/leakcheck.h"
+#include "tests/stress/member.h"
 
 #define SEC 1000000000ull
 #define MS 1000000ull
@@ -98,15 +99,7 @@ static void member_config(actor_node_config_t *cfg, int i, const char *name, con
 	cfg->cookie = cookie;
 	cfg->cookie_len = sizeof cookie - 1;
 	cfg->transport = transport;
-	cfg->heartbeat_interval_ns = 100 * MS;
-	cfg->heartbeat_timeout_ns = 2 * SEC;
-	cfg->reconnect_min_ns = 50 * MS;
-	cfg->reconnect_max_ns = 200 * MS;
-	cfg->member_probe_interval_ns = 100 * MS;
-	cfg->member_suspect_ns = 500 * MS;
-	cfg->member_dead_ns = 1000 * MS;
-	cfg->member_fence_ns = 800 * MS;
-	cfg->member_takeover_margin_ns = 1200 * MS;
+	member_fast_timings(cfg);
 	cfg->member_event = on_member;
 	cfg->member_event_arg = (void *)(intptr_t)i;
 	cfg->log = on_log;

@@ -5,6 +5,7 @@ libactor_core_la_SOURCES += \
 	util/array.h util/array.c \
 	util/htab.h util/htab.c \
 	util/time.h util/time.c \
+	util/spin.h \
 	util/siphash.h util/siphash.c
 
 if HAVE_CRITERION
